@@ -1,0 +1,3 @@
+from orders_cli.cli.app import main
+
+main()
