@@ -1,0 +1,70 @@
+"""In-process counters and states that every layer updates and that the terminal panel,
+the health publisher (Redis, TTL) and the Prometheus endpoint read.
+
+Single trio thread owns it (the writer thread only touches it through values returned to
+trio), so no locks. Plain mutable object on purpose: it is a sink, not a value.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+
+import attrs
+
+
+@attrs.define
+class ConnectionState:
+    shard: str  # e.g. "spot#0"
+    state: str = "connecting"  # connecting | subscribing | live | backoff | stalled | closed
+    streams: int = 0
+    since_monotonic: float = attrs.field(factory=time.monotonic)
+    messages: int = 0
+    reconnects: int = 0
+    last_message_monotonic: float | None = None
+    last_error: str | None = None
+
+    def set(self, state: str, error: str | None = None) -> None:
+        if state != self.state:
+            self.state = state
+            self.since_monotonic = time.monotonic()
+        if error is not None:
+            self.last_error = error
+
+
+@attrs.define
+class Telemetry:
+    started_monotonic: float = attrs.field(factory=time.monotonic)
+    connections: dict[str, ConnectionState] = attrs.field(factory=dict)
+    # monotonic counters, by name: trades_received, trades_stored, duplicates, malformed,
+    # ignored, dropped_overload, gaps_opened, gaps_filled, gaps_exchange_side,
+    # rest_calls, rest_429, rest_418, late_trades, bar_corrections, ...
+    counters: Counter[str] = attrs.field(factory=Counter)
+    # E -> visible-in-Redis latency samples in ms (bounded reservoir of the newest)
+    latency_ms: deque[float] = attrs.field(factory=lambda: deque(maxlen=4096))
+    redis_state: str = "unknown"  # ok | retrying | down
+    redis_used_memory: int | None = None
+    redis_maxmemory: int | None = None
+    redis_eviction_policy: str | None = None
+    symbols_subscribed: int = 0
+    symbols_listed: int = 0
+    open_gaps: int = 0
+    oldest_open_gap_ms: int | None = None
+    backfill_queue: int = 0
+    channel_depth: int = 0
+
+    def connection(self, shard: str) -> ConnectionState:
+        state = self.connections.get(shard)
+        if state is None:
+            state = self.connections[shard] = ConnectionState(shard=shard)
+        return state
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] += n
+
+    def latency_percentile(self, q: float) -> float | None:
+        if not self.latency_ms:
+            return None
+        data = sorted(self.latency_ms)
+        idx = min(len(data) - 1, max(0, round(q * (len(data) - 1))))
+        return data[idx]
