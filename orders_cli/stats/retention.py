@@ -1,0 +1,77 @@
+"""How long each bar timeframe is kept (``stats:{S}:<tf>`` ZSETs), and the option parser.
+
+Defaults: 100ms 1 h, 1m 7 d, 5m 30 d, 15m 90 d, 1h 1 y (365 d), 4h and 1d unbounded.
+
+Memory (PROVISIONAL estimate, to be replaced by ``bench/bars_memory.py`` figures; ZSET as a
+skiplist because a bar member is ~330-380 bytes, over the 64-byte listpack limit): about
+**~480 B per bar** (member + skiplist node + dict entry + score). Worst case (every window
+of every symbol had a trade), at 1,500 symbols:
+
+| tf | default retention | bars/symbol | 1,500 symbols |
+|---|---|---|---|
+| 100ms | 1 h | 36,000 | ~26 GB |
+| 1m | 7 d | 10,080 | ~7.3 GB |
+| 5m | 30 d | 8,640 | ~6.2 GB |
+| 15m | 90 d | 8,640 | ~6.2 GB |
+| 1h | 1 y | 8,760 | ~6.3 GB |
+| 4h | unbounded | 2,190 / year | ~1.6 GB / year |
+| 1d | unbounded | 365 / year | ~0.26 GB / year |
+
+The real figure scales with how many windows actually had trades: most of the 1,500
+spot pairs trade a few times a minute, so the 100ms level is usually 1-5 % of its worst
+case. Re-run ``bench/bars_memory.py`` for the exact bytes per member on your server.
+"""
+
+from __future__ import annotations
+
+from orders_cli.durations import parse_duration
+from orders_cli.errors import UsageError
+from orders_cli.store.keys import TIMEFRAMES
+
+_DAY = 86400.0
+
+DEFAULT_BAR_RETENTION_S: dict[str, float | None] = {
+    "100ms": 3600.0,
+    "1m": 7 * _DAY,
+    "5m": 30 * _DAY,
+    "15m": 90 * _DAY,
+    "1h": 365 * _DAY,
+    "4h": None,
+    "1d": None,
+}
+
+_UNBOUNDED = frozenset({"none", "unbounded", "forever", "inf", "off"})
+
+
+def parse_retention(spec: str) -> dict[str, float | None]:
+    """``"100ms=1h,1m=7d,4h=none"`` -> the full mapping (defaults, overridden by ``spec``).
+
+    Values are durations (``orders_cli.durations``: ``1h``, ``7d``, ``52w``) or
+    ``none``/``unbounded`` for keep-forever. Bad input raises :class:`UsageError`.
+    """
+    out = dict(DEFAULT_BAR_RETENTION_S)
+    seen: set[str] = set()
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        tf, sep, value = part.partition("=")
+        tf, value = tf.strip(), value.strip()
+        if not sep or not value:
+            raise UsageError(f"invalid retention {part!r}: expected TF=DURATION, e.g. 1m=7d")
+        if tf not in TIMEFRAMES:
+            raise UsageError(
+                f"invalid retention {part!r}: unknown timeframe {tf!r} "
+                f"(one of {', '.join(TIMEFRAMES)})"
+            )
+        if tf in seen:
+            raise UsageError(f"invalid retention {spec!r}: timeframe {tf} given twice")
+        seen.add(tf)
+        if value.lower() in _UNBOUNDED:
+            out[tf] = None
+            continue
+        seconds = parse_duration(value)
+        if seconds <= 0:
+            raise UsageError(f"invalid retention {part!r}: must be > 0 (or 'none')")
+        out[tf] = seconds
+    return out
