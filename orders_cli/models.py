@@ -106,6 +106,9 @@ class Gap:
     last: int
     opened_ms: int
     exchange_side: bool = False
+    # a cold-start gap: "everything before the first id we saw"; its lower bound is not
+    # known until the backfill finds the first trade inside the retention window
+    cold: bool = False
 
     @property
     def size(self) -> int:

@@ -84,6 +84,17 @@ class ExchangeHole:
 
 
 @attrs.frozen(slots=True)
+class ColdStartDone:
+    """A ``ColdStart`` finished. ``first_id`` is the first aggregate id inside the
+    retention window (the reply of the ``startTime`` call), or None when the exchange has
+    no trade of ``symbol`` in that window. Sent AFTER every ``Backfilled`` page of that
+    cold start. The writer drops the part of the cold gap below ``first_id``."""
+
+    symbol: str
+    first_id: int | None
+
+
+@attrs.frozen(slots=True)
 class HeadSeen:
     """REST says the newest id of ``symbol`` is ``agg_id`` (answer to a HeadCheck). The
     writer opens a gap [watermark+1, agg_id] when it is above the watermark."""
@@ -92,5 +103,5 @@ class HeadSeen:
     agg_id: int
 
 
-WriterInput = Trade | ShardEvent | Dropped | Backfilled | ExchangeHole | HeadSeen
+WriterInput = Trade | ShardEvent | Dropped | Backfilled | ExchangeHole | HeadSeen | ColdStartDone
 BackfillInput = GapRequest | ColdStart | HeadCheck

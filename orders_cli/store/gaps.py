@@ -1,0 +1,92 @@
+"""Open gaps of one symbol: a sorted list of disjoint ``Gap`` ranges, and the pure
+operations the writer needs (fill one id, open, mark exchange-side, trim a cold gap).
+Serialized in the state hash as JSON ``[[first, last, opened_ms, exchange_side, cold], ...]``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+
+import attrs
+import orjson
+
+from orders_cli.models import Gap
+
+
+def encode_gaps(gaps: Iterable[Gap]) -> bytes:
+    return orjson.dumps([[g.first, g.last, g.opened_ms, g.exchange_side, g.cold] for g in gaps])
+
+
+def decode_gaps(raw: bytes | str | None) -> list[Gap]:
+    if not raw:
+        return []
+    out = []
+    for item in orjson.loads(raw):
+        first, last, opened = int(item[0]), int(item[1]), int(item[2])
+        exch = bool(item[3]) if len(item) > 3 else False
+        cold = bool(item[4]) if len(item) > 4 else False
+        out.append(Gap(first, last, opened, exch, cold))
+    out.sort(key=lambda g: g.first)
+    return out
+
+
+def find(gaps: list[Gap], agg_id: int) -> int | None:
+    """Index of the gap containing ``agg_id``, or None."""
+    i = bisect.bisect_right([g.first for g in gaps], agg_id) - 1
+    if i >= 0 and gaps[i].first <= agg_id <= gaps[i].last:
+        return i
+    return None
+
+
+def fill(gaps: list[Gap], index: int, agg_id: int) -> None:
+    """Remove ``agg_id`` from ``gaps[index]`` (splitting it when in the middle)."""
+    g = gaps[index]
+    pieces = []
+    if g.first <= agg_id - 1:
+        pieces.append(attrs.evolve(g, last=agg_id - 1))
+    if agg_id + 1 <= g.last:
+        pieces.append(attrs.evolve(g, first=agg_id + 1))
+    gaps[index : index + 1] = pieces
+
+
+def open_gap(gaps: list[Gap], gap: Gap) -> None:
+    """Insert a new gap (callers only open gaps above the watermark: no overlap)."""
+    bisect.insort(gaps, gap, key=lambda g: g.first)
+
+
+def mark_exchange_side(gaps: list[Gap], first: int, last: int) -> int:
+    """Mark the ids ``[first, last]`` of open gaps as exchange-side holes. Returns how
+    many ids changed status."""
+    out: list[Gap] = []
+    changed = 0
+    for g in gaps:
+        lo, hi = max(g.first, first), min(g.last, last)
+        if g.exchange_side or lo > hi:
+            out.append(g)
+            continue
+        if g.first < lo:
+            out.append(attrs.evolve(g, last=lo - 1))
+        out.append(attrs.evolve(g, first=lo, last=hi, exchange_side=True, cold=False))
+        changed += hi - lo + 1
+        if hi < g.last:
+            out.append(attrs.evolve(g, first=hi + 1))
+    gaps[:] = out
+    return changed
+
+
+def trim_cold(gaps: list[Gap], first_kept: int | None) -> None:
+    """A cold-start backfill found its first trade at ``first_kept`` (None: nothing in
+    the retention window): cold-gap ids below it are out of retention, not missing."""
+    out: list[Gap] = []
+    for g in gaps:
+        if not g.cold:
+            out.append(g)
+        elif first_kept is not None and g.last >= first_kept:
+            out.append(attrs.evolve(g, first=max(g.first, first_kept)))
+    gaps[:] = out
+
+
+def missing(gaps: Iterable[Gap]) -> int:
+    """Ids still expected from the exchange (exchange-side holes excluded)."""
+    return sum(g.size for g in gaps if not g.exchange_side)
