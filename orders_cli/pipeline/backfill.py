@@ -1,0 +1,340 @@
+"""The backfill service: REST gap fills, cold starts and head checks for the writer.
+
+Consumes ``GapRequest`` / ``ColdStart`` / ``HeadCheck``; produces ``Backfilled``,
+``ExchangeHole``, ``HeadSeen`` and ``ColdStartDone`` into the writer's bounded channel
+(``await send``: backfill may wait for the writer). One REST call per work item, at most
+``concurrency`` in flight and one per symbol, so one symbol's pages reach the writer in
+id order. The REST client paces the weight budget; errors are classified:
+``ExchangeUnavailable`` requeues with backoff (never lost), ``ExchangeRejected`` drops.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import attrs
+import trio
+
+from orders_cli.errors import ExchangeRejected, ExchangeUnavailable
+from orders_cli.models import Trade
+from orders_cli.pipeline.backfill_plan import (
+    AggTradesSource,
+    ColdStartPlanner,
+    SpotColdStart,
+    WindowedColdStart,
+)
+from orders_cli.pipeline.backfill_queue import (
+    COLD_PRIORITY,
+    HEAD_PRIORITY,
+    HeadWork,
+    LocateWork,
+    RangeWork,
+    Work,
+    WorkQueue,
+)
+from orders_cli.pipeline.backfill_sweep import sweep_interval, sweeper
+from orders_cli.pipeline.messages import (
+    Backfilled,
+    BackfillInput,
+    ColdStart,
+    ColdStartDone,
+    ExchangeHole,
+    GapRequest,
+    HeadCheck,
+    HeadSeen,
+    WriterInput,
+)
+from orders_cli.sources.base import RestRequest
+from orders_cli.telemetry import Telemetry
+
+__all__ = [
+    "Backfill",
+    "ColdStartPlanner",
+    "RestGetter",
+    "SpotColdStart",
+    "WindowedColdStart",
+    "missing_ranges",
+    "now_ms",
+    "sweep_interval",
+    "sweeper",
+]
+
+log = logging.getLogger(__name__)
+
+
+class RestGetter(Protocol):
+    async def get(self, req: RestRequest) -> bytes: ...
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def missing_ranges(lo: int, hi: int, ids: Iterable[int]) -> list[tuple[int, int]]:
+    """The ids of ``[lo, hi]`` absent from sorted ``ids``, as inclusive ranges."""
+    out: list[tuple[int, int]] = []
+    expect = lo
+    for i in ids:
+        if i > hi:
+            break
+        if i > expect:
+            out.append((expect, i - 1))
+        expect = max(expect, i + 1)
+    if expect <= hi:
+        out.append((expect, hi))
+    return out
+
+
+def _ordered(trades: Iterable[Trade]) -> list[Trade]:
+    """By id, one per id (never by time: equal or backwards ``T`` is real)."""
+    return sorted({t.agg_id: t for t in trades}.values(), key=lambda t: t.agg_id)
+
+
+class Backfill:
+    def __init__(
+        self,
+        source: AggTradesSource,
+        rest: RestGetter,
+        requests: trio.MemoryReceiveChannel[BackfillInput],
+        out: trio.MemorySendChannel[WriterInput],
+        telemetry: Telemetry,
+        *,
+        concurrency: int = 4,
+        page_limit: int = 1000,
+        clock_ms: Callable[[], int] = now_ms,
+        planner: ColdStartPlanner | None = None,
+        retry_base_s: float = 1.0,
+        retry_cap_s: float = 60.0,
+        max_empty_retries: int = 3,
+    ) -> None:
+        """``out`` should be this service's own clone: ``run`` closes it on exit.
+        ``planner`` is the market's cold-start strategy (spot by default)."""
+        self._source = source
+        self._rest = rest
+        self._requests = requests
+        self._out = out
+        self._telemetry = telemetry
+        self._concurrency = max(1, concurrency)
+        self._page_limit = min(page_limit, source.limits.agg_trades_max_limit)
+        self._clock_ms = clock_ms
+        self._planner: ColdStartPlanner = planner if planner is not None else SpotColdStart()
+        self._retry_base_s = retry_base_s
+        self._retry_cap_s = retry_cap_s
+        self._max_empty_retries = max_empty_retries
+        self._queue = WorkQueue()
+        self._busy: set[str] = set()
+        self._cold_first: dict[str, int | None] = {}
+        self._wake = trio.Event()
+        self._input_closed = False
+        self.done = 0
+        """Work items finished (a page, a head check, a dropped request)."""
+
+    # --- introspection -------------------------------------------------------------
+
+    def pending(self) -> int:
+        """Queued work items (not counting the ones in flight)."""
+        return len(self._queue)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._busy)
+
+    # --- service -------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled, or until the request channel is closed and every
+        queued request is done."""
+        async with self._out, trio.open_nursery() as nursery:
+            nursery.start_soon(self._intake)
+            task_status.started()
+            await self._dispatch(nursery)
+
+    async def _intake(self) -> None:
+        async with self._requests:
+            while True:
+                try:
+                    msg = await self._requests.receive()
+                except trio.EndOfChannel:
+                    break
+                self._accept(msg)
+                while True:  # take whatever else is already there before dispatching
+                    try:
+                        self._accept(self._requests.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                self._changed()
+        self._input_closed = True
+        self._changed()
+
+    def _accept(self, msg: BackfillInput) -> None:
+        q = self._queue
+        if isinstance(msg, GapRequest):
+            if msg.last is not None and msg.last < msg.first:
+                return
+            q.push(RangeWork(msg.symbol, msg.first, msg.last, msg.priority, q.next_seq()))
+        elif isinstance(msg, ColdStart):
+            q.push(LocateWork(msg.symbol, msg.since_ms, msg.until_id, COLD_PRIORITY, q.next_seq()))
+        elif isinstance(msg, HeadCheck):
+            for symbol in msg.symbols:
+                q.push(HeadWork(symbol, HEAD_PRIORITY, q.next_seq()))
+
+    def _changed(self) -> None:
+        self._telemetry.backfill_queue = len(self._queue)
+        self._wake.set()
+
+    async def _dispatch(self, nursery: trio.Nursery) -> None:
+        while True:
+            if self._input_closed and not self._queue and not self._busy:
+                nursery.cancel_scope.cancel()
+                return
+            now = trio.current_time()
+            if len(self._busy) < self._concurrency:
+                work = self._queue.pop_ready(now, self._busy)
+                if work is not None:
+                    self._busy.add(work.symbol)
+                    self._telemetry.backfill_queue = len(self._queue)
+                    nursery.start_soon(self._execute, work)
+                    continue
+            self._wake = trio.Event()
+            with trio.move_on_at(self._queue.next_due(now)):
+                await self._wake.wait()
+
+    async def _execute(self, work: Work) -> None:
+        try:
+            if isinstance(work, RangeWork):
+                await self._range_step(work)
+            elif isinstance(work, LocateWork):
+                await self._locate_step(work)
+            else:
+                await self._head_step(work)
+        except ExchangeUnavailable as exc:
+            self._count("backfill_errors")
+            self._count("backfill_retries")
+            delay = min(self._retry_cap_s, self._retry_base_s * 2**work.attempts)
+            log.warning("backfill %s: exchange unavailable (%s), retry in %.0fs", work, exc, delay)
+            self._queue.push(
+                attrs.evolve(
+                    work, attempts=work.attempts + 1, not_before=trio.current_time() + delay
+                )
+            )
+        except ExchangeRejected as exc:
+            self._count("backfill_errors")
+            self._count("backfill_dropped")
+            log.error("backfill %s: rejected by the exchange (code %s): %s", work, exc.code, exc)
+            if isinstance(work, LocateWork):
+                self._cold_first.setdefault(work.symbol, None)
+            self.done += 1
+        finally:
+            self._busy.discard(work.symbol)
+        await self._maybe_cold_done(work.symbol)
+        self._changed()
+
+    async def _fetch(self, symbol: str, req: RestRequest) -> list[Trade]:
+        self._count("rest_calls")
+        self._count("backfill_weight", req.weight)
+        body = await self._rest.get(req)
+        return _ordered(self._source.parse_agg_trades(symbol, body))
+
+    async def _emit(self, symbol: str, trades: list[Trade], holes: list[tuple[int, int]]) -> None:
+        if trades:
+            self._count("backfill_trades", len(trades))
+            await self._out.send(Backfilled(symbol, tuple(trades)))
+        for a, b in holes:
+            self._count("exchange_holes")
+            self._count("exchange_hole_ids", b - a + 1)
+            log.warning("exchange-side hole %s [%d, %d]", symbol, a, b)
+            await self._out.send(ExchangeHole(symbol, a, b))
+
+    async def _range_step(self, w: RangeWork) -> None:
+        limit = self._page_limit if w.last is None else min(self._page_limit, w.last - w.first + 1)
+        req = self._source.agg_trades_request(w.symbol, from_id=w.first, limit=limit)
+        got = [t for t in await self._fetch(w.symbol, req) if t.agg_id >= w.first]
+        self.done += 1
+        if not got:
+            if w.last is None:
+                return  # at the head: nothing more yet
+            # REST may lag the live stream: try again later, a bounded number of times
+            if w.empty_tries >= self._max_empty_retries:
+                self._count("backfill_gave_up")
+                log.warning(
+                    "backfill %s [%d, %d]: REST has nothing, giving up", w.symbol, w.first, w.last
+                )
+                return
+            delay = min(self._retry_cap_s, self._retry_base_s * 2**w.empty_tries)
+            self._queue.push(
+                attrs.evolve(
+                    w, empty_tries=w.empty_tries + 1, not_before=trio.current_time() + delay
+                )
+            )
+            return
+        top = got[-1].agg_id if w.last is None else min(got[-1].agg_id, w.last)
+        within = [t for t in got if t.agg_id <= top]
+        await self._emit(w.symbol, within, missing_ranges(w.first, top, (t.agg_id for t in within)))
+        self._queue.trim(w.symbol, w.first, top)
+        if w.last is None and len(got) < limit:
+            return  # short page: the head
+        if w.last is not None and top >= w.last:
+            return
+        self._queue.push(attrs.evolve(w, first=top + 1, attempts=0, empty_tries=0, not_before=0.0))
+
+    async def _locate_step(self, w: LocateWork) -> None:
+        req = self._planner.locate(
+            self._source,
+            w.symbol,
+            w.since_ms,
+            step=w.step,
+            now_ms=self._clock_ms(),
+            limit=self._page_limit,
+        )
+        if req is None:
+            self._cold_first[w.symbol] = None
+            self.done += 1
+            return
+        got = await self._fetch(w.symbol, req)
+        self.done += 1
+        if not got:
+            self._queue.push(attrs.evolve(w, step=w.step + 1, attempts=0, not_before=0.0))
+            return
+        self._cold_first[w.symbol] = got[0].agg_id
+        end = math.inf if w.until_id is None else w.until_id - 1
+        within = [t for t in got if t.agg_id <= end]
+        if within:
+            lo, hi = within[0].agg_id, within[-1].agg_id
+            await self._emit(w.symbol, within, missing_ranges(lo, hi, (t.agg_id for t in within)))
+        top = got[-1].agg_id
+        if top >= end:
+            return
+        if w.until_id is None and self._planner.open_ended and len(got) < self._page_limit:
+            return  # startTime alone returned everything up to the head
+        last = None if w.until_id is None else w.until_id - 1
+        self._queue.push(RangeWork(w.symbol, top + 1, last, w.priority, w.seq, cold=True))
+
+    async def _head_step(self, w: HeadWork) -> None:
+        req = self._source.agg_trades_request(w.symbol, limit=1)
+        got = await self._fetch(w.symbol, req)
+        self.done += 1
+        if got:
+            self._count("backfill_head_seen")
+            await self._out.send(HeadSeen(w.symbol, got[-1].agg_id))
+
+    async def _maybe_cold_done(self, symbol: str) -> None:
+        """ColdStartDone goes out after every page of the cold start was sent."""
+        if symbol not in self._cold_first or symbol in self._busy:
+            return
+        if self._queue.has_cold_range(symbol) or any(
+            isinstance(i, LocateWork) for i in self._queue.items(symbol)
+        ):
+            return
+        first_id = self._cold_first.pop(symbol)
+        self._busy.add(symbol)  # keep the symbol's order while we wait for the writer
+        try:
+            await self._out.send(ColdStartDone(symbol, first_id))
+        finally:
+            self._busy.discard(symbol)
+
+    def _count(self, name: str, n: int = 1) -> None:
+        self._telemetry.count(name, n)

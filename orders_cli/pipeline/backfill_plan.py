@@ -1,0 +1,101 @@
+"""How a cold start finds its first trade: a market-specific strategy.
+
+Spot (reference §3.3): one ``startTime`` call (no ``endTime``) returns the oldest
+trades from that time on; ``fromId`` pages follow. Futures: ``startTime``/``endTime``
+spans must be < 1 h and ``fromId`` must not be combined with a time, so the locate
+phase walks windows of under an hour until one holds a trade.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import attrs
+
+from orders_cli.models import Trade
+from orders_cli.sources.base import RestRequest, SourceLimits
+
+
+class AggTradesSource(Protocol):
+    """The part of ``Source`` the backfill uses (every ``Source`` satisfies it)."""
+
+    @property
+    def limits(self) -> SourceLimits: ...
+
+    def agg_trades_request(
+        self,
+        symbol: str,
+        *,
+        from_id: int | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = 1000,
+    ) -> RestRequest: ...
+
+    def parse_agg_trades(self, symbol: str, body: bytes) -> list[Trade]: ...
+
+
+class ColdStartPlanner(Protocol):
+    @property
+    def open_ended(self) -> bool:
+        """True when a short locate reply means the head was reached (no window end)."""
+        ...
+
+    def locate(
+        self,
+        source: AggTradesSource,
+        symbol: str,
+        since_ms: int,
+        *,
+        step: int,
+        now_ms: int,
+        limit: int,
+    ) -> RestRequest | None:
+        """The ``step``-th request looking for the first trade at/after ``since_ms``
+        (called again with ``step + 1`` while replies are empty); None = give up."""
+        ...
+
+
+@attrs.frozen
+class SpotColdStart:
+    """ONE ``startTime=since_ms`` call, no ``endTime``; an empty reply ends the search."""
+
+    open_ended: bool = True
+
+    def locate(
+        self,
+        source: AggTradesSource,
+        symbol: str,
+        since_ms: int,
+        *,
+        step: int,
+        now_ms: int,
+        limit: int,
+    ) -> RestRequest | None:
+        if step > 0:
+            return None
+        return source.agg_trades_request(symbol, start_time=since_ms, limit=limit)
+
+
+@attrs.frozen
+class WindowedColdStart:
+    """Futures: ``[start, start + window)`` windows (< 1 h) from ``since_ms`` to now."""
+
+    window_ms: int = 3_600_000 - 1
+    open_ended: bool = False
+
+    def locate(
+        self,
+        source: AggTradesSource,
+        symbol: str,
+        since_ms: int,
+        *,
+        step: int,
+        now_ms: int,
+        limit: int,
+    ) -> RestRequest | None:
+        start = since_ms + step * self.window_ms
+        if start > now_ms:
+            return None
+        end = min(start + self.window_ms - 1, now_ms)
+        return source.agg_trades_request(symbol, start_time=start, end_time=end, limit=limit)

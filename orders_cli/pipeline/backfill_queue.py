@@ -1,0 +1,191 @@
+"""The backfill work queue: one REST call per work item, priority order (lower
+``priority`` first, then the newest request), overlapping ranges of one symbol merged,
+and at most one call in flight per symbol (the caller passes the busy symbols).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Container
+
+import attrs
+
+COLD_PRIORITY = 5
+"""Cold starts walk forward from the retention start: after fresh gaps."""
+HEAD_PRIORITY = 0
+
+
+@attrs.frozen(slots=True)
+class RangeWork:
+    """Fetch ids ``[first, last]`` (``last`` None = up to the head) with ``fromId`` pages.
+    ``cold`` marks the tail of a cold start (its end is reported as ColdStartDone)."""
+
+    symbol: str
+    first: int
+    last: int | None
+    priority: int
+    seq: int
+    cold: bool = False
+    attempts: int = 0
+    empty_tries: int = 0
+    not_before: float = 0.0
+
+
+@attrs.frozen(slots=True)
+class LocateWork:
+    """Cold start: find the first trade at/after ``since_ms`` (the ``step``-th request of
+    the planner), then continue as a cold ``RangeWork`` up to ``until_id - 1``."""
+
+    symbol: str
+    since_ms: int
+    until_id: int | None
+    priority: int
+    seq: int
+    step: int = 0
+    attempts: int = 0
+    not_before: float = 0.0
+
+
+@attrs.frozen(slots=True)
+class HeadWork:
+    """Ask for the newest id of ``symbol`` (``limit=1``)."""
+
+    symbol: str
+    priority: int
+    seq: int
+    attempts: int = 0
+    not_before: float = 0.0
+
+
+Work = RangeWork | LocateWork | HeadWork
+
+
+def _end(last: int | None) -> float:
+    return math.inf if last is None else float(last)
+
+
+def _merge_ranges(a: RangeWork, b: RangeWork) -> RangeWork:
+    last = None if a.last is None or b.last is None else max(a.last, b.last)
+    return RangeWork(
+        symbol=a.symbol,
+        first=min(a.first, b.first),
+        last=last,
+        priority=min(a.priority, b.priority),
+        seq=max(a.seq, b.seq),
+        cold=a.cold or b.cold,
+        not_before=min(a.not_before, b.not_before),
+    )
+
+
+def _touches(a: RangeWork, b: RangeWork) -> bool:
+    """Overlapping or adjacent ranges."""
+    return a.first <= _end(b.last) + 1 and b.first <= _end(a.last) + 1
+
+
+class WorkQueue:
+    def __init__(self) -> None:
+        self._by_symbol: dict[str, list[Work]] = {}
+        self._seq = 0
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def items(self, symbol: str) -> list[Work]:
+        return list(self._by_symbol.get(symbol, ()))
+
+    def push(self, work: Work) -> None:
+        """Queue ``work``, merging it into queued work of the same symbol where it
+        overlaps (ranges), or dropping it where it repeats (head checks, cold starts)."""
+        items = self._by_symbol.setdefault(work.symbol, [])
+        if isinstance(work, RangeWork):
+            merged = work
+            keep: list[Work] = []
+            for item in items:
+                if isinstance(item, RangeWork) and _touches(item, merged):
+                    merged = _merge_ranges(item, merged)
+                else:
+                    keep.append(item)
+            keep.append(merged)
+            self._set(work.symbol, keep)
+            return
+        for i, item in enumerate(items):
+            if isinstance(work, HeadWork) and isinstance(item, HeadWork):
+                items[i] = attrs.evolve(
+                    item,
+                    priority=min(item.priority, work.priority),
+                    seq=max(item.seq, work.seq),
+                    not_before=min(item.not_before, work.not_before),
+                )
+                return
+            if isinstance(work, LocateWork) and isinstance(item, LocateWork):
+                until = (
+                    None
+                    if item.until_id is None or work.until_id is None
+                    else max(item.until_id, work.until_id)
+                )
+                items[i] = attrs.evolve(
+                    item, since_ms=min(item.since_ms, work.since_ms), until_id=until
+                )
+                return
+        items.append(work)
+        self._size += 1
+
+    def trim(self, symbol: str, lo: int, hi: int) -> None:
+        """Ids ``[lo, hi]`` of ``symbol`` were just fetched (or found missing on the
+        exchange): remove them from queued ranges."""
+        items = self._by_symbol.get(symbol)
+        if not items:
+            return
+        out: list[Work] = []
+        for item in items:
+            if not isinstance(item, RangeWork) or item.first > hi or _end(item.last) < lo:
+                out.append(item)
+                continue
+            if item.first < lo:
+                out.append(attrs.evolve(item, last=lo - 1))
+            if _end(item.last) > hi:
+                out.append(attrs.evolve(item, first=hi + 1))
+        self._set(symbol, out)
+
+    def pop_ready(self, now: float, busy: Container[str]) -> Work | None:
+        """The best work whose time has come and whose symbol has no call in flight."""
+        best: Work | None = None
+        for symbol, items in self._by_symbol.items():
+            if symbol in busy:
+                continue
+            for item in items:
+                if item.not_before > now:
+                    continue
+                if best is None or (item.priority, -item.seq) < (best.priority, -best.seq):
+                    best = item
+        if best is not None:
+            items = self._by_symbol[best.symbol]
+            items.remove(best)
+            self._size -= 1
+            if not items:
+                del self._by_symbol[best.symbol]
+        return best
+
+    def next_due(self, now: float) -> float:
+        """The earliest ``not_before`` still in the future (inf when none)."""
+        due = math.inf
+        for items in self._by_symbol.values():
+            for item in items:
+                if item.not_before > now:
+                    due = min(due, item.not_before)
+        return due
+
+    def has_cold_range(self, symbol: str) -> bool:
+        return any(isinstance(i, RangeWork) and i.cold for i in self._by_symbol.get(symbol, ()))
+
+    def _set(self, symbol: str, items: list[Work]) -> None:
+        self._size += len(items) - len(self._by_symbol.get(symbol, ()))
+        if items:
+            self._by_symbol[symbol] = items
+        else:
+            self._by_symbol.pop(symbol, None)
