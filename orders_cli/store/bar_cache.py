@@ -1,0 +1,103 @@
+"""The writer's memory of recent bars, so merging a batch rarely reads Redis.
+
+For each symbol and timeframe it keeps the newest few windows and the newest window start
+known to exist in Redis: a window after it cannot exist yet, so only late trades into
+older windows cost a read (pipelined, one round trip per batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from orders_cli.stats.bars import Bar
+from orders_cli.stats.codec import decode_bar
+from orders_cli.store.keys import TIMEFRAMES, Keyspace
+from orders_cli.store.symbol_io import load_bars
+
+KEEP_WINDOWS = 3
+
+SymbolBars = dict[str, dict[int, Bar]]
+
+
+class BarCache:
+    def __init__(self, redis: Any, keyspace: Keyspace) -> None:
+        self.redis = redis
+        self.ks = keyspace
+        self._bars: dict[str, SymbolBars] = {}
+        # newest stored window per (symbol, tf); None = no bar stored; absent = unknown
+        self._max_ws: dict[str, dict[str, int | None]] = {}
+
+    def preload(self, symbols: Sequence[str]) -> None:
+        todo = [s for s in symbols if s not in self._max_ws]
+        if not todo:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for s in todo:
+            for tf in TIMEFRAMES:
+                pipe.zrange(self.ks.bars(s, tf), -1, -1)
+        rows = iter(pipe.execute())
+        for s in todo:
+            bars = self._bars.setdefault(s, {tf: {} for tf in TIMEFRAMES})
+            known = self._max_ws.setdefault(s, {})
+            for tf in TIMEFRAMES:
+                members = next(rows)
+                if members:
+                    bar = decode_bar(members[-1])
+                    bars[tf][bar.window_start] = bar
+                    known[tf] = bar.window_start
+                else:
+                    known[tf] = None
+
+    def merge(self, new: dict[str, SymbolBars]) -> dict[str, SymbolBars]:
+        """Merge each symbol's new bars with what is stored (reading only what must be)."""
+        self.preload(list(new))
+        wanted: list[tuple[str, str, int]] = []
+        for s, by_tf in new.items():
+            for tf, bars in by_tf.items():
+                cached, top = self._bars[s][tf], self._max_ws[s].get(tf)
+                for ws in bars:
+                    if ws not in cached and top is not None and ws <= top:
+                        wanted.append((s, tf, ws))
+        stored = load_bars(self.redis, self.ks, wanted)
+        out: dict[str, SymbolBars] = {}
+        for s, by_tf in new.items():
+            cached_tf = self._bars[s]
+            out_s = out[s] = {}
+            for tf, bars in by_tf.items():
+                cached = cached_tf[tf]
+                merged: dict[int, Bar] = {}
+                for ws, bar in bars.items():
+                    old = cached.get(ws) or stored.get((s, tf, ws))
+                    merged[ws] = bar if old is None else old.merge(bar)
+                out_s[tf] = merged
+        return out
+
+    def commit(self, symbol: str, merged: SymbolBars) -> int:
+        """Remember bars Redis accepted. Returns how many were corrections of a window
+        older than the newest one (late trades into closed bars)."""
+        corrections = 0
+        bars = self._bars.setdefault(symbol, {tf: {} for tf in TIMEFRAMES})
+        known = self._max_ws.setdefault(symbol, {})
+        for tf, by_ws in merged.items():
+            top = known.get(tf)
+            cached = bars[tf]
+            for ws, bar in by_ws.items():
+                if top is not None and ws < top:
+                    corrections += 1
+                cached[ws] = bar
+                if top is None or ws > top:
+                    top = ws
+            known[tf] = top
+            if len(cached) > KEEP_WINDOWS:
+                for ws in sorted(cached)[:-KEEP_WINDOWS]:
+                    del cached[ws]
+        return corrections
+
+    def forget(self, symbol: str) -> None:
+        self._bars.pop(symbol, None)
+        self._max_ws.pop(symbol, None)
+
+    def clear(self) -> None:
+        self._bars.clear()
+        self._max_ws.clear()

@@ -1,0 +1,155 @@
+"""Pure per-symbol planning: which trades to apply, which are duplicates, which to hold
+for the reorder window, which gaps open — on a copy of the symbol's state, so a failed or
+conflicting apply leaves the committed state untouched.
+
+Rules (design.md §4): ids of a symbol are contiguous. A trade at watermark+1 advances it;
+above watermark+1 a live trade is held up to the reorder window (an equal-``T`` burst may
+arrive out of id order) before a gap is declared; a REST trade opens the gap at once; at
+or below the watermark a trade is applied only when it fills a recorded gap, otherwise it
+is a duplicate.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from orders_cli.models import Gap, Trade
+from orders_cli.store import gaps as gapops
+
+
+@attrs.define
+class Pending:
+    trade: Trade
+    held_since: float  # monotonic seconds
+
+
+@attrs.define
+class SymbolState:
+    """What the writer knows of one symbol (committed = equal to Redis at ``revision``)."""
+
+    symbol: str
+    revision: int = 0
+    watermark: int | None = None
+    gaps: list[Gap] = attrs.field(factory=list)
+    newest_id: int | None = None  # highest agg id applied (the symbol's newest trade)
+    current_ws: int | None = None  # 100 ms window of the newest trade
+    last_trade_time: int | None = None
+    pending: list[Pending] = attrs.field(factory=list)
+
+
+@attrs.define
+class Plan:
+    """The outcome of planning one symbol's inputs, applied only if Redis agrees."""
+
+    symbol: str
+    base_revision: int
+    watermark: int | None
+    gaps: list[Gap]
+    pending: list[Pending]
+    applied: list[Trade] = attrs.field(factory=list)
+    live_event_times: list[int] = attrs.field(factory=list)  # E of applied live trades
+    duplicates: int = 0
+    late: int = 0  # applied below the watermark (filled a recorded gap)
+    opened: list[Gap] = attrs.field(factory=list)  # new non-cold gaps (request a backfill)
+    cold_until: int | None = None  # a cold start is needed up to this id (exclusive)
+    state_changed: bool = False
+
+    @classmethod
+    def start(cls, state: SymbolState) -> Plan:
+        return cls(
+            symbol=state.symbol,
+            base_revision=state.revision,
+            watermark=state.watermark,
+            gaps=list(state.gaps),
+            pending=list(state.pending),
+        )
+
+
+@attrs.frozen(slots=True)
+class PlanConfig:
+    first_agg_id: int = 0  # the id a brand-new listing starts at (0 spot, 1 USD-M)
+    cold_start: bool = True  # backfill what came before the first id we see
+    reorder_s: float = 0.25
+    max_pending: int = 20_000
+
+
+def _expect_upto(plan: Plan, agg_id: int, now_ms: int, cfg: PlanConfig) -> None:
+    """Everything up to ``agg_id`` exists at the exchange: what we have not applied is a gap."""
+    wm = plan.watermark
+    if wm is None:
+        if cfg.cold_start and agg_id >= cfg.first_agg_id:
+            gapops.open_gap(plan.gaps, Gap(cfg.first_agg_id, agg_id, now_ms, cold=True))
+            plan.cold_until = agg_id + 1
+        plan.watermark = agg_id
+        plan.state_changed = True
+    elif agg_id > wm:
+        gap = Gap(wm + 1, agg_id, now_ms)
+        gapops.open_gap(plan.gaps, gap)
+        plan.opened.append(gap)
+        plan.watermark = agg_id
+        plan.state_changed = True
+
+
+def _apply(plan: Plan, trade: Trade, live: bool) -> None:
+    plan.applied.append(trade)
+    plan.state_changed = True
+    if live:
+        plan.live_event_times.append(trade.event_time)
+
+
+def classify(
+    plan: Plan, trade: Trade, *, live: bool, now_ms: int, now: float, cfg: PlanConfig
+) -> None:
+    a = trade.agg_id
+    wm = plan.watermark
+    if wm is None:
+        if cfg.cold_start and a > cfg.first_agg_id:
+            gapops.open_gap(plan.gaps, Gap(cfg.first_agg_id, a - 1, now_ms, cold=True))
+            plan.cold_until = a
+        plan.watermark = a
+        _apply(plan, trade, live)
+    elif a <= wm:
+        idx = gapops.find(plan.gaps, a)
+        if idx is None:
+            plan.duplicates += 1
+            return
+        gapops.fill(plan.gaps, idx, a)
+        plan.late += 1
+        _apply(plan, trade, live)
+    elif a == wm + 1:
+        plan.watermark = a
+        _apply(plan, trade, live)
+    elif live:
+        plan.pending.append(Pending(trade, now))
+    else:
+        _expect_upto(plan, a - 1, now_ms, cfg)
+        plan.watermark = a
+        _apply(plan, trade, live)
+
+
+def release_pending(plan: Plan, *, now_ms: int, now: float, cfg: PlanConfig, flush: bool) -> None:
+    """Apply held trades that became contiguous; declare a gap for those held too long."""
+    if not plan.pending:
+        return
+    plan.pending.sort(key=lambda p: p.trade.agg_id)
+    keep: list[Pending] = []
+    too_many = len(plan.pending) > cfg.max_pending
+    for i, p in enumerate(plan.pending):
+        a = p.trade.agg_id
+        wm = plan.watermark
+        assert wm is not None  # pending only exists once a watermark does
+        if a <= wm + 1:
+            classify(plan, p.trade, live=True, now_ms=now_ms, now=now, cfg=cfg)
+            continue
+        if flush or too_many or now - p.held_since >= cfg.reorder_s:
+            _expect_upto(plan, a - 1, now_ms, cfg)
+            classify(plan, p.trade, live=True, now_ms=now_ms, now=now, cfg=cfg)
+            continue
+        keep = plan.pending[i:]
+        break
+    plan.pending = keep
+
+
+def expect_upto(plan: Plan, agg_id: int, now_ms: int, cfg: PlanConfig) -> None:
+    """Public form for ``Dropped`` / ``HeadSeen``: ids up to ``agg_id`` exist."""
+    _expect_upto(plan, agg_id, now_ms, cfg)

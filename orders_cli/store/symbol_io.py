@@ -1,0 +1,56 @@
+"""Reading a symbol's committed state and bars back from Redis (the writer's reload path
+after a restart, a conflict or a lost connection)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from orders_cli.stats.bars import Bar
+from orders_cli.stats.codec import decode_bar
+from orders_cli.store import gaps as gapops
+from orders_cli.store.keys import Keyspace
+from orders_cli.store.planner import SymbolState
+
+STATE_FIELDS = ("revision", "watermark", "gaps", "newest_id", "current_ws", "last_trade_time")
+
+
+def _int(raw: bytes | None) -> int | None:
+    return None if raw is None or raw == b"" else int(raw)
+
+
+def load_states(redis: Any, ks: Keyspace, symbols: Sequence[str]) -> dict[str, SymbolState]:
+    """One pipelined HMGET per symbol."""
+    pipe = redis.pipeline(transaction=False)
+    for s in symbols:
+        pipe.hmget(ks.state(s), STATE_FIELDS)
+    out: dict[str, SymbolState] = {}
+    for s, row in zip(symbols, pipe.execute(), strict=True):
+        rev, wm, gaps, newest, cur_ws, ltt = row
+        out[s] = SymbolState(
+            symbol=s,
+            revision=_int(rev) or 0,
+            watermark=_int(wm),
+            gaps=gapops.decode_gaps(gaps),
+            newest_id=_int(newest),
+            current_ws=_int(cur_ws),
+            last_trade_time=_int(ltt),
+        )
+    return out
+
+
+def load_bars(
+    redis: Any, ks: Keyspace, wanted: Iterable[tuple[str, str, int]]
+) -> dict[tuple[str, str, int], Bar]:
+    """Stored bars for (symbol, tf, window_start) triples; missing ones are absent."""
+    keys = list(wanted)
+    if not keys:
+        return {}
+    pipe = redis.pipeline(transaction=False)
+    for symbol, tf, ws in keys:
+        pipe.zrangebyscore(ks.bars(symbol, tf), ws, ws)
+    out: dict[tuple[str, str, int], Bar] = {}
+    for key, members in zip(keys, pipe.execute(), strict=True):
+        if members:
+            out[key] = decode_bar(members[-1])
+    return out

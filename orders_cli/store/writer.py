@@ -1,0 +1,111 @@
+"""The writer task: drains the bounded inbox (up to ``batch_max`` items or ``batch_s``),
+applies the batch in the single Redis thread, retries with backoff while Redis is away
+(the batch is kept: nothing acknowledged is lost; the bounded inbox fills and the shards
+drop-and-record instead), and tells the backfill what to fetch."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import trio
+
+from orders_cli.errors import RedisUnavailable
+from orders_cli.pipeline.messages import BackfillInput, HeadCheck, ShardEvent, WriterInput
+from orders_cli.store.processor import Outcome, Processor
+from orders_cli.store.worker import RedisWorker
+from orders_cli.telemetry import Telemetry
+
+log = logging.getLogger("orders.writer")
+
+
+class Writer:
+    def __init__(
+        self,
+        processor: Processor,
+        worker: RedisWorker,
+        inbox: trio.MemoryReceiveChannel[WriterInput],
+        backfill: trio.MemorySendChannel[BackfillInput] | None,
+        telemetry: Telemetry,
+        *,
+        batch_max: int = 5000,
+        batch_s: float = 0.1,
+        retry_max_s: float = 5.0,
+    ) -> None:
+        self.processor = processor
+        self.worker = worker
+        self.inbox = inbox
+        self.backfill = backfill
+        self.telemetry = telemetry
+        self.batch_max = batch_max
+        self.batch_s = batch_s
+        self.retry_max_s = retry_max_s
+        self.batches = 0
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        closed = False
+        while not closed:
+            batch, closed = await self._collect()
+            if batch or self.processor.pending_count():
+                await self._apply(batch, flush=closed)
+        await self._apply([], flush=True)
+
+    async def _collect(self) -> tuple[list[WriterInput], bool]:
+        """Up to ``batch_max`` inputs, waiting at most ``batch_s`` after the first."""
+        batch: list[WriterInput] = []
+        with trio.move_on_after(self.batch_s if self.processor.pending_count() else math.inf):
+            try:
+                batch.append(await self.inbox.receive())
+            except trio.EndOfChannel:
+                return batch, True
+        deadline = trio.current_time() + self.batch_s
+        with trio.move_on_at(deadline):
+            while len(batch) < self.batch_max:
+                try:
+                    batch.append(self.inbox.receive_nowait())
+                except trio.WouldBlock:
+                    try:
+                        batch.append(await self.inbox.receive())
+                    except trio.EndOfChannel:
+                        return batch, True
+                except trio.EndOfChannel:
+                    return batch, True
+        return batch, False
+
+    async def _apply(self, batch: list[WriterInput], *, flush: bool) -> None:
+        events = [b for b in batch if isinstance(b, ShardEvent)]
+        data = [b for b in batch if not isinstance(b, ShardEvent)]
+        delay = 0.1
+        while True:
+            try:
+                outcome = await self.worker.run(self.processor.process, data, flush)
+                break
+            except RedisUnavailable as exc:
+                if self.telemetry.redis_state != "retrying":
+                    log.warning(
+                        "Redis unavailable, keeping %d inputs and retrying: %s", len(data), exc
+                    )
+                self.telemetry.redis_state = "retrying"
+                self.telemetry.count("redis_retries")
+                await trio.sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
+        if self.telemetry.redis_state != "ok":
+            log.info("Redis writes are going through")
+        self.telemetry.redis_state = "ok"
+        self.batches += 1
+        await self._report(outcome, events)
+
+    async def _report(self, outcome: Outcome, events: list[ShardEvent]) -> None:
+        t = self.telemetry
+        t.counters.update(outcome.counters)
+        t.latency_ms.extend(outcome.latencies_ms)
+        t.open_gaps, t.oldest_open_gap_ms = self.processor.open_gaps()
+        if self.backfill is None:
+            return
+        requests: list[BackfillInput] = [*outcome.gap_requests, *outcome.cold_starts]
+        for req in requests:
+            await self.backfill.send(req)
+        for ev in events:
+            if ev.kind == "connected" and ev.symbols:
+                await self.backfill.send(HeadCheck(ev.symbols, reason="reconnect"))
