@@ -1,0 +1,77 @@
+"""Reconnect pacing: capped exponential backoff with full jitter, and the shared
+connection-attempt budget (e.g. 300 attempts per rolling 5 minutes per IP)."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+import trio
+
+from orders_cli.sources.base import SourceLimits
+
+
+class Backoff:
+    """Delay before reconnect attempt n: uniform in [0, min(cap, base * 2**n)].
+
+    ``reset()`` after a success so the next failure starts from ``base`` again.
+    """
+
+    def __init__(
+        self, base: float = 0.5, cap: float = 30.0, *, rng: random.Random | None = None
+    ) -> None:
+        if base <= 0 or cap < base:
+            raise ValueError(f"need 0 < base <= cap, got base={base} cap={cap}")
+        self.base = base
+        self.cap = cap
+        self.attempts = 0
+        self._rng = rng if rng is not None else random.Random()
+
+    def ceiling(self) -> float:
+        """The upper bound of the next delay."""
+        # cap the exponent too: 2**attempts overflows float after ~1000 failures
+        return min(self.cap, self.base * 2.0 ** min(self.attempts, 64))
+
+    def next(self) -> float:
+        delay = self._rng.uniform(0.0, self.ceiling())
+        self.attempts += 1
+        return delay
+
+    def reset(self) -> None:
+        self.attempts = 0
+
+
+class ConnectBudget:
+    """At most ``max_attempts`` connection attempts per rolling ``window`` seconds, shared
+    by every shard of a process. ``acquire()`` waits (trio clock) while exhausted."""
+
+    def __init__(self, max_attempts: int, window: float = 300.0) -> None:
+        if max_attempts < 1 or window <= 0:
+            raise ValueError(f"bad budget: {max_attempts} per {window}s")
+        self.max_attempts = max_attempts
+        self.window = window
+        self._stamps: deque[float] = deque()
+
+    @classmethod
+    def from_limits(cls, limits: SourceLimits) -> ConnectBudget:
+        return cls(limits.max_connects_per_5min, 300.0)
+
+    def _expire(self, now: float) -> None:
+        while self._stamps and self._stamps[0] <= now - self.window:
+            self._stamps.popleft()
+
+    def available(self) -> int:
+        self._expire(trio.current_time())
+        return self.max_attempts - len(self._stamps)
+
+    async def acquire(self) -> None:
+        """Take one attempt, waiting until the oldest attempt leaves the window if needed."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            now = trio.current_time()
+            self._expire(now)
+            if len(self._stamps) < self.max_attempts:
+                self._stamps.append(now)
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return
+            await trio.sleep_until(self._stamps[0] + self.window)

@@ -1,0 +1,434 @@
+"""One shard: a supervised WebSocket connection carrying a fixed set of streams.
+
+connect (streams in the URL) -> SUBSCRIBE the rest (paced) -> receive forever; reconnect
+with backoff on network errors and stalls; rotate with overlap before the exchange's
+connection lifetime ends or when it announces a shutdown. The reader never blocks on
+``out``: when the writer is slow, trades are dropped, counted and reported as ``Dropped``
+so the writer records a gap (backfilled later) while pings keep being answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+
+import attrs
+import trio
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionTimeout,
+    HandshakeError,
+    WebSocketConnection,
+    connect_websocket_url,
+)
+
+from orders_cli.models import ControlReply, Ignored, Rejection, ServerShutdown, Trade
+from orders_cli.pipeline.backoff import Backoff, ConnectBudget
+from orders_cli.pipeline.messages import Dropped, ShardEvent, WriterInput
+from orders_cli.pipeline.pacing import MessagePacer
+from orders_cli.pipeline.rotation import RotationPlan
+from orders_cli.sources.base import Source
+from orders_cli.telemetry import ConnectionState, Telemetry
+
+log = logging.getLogger(__name__)
+
+MALFORMED_SAMPLES = 20
+MALFORMED_SAMPLE_CHARS = 512
+# frames trio-websocket may buffer between its reader task and our receive loop
+WS_QUEUE = 64
+
+
+class ShardStalled(Exception):
+    """No frame arrived on a connection for ``stall_timeout`` seconds."""
+
+
+class OutputClosed(RuntimeError):
+    """The writer's channel is gone: a shutdown or a writer crash, never a reconnect."""
+
+
+# errors that mean "this connection is gone; open another one"; anything else is a bug
+RECONNECTABLE: tuple[type[BaseException], ...] = (
+    ConnectionClosed,
+    HandshakeError,
+    OSError,
+    trio.BrokenResourceError,
+    ShardStalled,
+)
+
+
+@attrs.define(eq=False)
+class _Link:
+    """One physical connection of a shard (two overlap during a rotation)."""
+
+    serial: int
+    opened_at: float
+    rotate_at: float
+    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    ws: WebSocketConnection | None = None
+    pacer: MessagePacer | None = None
+    streams: set[str] = attrs.field(factory=set)
+    waiters: dict[object, trio.Event] = attrs.field(factory=dict)
+    replies: dict[object, ControlReply] = attrs.field(factory=dict)
+    first_message: trio.Event = attrs.field(factory=trio.Event)
+    shutdown: trio.Event = attrs.field(factory=trio.Event)
+    live: bool = False
+    retiring: bool = False
+    finished: bool = False
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _batches(items: Sequence[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+async def _cancel_when_cancelled(scope: trio.CancelScope) -> None:
+    try:
+        await trio.sleep_forever()
+    finally:
+        scope.cancel()
+
+
+class Shard:
+    """A supervised connection for ``streams``; trades go to ``out`` (never blocking)."""
+
+    def __init__(
+        self,
+        name: str,
+        source: Source,
+        ws_base: str,
+        streams: list[str],
+        out: trio.MemorySendChannel[WriterInput],
+        telemetry: Telemetry,
+        budget: ConnectBudget,
+        *,
+        stall_timeout: float = 60.0,
+        rotate_after: float | None = None,
+        url_stream_limit: int = 200,
+        rng: random.Random | None = None,
+        subscribe_batch: int = 200,
+        connect_timeout: float = 15.0,
+        reply_timeout: float = 10.0,
+        close_timeout: float = 3.0,
+        overlap_timeout: float = 10.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.name = name
+        self.source = source
+        self.ws_base = ws_base
+        self.out = out
+        self.telemetry = telemetry
+        self.budget = budget
+        self.stall_timeout = stall_timeout
+        self.url_stream_limit = url_stream_limit
+        self.subscribe_batch = subscribe_batch
+        self.connect_timeout = connect_timeout
+        self.reply_timeout = reply_timeout
+        self.close_timeout = close_timeout
+        self.overlap_timeout = overlap_timeout
+        self._rng = rng if rng is not None else random.Random()
+        self.backoff = backoff if backoff is not None else Backoff(rng=self._rng)
+        self.rotation = RotationPlan.for_source(source.limits, rotate_after, rng=self._rng)
+        self.malformed_samples: deque[str] = deque(maxlen=MALFORMED_SAMPLES)
+        self._streams: list[str] = list(dict.fromkeys(streams))
+        self._links: list[_Link] = []
+        self._serial = 0
+        self._request_id = 0
+        # symbol -> [max dropped agg id, count] not yet reported as Dropped
+        self._drops: dict[str, list[int]] = {}
+        self._drops_pending = trio.Event()
+        self.conn: ConnectionState = telemetry.connection(name)
+        self.conn.streams = len(self._streams)
+
+    # -- public ------------------------------------------------------------------------
+
+    @property
+    def streams(self) -> list[str]:
+        return list(self._streams)
+
+    def symbols(self) -> tuple[str, ...]:
+        """Exchange symbols of this shard (uppercase, from ``<symbol>@<type>``)."""
+        return tuple(s.split("@", 1)[0].upper() for s in self._streams)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run forever: ``started()`` once the first connection is live."""
+        started = False
+
+        def on_live() -> None:
+            nonlocal started
+            if not started:
+                started = True
+                task_status.started()
+
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._flush_drops)
+                while True:
+                    error: BaseException | None = None
+                    try:
+                        await self._session(on_live)
+                    except* RECONNECTABLE as group:
+                        error = _first_leaf(group)
+                    await self._after_disconnect(error)
+        finally:
+            self.conn.set("closed")
+
+    async def add_streams(self, streams: Sequence[str]) -> None:
+        """Subscribe ``streams`` live on every open connection (paced)."""
+        new = [s for s in dict.fromkeys(streams) if s not in self._streams]
+        if not new:
+            return
+        self._streams.extend(new)
+        self.conn.streams = len(self._streams)
+        for link in list(self._links):
+            if link.live:
+                await self._control(link, new, subscribe=True)
+
+    async def remove_streams(self, streams: Sequence[str]) -> None:
+        """Unsubscribe ``streams`` live on every open connection (paced)."""
+        gone = set(streams)
+        self._streams = [s for s in self._streams if s not in gone]
+        self.conn.streams = len(self._streams)
+        for link in list(self._links):
+            if link.live:
+                here = [s for s in streams if s in link.streams]
+                if here:
+                    await self._control(link, here, subscribe=False)
+
+    # -- supervision -----------------------------------------------------------------
+
+    async def _after_disconnect(self, error: BaseException | None) -> None:
+        stalled = isinstance(error, ShardStalled)
+        text = f"{type(error).__name__}: {error}" if error is not None else "closed"
+        log.warning("shard %s: connection lost (%s)", self.name, text)
+        self.conn.reconnects += 1
+        self.conn.set("stalled" if stalled else "backoff", error=text)
+        self.telemetry.count("shard_stalls" if stalled else "shard_disconnects")
+        await self.out.send(ShardEvent(self.name, "stalled" if stalled else "disconnected"))
+        delay = self.backoff.next()
+        self.conn.set("backoff")
+        await trio.sleep(delay)
+
+    async def _session(self, on_live: Callable[[], None]) -> None:
+        """One connection and its successors by rotation; returns only by raising."""
+        async with trio.open_nursery() as nursery:
+            link: _Link = await nursery.start(self._run_link)
+            self.conn.set("live")
+            await self.out.send(ShardEvent(self.name, "connected", self.symbols()))
+            on_live()
+            while True:
+                with trio.move_on_at(link.rotate_at):
+                    await link.shutdown.wait()
+                link = await self._rotate(nursery, link)
+
+    async def _rotate(self, nursery: trio.Nursery, old: _Link) -> _Link:
+        """Open the replacement, wait for its first frame, then close ``old``."""
+        reason = "shutdown" if old.shutdown.is_set() else "age"
+        log.info("shard %s: rotating connection #%d (%s)", self.name, old.serial, reason)
+        # the old link may die during the overlap (a shutdown): that is no longer fatal
+        old.retiring = True
+        new: _Link | None = None
+        failure: BaseException | None = None
+        try:
+            new = await nursery.start(self._run_link)
+        except* RECONNECTABLE as group:
+            failure = _first_leaf(group)
+        if new is None:
+            self.telemetry.count("rotation_failures")
+            self.conn.set("live", error=f"rotation failed: {failure!r}")
+            if old.finished:
+                assert failure is not None
+                raise failure
+            old.retiring = False
+            # retry after a backoff delay; the old connection keeps serving meanwhile
+            old.shutdown = trio.Event()
+            old.rotate_at = trio.current_time() + self.backoff.next()
+            return old
+        with trio.move_on_after(self.overlap_timeout):
+            await new.first_message.wait()
+        old.scope.cancel()
+        self.telemetry.count("rotations")
+        self.conn.set("live")
+        await self.out.send(ShardEvent(self.name, "rotated", self.symbols()))
+        return new
+
+    # -- one connection -----------------------------------------------------------------
+
+    async def _run_link(self, *, task_status: trio.TaskStatus[_Link]) -> None:
+        """Connect, subscribe, ``started(link)``, then receive until error or retirement.
+
+        The trio-websocket reader task lives in a nursery that outer cancellation does not
+        reach directly: cancelling first unwinds our side, which closes with code 1000 while
+        the library can still complete the close handshake.
+        """
+        self._serial += 1
+        now = trio.current_time()
+        link = _Link(serial=self._serial, opened_at=now, rotate_at=now + self.rotation.age())
+        self._links.append(link)
+        try:
+            async with trio.open_nursery() as guard:
+                guard.start_soon(_cancel_when_cancelled, link.scope)
+                with trio.CancelScope(shield=True):
+                    async with trio.open_nursery() as io:
+                        try:
+                            with link.scope:
+                                await self._link_body(io, link, task_status)
+                        finally:
+                            io.cancel_scope.cancel()
+                guard.cancel_scope.cancel()
+        except* RECONNECTABLE:
+            if not link.retiring:
+                raise
+        finally:
+            link.finished = True
+            link.live = False
+            self._links.remove(link)
+
+    async def _link_body(
+        self, io: trio.Nursery, link: _Link, task_status: trio.TaskStatus[_Link]
+    ) -> None:
+        await self.budget.acquire()
+        initial = self._streams[: self.url_stream_limit]
+        rest = self._streams[self.url_stream_limit :]
+        if not link.retiring:
+            self.conn.set("connecting")
+        url = self.source.connect_url(self.ws_base, initial)
+        try:
+            with trio.fail_after(self.connect_timeout):
+                ws = await connect_websocket_url(io, url, message_queue_size=WS_QUEUE)
+        except trio.TooSlowError:
+            raise ConnectionTimeout() from None
+        link.ws = ws
+        link.pacer = MessagePacer.under_limit(self.source.limits.max_messages_per_second)
+        link.streams.update(initial)
+        try:
+            async with trio.open_nursery() as work:
+                work.start_soon(self._receive_loop, link)
+                if rest:
+                    self.conn.set("subscribing")
+                    await self._control(link, rest, subscribe=True)
+                # streams added while we were subscribing
+                missing = [s for s in self._streams if s not in link.streams]
+                if missing:
+                    await self._control(link, missing, subscribe=True)
+                link.live = True
+                task_status.started(link)
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(self.close_timeout):
+                await ws.aclose(1000)
+
+    async def _receive_loop(self, link: _Link) -> None:
+        """Drain the socket forever (so pings are answered); raise ShardStalled on silence."""
+        ws = link.ws
+        assert ws is not None
+        parse = self.source.parse
+        conn = self.conn
+        with trio.CancelScope() as watchdog:
+            while True:
+                watchdog.deadline = trio.current_time() + self.stall_timeout
+                raw = await ws.get_message()
+                conn.messages += 1
+                conn.last_message_monotonic = time.monotonic()
+                if not link.first_message.is_set():
+                    link.first_message.set()
+                    if link.live:
+                        self.backoff.reset()
+                for event in parse(raw):
+                    if isinstance(event, Trade):
+                        self._deliver(event)
+                    else:
+                        self._on_control(link, event, raw)
+        if watchdog.cancelled_caught:
+            raise ShardStalled(f"no frame for {self.stall_timeout:g}s on connection #{link.serial}")
+
+    def _on_control(self, link: _Link, event: object, raw: str | bytes) -> None:
+        if isinstance(event, ControlReply):
+            waiter = link.waiters.pop(event.request_id, None)
+            if waiter is None:
+                self.telemetry.count("control_unmatched")
+                return
+            link.replies[event.request_id] = event
+            waiter.set()
+        elif isinstance(event, Rejection):
+            self.telemetry.count("malformed")
+            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+            self.malformed_samples.append(f"{event.reason}: {text[:MALFORMED_SAMPLE_CHARS]}")
+        elif isinstance(event, Ignored):
+            self.telemetry.count("ignored")
+            self.telemetry.count(f"ignored:{event.reason}")
+        elif isinstance(event, ServerShutdown):
+            self.telemetry.count("server_shutdown")
+            log.info("shard %s: server announced shutdown of #%d", self.name, link.serial)
+            link.shutdown.set()
+
+    def _deliver(self, trade: Trade) -> None:
+        try:
+            self.out.send_nowait(trade)
+        except trio.WouldBlock:
+            self.telemetry.count("dropped_overload")
+            entry = self._drops.get(trade.symbol)
+            if entry is None:
+                self._drops[trade.symbol] = [trade.agg_id, 1]
+                self._drops_pending.set()
+            else:
+                entry[0] = max(entry[0], trade.agg_id)
+                entry[1] += 1
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise OutputClosed(f"shard {self.name}: writer channel closed") from exc
+        else:
+            self.telemetry.count("trades_received")
+
+    async def _flush_drops(self) -> None:
+        """Report dropped trades as soon as the channel has room (waiting senders go first)."""
+        while True:
+            await self._drops_pending.wait()
+            self._drops_pending = trio.Event()
+            drops, self._drops = self._drops, {}
+            for symbol, (max_id, count) in drops.items():
+                try:
+                    await self.out.send(Dropped(symbol, max_id, count))
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    raise OutputClosed(f"shard {self.name}: writer channel closed") from exc
+
+    async def _control(self, link: _Link, streams: Sequence[str], *, subscribe: bool) -> None:
+        """SUBSCRIBE/UNSUBSCRIBE in large paced batches; check every reply (errors logged)."""
+        ws, pacer = link.ws, link.pacer
+        assert ws is not None and pacer is not None
+        sent: list[tuple[int, list[str], trio.Event]] = []
+        for batch in _batches(streams, self.subscribe_batch):
+            self._request_id += 1
+            rid = self._request_id
+            waiter = link.waiters[rid] = trio.Event()
+            make = self.source.subscribe_message if subscribe else self.source.unsubscribe_message
+            await pacer.wait()
+            await ws.send_message(make(batch, rid))
+            self.telemetry.count("control_sent")
+            sent.append((rid, batch, waiter))
+        with trio.move_on_after(self.reply_timeout):
+            for _, _, waiter in sent:
+                await waiter.wait()
+        verb = "SUBSCRIBE" if subscribe else "UNSUBSCRIBE"
+        for rid, batch, _ in sent:
+            link.waiters.pop(rid, None)
+            reply = link.replies.pop(rid, None)
+            if reply is None:
+                self._control_failed(f"{verb} id={rid}: no reply in {self.reply_timeout:g}s")
+            elif reply.error_code is not None:
+                self._control_failed(f"{verb} id={rid}: error {reply.error_code} {reply.error_msg}")
+            elif subscribe:
+                link.streams.update(batch)
+            else:
+                link.streams.difference_update(batch)
+
+    def _control_failed(self, text: str) -> None:
+        log.error("shard %s: %s", self.name, text)
+        self.telemetry.count("control_errors")
+        self.conn.last_error = text
