@@ -1,0 +1,287 @@
+"""One retention pass over every stored symbol: :func:`prune_once`.
+
+Deletes in chunks of ``policy.chunk`` (each one Lua call or one command), so Redis never
+blocks for more than a few ms; holds the prune lock so two passes never overlap; is
+idempotent (a second pass at the same ``now_ms`` removes nothing) and safe to kill at any
+point (what was deleted was past retention; what was not is deleted by the next pass).
+
+What goes, per symbol ``S`` (cutoff = ``now_ms - keep``):
+- ``trades:{S}:latest`` members with score (trade time) < cutoff;
+- ``trades:{S}:stream`` entries with id < ``cutoff-0`` (XTRIM MINID; ids are ≥ trade time);
+- ``stats:{S}:<tf>`` bars with window start < ``now_ms - policy.bars_s[tf]``;
+- exchange-side gap records (``gaps`` in the state hash) opened before the gap cutoff
+  (compare-and-set of the JSON, bumping ``revision`` so the writer reloads);
+and globally the malformed samples (JSON objects with ``at_ms``, newest first) older than
+``policy.malformed_s``; samples without ``at_ms`` are left alone.
+
+With ``archive_dir`` the trades about to go are first written to Parquet (see
+:mod:`orders_cli.ops.archive`) and only those written and fsynced are deleted; the stream
+of a symbol is trimmed only after its trades were archived.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+import orjson
+import redis
+
+from orders_cli.errors import RedisUnavailable
+from orders_cli.models import Trade
+from orders_cli.ops import archive as arch
+from orders_cli.ops.lock import PruneLock
+from orders_cli.ops.policy import PruneReport, RetentionPolicy, SymbolPrune
+from orders_cli.store.keys import Keyspace
+from orders_cli.store.member import decode_member
+
+Progress = Callable[[str, int], None]  # (key, removed in this chunk)
+
+_ZCHUNK = """
+local m = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #m > 0 then redis.call('ZREM', KEYS[1], unpack(m)) end
+return #m
+"""
+_GAPS_CAS = """
+local cur = redis.call('HGET', KEYS[1], 'gaps')
+if cur ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'gaps', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'revision', 1)
+return 1
+"""
+_MALFORMED_CHUNK = """
+local n = 0
+while n < tonumber(ARGV[2]) do
+  local raw = redis.call('LINDEX', KEYS[1], -1)
+  if not raw then break end
+  local ok, v = pcall(cjson.decode, raw)
+  if not ok or type(v) ~= 'table' or type(v['at_ms']) ~= 'number' then break end
+  if v['at_ms'] >= tonumber(ARGV[1]) then break end
+  redis.call('RPOP', KEYS[1])
+  n = n + 1
+end
+return n
+"""
+MAX_STREAM_SEQ = 18446744073709551615
+
+
+def _noop(key: str, n: int) -> None:
+    return None
+
+
+def _symbols(r: redis.Redis, keyspace: Keyspace) -> list[str]:
+    return sorted({s.decode() for s in r.sscan_iter(keyspace.symbols(), count=1000)})
+
+
+def _zset_prune(
+    r: redis.Redis, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
+) -> int:
+    if dry_run:
+        return int(r.zcount(key, "-inf", f"({cutoff_ms}"))
+    total = 0
+    while True:
+        n = int(r.eval(_ZCHUNK, 1, key, f"({cutoff_ms}", chunk))
+        total += n
+        if n:
+            progress(key, n)
+        if n < chunk:
+            return total
+
+
+def _stream_prune(
+    r: redis.Redis, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
+) -> int:
+    if cutoff_ms <= 0:
+        return 0
+    minid = f"{cutoff_ms}-0"
+    if dry_run:
+        count, start = 0, "-"
+        end = f"{cutoff_ms - 1}-{MAX_STREAM_SEQ}"
+        while True:
+            page = cast(list[tuple[bytes, object]], r.xrange(key, start, end, count=1000))
+            count += len(page)
+            if len(page) < 1000:
+                return count
+            start = "(" + page[-1][0].decode()
+    total = 0
+    while True:  # whole macro nodes, at most `chunk` entries per call
+        n = int(r.xtrim(key, minid=minid, approximate=True, limit=chunk))
+        total += n
+        if n:
+            progress(key, n)
+        if n == 0:
+            break
+    n = int(r.xtrim(key, minid=minid, approximate=False))  # the rest of one partial node
+    if n:
+        progress(key, n)
+    return total + n
+
+
+def _archive_trades(
+    r: redis.Redis,
+    key: str,
+    cutoff_ms: int,
+    policy: RetentionPolicy,
+    dry_run: bool,
+    progress: Progress,
+    root: Path,
+    market: str,
+    sp: SymbolPrune,
+) -> int:
+    members: dict[bytes, Trade] = {}
+    undecodable = 0
+    offset = 0
+    while True:
+        page = cast(
+            list[bytes],
+            r.zrangebyscore(key, "-inf", f"({cutoff_ms}", start=offset, num=policy.chunk),
+        )
+        for m in page:
+            if m in members:
+                continue
+            try:
+                members[m] = decode_member(m)
+            except (ValueError, KeyError, TypeError):
+                undecodable += 1
+        offset += len(page)
+        if len(page) < policy.chunk:
+            break
+    by_day: dict[str, list[bytes]] = defaultdict(list)
+    for m, t in members.items():
+        by_day[arch.utc_day(t.trade_time)].append(m)
+    for day in sorted(by_day):
+        group = by_day[day]
+        if dry_run:
+            sp.archived.append(str(arch.archive_path(root, market, sp.symbol, day)))
+            continue
+        path = arch.write_day(root, market, sp.symbol, day, [members[m] for m in group])
+        sp.archived.append(str(path))
+        for i in range(0, len(group), policy.chunk):  # only what is now on disk
+            batch = group[i : i + policy.chunk]
+            n = int(r.zrem(key, *batch))
+            if n:
+                progress(key, n)
+    if undecodable:
+        sp.error = f"{undecodable} trades could not be decoded: kept, not archived"
+    return len(members)
+
+
+def _gaps_prune(r: redis.Redis, key: str, cutoff_ms: int, dry_run: bool) -> int:
+    for _ in range(5):  # compare-and-set; retry if the writer changed the gaps meanwhile
+        raw = r.hget(key, "gaps")
+        if raw is None:
+            return 0
+        gaps = orjson.loads(raw)
+        keep = [g for g in gaps if not (len(g) >= 4 and g[3] and int(g[2]) < cutoff_ms)]
+        removed = len(gaps) - len(keep)
+        if removed == 0 or dry_run:
+            return removed
+        if r.eval(_GAPS_CAS, 1, key, raw, orjson.dumps(keep)):
+            return removed
+    raise redis.ResponseError(f"{key}: gaps kept changing under the prune; retry later")
+
+
+def _malformed_prune(
+    r: redis.Redis, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
+) -> int:
+    if dry_run:
+        count, end = 0, -1
+        while True:
+            page = r.lrange(key, end - chunk + 1, end)
+            for raw in reversed(page):
+                try:
+                    at = orjson.loads(raw).get("at_ms")
+                except (orjson.JSONDecodeError, AttributeError):
+                    return count
+                if not isinstance(at, int | float) or at >= cutoff_ms:
+                    return count
+                count += 1
+            if len(page) < chunk:
+                return count
+            end -= chunk
+    total = 0
+    while True:
+        n = int(r.eval(_MALFORMED_CHUNK, 1, key, cutoff_ms, chunk))
+        total += n
+        if n:
+            progress(key, n)
+        if n < chunk:
+            return total
+
+
+def _prune_symbol(
+    r: redis.Redis,
+    keyspace: Keyspace,
+    symbol: str,
+    now_ms: int,
+    policy: RetentionPolicy,
+    dry_run: bool,
+    archive_dir: Path | None,
+    progress: Progress,
+) -> SymbolPrune:
+    sp = SymbolPrune(symbol=symbol)
+    cutoff = policy.cutoff_ms(now_ms, policy.trades_s)
+    try:
+        latest = keyspace.trades_latest(symbol)
+        if archive_dir is None:
+            sp.trades = _zset_prune(r, latest, cutoff, policy.chunk, dry_run, progress)
+        else:
+            market = arch.market_dir(keyspace.market_prefix)
+            sp.trades = _archive_trades(
+                r, latest, cutoff, policy, dry_run, progress, archive_dir, market, sp
+            )
+        stream = keyspace.trades_stream(symbol)
+        sp.stream = _stream_prune(r, stream, cutoff, policy.chunk, dry_run, progress)
+        for tf, keep_s in policy.bars_s.items():
+            if keep_s is None:
+                continue
+            bars_cut = policy.cutoff_ms(now_ms, keep_s)
+            n = _zset_prune(r, keyspace.bars(symbol, tf), bars_cut, policy.chunk, dry_run, progress)
+            if n:
+                sp.bars[tf] = n
+        gaps_cut = policy.cutoff_ms(now_ms, policy.exchange_gaps_s)
+        sp.gaps = _gaps_prune(r, keyspace.state(symbol), gaps_cut, dry_run)
+    except (redis.ResponseError, arch.ArchiveError, orjson.JSONDecodeError) as exc:
+        sp.error = f"{type(exc).__name__}: {exc}"
+    return sp
+
+
+def prune_once(
+    redis_client: redis.Redis,
+    keyspace: Keyspace,
+    now_ms: int,
+    policy: RetentionPolicy,
+    *,
+    dry_run: bool = False,
+    archive_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> PruneReport:
+    """One retention pass (see the module doc). Raises :class:`~orders_cli.ops.lock.LockHeld`
+    if another prune runs, :class:`RedisUnavailable` if Redis goes away; per-symbol failures
+    are in ``report.symbols[i].error`` (``report.ok`` is False)."""
+    if archive_dir is not None:
+        arch.require_pyarrow()
+    report = PruneReport(now_ms=now_ms, dry_run=dry_run)
+    cb = progress or _noop
+    r = redis_client
+    try:
+        lock = PruneLock(r, keyspace.prune_lock(), policy.lock_ttl_ms)
+        if not dry_run:
+            lock.acquire()
+        try:
+            for symbol in _symbols(r, keyspace):
+                if lock.held:
+                    lock.refresh()
+                sp = _prune_symbol(r, keyspace, symbol, now_ms, policy, dry_run, archive_dir, cb)
+                report.symbols.append(sp)
+            mal_cut = policy.cutoff_ms(now_ms, policy.malformed_s)
+            report.malformed = _malformed_prune(
+                r, keyspace.malformed_samples(), mal_cut, policy.chunk, dry_run, cb
+            )
+        finally:
+            lock.__exit__(None, None, None)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise RedisUnavailable(f"Redis went away during prune: {exc}") from exc
+    return report
