@@ -1,0 +1,298 @@
+"""Binance wire schema (one-letter keys) and the pure parsers of frames and REST bodies.
+
+Same aggTrade shape on spot, USD-M and COIN-M: ``e,E,s,a,p,q,f,l,T,m`` (+ ``M`` on spot,
+``nq``/``st`` on futures, all ignored). Hand validation on purpose: this is the hot path
+(``bench/parse_bench.py``); no cattrs, no Decimal construction per frame.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from orders_cli.errors import ExchangeRejected
+from orders_cli.models import (
+    ControlReply,
+    Event,
+    Ignored,
+    Rejection,
+    ServerShutdown,
+    SymbolInfo,
+    Trade,
+)
+
+# A non-negative decimal string as Binance sends it: "0.35280000", "369". No sign, no
+# exponent, no NaN/Infinity, ASCII digits only (``\d`` would accept other scripts' digits).
+_is_decimal = re.compile(r"[0-9]+(?:\.[0-9]+)?").fullmatch
+
+#: keys a live aggTrade must carry, in the order reasons are reported
+LIVE_KEYS: tuple[str, ...] = ("e", "E", "s", "a", "p", "q", "f", "l", "T", "m")
+#: keys one element of a REST aggTrades list must carry
+REST_KEYS: tuple[str, ...] = ("a", "p", "q", "f", "l", "T", "m")
+
+RAW_SAMPLE_MAX = 2048  # a Rejection keeps at most this many characters of the frame
+_REASON_MAX = 40  # cap on free text (event names) inside a reason: bounded label sets
+
+
+def _text(raw: str | bytes) -> str:
+    if isinstance(raw, str):
+        return raw[:RAW_SAMPLE_MAX]
+    return raw[:RAW_SAMPLE_MAX].decode("utf-8", "replace")
+
+
+def _reject(reason: str, raw: str | bytes) -> list[Event]:
+    return [Rejection(reason, _text(raw))]
+
+
+def _first_missing(d: dict[str, Any], keys: tuple[str, ...]) -> str:
+    for k in keys:
+        if k not in d:
+            return k
+    return "?"  # pragma: no cover - only called after a KeyError
+
+
+def _is_int(v: object) -> bool:
+    return type(v) is int  # excludes bool (a subclass of int) and float
+
+
+def check_core(d: dict[str, Any]) -> str | None:
+    """Reason why the shared fields ``a,p,q,f,l,T,m`` of ``d`` are invalid, or None.
+    The keys must be present (checked by the caller)."""
+    a = d["a"]
+    if type(a) is not int:
+        return "type:a"
+    if a < 0:
+        return "range:a"
+    p = d["p"]
+    if type(p) is not str:
+        return "type:p"
+    if _is_decimal(p) is None:
+        return "bad_decimal:p"
+    q = d["q"]
+    if type(q) is not str:
+        return "type:q"
+    if _is_decimal(q) is None:
+        return "bad_decimal:q"
+    first = d["f"]
+    if type(first) is not int:
+        return "type:f"
+    last = d["l"]
+    if type(last) is not int:
+        return "type:l"
+    if first < 0:
+        return "range:f"
+    if first > last:
+        return "order:f>l"
+    t = d["T"]
+    if type(t) is not int:
+        return "type:T"
+    if t < 0:
+        return "range:T"
+    if type(d["m"]) is not bool:
+        return "type:m"
+    return None
+
+
+def _trade(d: dict[str, Any], raw: str | bytes) -> list[Event]:
+    for k in LIVE_KEYS:
+        if k not in d:
+            return _reject(f"missing:{k}", raw)
+    x = d.get("X")
+    if x is not None and x != "MARKET":
+        if type(x) is not str:
+            return _reject("type:X", raw)
+        return [Ignored(f"non_market:{x[:_REASON_MAX]}")]
+    s = d["s"]
+    if type(s) is not str:
+        return _reject("type:s", raw)
+    if not s:
+        return _reject("empty:s", raw)
+    e_time = d["E"]
+    if type(e_time) is not int:
+        return _reject("type:E", raw)
+    reason = check_core(d)
+    if reason is not None:
+        return _reject(reason, raw)
+    return [
+        Trade(
+            symbol=s,
+            agg_id=d["a"],
+            price=d["p"],
+            quantity=d["q"],
+            first_trade_id=d["f"],
+            last_trade_id=d["l"],
+            trade_time=d["T"],
+            is_buyer_maker=d["m"],
+            event_time=e_time,
+        )
+    ]
+
+
+def _control(d: dict[str, Any], raw: str | bytes) -> list[Event]:
+    rid = d.get("id")
+    if rid is not None and type(rid) is not int and type(rid) is not str:
+        return _reject("type:id", raw)
+    if "code" in d:
+        code = d["code"]
+        msg = d.get("msg")
+        if type(code) is not int:
+            return _reject("type:code", raw)
+        if msg is not None and type(msg) is not str:
+            return _reject("type:msg", raw)
+        return [ControlReply(request_id=rid, result=None, error_code=code, error_msg=msg)]
+    return [ControlReply(request_id=rid, result=d["result"])]
+
+
+def _event(d: dict[str, Any], raw: str | bytes) -> list[Event]:
+    e = d["e"]
+    if e == "aggTrade":
+        return _trade(d, raw)
+    if type(e) is not str:
+        return _reject("type:e", raw)
+    if e == "serverShutdown":
+        if "E" not in d:
+            return _reject("missing:E", raw)
+        e_time = d["E"]
+        if type(e_time) is not int:
+            return _reject("type:E", raw)
+        return [ServerShutdown(event_time=e_time)]
+    return [Ignored(f"event:{e[:_REASON_MAX]}")]
+
+
+def parse_frame(raw: str | bytes) -> list[Event]:
+    """One WebSocket text frame -> events. Pure; never raises (bad input -> Rejection)."""
+    try:
+        obj = orjson.loads(raw)
+    except (orjson.JSONDecodeError, TypeError):
+        return _reject("bad_json", raw)
+    if type(obj) is not dict:
+        return _reject("not_object", raw)
+    if "data" in obj and "stream" in obj:  # combined-stream wrapper
+        obj = obj["data"]
+        if type(obj) is not dict:
+            return _reject("type:data", raw)
+    if "e" in obj:
+        return _event(obj, raw)
+    if "id" in obj and ("result" in obj or "code" in obj):
+        return _control(obj, raw)
+    if "code" in obj and "msg" in obj:  # error frame whose id is absent
+        return _control(obj, raw)
+    return _reject("unknown_shape", raw)
+
+
+def _load_body(body: bytes, what: str) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ExchangeRejected(f"{what}: body is not JSON ({exc})") from None
+
+
+def _error_body(obj: Any, what: str) -> ExchangeRejected | None:
+    if type(obj) is dict and "code" in obj and "msg" in obj:
+        code = obj["code"]
+        return ExchangeRejected(
+            f"{what}: {obj['msg']}", code=code if type(code) is int else None, status=None
+        )
+    return None
+
+
+def parse_agg_trades(symbol: str, body: bytes) -> list[Trade]:
+    """REST ``aggTrades`` list -> trades (``event_time`` = ``T``). Raises
+    ``ExchangeRejected`` naming the first bad element and the reason."""
+    obj = _load_body(body, "aggTrades")
+    err = _error_body(obj, "aggTrades")
+    if err is not None:
+        raise err
+    if type(obj) is not list:
+        raise ExchangeRejected("aggTrades: body is not a list")
+    out: list[Trade] = []
+    for i, d in enumerate(obj):
+        if type(d) is not dict:
+            raise ExchangeRejected(f"aggTrades[{i}]: not_object")
+        for k in REST_KEYS:
+            if k not in d:
+                raise ExchangeRejected(f"aggTrades[{i}]: missing:{k}")
+        reason = check_core(d)
+        if reason is not None:
+            raise ExchangeRejected(f"aggTrades[{i}]: {reason}")
+        t = d["T"]
+        out.append(
+            Trade(
+                symbol=symbol,
+                agg_id=d["a"],
+                price=d["p"],
+                quantity=d["q"],
+                first_trade_id=d["f"],
+                last_trade_id=d["l"],
+                trade_time=t,
+                is_buyer_maker=d["m"],
+                event_time=t,
+            )
+        )
+    return out
+
+
+def _symbols(body: bytes) -> list[Any]:
+    obj = _load_body(body, "exchangeInfo")
+    err = _error_body(obj, "exchangeInfo")
+    if err is not None:
+        raise err
+    if type(obj) is not dict or type(obj.get("symbols")) is not list:
+        raise ExchangeRejected("exchangeInfo: no 'symbols' list")
+    symbols: list[Any] = obj["symbols"]
+    return symbols
+
+
+def parse_exchange_info_report(body: bytes) -> tuple[list[SymbolInfo], int]:
+    """exchangeInfo body -> (instruments, number of malformed entries skipped).
+
+    The status key is ``status`` (spot, USD-M) or ``contractStatus`` (COIN-M). Symbols stay
+    UTF-8 text (non-ASCII names exist). One bad entry is skipped, never fatal (reference
+    §4.1: a collector must not lose its whole universe to one odd symbol). A body that is
+    not an exchangeInfo object raises ``ExchangeRejected``."""
+    out: list[SymbolInfo] = []
+    skipped = 0
+    for s in _symbols(body):
+        if type(s) is not dict:
+            skipped += 1
+            continue
+        status = s.get("status", s.get("contractStatus"))
+        sym, base, quote = s.get("symbol"), s.get("baseAsset"), s.get("quoteAsset")
+        if not (
+            type(sym) is str
+            and sym
+            and type(base) is str
+            and type(quote) is str
+            and type(status) is str
+            and status
+        ):
+            skipped += 1
+            continue
+        out.append(SymbolInfo(symbol=sym, base_asset=base, quote_asset=quote, status=status))
+    return out, skipped
+
+
+def parse_exchange_info(body: bytes) -> list[SymbolInfo]:
+    """exchangeInfo body -> instruments (malformed entries skipped; see the report form)."""
+    return parse_exchange_info_report(body)[0]
+
+
+def permissions_seen(body: bytes) -> frozenset[str]:
+    """Every permission name that appears in an exchangeInfo body (flat ``permissions``
+    and ``permissionSets``). Lets discovery widen the next exchangeInfo request when the
+    exchange adds ``TRD_GRP_*`` groups beyond the ones we know."""
+    seen: set[str] = set()
+    for s in _symbols(body):
+        if type(s) is not dict:
+            continue
+        flat = s.get("permissions")
+        if type(flat) is list:
+            seen.update(p for p in flat if type(p) is str)
+        sets = s.get("permissionSets")
+        if type(sets) is list:
+            for group in sets:
+                if type(group) is list:
+                    seen.update(p for p in group if type(p) is str)
+    return frozenset(seen)

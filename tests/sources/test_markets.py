@@ -1,0 +1,87 @@
+"""What differs between the Binance markets: paths, URLs, limits, REST time rules."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from orders_cli.sources.binance.coinm import COINM_MARKET as COINM
+from orders_cli.sources.binance.market import BinanceMarket
+from orders_cli.sources.binance.spot import SPOT_MARKET as SPOT
+from orders_cli.sources.binance.spot import SPOT_PERMISSIONS
+from orders_cli.sources.binance.usdm import USDM_MARKET as USDM
+
+HOUR = 3_600_000
+
+
+def test_spot() -> None:
+    assert SPOT.default_ws_url == "wss://stream.binance.com:9443"
+    lim = SPOT.limits
+    assert (lim.max_streams_per_connection, lim.max_messages_per_second) == (1024, 5.0)
+    assert (lim.exchange_info_weight, lim.agg_trades_weight, lim.first_agg_id) == (20, 4, 0)
+    assert SPOT.agg_trades_request("X").path == "/api/v3/aggTrades"
+
+
+def test_spot_exchange_info_asks_for_every_permission_group() -> None:
+    req = SPOT.exchange_info_request()
+    assert req.path == "/api/v3/exchangeInfo" and req.weight == 20
+    names = orjson.loads(req.params["permissions"])
+    assert names == list(SPOT_PERMISSIONS)
+    assert {"SPOT", "MARGIN", "LEVERAGED", "TRD_GRP_002", "TRD_GRP_025"} <= set(names)
+    assert "TRD_GRP_026" not in names
+    wider = SPOT.exchange_info_request([*SPOT_PERMISSIONS, "TRD_GRP_099"])
+    assert orjson.loads(wider.params["permissions"])[-1] == "TRD_GRP_099"
+
+
+def test_spot_allows_any_time_and_id_combination() -> None:
+    req = SPOT.agg_trades_request("X", from_id=1, start_time=0, end_time=5 * HOUR, limit=10)
+    assert req.params == {
+        "symbol": "X",
+        "limit": "10",
+        "fromId": "1",
+        "startTime": "0",
+        "endTime": str(5 * HOUR),
+    }
+
+
+@pytest.mark.parametrize("market", [USDM, COINM])
+def test_futures_rest_rules(market: BinanceMarket) -> None:
+    src = market
+    assert src.exchange_info_request().params == {}
+    assert src.exchange_info_request().weight == 1
+    req = src.agg_trades_request("BTCUSDT", start_time=0, end_time=5 * HOUR)
+    assert req.params["endTime"] == str(HOUR - 1)  # clamped under the 1 h window
+    ok = src.agg_trades_request("BTCUSDT", start_time=10, end_time=20)
+    assert ok.params["endTime"] == "20"
+    with pytest.raises(ValueError, match="not both"):
+        src.agg_trades_request("BTCUSDT", from_id=1, start_time=0)
+    assert src.limits.agg_trades_weight == 20
+    assert src.limits.max_streams_per_connection == 200
+    assert src.limits.max_messages_per_second == 10.0
+    assert src.limits.first_agg_id == 1
+
+
+def test_futures_paths_and_urls() -> None:
+    assert USDM.agg_trades_request("X").path == "/fapi/v1/aggTrades"
+    assert COINM.agg_trades_request("X").path == "/dapi/v1/aggTrades"
+    assert USDM.default_ws_url == "wss://fstream.binance.com/market"
+    assert USDM.connect_url(USDM.default_ws_url, ["btcusdt@aggTrade"]) == (
+        "wss://fstream.binance.com/market/stream?streams=btcusdt@aggTrade"
+    )
+    assert COINM.default_ws_url == "wss://dstream.binance.com"
+    assert (USDM.key_prefix, COINM.key_prefix) == ("usdm:", "coinm:")
+
+
+def test_futures_frames_with_nq_and_st() -> None:
+    raw = (
+        b'{"e":"aggTrade","E":123456789,"s":"BTCUSDT","a":5933014,"p":"0.001","q":"100",'
+        b'"nq":"100","f":100,"l":105,"T":123456785,"m":true,"st":1}'
+    )
+    (t,) = USDM.parse(raw)
+    assert getattr(t, "quantity", None) == "100"
+
+
+@pytest.mark.parametrize("limit", [0, 1001, -5])
+def test_limit_bounds(limit: int) -> None:
+    with pytest.raises(ValueError, match="limit"):
+        SPOT.agg_trades_request("X", limit=limit)
