@@ -1,0 +1,30 @@
+"""Frozen settings of an ingest run (built by the CLI from options / ORDERS_* variables)."""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen(slots=True)
+class RunConfig:
+    redis_url: str
+    market: str = "spot"
+    ws_url: str | None = None  # None: the source's default (the real exchange)
+    rest_url: str | None = None
+    namespace: str = ""
+    symbols: tuple[str, ...] = ()  # empty: every TRADING symbol of the market
+    max_streams_per_connection: int | None = None  # None: the source's limit
+    backfill_s: float = 24 * 3600.0  # 0 disables cold-start backfill
+    channel_size: int = 50_000
+    batch_max: int = 5_000
+    batch_s: float = 0.1
+    reorder_s: float = 0.25
+    stall_timeout_s: float = 60.0
+    rotate_after_s: float | None = None  # None: the source's lifetime minus a margin
+    listing_poll_s: float = 300.0
+    sweep: bool = True
+    health_interval_s: float = 2.0
+    retention_s: float = 24 * 3600.0
+    prune_every_s: float = 300.0  # 0: leave retention to `orders prune` (cron)
+    rest_weight_fraction: float = 0.8
+    ingester_id: str = "orders"

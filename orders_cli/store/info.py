@@ -1,0 +1,39 @@
+"""``symbol:{S}:info`` hashes from the exchange's listing (discovery and listing sync).
+``last_trade_time`` is the writer's (inside the atomic apply); these fields are ours."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from orders_cli.models import SymbolInfo
+from orders_cli.store.keys import Keyspace
+
+
+def write_infos(
+    redis: Any, ks: Keyspace, infos: Sequence[SymbolInfo], market: str, now_ms: int
+) -> None:
+    pipe = redis.pipeline(transaction=False)
+    for info in infos:
+        pipe.hset(
+            ks.symbol_info(info.symbol),
+            mapping={
+                "base_asset": info.base_asset,
+                "quote_asset": info.quote_asset,
+                "status": info.status,
+                "market": market,
+                "updated_at": now_ms,
+            },
+        )
+        pipe.sadd(ks.symbols(), info.symbol)
+    pipe.execute()
+
+
+def save_malformed(redis: Any, ks: Keyspace, samples: Sequence[str], keep: int = 100) -> None:
+    """Keep a bounded sample of malformed frames for inspection (newest first)."""
+    if not samples:
+        return
+    pipe = redis.pipeline(transaction=False)
+    pipe.lpush(ks.malformed_samples(), *samples)
+    pipe.ltrim(ks.malformed_samples(), 0, keep - 1)
+    pipe.execute()
