@@ -104,8 +104,14 @@ class Writer:
         if self.backfill is None:
             return
         requests: list[BackfillInput] = [*outcome.gap_requests, *outcome.cold_starts]
-        for req in requests:
-            await self.backfill.send(req)
-        for ev in events:
-            if ev.kind == "connected" and ev.symbols:
-                await self.backfill.send(HeadCheck(ev.symbols, reason="reconnect"))
+        requests += [
+            HeadCheck(ev.symbols, reason="reconnect")
+            for ev in events
+            if ev.kind == "connected" and ev.symbols
+        ]
+        try:
+            for req in requests:
+                await self.backfill.send(req)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            # shutting down: open gaps are in Redis and resume on the next start
+            self.backfill = None

@@ -1,0 +1,88 @@
+"""Listing sync: poll exchangeInfo (weight-aware, through the REST budget), keep
+``symbol:{S}:info`` current, subscribe new TRADING symbols without a restart and
+unsubscribe those that leave TRADING."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import TYPE_CHECKING
+
+import trio
+
+from orders_cli.errors import ExchangeRejected, ExchangeUnavailable
+from orders_cli.pipeline.backoff import ConnectBudget
+from orders_cli.pipeline.messages import WriterInput
+from orders_cli.rest.client import RestClient
+from orders_cli.store.info import write_infos
+from orders_cli.store.processor import now_ms
+
+if TYPE_CHECKING:
+    from orders_cli.pipeline.supervisor import Ingester
+
+log = logging.getLogger("orders.listing")
+
+
+class ListingSync:
+    def __init__(
+        self,
+        ingester: Ingester,
+        rest: RestClient,
+        writer_send: trio.MemorySendChannel[WriterInput],
+        budget: ConnectBudget,
+        rng: random.Random,
+        per_connection: int,
+    ) -> None:
+        self.ing = ingester
+        self.rest = rest
+        self.writer_send = writer_send
+        self.budget = budget
+        self.rng = rng
+        self.per_connection = per_connection
+
+    async def run(self, interval_s: float, nursery: trio.Nursery) -> None:
+        while True:
+            await trio.sleep(interval_s)
+            try:
+                await self.sync_once(nursery)
+            except (ExchangeUnavailable, ExchangeRejected) as exc:
+                log.warning("listing sync skipped: %s", exc)
+                self.ing.telemetry.count("listing_sync_errors")
+
+    async def sync_once(self, nursery: trio.Nursery) -> tuple[list[str], list[str]]:
+        ing = self.ing
+        source = ing.source
+        body = await self.rest.get(source.exchange_info_request())
+        infos = source.parse_exchange_info(body)
+        if ing.cfg.symbols:
+            wanted = set(ing.cfg.symbols)
+            infos = [i for i in infos if i.symbol in wanted]
+        changed = [i for i in infos if ing.infos.get(i.symbol) != i]
+        if changed:
+            await ing.worker.run(write_infos, ing.redis, ing.ks, changed, source.name, now_ms())
+        ing.infos.update({i.symbol: i for i in infos})
+        subscribed = set(ing.subscribed)
+        trading = {i.symbol for i in infos if i.trading}
+        added = sorted(trading - subscribed)
+        removed = sorted(s for s in subscribed if s not in trading)
+        for shard in ing.shards:
+            gone = [source.stream_name(s) for s in shard.symbols() if s in removed]
+            if gone:
+                await shard.remove_streams(gone)
+        new_streams = [source.stream_name(s) for s in added]
+        for shard in ing.shards:
+            room = self.per_connection - len(shard.streams)
+            if new_streams and room > 0:
+                take, new_streams = new_streams[:room], new_streams[room:]
+                await shard.add_streams(take)
+        while new_streams:
+            take, new_streams = (
+                new_streams[: self.per_connection],
+                new_streams[self.per_connection :],
+            )
+            await ing.start_shard(nursery, take, self.writer_send, self.budget, self.rng)
+        if added or removed:
+            log.info("listing: +%d symbols, -%d symbols", len(added), len(removed))
+            ing.telemetry.count("listings_added", len(added))
+            ing.telemetry.count("listings_removed", len(removed))
+        return added, removed

@@ -1,0 +1,233 @@
+"""The ingester: discovery → shards → bounded channel → writer (+ backfill, listing sync,
+head-check sweep, health, retention). Stopping is cancelling the producers: the writer
+then drains what was received and flushes it before returning.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+
+from orders_cli.config import RunConfig
+from orders_cli.models import SymbolInfo
+from orders_cli.pipeline.backfill import Backfill
+from orders_cli.pipeline.backfill_sweep import sweep_interval, sweeper
+from orders_cli.pipeline.backoff import ConnectBudget
+from orders_cli.pipeline.listing import ListingSync
+from orders_cli.pipeline.messages import BackfillInput, WriterInput
+from orders_cli.pipeline.shard import Shard
+from orders_cli.pipeline.sharding import plan_shards
+from orders_cli.rest.client import RestClient
+from orders_cli.sources.base import Source
+from orders_cli.store.info import save_malformed, write_infos
+from orders_cli.store.keys import Keyspace
+from orders_cli.store.planner import PlanConfig
+from orders_cli.store.processor import Processor, now_ms
+from orders_cli.store.worker import RedisWorker
+from orders_cli.store.writer import Writer
+from orders_cli.telemetry import Telemetry
+
+log = logging.getLogger("orders.run")
+
+
+class Ingester:
+    """One ``orders run``. ``run()`` returns after ``stop()`` once everything received
+    has been written."""
+
+    def __init__(
+        self, cfg: RunConfig, source: Source, redis: Any, telemetry: Telemetry | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.source = source
+        self.redis = redis
+        self.telemetry = telemetry if telemetry is not None else Telemetry()
+        self.ks = Keyspace(market_prefix=source.key_prefix, namespace=cfg.namespace)
+        self.worker = RedisWorker(redis)
+        self.ws_url = cfg.ws_url or source.default_ws_url
+        self.rest_url = cfg.rest_url or source.default_rest_url
+        self.shards: list[Shard] = []
+        self.infos: dict[str, SymbolInfo] = {}
+        self._producers: trio.CancelScope | None = None
+        self._stop_requested = False
+        self.writer: Writer | None = None
+        self.backfill: Backfill | None = None
+
+    # ------------------------------------------------------------------ control
+    def stop(self) -> None:
+        """Stop receiving; what was received is still written before ``run`` returns."""
+        self._stop_requested = True
+        if self._producers is not None:
+            self._producers.cancel()
+
+    @property
+    def subscribed(self) -> list[str]:
+        return [s for shard in self.shards for s in shard.symbols()]
+
+    # ------------------------------------------------------------------ run
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        cfg, source, t = self.cfg, self.source, self.telemetry
+        limits = source.limits
+        async with RestClient(
+            self.rest_url,
+            weight_limit_per_minute=limits.rest_weight_per_minute,
+            target_fraction=cfg.rest_weight_fraction,
+            telemetry=t,
+        ) as rest:
+            infos = await self._discover(rest)
+            trading = [i.symbol for i in infos if i.trading]
+            if cfg.symbols:
+                wanted = set(cfg.symbols)
+                trading = [s for s in trading if s in wanted]
+            t.symbols_listed, t.symbols_subscribed = len(infos), len(trading)
+            processor = Processor(
+                self.redis,
+                self.ks,
+                PlanConfig(
+                    first_agg_id=limits.first_agg_id,
+                    cold_start=cfg.backfill_s > 0,
+                    reorder_s=cfg.reorder_s,
+                ),
+                backfill_ms=int(cfg.backfill_s * 1000),
+            )
+            resume = await self.worker.run(processor.preload, trading)
+            writer_send, writer_recv = trio.open_memory_channel[WriterInput](cfg.channel_size)
+            bf_send, bf_recv = trio.open_memory_channel[BackfillInput](10_000)
+            self.writer = Writer(
+                processor,
+                self.worker,
+                writer_recv,
+                bf_send,
+                t,
+                batch_max=cfg.batch_max,
+                batch_s=cfg.batch_s,
+            )
+            async with trio.open_nursery() as outer:
+                await outer.start(self.writer.run)
+                async with writer_send, bf_send:
+                    resumed: list[BackfillInput] = [*resume.gap_requests, *resume.cold_starts]
+                    for req in resumed:
+                        bf_send.send_nowait(req)
+                    await self._run_producers(
+                        rest, trading, writer_send, bf_send, bf_recv, task_status
+                    )
+                # producers gone and every channel clone closed: the writer drains, flushes
+
+    async def _run_producers(
+        self,
+        rest: RestClient,
+        trading: Sequence[str],
+        writer_send: trio.MemorySendChannel[WriterInput],
+        bf_send: trio.MemorySendChannel[BackfillInput],
+        bf_recv: trio.MemoryReceiveChannel[BackfillInput],
+        task_status: trio.TaskStatus[None],
+    ) -> None:
+        cfg, source, t = self.cfg, self.source, self.telemetry
+        limits = source.limits
+        with trio.CancelScope() as scope:
+            self._producers = scope
+            if self._stop_requested:
+                scope.cancel()
+            async with trio.open_nursery() as n:
+                self.backfill = Backfill(source, rest, bf_recv, writer_send.clone(), t)
+                await n.start(self.backfill.run)
+                budget = ConnectBudget(limits.max_connects_per_5min)
+                per_conn = cfg.max_streams_per_connection or limits.max_streams_per_connection
+                streams = [source.stream_name(s) for s in trading]
+                rng = random.Random()
+                for group in plan_shards(streams, per_conn):
+                    await self.start_shard(n, group, writer_send, budget, rng)
+                n.start_soon(self._save_samples)
+                n.start_soon(self._gauges)
+                if cfg.sweep:
+                    n.start_soon(self._sweep, bf_send.clone())
+                if cfg.listing_poll_s > 0:
+                    sync = ListingSync(self, rest, writer_send, budget, rng, per_conn)
+                    n.start_soon(sync.run, cfg.listing_poll_s, n)
+                log.info(
+                    "live: %d symbols on %d connections (%s)",
+                    len(trading),
+                    len(self.shards),
+                    self.ws_url,
+                )
+                task_status.started()
+
+    async def _sweep(self, send: trio.MemorySendChannel[BackfillInput]) -> None:
+        """The slow periodic head check (tail gaps of quiet symbols); the first pass is
+        the one every connection makes when it goes live, so wait one interval."""
+        limits = self.source.limits
+        weight_limit, fraction = limits.rest_weight_per_minute, self.cfg.rest_weight_fraction
+        await trio.sleep(sweep_interval(len(self.subscribed), weight_limit, fraction))
+        await sweeper(
+            lambda: self.subscribed,
+            send,
+            weight_limit=weight_limit,
+            target_fraction=fraction,
+            head_weight=limits.agg_trades_weight,
+        )
+
+    async def start_shard(
+        self,
+        nursery: trio.Nursery,
+        streams: list[str],
+        writer_send: trio.MemorySendChannel[WriterInput],
+        budget: ConnectBudget,
+        rng: random.Random,
+    ) -> Shard:
+        shard = Shard(
+            f"{self.source.name}#{len(self.shards)}",
+            self.source,
+            self.ws_url,
+            streams,
+            writer_send.clone(),
+            self.telemetry,
+            budget,
+            stall_timeout=self.cfg.stall_timeout_s,
+            rotate_after=self.cfg.rotate_after_s,
+            rng=random.Random(rng.random()),
+        )
+        self.shards.append(shard)
+        await nursery.start(self._shard_task, shard)
+        return shard
+
+    @staticmethod
+    async def _shard_task(shard: Shard, *, task_status: trio.TaskStatus[None]) -> None:
+        async with shard.out:
+            task_status.started()
+            await shard.run()
+
+    async def _discover(self, rest: RestClient) -> list[SymbolInfo]:
+        body = await rest.get(self.source.exchange_info_request())
+        infos = self.source.parse_exchange_info(body)
+        if self.cfg.symbols:
+            known = {i.symbol for i in infos}
+            unknown = [s for s in self.cfg.symbols if s not in known]
+            if unknown:
+                log.warning("not listed on %s, ignored: %s", self.source.name, ", ".join(unknown))
+            infos = [i for i in infos if i.symbol in set(self.cfg.symbols)]
+        self.infos = {i.symbol: i for i in infos}
+        await self.worker.run(write_infos, self.redis, self.ks, infos, self.source.name, now_ms())
+        return infos
+
+    async def _save_samples(self) -> None:
+        while True:
+            await trio.sleep(5)
+            samples: list[str] = []
+            for shard in self.shards:
+                while shard.malformed_samples:
+                    samples.append(shard.malformed_samples.popleft())
+            if samples:
+                await self.worker.run(save_malformed, self.redis, self.ks, samples)
+
+    async def _gauges(self) -> None:
+        t = self.telemetry
+        while True:
+            if self.writer is not None:
+                t.channel_depth = self.writer.inbox.statistics().current_buffer_used
+            if self.backfill is not None:
+                t.backfill_queue = self.backfill.pending() + self.backfill.in_flight
+            t.symbols_subscribed = len(self.subscribed)
+            await trio.sleep(0.5)
