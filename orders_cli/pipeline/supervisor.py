@@ -55,6 +55,7 @@ class Ingester:
         self._stop_requested = False
         self.writer: Writer | None = None
         self.backfill: Backfill | None = None
+        self._resumed: list[BackfillInput] = []
 
     # ------------------------------------------------------------------ control
     def stop(self) -> None:
@@ -108,9 +109,7 @@ class Ingester:
             async with trio.open_nursery() as outer:
                 await outer.start(self.writer.run)
                 async with writer_send, bf_send:
-                    resumed: list[BackfillInput] = [*resume.gap_requests, *resume.cold_starts]
-                    for req in resumed:
-                        bf_send.send_nowait(req)
+                    self._resumed = [*resume.gap_requests, *resume.cold_starts]
                     await self._run_producers(
                         rest, trading, writer_send, bf_send, bf_recv, task_status
                     )
@@ -134,6 +133,8 @@ class Ingester:
             async with trio.open_nursery() as n:
                 self.backfill = Backfill(source, rest, bf_recv, writer_send.clone(), t)
                 await n.start(self.backfill.run)
+                for req in self._resumed:  # gaps a previous run left open
+                    await bf_send.send(req)
                 budget = ConnectBudget(limits.max_connects_per_5min)
                 per_conn = cfg.max_streams_per_connection or limits.max_streams_per_connection
                 streams = [source.stream_name(s) for s in trading]
