@@ -1,17 +1,173 @@
-"""`orders prune`: Apply retention in one cron-safe pass."""
+"""`orders prune`: one cron-safe retention pass (optionally archiving to Parquet first)."""
 
 from __future__ import annotations
 
+import sys
+import time
+from pathlib import Path
+
+import orjson
 import typer
 
-from orders_cli.cli.notbuilt import not_built
+from orders_cli.cli.options import (
+    duration_option,
+    json_option,
+    market_option,
+    namespace_option,
+    redis_url_option,
+)
+from orders_cli.durations import parse_duration
+from orders_cli.errors import UsageError
+from orders_cli.ops.lock import LockHeld
+from orders_cli.ops.policy import RetentionPolicy, default_bar_retention
+
+EXIT_HELP = (
+    "Exit status: 0 done (or nothing to do); 1 partial: some symbol failed (see the report), "
+    "nothing within retention was touched; 2 usage error; 3 Redis unavailable; "
+    "75 another prune holds the lock (EX_TEMPFAIL: try again later)."
+)
+
+
+_ARCHIVE = typer.Option(
+    None,
+    "--archive",
+    metavar="DIR",
+    help="Write the trades about to go to DIR/<market>/<SYMBOL>/<UTC day>.parquet "
+    "first (needs pyarrow: pip install 'orders[archive]'); a trade is deleted only "
+    "once its file is written and fsynced.",
+)
+_ARCHIVE_LS = typer.Option(
+    None,
+    "--archive-ls",
+    metavar="DIR",
+    help="List and check the archive in DIR (rows, agg id ranges, problems); exit 1 "
+    "if a file has problems. Touches no Redis.",
+)
+
+
+def _bars_policy(spec: str | None) -> dict[str, float | None]:
+    if not spec:
+        return default_bar_retention()
+    from orders_cli.stats.retention import parse_retention
+
+    return parse_retention(spec)
+
+
+def _archive_ls(root: Path, as_json: bool) -> None:
+    from orders_cli.ops.archive import list_archive
+
+    files = list_archive(root)
+    bad = [f for f in files if f.problems]
+    if as_json:
+        for f in files:
+            row = {
+                "path": str(f.path),
+                "market": f.market,
+                "symbol": f.symbol,
+                "day": f.day,
+                "rows": f.rows,
+                "first_agg_id": f.first_agg_id,
+                "last_agg_id": f.last_agg_id,
+                "problems": list(f.problems),
+            }
+            sys.stdout.buffer.write(orjson.dumps(row) + b"\n")
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"archive {root}")
+        for col in ("market", "symbol", "day", "rows", "agg ids", "problems"):
+            table.add_column(col)
+        for f in files:
+            table.add_row(
+                f.market,
+                f.symbol,
+                f.day,
+                f"{f.rows:,}",
+                f"{f.first_agg_id}..{f.last_agg_id}",
+                ", ".join(f.problems),
+            )
+        Console().print(table)
+    raise typer.Exit(1 if bad else 0)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(
-        "prune",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    )
-    def prune() -> None:
-        """Apply retention in one cron-safe pass. (not built yet)"""
-        raise not_built("prune", "issues")
+    @app.command("prune", epilog=EXIT_HELP)
+    def prune(
+        keep: str = duration_option(
+            "--keep", "ORDERS_KEEP", "24h", help="Keep trades (ZSET and stream) this long."
+        ),
+        bars: str | None = typer.Option(
+            None,
+            "--bars",
+            envvar="ORDERS_BAR_RETENTION",
+            metavar="TF=DUR,...",
+            help="Bar retention per timeframe, e.g. '100ms=1h,1m=7d,1d=none' "
+            "(unlisted timeframes keep their defaults).",
+        ),
+        malformed_keep: str = duration_option(
+            "--keep-malformed", "ORDERS_KEEP_MALFORMED", "24h", help="Keep malformed samples."
+        ),
+        gaps_keep: str = duration_option(
+            "--keep-gaps",
+            "ORDERS_KEEP_GAPS",
+            "24h",
+            help="Keep exchange-side gap records (holes Binance does not have) this long.",
+        ),
+        dry_run: bool = typer.Option(
+            False, "--dry-run", help="Print what would go; change nothing."
+        ),
+        archive: Path | None = _ARCHIVE,
+        archive_ls: Path | None = _ARCHIVE_LS,
+        chunk: int = typer.Option(
+            500, "--chunk", min=10, max=10_000, help="Members per delete command."
+        ),
+        as_json: bool = json_option("Print the report as one JSON object."),
+        redis_url: str | None = redis_url_option(),
+        market: str = market_option(),
+        namespace: str = namespace_option(),
+    ) -> None:
+        """Apply retention in one cron-safe pass: trades past --keep out of the ZSET and the
+        stream, bars past their timeframe's retention, old malformed samples and old
+        exchange-side gap records. Idempotent, locked (two prunes never overlap), deletes in
+        small chunks so Redis never blocks.
+
+        Example: orders prune --keep 24h --dry-run    (cron: */10 * * * * orders prune --json)
+        """
+        if archive_ls is not None:
+            _archive_ls(archive_ls, as_json)
+        from orders_cli.cli.cmd_tail import keyspace_for
+        from orders_cli.ops.conn import open_redis
+        from orders_cli.ops.prune import prune_once
+
+        policy = RetentionPolicy(
+            trades_s=parse_duration(keep),
+            bars_s=_bars_policy(bars),
+            malformed_s=parse_duration(malformed_keep),
+            exchange_gaps_s=parse_duration(gaps_keep),
+            chunk=chunk,
+        )
+        if policy.trades_s <= 0:
+            raise UsageError("--keep must be positive")
+        keyspace = keyspace_for(market, namespace)
+        try:
+            with open_redis(redis_url) as r:
+                now_ms = int(time.time() * 1000)
+                report = prune_once(
+                    r, keyspace, now_ms, policy, dry_run=dry_run, archive_dir=archive
+                )
+        except LockHeld as exc:
+            if as_json:
+                sys.stdout.buffer.write(orjson.dumps({"ok": False, "lock_held": str(exc)}) + b"\n")
+            raise
+        if as_json:
+            sys.stdout.buffer.write(orjson.dumps(report.to_json()) + b"\n")
+        else:
+            from rich.console import Console
+
+            from orders_cli.cli.render_ops import prune_table
+
+            Console().print(prune_table(report))
+            for err in report.errors:
+                Console(stderr=True).print(f"[red]error:[/red] {err}")
+        raise typer.Exit(0 if report.ok else 1)

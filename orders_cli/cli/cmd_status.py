@@ -1,17 +1,98 @@
-"""`orders status`: Health of the running ingester(s)."""
+"""`orders status`: health of the running ingester(s), as a dashboard or a cron/Nagios
+check."""
 
 from __future__ import annotations
 
+import sys
+import time
+
+import orjson
+import redis
 import typer
 
-from orders_cli.cli.notbuilt import not_built
+from orders_cli.cli.options import (
+    duration_option,
+    json_option,
+    market_option,
+    namespace_option,
+    redis_url_option,
+)
+from orders_cli.durations import parse_duration
+from orders_cli.errors import RedisUnavailable
+from orders_cli.ops.status import StatusLimits, evaluate, read_health
+
+EXIT_HELP = (
+    "Exit status: 0 healthy; 1 unhealthy (no live ingester, a connection down longer than "
+    "--max-down, an open gap older than --max-gap-age, Redis down); 2 usage error; "
+    "3 Redis unavailable."
+)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(
-        "status",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    )
-    def status() -> None:
-        """Health of the running ingester(s). (not built yet)"""
-        raise not_built("status", "issues")
+    @app.command("status", epilog=EXIT_HELP)
+    def status(
+        as_json: bool = json_option("Print {healthy, problems, warnings, ingesters} as JSON."),
+        watch: bool = typer.Option(False, "--watch", help="Refresh every 2 s until Ctrl-C."),
+        max_down: str = duration_option(
+            "--max-down", "ORDERS_MAX_DOWN", "60s", help="A connection down longer is a problem."
+        ),
+        max_gap_age: str = duration_option(
+            "--max-gap-age", "ORDERS_MAX_GAP_AGE", "10m", help="An older open gap is a problem."
+        ),
+        redis_url: str | None = redis_url_option(),
+        market: str = market_option(),
+        namespace: str = namespace_option(),
+    ) -> None:
+        """Health of the running ingester(s): connections, rates, latency, gaps, memory.
+        Non-zero exit when unhealthy: usable as a cron or Nagios check.
+
+        Example: orders status --json --max-gap-age 5m || page-oncall
+        """
+        from orders_cli.cli.cmd_tail import keyspace_for
+        from orders_cli.ops.conn import open_redis
+
+        limits = StatusLimits(
+            max_down_s=parse_duration(max_down), max_gap_age_s=parse_duration(max_gap_age)
+        )
+        keyspace = keyspace_for(market, namespace)
+        healthy = False
+        try:
+            with open_redis(redis_url) as r:
+                live = None
+                while True:
+                    try:
+                        snaps = read_health(r, keyspace)
+                    except (redis.ConnectionError, redis.TimeoutError) as exc:
+                        raise RedisUnavailable(f"Redis went away: {exc}") from exc
+                    verdict = evaluate(snaps, limits, int(time.time() * 1000))
+                    healthy = verdict.healthy
+                    if as_json:
+                        doc = {
+                            "healthy": verdict.healthy,
+                            "problems": list(verdict.problems),
+                            "warnings": list(verdict.warnings),
+                            "ingesters": snaps,
+                        }
+                        sys.stdout.buffer.write(orjson.dumps(doc) + b"\n")
+                        sys.stdout.flush()
+                    else:
+                        from orders_cli.cli.render_ops import status_view
+
+                        view = status_view(snaps, verdict)
+                        if watch:
+                            if live is None:
+                                from rich.live import Live
+
+                                live = Live(view, auto_refresh=False)
+                                live.start()
+                            live.update(view, refresh=True)
+                        else:
+                            from rich.console import Console
+
+                            Console().print(view)
+                    if not watch:
+                        break
+                    time.sleep(2.0)
+        except KeyboardInterrupt:
+            pass
+        raise typer.Exit(0 if healthy else 1)

@@ -1,0 +1,169 @@
+"""Rich renderings for ``orders tail``, ``orders prune`` and ``orders status`` (rows ->
+tables). Only the CLI imports this module."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from orders_cli.models import Trade
+from orders_cli.ops.policy import PruneReport
+from orders_cli.ops.status import Verdict
+
+
+def _time(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def trades_table(trades: Sequence[Trade], title: str) -> Table:
+    table = Table(title=title, expand=False)
+    for col, justify in (
+        ("time (UTC)", "left"),
+        ("symbol", "left"),
+        ("side", "left"),
+        ("price", "right"),
+        ("quantity", "right"),
+        ("agg id", "right"),
+        ("fills", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]  # literal justify
+    for t in trades:
+        side = Text("sell", style="red") if t.is_buyer_maker else Text("buy", style="green")
+        table.add_row(
+            _time(t.trade_time), t.symbol, side, t.price, t.quantity, str(t.agg_id), str(t.fills)
+        )
+    return table
+
+
+def stats_table(views: Sequence[dict[str, Any]]) -> Table:
+    table = Table(title="current 100 ms window · latest 1m bar")
+    for col in ("symbol", "window", "trades", "volume", "low", "high", "1m open", "1m close",
+                "1m volume", "1m trades"):  # fmt: skip
+        table.add_column(col, justify="left" if col == "symbol" else "right")
+    for v in views:
+        cur, bar = v["current"], v["bar_1m"] or {}
+        start = cur.get("window_start") or cur.get("last_update_time")
+        table.add_row(
+            v["symbol"],
+            _time(int(start)) if start else "-",
+            cur.get("trades_count", "-"),
+            cur.get("volume", "-"),
+            cur.get("low_price", "-"),
+            cur.get("high_price", "-"),
+            str(bar.get("open", "-")),
+            str(bar.get("close", "-")),
+            str(bar.get("volume", "-")),
+            str(bar.get("trades_count", "-")),
+        )
+    return table
+
+
+def prune_table(report: PruneReport) -> Table:
+    verb = "would remove" if report.dry_run else "removed"
+    table = Table(title=f"orders prune: {verb}")
+    for col in ("symbol", "trades", "stream", "bars", "gaps", "archive", "error"):
+        table.add_column(col, justify="left" if col in ("symbol", "error", "archive") else "right")
+    for s in report.symbols:
+        if not (s.total or s.error or s.archived):
+            continue
+        bars = ", ".join(f"{tf}:{n}" for tf, n in s.bars.items()) or "0"
+        table.add_row(
+            s.symbol,
+            str(s.trades),
+            str(s.stream),
+            bars,
+            str(s.gaps),
+            f"{len(s.archived)} file(s)" if s.archived else "",
+            Text(s.error or "", style="red"),
+        )
+    t = report.totals
+    table.add_section()
+    table.add_row(
+        f"{t['symbols']} symbols",
+        str(t["trades"]),
+        str(t["stream"]),
+        str(t["bars"]),
+        str(t["gaps"]),
+        f"{t['archive_files']} file(s)",
+        f"malformed samples: {t['malformed']}",
+    )
+    return table
+
+
+def _num(v: Any, fmt: str = "{:,.1f}") -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def status_view(snapshots: Sequence[dict[str, Any]], verdict: Verdict) -> Group:
+    parts: list[Any] = []
+    head = (
+        Text("HEALTHY", style="bold green")
+        if verdict.healthy
+        else Text("UNHEALTHY", style="bold red")
+    )
+    parts.append(Text.assemble("orders status: ", head))
+    for snap in snapshots:
+        if snap.get("invalid"):
+            continue
+        lat, gaps, red = snap.get("latency_ms", {}), snap.get("gaps", {}), snap.get("redis", {})
+        rates = snap.get("rates", {})
+        summary = Table(title=f"ingester {snap.get('ingester_id')}", show_header=False)
+        summary.add_column("what")
+        summary.add_column("value")
+        summary.add_row("heartbeat", _time(int(snap.get("heartbeat_ms", 0))))
+        summary.add_row("uptime", f"{_num(snap.get('uptime_s'), '{:,.0f}')} s")
+        by_market = ", ".join(f"{m} {r:,.1f}/s" for m, r in rates.get("by_market", {}).items())
+        summary.add_row("rate", f"{_num(rates.get('overall'))} msg/s ({by_market or '-'})")
+        summary.add_row(
+            "latency ms",
+            f"p50 {_num(lat.get('p50'))} · p99 {_num(lat.get('p99'))} · max {_num(lat.get('max'))}",
+        )
+        summary.add_row(
+            "gaps",
+            f"open {gaps.get('open', 0)} (oldest {_num(gaps.get('oldest_open_age_s'), '{:.0f}')} s)"
+            f" · opened {gaps.get('opened', 0)} · filled {gaps.get('filled', 0)}"
+            f" · exchange-side {gaps.get('exchange_side', 0)}",
+        )
+        summary.add_row(
+            "counters",
+            f"late {snap.get('late_trades', 0)} · bar corrections {snap.get('bar_corrections', 0)}"
+            f" · malformed {snap.get('malformed', 0)} · duplicates {snap.get('duplicates', 0)}"
+            f" · dropped {snap.get('dropped_overload', 0)}",
+        )
+        ratio = red.get("used_ratio")
+        summary.add_row(
+            "redis",
+            f"{red.get('state')} · used {_num(red.get('used_memory'), '{:,}')} B"
+            f" / max {_num(red.get('maxmemory'), '{:,}')} B"
+            + (f" ({100 * ratio:.0f}%)" if ratio is not None else "")
+            + f" · policy {red.get('eviction_policy')}",
+        )
+        silent = snap.get("silent_symbols") or []
+        if silent:
+            summary.add_row("silent", ", ".join(map(str, silent[:20])))
+        parts.append(summary)
+        conns = Table(title="connections")
+        for col in ("shard", "state", "for s", "streams", "messages", "reconnects", "last error"):
+            conns.add_column(col)
+        for c in snap.get("connections", []):
+            style = "green" if c.get("state") == "live" else "yellow"
+            conns.add_row(
+                c.get("shard", "?"),
+                Text(str(c.get("state")), style=style),
+                _num(c.get("state_for_s"), "{:,.0f}"),
+                str(c.get("streams", 0)),
+                f"{c.get('messages', 0):,}",
+                str(c.get("reconnects", 0)),
+                c.get("last_error") or "",
+            )
+        parts.append(conns)
+    for p in verdict.problems:
+        parts.append(Text(f"✗ {p}", style="red"))
+    for w in verdict.warnings:
+        parts.append(Text(f"! {w}", style="yellow"))
+    return Group(*parts)

@@ -1,0 +1,167 @@
+"""Health snapshots of one ingester: :func:`snapshot` (pure, from :class:`Telemetry`) and
+:func:`publish_health` (a trio task SETting it with a TTL every ``interval`` seconds under
+``Keyspace.health(ingester_id)``, read by ``orders status``).
+
+Snapshot JSON (version 1)::
+
+    {"version": 1, "ingester_id", "heartbeat_ms", "uptime_s",
+     "connections": [{"shard", "market", "state", "state_for_s", "streams", "messages",
+                      "reconnects", "last_message_age_s", "last_error"}],
+     "connections_by_state": {"live": n, ...},
+     "rates": {"overall": msg/s, "by_market": {"spot": msg/s}, "window_s"},
+     "silent_symbols": [...],          # from ``extra`` (the ingester knows per-symbol times)
+     "latency_ms": {"p50", "p99", "max", "samples"},
+     "late_trades", "bar_corrections", "malformed", "duplicates", "dropped_overload",
+     "gaps": {"open", "oldest_open_ms", "oldest_open_age_s", "opened", "filled",
+              "exchange_side"},
+     "redis": {"state", "used_memory", "maxmemory", "used_ratio", "memory_alert",
+               "eviction_policy"},
+     ...extra}
+
+``Telemetry.oldest_open_gap_ms`` is read as the wall-clock ms at which the oldest open gap
+was opened. ``rates`` are the lifetime average unless the caller passes a window (the
+publisher does: the message delta between two publishes).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+import trio
+
+from orders_cli.store.keys import Keyspace
+from orders_cli.telemetry import Telemetry
+
+VERSION = 1
+MEMORY_ALERT_RATIO = 0.85
+
+Write = Callable[[str, bytes, int], Awaitable[None]]
+
+
+def _market(shard: str) -> str:
+    return shard.split("#", 1)[0]
+
+
+def messages_by_market(telemetry: Telemetry) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for conn in list(telemetry.connections.values()):
+        m = _market(conn.shard)
+        out[m] = out.get(m, 0) + conn.messages
+    return out
+
+
+def _rates(telemetry: Telemetry, now_mono: float) -> dict[str, Any]:
+    uptime = max(now_mono - telemetry.started_monotonic, 1e-9)
+    by_market = {m: n / uptime for m, n in messages_by_market(telemetry).items()}
+    return {"overall": sum(by_market.values()), "by_market": by_market, "window_s": uptime}
+
+
+def snapshot(
+    telemetry: Telemetry, ingester_id: str, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A JSON-able dict of everything ``orders status`` and alerts need (see module doc)."""
+    now_mono = time.monotonic()
+    now_ms = int(time.time() * 1000)
+    conns = []
+    by_state: dict[str, int] = {}
+    for c in list(telemetry.connections.values()):
+        by_state[c.state] = by_state.get(c.state, 0) + 1
+        last = c.last_message_monotonic
+        conns.append(
+            {
+                "shard": c.shard,
+                "market": _market(c.shard),
+                "state": c.state,
+                "state_for_s": round(now_mono - c.since_monotonic, 3),
+                "streams": c.streams,
+                "messages": c.messages,
+                "reconnects": c.reconnects,
+                "last_message_age_s": None if last is None else round(now_mono - last, 3),
+                "last_error": c.last_error,
+            }
+        )
+    lat = list(telemetry.latency_ms)
+    counters = telemetry.counters
+    used, maxmem = telemetry.redis_used_memory, telemetry.redis_maxmemory
+    ratio = used / maxmem if used is not None and maxmem else None
+    oldest = telemetry.oldest_open_gap_ms
+    snap: dict[str, Any] = {
+        "version": VERSION,
+        "ingester_id": ingester_id,
+        "heartbeat_ms": now_ms,
+        "uptime_s": round(now_mono - telemetry.started_monotonic, 3),
+        "connections": conns,
+        "connections_by_state": by_state,
+        "rates": _rates(telemetry, now_mono),
+        "silent_symbols": [],
+        "symbols": {"subscribed": telemetry.symbols_subscribed, "listed": telemetry.symbols_listed},
+        "latency_ms": {
+            "p50": telemetry.latency_percentile(0.5),
+            "p99": telemetry.latency_percentile(0.99),
+            "max": max(lat) if lat else None,
+            "samples": len(lat),
+        },
+        "trades_stored": counters["trades_stored"],
+        "late_trades": counters["late_trades"],
+        "bar_corrections": counters["bar_corrections"],
+        "malformed": counters["malformed"],
+        "duplicates": counters["duplicates"],
+        "dropped_overload": counters["dropped_overload"],
+        "gaps": {
+            "open": telemetry.open_gaps,
+            "oldest_open_ms": oldest,
+            "oldest_open_age_s": None if oldest is None else max(0, now_ms - oldest) / 1000,
+            "opened": counters["gaps_opened"],
+            "filled": counters["gaps_filled"],
+            "exchange_side": counters["gaps_exchange_side"],
+        },
+        "backfill_queue": telemetry.backfill_queue,
+        "channel_depth": telemetry.channel_depth,
+        "redis": {
+            "state": telemetry.redis_state,
+            "used_memory": used,
+            "maxmemory": maxmem,
+            "used_ratio": ratio,
+            "memory_alert": ratio is not None and ratio >= MEMORY_ALERT_RATIO,
+            "eviction_policy": telemetry.redis_eviction_policy,
+        },
+    }
+    if extra:
+        snap.update(extra)
+    return snap
+
+
+async def publish_health(
+    write: Write,
+    keyspace: Keyspace,
+    telemetry: Telemetry,
+    ingester_id: str,
+    interval: float = 2.0,
+    ttl: int = 10,
+    extra: Callable[[], Mapping[str, Any]] | None = None,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Forever: SET ``keyspace.health(ingester_id)`` to the snapshot with ``ttl`` seconds,
+    every ``interval`` s, through ``write`` (the ingester's Redis writer). Rates are over
+    the last interval. Cancel to stop; the key expires ``ttl`` s later."""
+    key = keyspace.health(ingester_id)
+    prev: tuple[float, dict[str, int]] | None = None
+    task_status.started()
+    while True:
+        now = time.monotonic()
+        counts = messages_by_market(telemetry)
+        more: dict[str, Any] = dict(extra()) if extra is not None else {}
+        if prev is not None and now > prev[0]:
+            dt = now - prev[0]
+            by_market = {m: max(0, n - prev[1].get(m, 0)) / dt for m, n in counts.items()}
+            more.setdefault(
+                "rates",
+                {"overall": sum(by_market.values()), "by_market": by_market, "window_s": dt},
+            )
+        prev = (now, counts)
+        await write(key, orjson.dumps(snapshot(telemetry, ingester_id, more)), ttl)
+        await trio.sleep(interval)
