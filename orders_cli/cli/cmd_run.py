@@ -1,17 +1,171 @@
-"""`orders run`: Ingest every trade of the chosen market into Redis."""
+"""`orders run`: ingest every aggregate trade of a market into Redis."""
 
 from __future__ import annotations
 
+import logging
+import sys
+from contextlib import ExitStack
+from functools import partial
+from typing import Any
+
+import orjson
+import trio
 import typer
 
-from orders_cli.cli.notbuilt import not_built
+from orders_cli.cli import options as o
+from orders_cli.cli.run_loop import Display, first_orders_error, run_ingest
+from orders_cli.config import RunConfig
+from orders_cli.durations import parse_duration
+from orders_cli.errors import UsageError
+
+log = logging.getLogger("orders")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return orjson.dumps(
+            {
+                "ts": round(record.created, 3),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "msg": record.getMessage(),
+            }
+        ).decode()
+
+
+def setup_logging(json_logs: bool, tty: bool, verbose: bool) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    handler: logging.Handler
+    if json_logs:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_JsonFormatter())
+    elif tty:
+        from rich.logging import RichHandler
+
+        handler = RichHandler(show_path=False, rich_tracebacks=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "trio-websocket"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def open_redis_url(stack: ExitStack, redis_url: str | None) -> str:
+    """The Redis to use: ``--redis-url`` or the embedded one (started, or reused)."""
+    if redis_url:
+        return redis_url
+    from orders_cli.embedded import EmbeddedRedis
+
+    emb = EmbeddedRedis()
+    url = emb.start()
+    stack.callback(emb.stop)
+    how = "reusing" if emb.reused else "started"
+    log.info("embedded Redis %s: %s (data in %s)", how, url, emb.data_dir)
+    return url
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(
-        "run",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    )
-    def run() -> None:
-        """Ingest every trade of the chosen market into Redis. (not built yet)"""
-        raise not_built("run", "issues")
+    @app.command("run")
+    def run(
+        market: str = o.market_option(),
+        symbols: list[str] | None = o.symbols_option(),
+        redis_url: str | None = o.redis_url_option(),
+        ws_url: str | None = o.ws_url_option(),
+        rest_url: str | None = o.rest_url_option(),
+        namespace: str = o.namespace_option(),
+        simulate: bool = typer.Option(
+            False,
+            "--simulate",
+            help="Start the built-in simulator and ingest from it (offline demo).",
+        ),
+        sim_symbols: int = typer.Option(
+            300, "--sim-symbols", min=1, help="With --simulate: how many symbols it lists."
+        ),
+        sim_rate: float = typer.Option(
+            500.0, "--sim-rate", min=0.1, help="With --simulate: total trades/s over all symbols."
+        ),
+        backfill: str = o.duration_option(
+            "--backfill",
+            "ORDERS_BACKFILL",
+            "24h",
+            help="On a symbol's first sight, backfill this far back from REST (0 = off).",
+        ),
+        retention: str = o.duration_option(
+            "--retention",
+            "ORDERS_RETENTION",
+            "24h",
+            help="Keep trades this long (pruned while running).",
+        ),
+        max_streams: int | None = typer.Option(
+            None,
+            "--max-streams",
+            min=1,
+            help="Streams per connection (default: the market's limit).",
+        ),
+        json_logs: bool = typer.Option(
+            False, "--json-logs", envvar="ORDERS_JSON_LOGS", help="Log JSON lines."
+        ),
+        summary_every: float = typer.Option(
+            10.0, "--summary-every", min=0.5, help="Off a TTY: seconds between summary lines."
+        ),
+        no_panel: bool = typer.Option(False, "--no-panel", help="Logs instead of the live panel."),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs."),
+    ) -> None:
+        """Ingest every aggregate trade of the chosen market into Redis, live.
+
+        Discovers every symbol (exchangeInfo), subscribes all TRADING ones over as few
+        connections as the limits allow, stores each trade exactly once, backfills gaps
+        and resumes after a restart. Ctrl-C stops cleanly (what was received is written).
+
+        Examples:
+
+          orders run --simulate                      # offline demo, embedded Redis
+
+          orders run --redis-url redis://127.0.0.1:6379/0 --symbols BTCUSDT,ETHUSDT
+        """
+        tty = sys.stderr.isatty() and not no_panel and not json_logs
+        setup_logging(json_logs, tty, verbose)
+        from orders_cli import redis_conn
+        from orders_cli.sources.registry import get_source
+
+        source = get_source(market)
+        cfg = RunConfig(
+            redis_url="",
+            market=market,
+            ws_url=ws_url,
+            rest_url=rest_url,
+            namespace=namespace,
+            symbols=tuple(symbols or ()),
+            max_streams_per_connection=max_streams,
+            backfill_s=parse_duration(backfill) if backfill != "0" else 0.0,
+            retention_s=parse_duration(retention),
+        )
+        sim_cfg: Any = None
+        if simulate:
+            if ws_url or rest_url:
+                raise UsageError("--simulate runs its own exchange: drop --ws-url/--rest-url")
+            from orders_cli.sim import SimConfig
+
+            sim_cfg = SimConfig.from_fixture(n_symbols=sim_symbols, total_rate=sim_rate)
+        with ExitStack() as stack:
+            url = open_redis_url(stack, redis_url)
+            facts = redis_conn.check(url)
+            warning = redis_conn.eviction_warning(facts)
+            if warning:
+                log.warning("%s", warning)
+            client = redis_conn.connect(url)
+            stack.callback(client.close)
+            import attrs
+
+            cfg = attrs.evolve(cfg, redis_url=url)
+            display = Display(tty=tty, summary_every_s=summary_every)
+            try:
+                trio.run(partial(run_ingest, cfg, source, client, display, sim_cfg=sim_cfg))
+            except BaseException as exc:  # unwrap trio's exception groups at the boundary
+                err = first_orders_error(exc)
+                if err is not None:
+                    raise err from None
+                raise

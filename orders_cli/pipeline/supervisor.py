@@ -65,6 +65,10 @@ class Ingester:
             self._producers.cancel()
 
     @property
+    def stopping(self) -> bool:
+        return self._stop_requested
+
+    @property
     def subscribed(self) -> list[str]:
         return [s for shard in self.shards for s in shard.symbols()]
 

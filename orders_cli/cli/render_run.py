@@ -1,0 +1,106 @@
+"""Rendering of a running ingester's telemetry: the rich live panel (TTY) and the
+one-line summary (logs)."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from orders_cli.telemetry import Telemetry
+
+STATE_STYLE = {
+    "live": "green",
+    "connecting": "yellow",
+    "subscribing": "yellow",
+    "backoff": "red",
+    "stalled": "red",
+    "closed": "dim",
+}
+
+
+def _fmt_ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.0f} ms"
+
+
+def _uptime(t: Telemetry) -> str:
+    s = int(time.monotonic() - t.started_monotonic)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s"
+
+
+class RateMeter:
+    """trades/s from the ``trades_stored`` counter between two renders."""
+
+    def __init__(self) -> None:
+        self._last = (time.monotonic(), 0)
+        self.rate = 0.0
+
+    def update(self, t: Telemetry) -> float:
+        now, n = time.monotonic(), t.counters["trades_stored"]
+        dt = now - self._last[0]
+        if dt >= 0.5:
+            self.rate = (n - self._last[1]) / dt
+            self._last = (now, n)
+        return self.rate
+
+
+def panel(t: Telemetry, rate: float, title: str) -> Panel:
+    c = t.counters
+    head = Table.grid(padding=(0, 3))
+    for _ in range(4):
+        head.add_column()
+    head.add_row(
+        f"[b]{rate:,.0f}[/] trades/s",
+        f"stored [b]{c['trades_stored']:,}[/]",
+        f"symbols [b]{t.symbols_subscribed:,}[/]/{t.symbols_listed:,}",
+        f"uptime {_uptime(t)}",
+    )
+    head.add_row(
+        f"lag p50 {_fmt_ms(t.latency_percentile(0.5))}",
+        f"p99 {_fmt_ms(t.latency_percentile(0.99))}",
+        f"redis [b]{t.redis_state}[/]"
+        + (f" {t.redis_used_memory / 2**20:,.0f} MiB" if t.redis_used_memory else ""),
+        f"queue {t.channel_depth:,}",
+    )
+    head.add_row(
+        f"duplicates {c['duplicates']:,}",
+        f"malformed {c['malformed']:,}",
+        f"dropped {c['dropped_overload']:,}",
+        f"late {c['late_trades']:,}",
+    )
+    head.add_row(
+        f"gaps open {t.open_gaps:,} ids",
+        f"opened {c['gaps_opened']:,}",
+        f"exchange-side {c['exchange_holes']:,}",
+        f"backfill queue {t.backfill_queue:,} (rest {c['rest_calls']:,})",
+    )
+    conns = Table(box=None, pad_edge=False, expand=False)
+    for col in ("connection", "state", "streams", "messages", "reconnects", "last error"):
+        conns.add_column(col)
+    for name, cs in sorted(t.connections.items()):
+        style = STATE_STYLE.get(cs.state, "")
+        conns.add_row(
+            name,
+            Text(cs.state, style=style),
+            f"{cs.streams:,}",
+            f"{cs.messages:,}",
+            str(cs.reconnects),
+            (cs.last_error or "")[:60],
+        )
+    return Panel(Group(head, Text(""), conns), title=title, border_style="blue")
+
+
+def summary_line(t: Telemetry, rate: float) -> str:
+    c = t.counters
+    live = sum(1 for cs in t.connections.values() if cs.state == "live")
+    return (
+        f"rate={rate:.0f}/s stored={c['trades_stored']} dup={c['duplicates']} "
+        f"malformed={c['malformed']} dropped={c['dropped_overload']} "
+        f"gaps_open={t.open_gaps} late={c['late_trades']} conns={live}/{len(t.connections)} "
+        f"redis={t.redis_state} lag_p50={t.latency_percentile(0.5)} "
+        f"lag_p99={t.latency_percentile(0.99)} queue={t.channel_depth} "
+        f"backfill={t.backfill_queue}"
+    )

@@ -1,0 +1,140 @@
+"""The trio side of `orders run`: the ingester plus what surrounds it in a terminal
+(signals, live panel or log summaries, health publishing, Redis memory, retention).
+Called from cmd_run via ``trio.run``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+import attrs
+import trio
+from rich.console import Console
+from rich.live import Live
+
+from orders_cli.cli.render_run import RateMeter, panel, summary_line
+from orders_cli.config import RunConfig
+from orders_cli.errors import OrdersError
+from orders_cli.health import publish_health
+from orders_cli.pipeline.supervisor import Ingester
+from orders_cli.sources.base import Source
+from orders_cli.store.processor import now_ms
+from orders_cli.telemetry import Telemetry
+
+log = logging.getLogger("orders.run")
+STOP_GRACE_S = 4.5
+
+
+def first_orders_error(exc: BaseException) -> OrdersError | None:
+    """The first OrdersError inside (possibly nested) exception groups."""
+    if isinstance(exc, OrdersError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = first_orders_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+@attrs.frozen
+class Display:
+    tty: bool
+    summary_every_s: float = 10.0
+    console: Console | None = None
+
+
+async def _signals(ing: Ingester, root: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _sig in signals:
+            if ing.stopping:
+                log.warning("second signal: stopping now")
+                root.cancel()
+                return
+            log.info("stopping: flushing what was received (at most %.0fs)", STOP_GRACE_S)
+            ing.stop()
+            root.deadline = min(root.deadline, trio.current_time() + STOP_GRACE_S)
+
+
+async def _display(t: Telemetry, d: Display, title: str) -> None:
+    meter = RateMeter()
+    if d.tty:
+        console = d.console or Console()
+        with Live(console=console, refresh_per_second=4, transient=False) as live:
+            while True:
+                live.update(panel(t, meter.update(t), title))
+                await trio.sleep(0.25)
+    while True:
+        await trio.sleep(d.summary_every_s)
+        log.info("%s", summary_line(t, meter.update(t)))
+
+
+async def _redis_facts(ing: Ingester) -> None:
+    t = ing.telemetry
+    while True:
+        try:
+            info: dict[str, Any] = await ing.worker.call(lambda r: r.info("memory"))
+            t.redis_used_memory = int(info.get("used_memory", 0))
+            t.redis_maxmemory = int(info.get("maxmemory", 0))
+            policy = info.get("maxmemory_policy")
+            t.redis_eviction_policy = policy.decode() if isinstance(policy, bytes) else policy
+        except OrdersError:
+            pass  # the writer shows Redis as retrying
+        await trio.sleep(5)
+
+
+async def _retention(ing: Ingester) -> None:
+    from orders_cli.ops.lock import LockHeld
+    from orders_cli.ops.policy import RetentionPolicy
+    from orders_cli.ops.prune import prune_once
+
+    policy = RetentionPolicy(trades_s=ing.cfg.retention_s)
+    while True:
+        await trio.sleep(ing.cfg.prune_every_s)
+        try:
+            report = await ing.worker.run(prune_once, ing.redis, ing.ks, now_ms(), policy)
+            log.debug("retention pass: %s", report)
+        except (LockHeld, OrdersError) as exc:
+            log.info("retention pass skipped: %s", exc)
+
+
+async def run_ingest(
+    cfg: RunConfig,
+    source: Source,
+    redis: Any,
+    display: Display,
+    *,
+    sim_cfg: Any = None,
+    title: str = "orders run",
+) -> Telemetry:
+    telemetry = Telemetry()
+    async with trio.open_nursery() as root:
+        if sim_cfg is not None:
+            from orders_cli.sim import Simulator
+
+            sim = Simulator(sim_cfg)
+            await root.start(sim.serve)
+            cfg = attrs.evolve(cfg, ws_url=sim.ws_url, rest_url=sim.rest_url)
+            log.info("simulator: ws %s, rest %s", sim.ws_url, sim.rest_url)
+        ing = Ingester(cfg, source, redis, telemetry)
+        root.start_soon(_signals, ing, root.cancel_scope)
+        root.start_soon(_display, telemetry, display, title)
+        root.start_soon(_redis_facts, ing)
+        if cfg.prune_every_s > 0:
+            root.start_soon(_retention, ing)
+
+        async def write_health(key: str, value: bytes, ttl: int) -> None:
+            with contextlib.suppress(OrdersError):
+                await ing.worker.call(lambda r: r.set(key, value, ex=ttl))
+
+        root.start_soon(
+            publish_health, write_health, ing.ks, telemetry, cfg.ingester_id, cfg.health_interval_s
+        )
+        await ing.run()
+        root.cancel_scope.cancel()
+    if ing.stopping:
+        print(summary_line(telemetry, 0.0).replace("rate=0/s ", ""), file=sys.stderr)
+    return telemetry
