@@ -24,6 +24,7 @@ from trio_websocket import (
     WebSocketConnection,
     connect_websocket_url,
 )
+from wsproto.utilities import LocalProtocolError
 
 from orders_cli.models import ControlReply, Ignored, Rejection, ServerShutdown, Trade
 from orders_cli.pipeline.backoff import Backoff, ConnectBudget
@@ -56,6 +57,10 @@ RECONNECTABLE: tuple[type[BaseException], ...] = (
     OSError,
     trio.BrokenResourceError,
     ShardStalled,
+    # trio-websocket 0.12's reader answers a Ping that races our own close frame and
+    # wsproto refuses ("Pong cannot be sent in state LOCAL_CLOSING"): the connection is
+    # going away anyway
+    LocalProtocolError,
 )
 
 
@@ -315,8 +320,9 @@ class Shard:
                 if rest:
                     self.conn.set("subscribing")
                     await self._control(link, rest, subscribe=True)
-                # streams added while we were subscribing
-                missing = [s for s in self._streams if s not in link.streams]
+                # streams added while we were subscribing (failed ones are not retried here)
+                tried = set(initial) | set(rest)
+                missing = [s for s in self._streams if s not in tried]
                 if missing:
                     await self._control(link, missing, subscribe=True)
                 link.live = True

@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio
+from wsfake import FakeServer, FakeSource, trade_frame
 
 from orders_cli.models import Trade
 from orders_cli.pipeline.backoff import Backoff, ConnectBudget
 from orders_cli.pipeline.messages import ShardEvent, WriterInput
 from orders_cli.pipeline.shard import Shard
+from orders_cli.sources.base import SourceLimits
 from orders_cli.telemetry import Telemetry
-from wsfake import FakeServer, FakeSource, trade_frame
 
 STREAMS = ["btcusdt@aggTrade", "ethusdt@aggTrade", "bnbusdt@aggTrade"]
 
@@ -87,7 +88,7 @@ async def test_frames_become_trades_and_malformed_is_counted(
 
 
 async def test_cancel_closes_cleanly_with_1000(server: FakeServer) -> None:
-    send, recv = trio.open_memory_channel[WriterInput](100)
+    send, _recv = trio.open_memory_channel[WriterInput](100)
     shard = make_shard(server, send)
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
@@ -97,3 +98,101 @@ async def test_cancel_closes_cleanly_with_1000(server: FakeServer) -> None:
         await conn.closed.wait()
     assert conn.close_code == 1000
     assert shard.conn.state == "closed"
+
+
+def sliding_max(times: list[float], window: float) -> int:
+    """Most events within any half-open window of ``window`` seconds."""
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+async def test_large_subscribe_in_paced_batches(server: FakeServer, nursery: trio.Nursery) -> None:
+    streams = [f"s{n:04d}usdt@aggTrade" for n in range(800)]
+    send, recv = trio.open_memory_channel[WriterInput](100)
+    source = FakeSource(SourceLimits(max_messages_per_second=50.0))
+    shard = make_shard(server, send, streams, url_stream_limit=100, subscribe_batch=10)
+    shard.source = source
+    with trio.fail_after(20):
+        await nursery.start(shard.run)
+        await next_event(recv, "connected")
+    conn = server.conns[0]
+    assert conn.url_streams == sorted(streams)[:100] or conn.url_streams == streams[:100]
+    assert sorted(conn.streams) == sorted(streams)
+    requests = [json.loads(m) for _, m in conn.received]
+    assert [len(r["params"]) for r in requests] == [10] * 70
+    assert all(r["method"] == "SUBSCRIBE" for r in requests)
+    times = [t for t, _ in conn.received]
+    # 40/s for a limit of 50: 70 messages can never fit in one second
+    assert sliding_max(times, 1.0) <= 41
+    assert times[-1] - times[0] >= 69 / 40 * 0.9
+    assert shard.telemetry.counters["control_errors"] == 0
+
+
+async def test_subscribe_error_is_logged_not_fatal(
+    server: FakeServer, nursery: trio.Nursery
+) -> None:
+    streams = ["aaa@aggTrade", "bbb@aggTrade", "ccc@aggTrade"]
+    server.error_for = {"ccc@aggTrade"}
+    send, recv = trio.open_memory_channel[WriterInput](100)
+    shard = make_shard(server, send, streams, url_stream_limit=1, subscribe_batch=1)
+    with trio.fail_after(10):
+        await nursery.start(shard.run)
+        await next_event(recv, "connected")
+        conn = server.conns[0]
+        await conn.send(trade_frame("AAA", 1))
+        trade = await next_of(recv, Trade)
+    assert isinstance(trade, Trade) and trade.symbol == "AAA"
+    assert shard.telemetry.counters["control_errors"] == 1
+    assert shard.conn.last_error is not None and "error 2" in shard.conn.last_error
+    assert conn.streams == ["aaa@aggTrade", "bbb@aggTrade"]
+
+
+async def test_abort_reconnects_and_resubscribes(server: FakeServer, nursery: trio.Nursery) -> None:
+    streams = ["aaa@aggTrade", "bbb@aggTrade", "ccc@aggTrade"]
+    send, recv = trio.open_memory_channel[WriterInput](100)
+    shard = make_shard(server, send, streams, url_stream_limit=2)
+    with trio.fail_after(10):
+        await nursery.start(shard.run)
+        await next_event(recv, "connected")
+        first = server.conns[0]
+        await first.abort()
+        await next_event(recv, "disconnected")
+        event = await next_event(recv, "connected")
+        second = await server.wait_conns(2)
+        await second.send(trade_frame("CCC", 5))
+        trade = await next_of(recv, Trade)
+    assert event.symbols == ("AAA", "BBB", "CCC")
+    assert second.url_streams == streams[:2] and second.subscribed == streams[2:]
+    assert isinstance(trade, Trade) and trade.agg_id == 5
+    assert shard.conn.reconnects == 1 and shard.conn.last_error is not None
+
+
+async def test_rejected_handshake_backs_off_and_retries(
+    server: FakeServer, nursery: trio.Nursery
+) -> None:
+    server.refuse = 3
+    send, _recv = trio.open_memory_channel[WriterInput](100)
+    shard = make_shard(server, send)
+    with trio.fail_after(10):
+        await nursery.start(shard.run)
+    assert shard.conn.reconnects == 3
+    assert shard.budget.available() == 100 - 4
+    assert len(server.conns) == 1
+
+
+async def test_stall_reconnects_that_connection(server: FakeServer, nursery: trio.Nursery) -> None:
+    send, recv = trio.open_memory_channel[WriterInput](100)
+    shard = make_shard(server, send, stall_timeout=0.3)
+    with trio.fail_after(10):
+        await nursery.start(shard.run)
+        await next_event(recv, "connected")
+        await next_event(recv, "stalled")
+        await next_event(recv, "connected")
+        await server.conns[0].closed.wait()
+    assert len(server.conns) == 2
+    assert shard.telemetry.counters["shard_stalls"] >= 1
+    assert shard.conn.last_error is not None and "ShardStalled" in shard.conn.last_error
