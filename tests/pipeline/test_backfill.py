@@ -1,0 +1,453 @@
+"""The backfill service against a FAKE exchange (in-memory trades answering RestRequests
+like Binance spot: fromId inclusive, limit, startTime-only oldest first, no params =
+latest ``limit``, weight per request). Time is trio's autojump clock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+import pytest
+import trio
+
+from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, RateLimited
+from orders_cli.models import Trade
+from orders_cli.pipeline.backfill import (
+    Backfill,
+    ColdStartPlanner,
+    SpotColdStart,
+    WindowedColdStart,
+)
+from orders_cli.pipeline.messages import (
+    Backfilled,
+    BackfillInput,
+    ColdStart,
+    ColdStartDone,
+    ExchangeHole,
+    GapRequest,
+    HeadCheck,
+    HeadSeen,
+    WriterInput,
+)
+from orders_cli.sources.base import RestRequest, SourceLimits
+from orders_cli.telemetry import Telemetry
+
+T0 = 1_700_000_000_000
+
+
+def make_trades(symbol: str, ids: Sequence[int], *, step_ms: int = 10) -> list[Trade]:
+    return [
+        Trade(
+            symbol=symbol,
+            agg_id=i,
+            price="100.10",
+            quantity="0.500",
+            first_trade_id=i * 2,
+            last_trade_id=i * 2 + 1,
+            trade_time=T0 + i * step_ms,
+            is_buyer_maker=i % 2 == 0,
+            event_time=T0 + i * step_ms,
+        )
+        for i in ids
+    ]
+
+
+class FakeSource:
+    """Builds and parses spot-shaped aggTrades requests (the real source's contract)."""
+
+    def __init__(self, weight: int = 4) -> None:
+        self.limits = SourceLimits(agg_trades_weight=weight)
+
+    def agg_trades_request(
+        self,
+        symbol: str,
+        *,
+        from_id: int | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = 1000,
+    ) -> RestRequest:
+        params = {"symbol": symbol}
+        for key, value in (("fromId", from_id), ("startTime", start_time), ("endTime", end_time)):
+            if value is not None:
+                params[key] = str(value)
+        params["limit"] = str(limit)
+        return RestRequest("/api/v3/aggTrades", params, self.limits.agg_trades_weight)
+
+    def parse_agg_trades(self, symbol: str, body: bytes) -> list[Trade]:
+        rows = orjson.loads(body)
+        if not isinstance(rows, list):
+            raise ExchangeRejected("malformed aggTrades body")
+        return [
+            Trade(symbol, r["a"], r["p"], r["q"], r["f"], r["l"], r["T"], r["m"], r["T"])
+            for r in rows
+        ]
+
+
+class FakeExchange:
+    """In-memory aggTrades endpoint. ``hard_limit``: weight per trio-clock minute above
+    which it answers 429 like Binance. ``fail_first``: that many calls raise
+    ExchangeUnavailable."""
+
+    def __init__(
+        self,
+        trades: dict[str, list[Trade]],
+        *,
+        hard_limit: int | None = None,
+        fail_first: int = 0,
+    ) -> None:
+        self.trades = {s: sorted(ts, key=lambda t: t.agg_id) for s, ts in trades.items()}
+        self.requests: list[RestRequest] = []
+        self.calls: list[tuple[float, int]] = []  # (trio time, weight)
+        self.per_minute: dict[int, int] = {}
+        self.hard_limit = hard_limit
+        self.fail_first = fail_first
+        self.too_many = 0
+
+    def minute_weight(self, minute: int) -> int:
+        return self.per_minute.get(minute, 0)
+
+    async def get(self, req: RestRequest) -> bytes:
+        await trio.sleep(0.05)  # a network round trip
+        now = trio.current_time()
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            raise ExchangeUnavailable("connection reset")
+        if (
+            self.hard_limit is not None
+            and self.minute_weight(int(now // 60)) + req.weight > self.hard_limit
+        ):
+            self.too_many += 1
+            raise RateLimited("429", retry_after=60 - now % 60)
+        self.requests.append(req)
+        self.calls.append((now, req.weight))
+        self.per_minute[int(now // 60)] = self.minute_weight(int(now // 60)) + req.weight
+        p = req.params
+        assert req.path == "/api/v3/aggTrades"
+        assert not ("fromId" in p and ("startTime" in p or "endTime" in p)), p
+        if p["symbol"] not in self.trades:
+            raise ExchangeRejected("Invalid symbol.", code=-1121, status=400)
+        trades = self.trades[p["symbol"]]
+        limit = min(int(p.get("limit", "500")), 1000)
+        if "fromId" in p:
+            sel = [t for t in trades if t.agg_id >= int(p["fromId"])][:limit]
+        elif "startTime" in p or "endTime" in p:
+            lo = int(p.get("startTime", "0"))
+            hi = int(p["endTime"]) if "endTime" in p else None
+            sel = [t for t in trades if t.trade_time >= lo and (hi is None or t.trade_time <= hi)]
+            sel = sel[:limit] if "startTime" in p else sel[-limit:]
+        else:
+            sel = trades[-limit:]
+        return orjson.dumps(
+            [
+                {
+                    "a": t.agg_id,
+                    "p": t.price,
+                    "q": t.quantity,
+                    "f": t.first_trade_id,
+                    "l": t.last_trade_id,
+                    "T": t.trade_time,
+                    "m": t.is_buyer_maker,
+                    "M": True,
+                }
+                for t in sel
+            ]
+        )
+
+
+class PacedRest:
+    """Stands in for RestClient's weight pacing: waits for the next minute when the
+    call would pass ``target`` weight in the current one."""
+
+    def __init__(self, exchange: FakeExchange, target: int) -> None:
+        self.exchange = exchange
+        self.target = target
+        self.minute = -1
+        self.used = 0
+
+    async def get(self, req: RestRequest) -> bytes:
+        while True:
+            minute = int(trio.current_time() // 60)
+            if minute != self.minute:
+                self.minute, self.used = minute, 0
+            if self.used + req.weight <= self.target:
+                break
+            await trio.sleep((minute + 1) * 60 - trio.current_time())
+        self.used += req.weight
+        return await self.exchange.get(req)
+
+
+async def run_backfill(
+    rest: FakeExchange | PacedRest,
+    inputs: Sequence[BackfillInput],
+    *,
+    concurrency: int = 4,
+    page_limit: int = 1000,
+    planner: ColdStartPlanner | None = None,
+    clock_ms: int = T0 + 10_000_000,
+) -> tuple[list[WriterInput], Telemetry, Backfill]:
+    telemetry = Telemetry()
+    req_send, req_recv = trio.open_memory_channel[BackfillInput](max(1, len(inputs)))
+    out_send, out_recv = trio.open_memory_channel[WriterInput](4)
+    backfill = Backfill(
+        FakeSource(),
+        rest,
+        req_recv,
+        out_send,
+        telemetry,
+        concurrency=concurrency,
+        page_limit=page_limit,
+        clock_ms=lambda: clock_ms,
+        planner=planner,
+    )
+    got: list[WriterInput] = []
+
+    async def collect() -> None:
+        async for msg in out_recv:
+            got.append(msg)
+
+    for msg in inputs:
+        req_send.send_nowait(msg)
+    req_send.close()
+    with trio.fail_after(3600):  # trio-clock seconds (autojump): a hang fails, fast
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(collect)
+            await nursery.start(backfill.run)
+    return got, telemetry, backfill
+
+
+def ids_of(msgs: Sequence[WriterInput], symbol: str) -> list[int]:
+    return [
+        t.agg_id for m in msgs if isinstance(m, Backfilled) and m.symbol == symbol for t in m.trades
+    ]
+
+
+def holes_of(msgs: Sequence[WriterInput]) -> list[tuple[str, int, int]]:
+    return [(m.symbol, m.first, m.last) for m in msgs if isinstance(m, ExchangeHole)]
+
+
+def params(ex: FakeExchange) -> list[dict[str, str]]:
+    return [dict(r.params) for r in ex.requests]
+
+
+async def test_gap_fill_across_pages(autojump_clock: trio.testing.MockClock) -> None:
+    ex = FakeExchange({"BTCUSDT": make_trades("BTCUSDT", range(3000))})
+    got, tel, bf = await run_backfill(ex, [GapRequest("BTCUSDT", 100, 2600)])
+    assert ids_of(got, "BTCUSDT") == list(range(100, 2601))
+    assert [(p["fromId"], p["limit"]) for p in params(ex)] == [
+        ("100", "1000"),
+        ("1100", "1000"),
+        ("2100", "501"),
+    ]
+    assert all(len(m.trades) <= 1000 for m in got if isinstance(m, Backfilled))
+    assert holes_of(got) == []
+    assert tel.counters["rest_calls"] == 3
+    assert tel.counters["backfill_trades"] == 2501
+    assert bf.pending() == 0 and bf.in_flight == 0 and bf.done == 3
+    assert tel.backfill_queue == 0
+
+
+async def test_exact_ids_only(autojump_clock: trio.testing.MockClock) -> None:
+    ex = FakeExchange({"ETHUSDT": make_trades("ETHUSDT", range(50))})
+    got, _, _ = await run_backfill(ex, [GapRequest("ETHUSDT", 10, 20)])
+    assert ids_of(got, "ETHUSDT") == list(range(10, 21))
+    assert params(ex) == [{"symbol": "ETHUSDT", "fromId": "10", "limit": "11"}]
+
+
+async def test_open_gap_runs_to_the_head_and_stops(autojump_clock: trio.testing.MockClock) -> None:
+    ex = FakeExchange({"BNBUSDT": make_trades("BNBUSDT", range(2400))})
+    got, _, _ = await run_backfill(ex, [GapRequest("BNBUSDT", 500, None)])
+    assert ids_of(got, "BNBUSDT") == list(range(500, 2400))
+    assert [p["fromId"] for p in params(ex)] == ["500", "1500"]  # short 2nd page = head
+
+    ex = FakeExchange({"BNBUSDT": make_trades("BNBUSDT", range(2000))})
+    got, _, _ = await run_backfill(ex, [GapRequest("BNBUSDT", 0, None)])
+    assert ids_of(got, "BNBUSDT") == list(range(2000))
+    # a full last page: one more call, empty, ends it (nothing more yet)
+    assert [p["fromId"] for p in params(ex)] == ["0", "1000", "2000"]
+
+
+async def test_exchange_side_holes_reported_exactly_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    present = [i for i in range(50, 1000) if not 95 <= i <= 104 and i != 500]
+    ex = FakeExchange({"XRPUSDT": make_trades("XRPUSDT", present)})
+    got, tel, _ = await run_backfill(ex, [GapRequest("XRPUSDT", 0, 999)], page_limit=100)
+    # below what REST has at all, a hole across a page boundary, a single missing id
+    assert holes_of(got) == [("XRPUSDT", 0, 49), ("XRPUSDT", 95, 104), ("XRPUSDT", 500, 500)]
+    assert ids_of(got, "XRPUSDT") == present
+    assert tel.counters["exchange_holes"] == 3
+    assert tel.counters["exchange_hole_ids"] == 50 + 10 + 1
+
+
+async def test_gap_entirely_missing_on_the_exchange(autojump_clock: trio.testing.MockClock) -> None:
+    ex = FakeExchange({"XRPUSDT": make_trades("XRPUSDT", [*range(10), *range(30, 40)])})
+    got, _, _ = await run_backfill(ex, [GapRequest("XRPUSDT", 12, 20)])
+    assert holes_of(got) == [("XRPUSDT", 12, 20)]
+    assert ids_of(got, "XRPUSDT") == []
+    assert len(ex.requests) == 1  # never retried
+
+
+async def test_cold_start_one_start_time_call_then_from_id_pages(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    ex = FakeExchange({"SOLUSDT": make_trades("SOLUSDT", range(2500))})
+    since = T0 + 300 * 10 - 5  # first trade at/after it: id 300
+    got, tel, _ = await run_backfill(ex, [ColdStart("SOLUSDT", since, until_id=2400)])
+    assert params(ex) == [
+        {"symbol": "SOLUSDT", "startTime": str(since), "limit": "1000"},
+        {"symbol": "SOLUSDT", "fromId": "1300", "limit": "1000"},
+        {"symbol": "SOLUSDT", "fromId": "2300", "limit": "100"},
+    ]
+    assert ids_of(got, "SOLUSDT") == list(range(300, 2400))
+    assert got[-1] == ColdStartDone("SOLUSDT", 300)  # after every page
+    assert tel.counters["rest_calls"] == 3
+
+
+async def test_cold_start_to_the_head(autojump_clock: trio.testing.MockClock) -> None:
+    ex = FakeExchange({"SOLUSDT": make_trades("SOLUSDT", range(1500))})
+    got, _, _ = await run_backfill(ex, [ColdStart("SOLUSDT", T0, until_id=None)])
+    assert [(p.get("startTime"), p.get("fromId")) for p in params(ex)] == [
+        (str(T0), None),
+        (None, "1000"),
+    ]
+    assert ids_of(got, "SOLUSDT") == list(range(1500))
+    assert got[-1] == ColdStartDone("SOLUSDT", 0)
+
+    # short startTime reply: it already reached the head, no fromId call
+    ex = FakeExchange({"SOLUSDT": make_trades("SOLUSDT", range(10))})
+    got, _, _ = await run_backfill(ex, [ColdStart("SOLUSDT", T0, until_id=None)])
+    assert len(ex.requests) == 1 and got[-1] == ColdStartDone("SOLUSDT", 0)
+
+
+async def test_cold_start_nothing_in_window(autojump_clock: trio.testing.MockClock) -> None:
+    ex = FakeExchange({"OLDUSDT": make_trades("OLDUSDT", range(10))})
+    got, _, _ = await run_backfill(ex, [ColdStart("OLDUSDT", T0 + 10**9, until_id=None)])
+    assert got == [ColdStartDone("OLDUSDT", None)]
+    assert len(ex.requests) == 1
+
+
+async def test_windowed_cold_start_for_futures(autojump_clock: trio.testing.MockClock) -> None:
+    # trades start 2.5 h after since; windows are < 1 h and never carry fromId
+    ids = range(1000, 1300)
+    trades = make_trades("BTCUSDT", ids, step_ms=60_000)  # T = T0 + id minutes
+    ex = FakeExchange({"BTCUSDT": trades})
+    since = trades[0].trade_time - 150 * 60_000
+    got, _, _ = await run_backfill(
+        ex,
+        [ColdStart("BTCUSDT", since, until_id=1200)],
+        planner=WindowedColdStart(),
+        clock_ms=trades[-1].trade_time + 1,
+    )
+    windows = [p for p in params(ex) if "startTime" in p]
+    assert len(windows) == 3  # 2 empty windows, the 3rd holds the first trade
+    for p in windows:
+        assert "fromId" not in p
+        assert int(p["endTime"]) - int(p["startTime"]) < 3_600_000
+    assert ids_of(got, "BTCUSDT") == list(range(1000, 1200))
+    assert got[-1] == ColdStartDone("BTCUSDT", 1000)
+
+
+async def test_head_check(autojump_clock: trio.testing.MockClock) -> None:
+    ex = FakeExchange(
+        {"A": make_trades("A", range(77)), "B": make_trades("B", range(5, 9)), "C": []}
+    )
+    got, tel, _ = await run_backfill(ex, [HeadCheck(("A", "B", "C"))])
+    assert sorted(got, key=repr) == [HeadSeen("A", 76), HeadSeen("B", 8)]
+    assert all(p == {"symbol": p["symbol"], "limit": "1"} for p in params(ex))
+    assert sum(r.weight for r in ex.requests) == 3 * 4
+    assert tel.counters["rest_calls"] == 3
+
+
+async def test_priority_recent_first(autojump_clock: trio.testing.MockClock) -> None:
+    ex = FakeExchange({s: make_trades(s, range(10)) for s in "ABCDE"})
+    reqs: list[BackfillInput] = [
+        GapRequest("A", 0, 5, priority=2),
+        GapRequest("B", 0, 5, priority=0),
+        GapRequest("C", 0, 5, priority=1),
+        GapRequest("D", 0, 5, priority=0),
+        ColdStart("E", T0, until_id=3),
+    ]
+    await run_backfill(ex, reqs, concurrency=1)
+    # lower priority first; among equals the newest request first; cold starts last
+    assert [r.params["symbol"] for r in ex.requests] == ["D", "B", "C", "A", "E"]
+
+
+async def test_overlapping_requests_merged(autojump_clock: trio.testing.MockClock) -> None:
+    ex = FakeExchange({"A": make_trades("A", range(3000))})
+    reqs = [GapRequest("A", 100, 900), GapRequest("A", 500, 1500), GapRequest("A", 1501, 1600)]
+    got, _, _ = await run_backfill(ex, reqs)
+    assert ids_of(got, "A") == list(range(100, 1601))  # each id once
+    assert [p["fromId"] for p in params(ex)] == ["100", "1100"]
+
+
+async def test_exchange_unavailable_is_retried_later_not_lost(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    ex = FakeExchange({"A": make_trades("A", range(1500))}, fail_first=3)
+    start = trio.current_time()
+    got, tel, bf = await run_backfill(ex, [GapRequest("A", 0, 1499)])
+    assert ids_of(got, "A") == list(range(1500))
+    assert tel.counters["backfill_retries"] == 3
+    assert tel.counters["backfill_errors"] == 3
+    assert trio.current_time() - start >= 1 + 2 + 4  # backoff between attempts
+    assert bf.pending() == 0
+
+
+async def test_exchange_rejected_is_dropped_and_counted(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    ex = FakeExchange({"A": make_trades("A", range(10))})
+    got, tel, _ = await run_backfill(
+        ex, [GapRequest("DELISTED", 0, 5), GapRequest("A", 0, 9), HeadCheck(("GONE",))]
+    )
+    assert ids_of(got, "A") == list(range(10))
+    assert tel.counters["backfill_dropped"] == 2
+    assert tel.counters["backfill_errors"] == 2
+    assert [r.params["symbol"] for r in ex.requests].count("DELISTED") == 1
+
+
+async def test_rejected_cold_start_still_reports_done(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    ex = FakeExchange({})
+    got, tel, _ = await run_backfill(ex, [ColdStart("GONE", T0, until_id=None)])
+    assert got == [ColdStartDone("GONE", None)]
+    assert tel.counters["backfill_dropped"] == 1
+
+
+async def test_empty_reply_below_a_seen_id_is_retried_then_given_up(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # the live stream saw id 20 but REST does not have 10..20 yet (REST lags)
+    ex = FakeExchange({"A": make_trades("A", range(10))})
+    got, tel, _ = await run_backfill(ex, [GapRequest("A", 10, 20)])
+    assert got == []  # not declared an exchange-side hole
+    assert len(ex.requests) == 4
+    assert tel.counters["backfill_gave_up"] == 1
+
+
+async def test_cold_start_weight_for_1000_symbols_stays_under_budget(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Pages of 50 instead of 1,000 keep the test fast: the calls (and so the weight)
+    # per symbol are the same -- one startTime call, then one fromId page.
+    symbols = [f"S{i:04d}USDT" for i in range(1000)]
+    ex = FakeExchange({s: make_trades(s, range(75)) for s in symbols}, hard_limit=6000)
+    budget = int(6000 * 0.8)
+    inputs = [ColdStart(s, T0, until_id=70) for s in symbols]
+    got, tel, _ = await run_backfill(PacedRest(ex, budget), inputs, concurrency=8, page_limit=50)
+    expected_weight = len(symbols) * 2 * 4
+    assert sum(w for _, w in ex.calls) == expected_weight == tel.counters["backfill_weight"]
+    minutes = {int(t // 60) for t, _ in ex.calls}
+    assert max(ex.minute_weight(m) for m in minutes) <= budget
+    assert len(minutes) == -(-expected_weight // budget)  # 8,000 weight = 2 minutes
+    assert ex.too_many == 0
+    assert sum(isinstance(m, ColdStartDone) for m in got) == 1000
+    assert tel.counters["backfill_trades"] == 1000 * 70
+
+
+@pytest.mark.parametrize("planner", [SpotColdStart(), WindowedColdStart()])
+def test_planners_give_up(planner: ColdStartPlanner) -> None:
+    src = FakeSource()
+    assert planner.locate(src, "A", T0 + 1, step=10**6, now_ms=T0, limit=1000) is None
