@@ -1,0 +1,158 @@
+"""One symbol's deterministic trade generator and its compact trade history.
+
+Prices and quantities are integers in units of 1e-8 (spot's 8 decimals). Every random
+draw comes from the symbol's own ``random.Random`` in a fixed order, so the sequence of
+trades (ids, prices, quantities, f/l, m, burst sizes) depends only on the seed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from array import array
+from decimal import Decimal
+from typing import Any
+
+from orders_cli.sim.config import SymbolSpec, stable_seed
+
+UNIT = 10**8
+
+
+def to_units(text: str) -> int:
+    return int(Decimal(text) * UNIT)
+
+
+def fmt8(units: int) -> str:
+    """Units of 1e-8 as Binance's 8-decimal string ("58001.03000000")."""
+    return f"{units // UNIT}.{units % UNIT:08d}"
+
+
+class Book:
+    """Generator state plus every trade generated so far (history and live)."""
+
+    def __init__(self, spec: SymbolSpec, seed: int, rate: float) -> None:
+        self.spec = spec
+        self.symbol = spec.symbol
+        self.stream = spec.stream
+        self.status = spec.status
+        self.rate = rate
+        self.rng = random.Random(stable_seed(seed, spec.symbol))
+        self.first_id = spec.first_id
+        self.first_fill = spec.first_fill_id if spec.first_fill_id is not None else spec.first_id
+        self.tick = max(1, to_units(spec.tick_size))
+        self.step = max(1, to_units(spec.step_size))
+        self.price = max(self.tick, to_units(spec.price) // self.tick * self.tick)
+        notional = Decimal(100) / max(Decimal(spec.price), Decimal("0.00000001"))
+        self.base_steps = max(1, int(notional * UNIT / self.step))
+        self.mean_group = 1.0 + spec.burst_p * 6.0
+        # trade columns, index = a - first_id
+        self.p = array("q")
+        self.q = array("q")
+        self.ll = array("q")
+        self.t = array("q")
+        self.e_delay = array("I")
+        self.m = bytearray()
+        self.next_due = 0.0  # virtual seconds since the book's epoch
+
+    # -- generation ---------------------------------------------------------------------
+    def next_gap(self) -> float:
+        if self.rate <= 0:
+            return float("inf")
+        return self.rng.expovariate(self.rate / self.mean_group)
+
+    def group_size(self) -> int:
+        rng = self.rng
+        return 1 if rng.random() >= self.spec.burst_p else rng.randint(2, 12)
+
+    def add_group(self, n: int, t_ms: int) -> range:
+        """Append ``n`` aggregates with trade time ``t_ms``; return their indexes."""
+        rng = self.rng
+        start = len(self.p)
+        prev_l = self.ll[-1] if start else self.first_fill - 1
+        if start and t_ms < self.t[-1]:
+            t_ms = self.t[-1]
+        price = self.price
+        for _ in range(n):
+            r = rng.random()
+            if r < 0.2:
+                price -= self.tick
+            elif r > 0.8:
+                price += self.tick
+            if price < self.tick:
+                price = self.tick
+            qty = self.step * max(1, int(rng.paretovariate(1.5) * self.base_steps / 3))
+            fills = 1 if rng.random() < 0.85 else rng.randint(2, 8)
+            maker = rng.random() < 0.5
+            prev_l += fills
+            self.p.append(price)
+            self.q.append(qty)
+            self.ll.append(prev_l)
+            self.t.append(t_ms)
+            self.e_delay.append(0)
+            self.m.append(maker)
+        self.price = price
+        return range(start, start + n)
+
+    def generate_history(self, start_ms: int, seconds: float) -> None:
+        """Trades over the ``seconds`` before ``start_ms`` (REST only)."""
+        if self.rate <= 0 or seconds <= 0:
+            return
+        t = self.next_gap()
+        while t < seconds:
+            n = self.group_size()
+            self.add_group(n, start_ms - int((seconds - t) * 1000))
+            t += self.next_gap()
+        self.next_due = t - seconds
+
+    # -- access -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.p)
+
+    def first_f(self, i: int) -> int:
+        return self.ll[i - 1] + 1 if i else self.first_fill
+
+    @property
+    def last_id(self) -> int:
+        return self.first_id + len(self.p) - 1
+
+    def frame(self, i: int, e_ms: int) -> bytes:
+        """The raw aggTrade payload, byte-compatible with the recorded spot frames."""
+        return (
+            f'{{"e":"aggTrade","E":{e_ms},"s":"{self.symbol}","a":{self.first_id + i},'
+            f'"p":"{fmt8(self.p[i])}","q":"{fmt8(self.q[i])}","f":{self.first_f(i)},'
+            f'"l":{self.ll[i]},"T":{self.t[i]},"m":{"true" if self.m[i] else "false"},'
+            f'"M":true}}'
+        ).encode()
+
+    def rest_row(self, i: int) -> dict[str, Any]:
+        return {
+            "a": self.first_id + i,
+            "p": fmt8(self.p[i]),
+            "q": fmt8(self.q[i]),
+            "f": self.first_f(i),
+            "l": self.ll[i],
+            "T": self.t[i],
+            "m": bool(self.m[i]),
+            "M": True,
+        }
+
+    def truth_row(self, i: int) -> dict[str, Any]:
+        return {
+            "s": self.symbol,
+            "a": self.first_id + i,
+            "p": fmt8(self.p[i]),
+            "q": fmt8(self.q[i]),
+            "f": self.first_f(i),
+            "l": self.ll[i],
+            "T": self.t[i],
+            "m": bool(self.m[i]),
+            "E": self.t[i] + self.e_delay[i],
+        }
+
+    def index_at_time(self, t_ms: int) -> int:
+        """First index with T >= t_ms."""
+        return bisect.bisect_left(self.t, t_ms)
+
+    def index_after_time(self, t_ms: int) -> int:
+        """First index with T > t_ms."""
+        return bisect.bisect_right(self.t, t_ms)

@@ -1,0 +1,111 @@
+"""The recorded spot exchangeInfo (2021) and the modern fields added on top of it."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from orders_cli.sim.config import SymbolSpec
+
+_ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
+_POPULAR = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT")
+
+
+@functools.cache
+def exchange_info_2021() -> dict[str, Any]:
+    """The recorded body of ``GET /api/v3/exchangeInfo`` (parsed once)."""
+    ref = resources.files("orders_cli.sim") / "data" / "spot-exchangeInfo-2021.json.gz"
+    data: dict[str, Any] = orjson.loads(gzip.decompress(ref.read_bytes()))
+    return data
+
+
+def fixture_symbols() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(TRADING, BREAK) symbol objects; well-known pairs first, then fixture order."""
+    symbols = exchange_info_2021()["symbols"]
+    rank = {name: i for i, name in enumerate(_POPULAR)}
+    ordered = sorted(symbols, key=lambda s: rank.get(s["symbol"], len(rank)))
+    trading = [s for s in ordered if s["status"] == "TRADING"]
+    breaking = [s for s in ordered if s["status"] != "TRADING"]
+    return trading, breaking
+
+
+def symbol_object(spec: SymbolSpec, status: str) -> dict[str, Any]:
+    """A modern spot exchangeInfo symbol object for ``spec`` (2021 shape + 2026 fields)."""
+    if spec.info is not None:
+        obj = dict(spec.info)
+    else:
+        obj = {
+            "symbol": spec.symbol,
+            "status": status,
+            "baseAsset": spec.base,
+            "baseAssetPrecision": 8,
+            "quoteAsset": spec.quote_asset,
+            "quotePrecision": 8,
+            "quoteAssetPrecision": 8,
+            "baseCommissionPrecision": 8,
+            "quoteCommissionPrecision": 8,
+            "orderTypes": [
+                "LIMIT",
+                "LIMIT_MAKER",
+                "MARKET",
+                "STOP_LOSS_LIMIT",
+                "TAKE_PROFIT_LIMIT",
+            ],
+            "icebergAllowed": True,
+            "ocoAllowed": True,
+            "quoteOrderQtyMarketAllowed": True,
+            "isSpotTradingAllowed": True,
+            "isMarginTradingAllowed": False,
+            "filters": [
+                {
+                    "filterType": "PRICE_FILTER",
+                    "minPrice": spec.tick_size,
+                    "maxPrice": "1000000.00000000",
+                    "tickSize": spec.tick_size,
+                },
+                {
+                    "filterType": "LOT_SIZE",
+                    "minQty": spec.step_size,
+                    "maxQty": "9000000.00000000",
+                    "stepSize": spec.step_size,
+                },
+            ],
+        }
+    obj["status"] = status
+    obj["otoAllowed"] = True
+    obj["cancelReplaceAllowed"] = True
+    obj["allowTrailingStop"] = True
+    obj["defaultSelfTradePreventionMode"] = "EXPIRE_MAKER"
+    obj["allowedSelfTradePreventionModes"] = ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]
+    obj["permissions"] = []
+    if spec.info is not None and spec.permission_sets == (("SPOT",),):
+        sets = [list(spec.info.get("permissions", ["SPOT"]))]
+    else:
+        sets = [list(s) for s in spec.permission_sets]
+    obj["permissionSets"] = sets
+    return obj
+
+
+def visible_by_default(obj: dict[str, Any]) -> bool:
+    """Without ``permissions``, only SPOT/MARGIN/LEVERAGED symbols are listed."""
+    perms = {p for group in obj.get("permissionSets", []) for p in group}
+    return bool(perms & {"SPOT", "MARGIN", "LEVERAGED"})
+
+
+def top_level(server_time: int, weight_budget: int) -> dict[str, Any]:
+    info = exchange_info_2021()
+    limits = [dict(x) for x in info["rateLimits"]]
+    for lim in limits:
+        if lim["rateLimitType"] == "REQUEST_WEIGHT":
+            lim["limit"] = weight_budget
+    return {
+        "timezone": "UTC",
+        "serverTime": server_time,
+        "rateLimits": limits,
+        "exchangeFilters": [],
+    }

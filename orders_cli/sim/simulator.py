@@ -1,0 +1,92 @@
+"""The public face of the simulator: ``Simulator(cfg)``, ``await nursery.start(sim.serve)``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import trio
+
+from orders_cli.sim.config import SimConfig, SymbolSpec
+from orders_cli.sim.engine import Engine
+from orders_cli.sim.restserver import HttpServer, WeightLimiter
+from orders_cli.sim.routes import Routes
+from orders_cli.sim.wsserver import WsGateway
+
+
+class Simulator:
+    """A fake Binance spot exchange (WebSocket Streams + REST) on loopback."""
+
+    def __init__(self, cfg: SimConfig) -> None:
+        self.cfg = cfg
+        self.engine = Engine(cfg)
+        self.gateway = WsGateway(self.engine)
+        self.ws_port = 0
+        self.rest_port = 0
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.cfg.host}:{self.ws_port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.cfg.host}:{self.rest_port}"
+
+    @property
+    def stats(self) -> Counter[str]:
+        """Counters: ws_connections, frames_sent, trades, rest:<path>, rest_429, ..."""
+        return self.engine.stats
+
+    async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Bind both ports, start generating, then ``task_status.started()``. Raises OSError
+        (errno EADDRINUSE) when a configured port is taken."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.engine.run)
+            self.ws_port = await nursery.start(self.gateway.serve, self.cfg.host, self.cfg.ws_port)
+            limiter = WeightLimiter(self.cfg)
+            http = HttpServer(self.engine, limiter, Routes(self.engine, limiter))
+            self.rest_port = await nursery.start(http.serve, self.cfg.host, self.cfg.rest_port)
+            task_status.started()
+
+    # -- control -------------------------------------------------------------------------
+    def set_status(self, symbol: str, status: str) -> None:
+        """E.g. ``"BREAK"``: the symbol stops trading (and emitting) at once."""
+        self.engine.set_status(symbol, status)
+
+    def list_symbol(self, spec: SymbolSpec) -> None:
+        """A new listing: appears in exchangeInfo and starts trading now."""
+        self.engine.list_symbol(spec)
+
+    def stop_trading(self) -> None:
+        """Freeze generation (connections stay open) for final comparisons."""
+        self.engine.frozen = True
+
+    def abort_connections(self) -> int:
+        """Abruptly reset every open WebSocket connection (TCP RST); returns how many."""
+        clients = list(self.gateway.clients)
+        for client in clients:
+            client.abort()
+        return len(clients)
+
+    # -- truth ---------------------------------------------------------------------------
+    def truth_by_symbol(self) -> dict[str, list[dict[str, Any]]]:
+        """Every trade generated so far, per symbol, in id order (dropped ones included)."""
+        return {
+            sym: [book.truth_row(i) for i in range(len(book))]
+            for sym, book in self.engine.books.items()
+        }
+
+    def truth(self) -> list[dict[str, Any]]:
+        return [row for rows in self.truth_by_symbol().values() for row in rows]
+
+    def write_truth(self, path: str | Path) -> int:
+        """Write the truth as JSONL; returns the number of lines."""
+        n = 0
+        with open(path, "wb") as fh:
+            for book in self.engine.books.values():
+                for i in range(len(book)):
+                    fh.write(orjson.dumps(book.truth_row(i)) + b"\n")
+                    n += 1
+        return n
