@@ -26,6 +26,7 @@ from orders_cli.pipeline.backfill_plan import (
     ColdStartPlanner,
     SpotColdStart,
     WindowedColdStart,
+    planner_for,
 )
 from orders_cli.pipeline.backfill_queue import (
     COLD_PRIORITY,
@@ -59,6 +60,7 @@ __all__ = [
     "WindowedColdStart",
     "missing_ranges",
     "now_ms",
+    "planner_for",
     "sweep_interval",
     "sweeper",
 ]
@@ -112,7 +114,8 @@ class Backfill:
         max_empty_retries: int = 3,
     ) -> None:
         """``out`` should be this service's own clone: ``run`` closes it on exit.
-        ``planner`` is the market's cold-start strategy (spot by default)."""
+        ``planner`` is the market's cold-start strategy (default: ``planner_for(source)``:
+        windows for futures, the one ``startTime`` call for spot)."""
         self._source = source
         self._rest = rest
         self._requests = requests
@@ -121,7 +124,7 @@ class Backfill:
         self._concurrency = max(1, concurrency)
         self._page_limit = min(page_limit, source.limits.agg_trades_max_limit)
         self._clock_ms = clock_ms
-        self._planner: ColdStartPlanner = planner if planner is not None else SpotColdStart()
+        self._planner = planner if planner is not None else planner_for(source)
         self._retry_base_s = retry_base_s
         self._retry_cap_s = retry_cap_s
         self._max_empty_retries = max_empty_retries
@@ -234,7 +237,7 @@ class Backfill:
         self._changed()
 
     async def _fetch(self, symbol: str, req: RestRequest) -> list[Trade]:
-        self._count("rest_calls")
+        self._count("backfill_rest_calls")  # RestClient counts rest_calls (all callers)
         self._count("backfill_weight", req.weight)
         body = await self._rest.get(req)
         return _ordered(self._source.parse_agg_trades(symbol, body))

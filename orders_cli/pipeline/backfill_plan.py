@@ -8,7 +8,7 @@ phase walks windows of under an hour until one holds a trade.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, cast
 
 import attrs
 
@@ -79,9 +79,10 @@ class SpotColdStart:
 
 @attrs.frozen
 class WindowedColdStart:
-    """Futures: ``[start, start + window)`` windows (< 1 h) from ``since_ms`` to now."""
+    """Futures: ``[start, start + window - 1]`` windows (span < 1 h) from ``since_ms`` to
+    now; ``fromId`` pages follow once a window holds a trade."""
 
-    window_ms: int = 3_600_000 - 1
+    window_ms: int = 3_600_000
     open_ended: bool = False
 
     def locate(
@@ -99,3 +100,16 @@ class WindowedColdStart:
             return None
         end = min(start + self.window_ms - 1, now_ms)
         return source.agg_trades_request(symbol, start_time=start, end_time=end, limit=limit)
+
+
+def planner_for(source: object) -> ColdStartPlanner:
+    """The source's own planner when it has one (a ``cold_start_planner`` attribute),
+    else windows when its REST bounds time spans (``max_time_window_ms``, futures),
+    else the spot rule."""
+    own = getattr(source, "cold_start_planner", None)
+    if own is not None:
+        return cast(ColdStartPlanner, own)
+    window = getattr(source, "max_time_window_ms", None)
+    if isinstance(window, int) and window > 1:
+        return WindowedColdStart(window_ms=window)
+    return SpotColdStart()

@@ -17,7 +17,9 @@ from orders_cli.pipeline.backfill import (
     ColdStartPlanner,
     SpotColdStart,
     WindowedColdStart,
+    planner_for,
 )
+from orders_cli.pipeline.backfill_plan import AggTradesSource
 from orders_cli.pipeline.messages import (
     Backfilled,
     BackfillInput,
@@ -30,6 +32,7 @@ from orders_cli.pipeline.messages import (
     WriterInput,
 )
 from orders_cli.sources.base import RestRequest, SourceLimits
+from orders_cli.sources.registry import SOURCES
 from orders_cli.telemetry import Telemetry
 
 T0 = 1_700_000_000_000
@@ -123,7 +126,7 @@ class FakeExchange:
         self.calls.append((now, req.weight))
         self.per_minute[int(now // 60)] = self.minute_weight(int(now // 60)) + req.weight
         p = req.params
-        assert req.path == "/api/v3/aggTrades"
+        assert req.path.endswith("/aggTrades")
         assert not ("fromId" in p and ("startTime" in p or "endTime" in p)), p
         if p["symbol"] not in self.trades:
             raise ExchangeRejected("Invalid symbol.", code=-1121, status=400)
@@ -185,12 +188,13 @@ async def run_backfill(
     page_limit: int = 1000,
     planner: ColdStartPlanner | None = None,
     clock_ms: int = T0 + 10_000_000,
+    source: AggTradesSource | None = None,
 ) -> tuple[list[WriterInput], Telemetry, Backfill]:
     telemetry = Telemetry()
     req_send, req_recv = trio.open_memory_channel[BackfillInput](max(1, len(inputs)))
     out_send, out_recv = trio.open_memory_channel[WriterInput](4)
     backfill = Backfill(
-        FakeSource(),
+        source if source is not None else FakeSource(),
         rest,
         req_recv,
         out_send,
@@ -241,7 +245,7 @@ async def test_gap_fill_across_pages(autojump_clock: trio.testing.MockClock) -> 
     ]
     assert all(len(m.trades) <= 1000 for m in got if isinstance(m, Backfilled))
     assert holes_of(got) == []
-    assert tel.counters["rest_calls"] == 3
+    assert tel.counters["backfill_rest_calls"] == 3
     assert tel.counters["backfill_trades"] == 2501
     assert bf.pending() == 0 and bf.in_flight == 0 and bf.done == 3
     assert tel.backfill_queue == 0
@@ -301,7 +305,7 @@ async def test_cold_start_one_start_time_call_then_from_id_pages(
     ]
     assert ids_of(got, "SOLUSDT") == list(range(300, 2400))
     assert got[-1] == ColdStartDone("SOLUSDT", 300)  # after every page
-    assert tel.counters["rest_calls"] == 3
+    assert tel.counters["backfill_rest_calls"] == 3
 
 
 async def test_cold_start_to_the_head(autojump_clock: trio.testing.MockClock) -> None:
@@ -356,7 +360,7 @@ async def test_head_check(autojump_clock: trio.testing.MockClock) -> None:
     assert sorted(got, key=repr) == [HeadSeen("A", 76), HeadSeen("B", 8)]
     assert all(p == {"symbol": p["symbol"], "limit": "1"} for p in params(ex))
     assert sum(r.weight for r in ex.requests) == 3 * 4
-    assert tel.counters["rest_calls"] == 3
+    assert tel.counters["backfill_rest_calls"] == 3
 
 
 async def test_priority_recent_first(autojump_clock: trio.testing.MockClock) -> None:
@@ -451,3 +455,33 @@ async def test_cold_start_weight_for_1000_symbols_stays_under_budget(
 def test_planners_give_up(planner: ColdStartPlanner) -> None:
     src = FakeSource()
     assert planner.locate(src, "A", T0 + 1, step=10**6, now_ms=T0, limit=1000) is None
+
+
+def test_planner_for_sources() -> None:
+    assert planner_for(SOURCES["spot"]) == SpotColdStart()
+    assert planner_for(SOURCES["usdm"]) == WindowedColdStart(window_ms=3_600_000)
+    assert planner_for(FakeSource()) == SpotColdStart()
+
+
+@pytest.mark.parametrize("market", sorted(SOURCES))
+async def test_with_the_real_sources(market: str, autojump_clock: trio.testing.MockClock) -> None:
+    """Cold start then a gap with each registered source's own requests and parser."""
+    source = SOURCES[market]
+    first = source.limits.first_agg_id
+    trades = make_trades("BTCUSDT", range(first, first + 2500), step_ms=1000)
+    ex = FakeExchange({"BTCUSDT": trades})
+    since = trades[0].trade_time - 10
+    got, tel, _ = await run_backfill(
+        ex,
+        [ColdStart("BTCUSDT", since, until_id=first + 2000), GapRequest("BTCUSDT", first, first)],
+        source=source,
+        clock_ms=trades[-1].trade_time + 1,
+    )
+    assert sorted(set(ids_of(got, "BTCUSDT"))) == list(range(first, first + 2000))
+    assert got[-1] == ColdStartDone("BTCUSDT", first)
+    ps = params(ex)
+    assert ps[0] == {"symbol": "BTCUSDT", "fromId": str(first), "limit": "1"}  # the gap first
+    (locate,) = [p for p in ps if "startTime" in p]
+    assert "fromId" not in locate
+    assert ("endTime" in locate) == (market != "spot")  # futures: windows < 1 h
+    assert tel.counters["backfill_weight"] == len(ps) * source.limits.agg_trades_weight
