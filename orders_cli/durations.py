@@ -2,7 +2,8 @@
 
 A duration is one or more ``<number><unit>`` parts (units ``ms s m h d w``, each at most
 once, largest first); the number may have a decimal fraction (``1.5h``). A bare number
-is rejected because its unit would be a guess. Bad input raises :class:`UsageError`.
+is rejected because its unit would be a guess, except ``0``. Bad input raises
+:class:`UsageError`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def parse_duration(text: str) -> float:
     spec = text.strip().lower()
     if not spec:
         raise UsageError(f"empty duration; {_HINT}")
+    if spec == "0":
+        return 0.0
     pos = 0
     total = 0.0
     last_rank = -1

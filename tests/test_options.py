@@ -41,6 +41,7 @@ from orders_cli.redis_conn import (
         (" 1D ", 86400.0),
         ("1d2h3m4s5ms", 86400 + 7200 + 180 + 4 + 0.005),
         ("0s", 0.0),
+        ("0", 0.0),
     ],
 )
 def test_parse_duration(text: str, seconds: float) -> None:

@@ -21,8 +21,9 @@ import typer
 from orders_cli.durations import parse_duration
 from orders_cli.errors import UsageError
 from orders_cli.redis_conn import validate_redis_url
+from orders_cli.sources.registry import SOURCES
 
-MARKETS: tuple[str, ...] = ("spot", "usdm", "coinm")
+MARKETS: tuple[str, ...] = tuple(SOURCES)  # the plug-in seam decides which markets exist
 _SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9_\-]{0,39}")
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.\-]+:?")
 
