@@ -130,7 +130,7 @@ class Processor:
         return plan
 
     # ------------------------------------------------------------------ applying
-    def process(self, inputs: Sequence[WriterInput], *, flush: bool = False) -> Outcome:
+    def process(self, inputs: Sequence[WriterInput], flush: bool = False) -> Outcome:
         out = Outcome()
         by_symbol: dict[str, list[WriterInput]] = defaultdict(list)
         for item in inputs:
