@@ -1,0 +1,153 @@
+"""`orders tail`, `orders prune`, `orders status` as a user runs them (subprocess, real
+redis-server)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import orjson
+import pytest
+import redis
+import trio
+from helpers import DAY_MS, store, stream_add, trade
+
+from orders_cli.health import snapshot
+from orders_cli.ops.lock import PruneLock
+from orders_cli.store.keys import Keyspace
+from orders_cli.store.member import encode_member
+from orders_cli.telemetry import Telemetry
+
+KS = Keyspace()
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("ORDERS_"):
+            del env[k]
+    return env
+
+
+def _main(capfd: pytest.CaptureFixture[str], url: str, *args: str) -> tuple[int, str, str]:
+    """Run ``orders`` in-process (fast: no interpreter start); returns (rc, stdout, stderr)."""
+    from orders_cli.cli.app import main
+
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--redis-url", url])
+    sys.stdout.flush()
+    out, err = capfd.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+@pytest.fixture
+def server(redis_shared: Any) -> Any:
+    return redis_shared
+
+
+async def test_tail_follows_trades_written_while_it_runs(server: Any) -> None:
+    r: redis.Redis = server.client()
+    now = int(time.time() * 1000)
+    past = [trade("BTCUSDT", 1, now - 60_000), trade("ETHUSDT", 1, now - 30_000)]
+    store(r, KS, past)
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "orders_cli", "tail", "BTCUSDT", "ethusdt", "--since", "5m",
+         "--count", "6", "--json", "--redis-url", server.url],
+        stdout=subprocess.PIPE,
+        env=_env(),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    buf = b""
+    live = [trade("BTCUSDT", 2 + i, now + i) for i in range(4)]
+    with trio.fail_after(30):
+        while buf.count(b"\n") < 2:  # the past two: tail is running and caught up
+            buf += await proc.stdout.receive_some()
+        for t in live:  # written while it runs
+            r.zadd(KS.trades_latest(t.symbol), {encode_member(t): t.trade_time})
+            stream_add(r, KS, t)
+        while chunk := await proc.stdout.receive_some():
+            buf += chunk
+        assert await proc.wait() == 0
+    lines = buf.splitlines()
+    assert lines[:2] == [encode_member(t) for t in past]
+    assert lines[2:] == [encode_member(t) for t in live]
+
+
+def test_tail_unknown_symbol_lists_close_matches(
+    server: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    store(server.client(), KS, [trade("BTCUSDT", 1, 1_000), trade("BTCUSDC", 1, 1_000)])
+    rc, _, err = _main(capfd, server.url, "tail", "BTCUSTD", "--count", "1")
+    assert rc == 2
+    assert "BTCUSDT" in err and "did you mean" in err
+    assert err.strip().count("\n") == 0
+
+
+def test_tail_stats_json(server: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    r = server.client()
+    store(r, KS, [trade("BTCUSDT", 1, 1_000)])
+    r.hset(KS.stats_current("BTCUSDT"), mapping={"volume": "1.50000000", "trades_count": "3"})
+    r.zadd(KS.bars("BTCUSDT", "1m"), {b'{"window_start":0,"close":"2.0"}': 0})
+    rc, out, err = _main(capfd, server.url, "tail", "BTCUSDT", "--stats", "--count", "1", "--json")
+    assert rc == 0, err
+    view = orjson.loads(out)
+    assert view["current"]["volume"] == "1.50000000"
+    assert view["bar_1m"]["close"] == "2.0"
+
+
+def test_prune_cli_json_and_lock(server: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    r = server.client()
+    now = int(time.time() * 1000)
+    store(r, KS, [trade("BTCUSDT", 1, now - 2 * DAY_MS), trade("BTCUSDT", 2, now)])
+    rc, out, _ = _main(capfd, server.url, "prune", "--dry-run", "--json")
+    assert rc == 0
+    assert orjson.loads(out)["totals"]["trades"] == 1
+    assert r.zcard(KS.trades_latest("BTCUSDT")) == 2
+    with PruneLock(r, KS.prune_lock()):
+        rc, out, err = _main(capfd, server.url, "prune", "--json")
+    assert rc == 75
+    assert "another prune" in err
+    rc, out, err = _main(capfd, server.url, "prune", "--keep", "24h", "--json")
+    assert rc == 0, err
+    assert orjson.loads(out)["totals"]["trades"] == 1
+    assert r.zcard(KS.trades_latest("BTCUSDT")) == 1
+
+
+def test_prune_bad_keep_is_usage_error(server: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    assert _main(capfd, server.url, "prune", "--keep", "soon")[0] == 2
+
+
+def _publish(r: redis.Redis, tel: Telemetry, ingester: str = "host-1") -> None:
+    r.set(KS.health(ingester), orjson.dumps(snapshot(tel, ingester)), ex=10)
+
+
+def test_status_exit_codes(server: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    r = server.client()
+    rc, out, _ = _main(capfd, server.url, "status", "--json")
+    assert rc == 1
+    assert "no live ingester" in orjson.loads(out)["problems"][0]
+
+    tel = Telemetry()
+    tel.connection("spot#0").set("live")
+    _publish(r, tel)
+    rc, out, _ = _main(capfd, server.url, "status", "--json")
+    assert rc == 0, out
+    assert orjson.loads(out)["ingesters"][0]["ingester_id"] == "host-1"
+    rc, out, _ = _main(capfd, server.url, "status")
+    assert rc == 0 and "HEALTHY" in out
+
+    tel.open_gaps = 1
+    tel.oldest_open_gap_ms = int(time.time() * 1000) - 15 * 60_000
+    _publish(r, tel)
+    rc, out, _ = _main(capfd, server.url, "status", "--json", "--max-gap-age", "10m")
+    assert rc == 1
+    assert "open gap" in orjson.loads(out)["problems"][0]
+    assert _main(capfd, server.url, "status", "--max-gap-age", "1h")[0] == 0
+
+
+def test_status_redis_unavailable_exits_3(capfd: pytest.CaptureFixture[str]) -> None:
+    assert _main(capfd, "redis://127.0.0.1:1/0", "status")[0] == 3
