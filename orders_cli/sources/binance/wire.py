@@ -96,20 +96,21 @@ def check_core(d: dict[str, Any]) -> str | None:
 
 
 def _trade(d: dict[str, Any], raw: str | bytes) -> list[Event]:
-    for k in LIVE_KEYS:
-        if k not in d:
-            return _reject(f"missing:{k}", raw)
+    try:
+        s = d["s"]
+        e_time = d["E"]
+        d["a"], d["p"], d["q"], d["f"], d["l"], d["T"], d["m"]  # presence check (KeyError)
+    except KeyError:
+        return _reject(f"missing:{_first_missing(d, LIVE_KEYS)}", raw)
     x = d.get("X")
     if x is not None and x != "MARKET":
         if type(x) is not str:
             return _reject("type:X", raw)
         return [Ignored(f"non_market:{x[:_REASON_MAX]}")]
-    s = d["s"]
     if type(s) is not str:
         return _reject("type:s", raw)
     if not s:
         return _reject("empty:s", raw)
-    e_time = d["E"]
     if type(e_time) is not int:
         return _reject("type:E", raw)
     reason = check_core(d)

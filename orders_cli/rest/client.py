@@ -1,0 +1,218 @@
+"""Async REST client (trio, httpx): weight budget, 429/418 discipline, bounded retries.
+
+Policy of ``get`` (callers never see httpx exceptions):
+
+- before each call, wait while banned (418), paused (429 ``Retry-After``) or while the
+  call would pass ``target_fraction`` of the minute's weight; after each reply adopt
+  ``X-MBX-USED-WEIGHT-1M`` as the truth;
+- 5xx, timeouts and connection errors: retry with capped exponential backoff and jitter,
+  ``max_attempts`` in all, then ``ExchangeUnavailable``;
+- 429: every call pauses ``Retry-After`` seconds, then this one retries (at most
+  ``max_rate_limit_retries`` times, then ``RateLimited``);
+- 418: ``banned_until`` is set and this call raises ``IpBanned``; no call is sent until
+  the ban ends (later calls wait);
+- other 4xx: ``ExchangeRejected(msg, code, status)``, no retry.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from types import TracebackType
+from typing import Self
+
+import httpx
+import orjson
+import trio
+
+from orders_cli.errors import (
+    ExchangeRejected,
+    ExchangeUnavailable,
+    IpBanned,
+    RateLimited,
+    UsageError,
+)
+from orders_cli.rest.budget import WeightBudget
+from orders_cli.sources.base import RestRequest
+from orders_cli.telemetry import Telemetry
+
+USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+DEFAULT_429_WAIT = 60.0  # Retry-After missing on a 429
+DEFAULT_418_WAIT = 120.0  # bans start at 2 minutes
+
+
+def _retry_after(resp: httpx.Response, default: float) -> float:
+    try:
+        return max(0.0, float(resp.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return default
+
+
+def _rejected(path: str, resp: httpx.Response) -> ExchangeRejected:
+    status = resp.status_code
+    try:
+        obj = orjson.loads(resp.content)
+    except orjson.JSONDecodeError:
+        obj = None
+    if isinstance(obj, dict) and isinstance(obj.get("msg"), str):
+        code = obj.get("code")
+        return ExchangeRejected(
+            f"{path}: {obj['msg']}", code=code if type(code) is int else None, status=status
+        )
+    text = resp.content[:200].decode("utf-8", "replace")
+    return ExchangeRejected(f"{path}: HTTP {status} {text}".rstrip(), code=None, status=status)
+
+
+class RestClient:
+    """One exchange host, one weight budget. Use as ``async with RestClient(...) as rest``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        weight_limit_per_minute: int = 6000,
+        target_fraction: float = 0.8,
+        telemetry: Telemetry | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 10.0,
+        max_attempts: int = 5,
+        max_rate_limit_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        minute_offset: float | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not 0 < target_fraction <= 1:
+            raise ValueError(f"target_fraction must be in (0, 1]: {target_fraction}")
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            transport=transport,
+            timeout=timeout,
+            headers={"User-Agent": "orders/0.1"},
+        )
+        self._timeout = timeout
+        self._telemetry = telemetry if telemetry is not None else Telemetry()
+        # None: align our windows with wall-clock minutes (resolved in trio, on first use)
+        self._align_to_wall_clock = minute_offset is None
+        self._budget = WeightBudget(weight_limit_per_minute, target_fraction, minute_offset or 0.0)
+        self._max_attempts = max(1, max_attempts)
+        self._max_rate_limit_retries = max(0, max_rate_limit_retries)
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._rng = rng if rng is not None else random.Random()
+        self.banned_until: float | None = None  # trio clock
+        self.paused_until: float | None = None  # trio clock, after a 429
+
+    @property
+    def used_weight(self) -> int:
+        """Weight used in the current minute (header truth, or our estimate)."""
+        now = trio.current_time()
+        return self._budget.used if self._budget.minute(now) == self._budget.window else 0
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _backoff(self, attempt: int) -> float:
+        """Equal jitter: half the capped exponential delay fixed, half random."""
+        d = min(self._backoff_cap, self._backoff_base * 2.0 ** (attempt - 1))
+        return d / 2 + self._rng.uniform(0, d / 2)
+
+    async def _wait_turn(self, weight: int) -> None:
+        if self._align_to_wall_clock:
+            self._align_to_wall_clock = False
+            self._budget.minute_offset = time.time() - trio.current_time()
+        while True:
+            now = trio.current_time()
+            if self.banned_until is not None:
+                if now < self.banned_until:
+                    await trio.sleep_until(self.banned_until)
+                    continue
+                self.banned_until = None
+            if self.paused_until is not None:
+                if now < self.paused_until:
+                    await trio.sleep_until(self.paused_until)
+                    continue
+                self.paused_until = None
+            delay = self._budget.delay(now, weight)
+            if delay <= 0:
+                self._budget.reserve(now, weight)
+                return
+            self._telemetry.count("rest_weight_waits")
+            await trio.sleep(delay)
+
+    def _adopt(self, resp: httpx.Response) -> None:
+        raw = resp.headers.get(USED_WEIGHT_HEADER)
+        if raw is None:
+            return
+        try:
+            used = int(raw)
+        except ValueError:
+            return
+        if used >= 0:
+            self._budget.adopt(trio.current_time(), used)
+
+    async def _send(self, req: RestRequest) -> httpx.Response | str:
+        """One HTTP exchange: the response, or why it failed transiently."""
+        with trio.move_on_after(self._timeout) as scope:
+            try:
+                return await self._http.get(req.path, params=dict(req.params))
+            except httpx.UnsupportedProtocol as exc:
+                raise UsageError(f"bad REST URL: {exc}") from None
+            except httpx.TimeoutException:
+                return "timeout"
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                return f"{type(exc).__name__}: {exc}"
+            except httpx.HTTPError as exc:  # anything else httpx may raise: not retried
+                raise ExchangeUnavailable(f"{req.path}: {type(exc).__name__}: {exc}") from None
+        assert scope.cancelled_caught
+        return "timeout"
+
+    async def get(self, req: RestRequest) -> bytes:
+        """The body of a 200 reply to ``GET req.path?req.params`` (see module policy)."""
+        failures = 0
+        limited = 0
+        while True:
+            await self._wait_turn(req.weight)
+            self._telemetry.count("rest_calls")
+            outcome = await self._send(req)
+            if isinstance(outcome, httpx.Response):
+                resp = outcome
+                self._adopt(resp)
+                status = resp.status_code
+                if status == 200:
+                    return resp.content
+                if status == 429:
+                    self._telemetry.count("rest_429")
+                    wait = _retry_after(resp, DEFAULT_429_WAIT)
+                    until = trio.current_time() + wait
+                    self.paused_until = max(self.paused_until or until, until)
+                    limited += 1
+                    if limited > self._max_rate_limit_retries:
+                        raise RateLimited(f"{req.path}: HTTP 429 {limited} times", wait)
+                    continue
+                if status == 418:
+                    self._telemetry.count("rest_418")
+                    wait = _retry_after(resp, DEFAULT_418_WAIT)
+                    self.banned_until = max(self.banned_until or 0.0, trio.current_time() + wait)
+                    raise IpBanned(f"{req.path}: HTTP 418, IP banned for {wait:g} s", wait)
+                if status < 500:
+                    raise _rejected(req.path, resp)
+                why = f"HTTP {status}"
+            else:
+                why = outcome
+            failures += 1
+            self._telemetry.count("rest_errors")
+            if failures >= self._max_attempts:
+                raise ExchangeUnavailable(f"{req.path}: {why} ({failures} attempts)")
+            await trio.sleep(self._backoff(failures))
