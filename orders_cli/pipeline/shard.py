@@ -217,17 +217,16 @@ class Shard:
         self.conn.reconnects += 1
         self.conn.set("stalled" if stalled else "backoff", error=text)
         self.telemetry.count("shard_stalls" if stalled else "shard_disconnects")
-        await self.out.send(ShardEvent(self.name, "stalled" if stalled else "disconnected"))
-        delay = self.backoff.next()
-        self.conn.set("backoff")
-        await trio.sleep(delay)
+        await self._emit(ShardEvent(self.name, "stalled" if stalled else "disconnected"))
+        # the state stays "stalled"/"backoff" until the next attempt starts
+        await trio.sleep(self.backoff.next())
 
     async def _session(self, on_live: Callable[[], None]) -> None:
         """One connection and its successors by rotation; returns only by raising."""
         async with trio.open_nursery() as nursery:
             link: _Link = await nursery.start(self._run_link)
             self.conn.set("live")
-            await self.out.send(ShardEvent(self.name, "connected", self.symbols()))
+            await self._emit(ShardEvent(self.name, "connected", self.symbols()))
             on_live()
             while True:
                 with trio.move_on_at(link.rotate_at):
@@ -262,7 +261,7 @@ class Shard:
         old.scope.cancel()
         self.telemetry.count("rotations")
         self.conn.set("live")
-        await self.out.send(ShardEvent(self.name, "rotated", self.symbols()))
+        await self._emit(ShardEvent(self.name, "rotated", self.symbols()))
         return new
 
     # -- one connection -----------------------------------------------------------------
@@ -303,7 +302,9 @@ class Shard:
         await self.budget.acquire()
         initial = self._streams[: self.url_stream_limit]
         rest = self._streams[self.url_stream_limit :]
-        if not link.retiring:
+        # during a rotation the shard stays "live" on the old connection
+        replacing = any(other.live for other in self._links if other is not link)
+        if not replacing:
             self.conn.set("connecting")
         url = self.source.connect_url(self.ws_base, initial)
         try:
@@ -318,13 +319,19 @@ class Shard:
             async with trio.open_nursery() as work:
                 work.start_soon(self._receive_loop, link)
                 if rest:
-                    self.conn.set("subscribing")
+                    if not replacing:
+                        self.conn.set("subscribing")
                     await self._control(link, rest, subscribe=True)
                 # streams added while we were subscribing (failed ones are not retried here)
                 tried = set(initial) | set(rest)
                 missing = [s for s in self._streams if s not in tried]
                 if missing:
                     await self._control(link, missing, subscribe=True)
+                # and streams removed meanwhile
+                wanted = set(self._streams)
+                extra = [s for s in link.streams if s not in wanted]
+                if extra:
+                    await self._control(link, extra, subscribe=False)
                 link.live = True
                 task_status.started(link)
         finally:
@@ -399,10 +406,14 @@ class Shard:
             self._drops_pending = trio.Event()
             drops, self._drops = self._drops, {}
             for symbol, (max_id, count) in drops.items():
-                try:
-                    await self.out.send(Dropped(symbol, max_id, count))
-                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                    raise OutputClosed(f"shard {self.name}: writer channel closed") from exc
+                await self._emit(Dropped(symbol, max_id, count))
+
+    async def _emit(self, item: WriterInput) -> None:
+        """Send a control item to the writer, waiting for room (never from the reader)."""
+        try:
+            await self.out.send(item)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise OutputClosed(f"shard {self.name}: writer channel closed") from exc
 
     async def _control(self, link: _Link, streams: Sequence[str], *, subscribe: bool) -> None:
         """SUBSCRIBE/UNSUBSCRIBE in large paced batches; check every reply (errors logged)."""

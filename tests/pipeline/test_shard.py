@@ -13,7 +13,7 @@ from wsfake import FakeServer, FakeSource, trade_frame
 from orders_cli.models import Trade
 from orders_cli.pipeline.backoff import Backoff, ConnectBudget
 from orders_cli.pipeline.messages import ShardEvent, WriterInput
-from orders_cli.pipeline.shard import Shard
+from orders_cli.pipeline.shard import OutputClosed, Shard
 from orders_cli.sources.base import SourceLimits
 from orders_cli.telemetry import Telemetry
 
@@ -196,3 +196,35 @@ async def test_stall_reconnects_that_connection(server: FakeServer, nursery: tri
     assert len(server.conns) == 2
     assert shard.telemetry.counters["shard_stalls"] >= 1
     assert shard.conn.last_error is not None and "ShardStalled" in shard.conn.last_error
+
+
+async def test_add_and_remove_streams_live(server: FakeServer, nursery: trio.Nursery) -> None:
+    send, recv = trio.open_memory_channel[WriterInput](100)
+    shard = make_shard(server, send, ["aaa@aggTrade"])
+    with trio.fail_after(10):
+        await nursery.start(shard.run)
+        await next_event(recv, "connected")
+        conn = server.conns[0]
+        await shard.add_streams(["bbb@aggTrade", "ccc@aggTrade", "aaa@aggTrade"])
+        assert conn.streams == ["aaa@aggTrade", "bbb@aggTrade", "ccc@aggTrade"]
+        await shard.remove_streams(["aaa@aggTrade"])
+        assert conn.streams == ["bbb@aggTrade", "ccc@aggTrade"]
+        assert shard.streams == ["bbb@aggTrade", "ccc@aggTrade"]
+        assert shard.symbols() == ("BBB", "CCC")
+        # a reconnect opens with the current set
+        await conn.abort()
+        await next_event(recv, "connected")
+    assert server.conns[1].url_streams == ["bbb@aggTrade", "ccc@aggTrade"]
+    methods = [json.loads(m)["method"] for _, m in conn.received]
+    assert methods == ["SUBSCRIBE", "UNSUBSCRIBE"]
+
+
+async def test_closed_writer_channel_is_not_a_reconnect(
+    server: FakeServer, nursery: trio.Nursery
+) -> None:
+    send, recv = trio.open_memory_channel[WriterInput](100)
+    shard = make_shard(server, send)
+    recv.close()
+    with trio.fail_after(10), pytest.RaisesGroup(OutputClosed, flatten_subgroups=True):
+        await shard.run()
+    assert len(server.conns) == 1

@@ -100,3 +100,20 @@ async def test_rotation_by_age_emits_rotated(server: FakeServer, nursery: trio.N
     assert event.symbols == ("BTCUSDT",)
     assert server.conns[0].close_code == 1000
     assert len(server.conns) == 2 and not server.conns[1].closed.is_set()
+
+
+async def test_failed_rotation_keeps_the_old_connection(
+    server: FakeServer, nursery: trio.Nursery
+) -> None:
+    send, recv = trio.open_memory_channel[WriterInput](10_000)
+    shard = make_shard(server, send, ["btcusdt@aggTrade"], rotate_after=0.3, overlap_timeout=0.2)
+    with trio.fail_after(10):
+        await nursery.start(shard.run)
+        await next_event(recv, "connected")
+        server.refuse = 1  # the first replacement attempt is rejected
+        await next_event(recv, "rotated")
+        await server.conns[0].closed.wait()
+    assert shard.telemetry.counters["rotation_failures"] == 1
+    assert shard.telemetry.counters["rotations"] == 1
+    assert shard.conn.reconnects == 0 and shard.conn.state == "live"
+    assert server.conns[0].close_code == 1000
