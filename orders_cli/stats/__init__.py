@@ -1,0 +1,31 @@
+"""Exact multi-timeframe bars: building (:mod:`.bars`), stored forms (:mod:`.codec`),
+checks (:mod:`.check`), retention (:mod:`.retention`), reads (:mod:`.query`).
+
+The writer's API is re-exported here: ``from orders_cli.stats import bars_for_batch, ...``.
+"""
+
+from orders_cli.stats.bars import (
+    DECIMAL_CONTEXT,
+    TF_MS,
+    VWAP_PLACES,
+    Bar,
+    bars_for_batch,
+    bars_from_trades_reference,
+    merge_bars,
+    window_start,
+)
+from orders_cli.stats.codec import current_fields, decode_bar, encode_bar
+
+__all__ = [
+    "DECIMAL_CONTEXT",
+    "TF_MS",
+    "VWAP_PLACES",
+    "Bar",
+    "bars_for_batch",
+    "bars_from_trades_reference",
+    "current_fields",
+    "decode_bar",
+    "encode_bar",
+    "merge_bars",
+    "window_start",
+]

@@ -1,0 +1,257 @@
+"""OHLCV bars per UTC-aligned window, exact (``Decimal``), mergeable, and their builders.
+
+The window of a trade is chosen by its trade time ``T``; inside a window open/close
+follow aggregate-id order (``T`` may go backwards while the id rises), never arrival order.
+Every operation uses :data:`DECIMAL_CONTEXT` (80 digits, ``Inexact``/``Rounded`` trapped):
+nothing ever rounds silently. The only rounded value is :attr:`Bar.vwap` (documented there).
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+import attrs
+
+from orders_cli.models import Trade
+from orders_cli.store.keys import TIMEFRAMES
+
+TF_MS: dict[str, int] = {
+    "100ms": 100,
+    "1m": 60_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "1h": 3_600_000,
+    "4h": 14_400_000,
+    "1d": 86_400_000,
+}
+assert tuple(TF_MS) == TIMEFRAMES, "TF_MS must list exactly store.keys.TIMEFRAMES, in order"
+
+DECIMAL_CONTEXT = decimal.Context(
+    prec=80,
+    rounding=decimal.ROUND_HALF_EVEN,
+    Emin=-999_999,
+    Emax=999_999,
+    traps=[
+        decimal.InvalidOperation,
+        decimal.DivisionByZero,
+        decimal.Overflow,
+        decimal.Underflow,
+        decimal.Subnormal,
+        decimal.Inexact,
+        decimal.Rounded,
+        decimal.Clamped,
+    ],
+)
+"""Context for every bar operation: 80 significant digits and any rounding is an error."""
+
+VWAP_PLACES = 16
+"""``vwap`` is ``quote_volume / volume`` rounded half-even to this many decimal places
+(twice the 8 dp of a price): exact-enough, stable and round-trips through its string."""
+
+_VWAP_CONTEXT = decimal.Context(prec=80, rounding=decimal.ROUND_HALF_EVEN)
+_VWAP_QUANTUM = Decimal(1).scaleb(-VWAP_PLACES)
+_ADD = DECIMAL_CONTEXT.add
+_MUL = DECIMAL_CONTEXT.multiply
+
+
+def window_start(tf: str, trade_time_ms: int) -> int:
+    """Start (ms since epoch, UTC-aligned) of the ``tf`` window that holds ``trade_time_ms``."""
+    return trade_time_ms - trade_time_ms % TF_MS[tf]
+
+
+@attrs.frozen(slots=True)
+class Bar:
+    """One window's statistics. Decimals are exact; ids are of the first/last aggregate
+    trade by aggregate id (``first_trade_id`` is the ``f`` of the first one)."""
+
+    window_start: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    quote_volume: Decimal
+    trades_count: int
+    fills_count: int
+    first_agg_id: int
+    last_agg_id: int
+    first_trade_id: int
+    last_trade_id: int
+    is_buyer_maker_count: int
+    taker_buy_volume: Decimal
+    taker_buy_quote_volume: Decimal
+    last_update_time: int
+
+    @property
+    def vwap(self) -> Decimal:
+        """``quote_volume / volume`` rounded half-even to :data:`VWAP_PLACES` decimal
+        places, trailing zeros removed; ``close`` if the volume is zero."""
+        if not self.volume:
+            return self.close
+        q = _VWAP_CONTEXT.divide(self.quote_volume, self.volume)
+        return _VWAP_CONTEXT.quantize(q, _VWAP_QUANTUM).normalize(_VWAP_CONTEXT)
+
+    def merge(self, other: Bar) -> Bar:
+        """The bar of both trade sets (disjoint, same window). Associative, commutative."""
+        if other.window_start != self.window_start:
+            raise ValueError(
+                f"cannot merge bars of windows {self.window_start} and {other.window_start}"
+            )
+        return _merge(self, other, self.window_start)
+
+
+def _merge(a: Bar, b: Bar, ws: int) -> Bar:
+    first = a if a.first_agg_id <= b.first_agg_id else b
+    last = a if a.last_agg_id >= b.last_agg_id else b
+    return Bar(
+        ws,
+        first.open,
+        a.high if a.high >= b.high else b.high,
+        a.low if a.low <= b.low else b.low,
+        last.close,
+        _ADD(a.volume, b.volume),
+        _ADD(a.quote_volume, b.quote_volume),
+        a.trades_count + b.trades_count,
+        a.fills_count + b.fills_count,
+        first.first_agg_id,
+        last.last_agg_id,
+        first.first_trade_id,
+        last.last_trade_id,
+        a.is_buyer_maker_count + b.is_buyer_maker_count,
+        _ADD(a.taker_buy_volume, b.taker_buy_volume),
+        _ADD(a.taker_buy_quote_volume, b.taker_buy_quote_volume),
+        a.last_update_time if a.last_update_time >= b.last_update_time else b.last_update_time,
+    )
+
+
+def merge_bars(into: dict[int, Bar], new: dict[int, Bar]) -> dict[int, Bar]:
+    """``into`` updated in place with ``new`` (window-wise :meth:`Bar.merge`); returns it."""
+    for ws, bar in new.items():
+        old = into.get(ws)
+        into[ws] = bar if old is None else old.merge(bar)
+    return into
+
+
+_ZERO = Decimal(0)
+
+
+def _bars_100ms(trades: Sequence[Trade]) -> dict[int, Bar]:
+    groups: dict[int, list[Trade]] = {}
+    for t in sorted(trades, key=lambda t: t.agg_id):
+        ws = t.trade_time - t.trade_time % 100
+        g = groups.get(ws)
+        if g is None:
+            groups[ws] = [t]
+        else:
+            g.append(t)
+    out: dict[int, Bar] = {}
+    for ws, group in groups.items():
+        vol = qvol = tb_vol = tb_qvol = _ZERO
+        high = low = None
+        fills = bm = 0
+        lut = group[0].event_time
+        for t in group:
+            p = Decimal(t.price)
+            q = Decimal(t.quantity)
+            pq = _MUL(p, q)
+            if not pq.is_finite():
+                raise ValueError(f"non-finite price/quantity in trade {t.agg_id} of {t.symbol}")
+            vol = _ADD(vol, q)
+            qvol = _ADD(qvol, pq)
+            if t.is_buyer_maker:
+                bm += 1
+            else:
+                tb_vol = _ADD(tb_vol, q)
+                tb_qvol = _ADD(tb_qvol, pq)
+            if high is None or p > high:
+                high = p
+            if low is None or p < low:
+                low = p
+            fills += t.last_trade_id - t.first_trade_id + 1
+            if t.event_time > lut:
+                lut = t.event_time
+        f, la = group[0], group[-1]
+        assert high is not None and low is not None  # group is never empty
+        out[ws] = Bar(
+            ws,
+            Decimal(f.price),
+            high,
+            low,
+            Decimal(la.price),
+            vol,
+            qvol,
+            len(group),
+            fills,
+            f.agg_id,
+            la.agg_id,
+            f.first_trade_id,
+            la.last_trade_id,
+            bm,
+            tb_vol,
+            tb_qvol,
+            lut,
+        )
+    return out
+
+
+def roll_up(bars: dict[int, Bar], tf: str) -> dict[int, Bar]:
+    """Bars of a finer timeframe merged into ``tf`` windows (``tf`` must be a multiple)."""
+    size = TF_MS[tf]
+    out: dict[int, Bar] = {}
+    for ws, bar in bars.items():
+        w = ws - ws % size
+        old = out.get(w)
+        out[w] = attrs.evolve(bar, window_start=w) if old is None else _merge(old, bar, w)
+    return out
+
+
+def bars_for_batch(trades: Sequence[Trade]) -> dict[str, dict[int, Bar]]:
+    """One symbol's batch (any order, no duplicates) -> ``{tf: {window_start: Bar}}`` for
+    every timeframe: 100 ms bars first, then rolled up 100ms → 1m → ... → 1d."""
+    out: dict[str, dict[int, Bar]] = {}
+    prev = _bars_100ms(trades)
+    out[TIMEFRAMES[0]] = prev
+    for tf in TIMEFRAMES[1:]:
+        prev = roll_up(prev, tf)
+        out[tf] = prev
+    return out
+
+
+def bars_from_trades_reference(trades: Iterable[Trade]) -> dict[str, dict[int, Bar]]:
+    """Naive reference: every timeframe computed directly from the trades (for tests and
+    ``orders verify``). Slow and obviously right."""
+    ordered = sorted(trades, key=lambda t: t.agg_id)
+    out: dict[str, dict[int, Bar]] = {}
+    with decimal.localcontext(DECIMAL_CONTEXT):
+        for tf in TIMEFRAMES:
+            groups: dict[int, list[Trade]] = {}
+            for t in ordered:
+                groups.setdefault(window_start(tf, t.trade_time), []).append(t)
+            bars: dict[int, Bar] = {}
+            for ws, g in groups.items():
+                takers = [t for t in g if not t.is_buyer_maker]
+                bars[ws] = Bar(
+                    window_start=ws,
+                    open=Decimal(g[0].price),
+                    high=max(Decimal(t.price) for t in g),
+                    low=min(Decimal(t.price) for t in g),
+                    close=Decimal(g[-1].price),
+                    volume=sum((Decimal(t.quantity) for t in g), _ZERO),
+                    quote_volume=sum((Decimal(t.price) * Decimal(t.quantity) for t in g), _ZERO),
+                    trades_count=len(g),
+                    fills_count=sum(t.fills for t in g),
+                    first_agg_id=g[0].agg_id,
+                    last_agg_id=g[-1].agg_id,
+                    first_trade_id=g[0].first_trade_id,
+                    last_trade_id=g[-1].last_trade_id,
+                    is_buyer_maker_count=len(g) - len(takers),
+                    taker_buy_volume=sum((Decimal(t.quantity) for t in takers), _ZERO),
+                    taker_buy_quote_volume=sum(
+                        (Decimal(t.price) * Decimal(t.quantity) for t in takers), _ZERO
+                    ),
+                    last_update_time=max(t.event_time for t in g),
+                )
+            out[tf] = bars
+    return out

@@ -1,0 +1,163 @@
+"""Stored forms of a bar: the ``stats:{S}:<tf>`` ZSET member JSON and the
+``stats:{S}:current`` hash fields. Built and read only here.
+
+Decimals are plain strings (``format(d, "f")``, trailing fractional zeros removed — never
+``1E+1``) that parse back to the same value; ints are JSON ints.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import orjson
+
+from orders_cli.stats.bars import Bar
+
+BAR_FIELDS: tuple[str, ...] = (
+    "window_start",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "vwap",
+    "trades_count",
+    "fills_count",
+    "first_agg_id",
+    "last_agg_id",
+    "first_trade_id",
+    "last_trade_id",
+    "is_buyer_maker_count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "last_update_time",
+)
+"""The member's keys, in order."""
+
+CURRENT_FIELDS: tuple[str, ...] = (
+    "last_update_time",
+    "volume",
+    "trades_count",
+    "high_price",
+    "low_price",
+    "first_trade_id",
+    "last_trade_id",
+    "is_buyer_maker_count",
+    "window_start",
+    "open_price",
+    "close_price",
+    "quote_volume",
+    "first_agg_id",
+    "last_agg_id",
+    "fills_count",
+    "taker_buy_volume",
+)
+
+
+def fmt_decimal(d: Decimal) -> str:
+    """Plain exact string: ``Decimal("1E+1")`` -> ``"10"``, ``"1.50000"`` -> ``"1.5"``."""
+    if not d.is_finite():
+        raise ValueError(f"non-finite decimal {d!r}")
+    s = format(d, "f")
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return "0" if s == "-0" else s
+
+
+def encode_bar(bar: Bar) -> bytes:
+    """The ZSET member (score = ``bar.window_start``): JSON, :data:`BAR_FIELDS` order."""
+    f = fmt_decimal
+    return orjson.dumps(
+        {
+            "window_start": bar.window_start,
+            "open": f(bar.open),
+            "high": f(bar.high),
+            "low": f(bar.low),
+            "close": f(bar.close),
+            "volume": f(bar.volume),
+            "quote_volume": f(bar.quote_volume),
+            "vwap": f(bar.vwap),
+            "trades_count": bar.trades_count,
+            "fills_count": bar.fills_count,
+            "first_agg_id": bar.first_agg_id,
+            "last_agg_id": bar.last_agg_id,
+            "first_trade_id": bar.first_trade_id,
+            "last_trade_id": bar.last_trade_id,
+            "is_buyer_maker_count": bar.is_buyer_maker_count,
+            "taker_buy_volume": f(bar.taker_buy_volume),
+            "taker_buy_quote_volume": f(bar.taker_buy_quote_volume),
+            "last_update_time": bar.last_update_time,
+        }
+    )
+
+
+def decode_bar(raw: bytes | str) -> Bar:
+    """Inverse of :func:`encode_bar` (``vwap`` is recomputed, not read)."""
+    d = orjson.loads(raw)
+    return Bar(
+        window_start=int(d["window_start"]),
+        open=Decimal(d["open"]),
+        high=Decimal(d["high"]),
+        low=Decimal(d["low"]),
+        close=Decimal(d["close"]),
+        volume=Decimal(d["volume"]),
+        quote_volume=Decimal(d["quote_volume"]),
+        trades_count=int(d["trades_count"]),
+        fills_count=int(d["fills_count"]),
+        first_agg_id=int(d["first_agg_id"]),
+        last_agg_id=int(d["last_agg_id"]),
+        first_trade_id=int(d["first_trade_id"]),
+        last_trade_id=int(d["last_trade_id"]),
+        is_buyer_maker_count=int(d["is_buyer_maker_count"]),
+        taker_buy_volume=Decimal(d["taker_buy_volume"]),
+        taker_buy_quote_volume=Decimal(d["taker_buy_quote_volume"]),
+        last_update_time=int(d["last_update_time"]),
+    )
+
+
+def current_fields(bar: Bar) -> dict[str, str]:
+    """The ``stats:{S}:current`` hash of the newest 100 ms window (all values str)."""
+    f = fmt_decimal
+    return {
+        "last_update_time": str(bar.last_update_time),
+        "volume": f(bar.volume),
+        "trades_count": str(bar.trades_count),
+        "high_price": f(bar.high),
+        "low_price": f(bar.low),
+        "first_trade_id": str(bar.first_trade_id),
+        "last_trade_id": str(bar.last_trade_id),
+        "is_buyer_maker_count": str(bar.is_buyer_maker_count),
+        "window_start": str(bar.window_start),
+        "open_price": f(bar.open),
+        "close_price": f(bar.close),
+        "quote_volume": f(bar.quote_volume),
+        "first_agg_id": str(bar.first_agg_id),
+        "last_agg_id": str(bar.last_agg_id),
+        "fills_count": str(bar.fills_count),
+        "taker_buy_volume": f(bar.taker_buy_volume),
+    }
+
+
+def bar_from_current(fields: dict[str, str]) -> Bar:
+    """A :class:`Bar` back from a ``stats:{S}:current`` hash (``taker_buy_quote_volume``
+    is not in the hash: it comes back as 0)."""
+    return Bar(
+        window_start=int(fields["window_start"]),
+        open=Decimal(fields["open_price"]),
+        high=Decimal(fields["high_price"]),
+        low=Decimal(fields["low_price"]),
+        close=Decimal(fields["close_price"]),
+        volume=Decimal(fields["volume"]),
+        quote_volume=Decimal(fields["quote_volume"]),
+        trades_count=int(fields["trades_count"]),
+        fills_count=int(fields["fills_count"]),
+        first_agg_id=int(fields["first_agg_id"]),
+        last_agg_id=int(fields["last_agg_id"]),
+        first_trade_id=int(fields["first_trade_id"]),
+        last_trade_id=int(fields["last_trade_id"]),
+        is_buyer_maker_count=int(fields["is_buyer_maker_count"]),
+        taker_buy_volume=Decimal(fields["taker_buy_volume"]),
+        taker_buy_quote_volume=Decimal(0),
+        last_update_time=int(fields["last_update_time"]),
+    )
