@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from orders_cli.cli import app as app_module
+from orders_cli.cli import options
+from orders_cli.cli.app import app
+from orders_cli.errors import ExchangeUnavailable, OrdersError, RedisUnavailable, UsageError
 
 COMMANDS = ["run", "tail", "stats", "prune", "verify", "status", "sim"]
 
@@ -31,3 +43,103 @@ def test_unknown_option_is_one_line_exit_2() -> None:
     assert out.stderr.strip().count("\n") == 0
     assert "Traceback" not in out.stderr
     assert "no-such-option" in out.stderr
+
+
+def test_version() -> None:
+    out = _orders("--version")
+    assert out.returncode == 0
+    assert out.stdout.startswith("orders ")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    out = CliRunner().invoke(app, [command, "--help"])  # in-process: fast
+    assert out.exit_code == 0, out.output
+    assert "Usage:" in out.output
+
+
+# --- main(): errors become one line and the documented exit code ---------------------
+def _main_with(monkeypatch: pytest.MonkeyPatch, body: Callable[..., None]) -> click.Command:
+    """Register a throw-away `probe` command on the real app (undone after the test)."""
+    monkeypatch.setattr(app_module.app, "registered_commands", list(app.registered_commands))
+    app.command("probe")(body)
+    return typer.main.get_command(app)
+
+
+def _run_main(args: list[str]) -> int:
+    with pytest.raises(SystemExit) as info:
+        app_module.main(args)
+    code = info.value.code
+    assert isinstance(code, int)
+    return code
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (UsageError("bad thing"), 2),
+        (RedisUnavailable("cannot reach Redis at redis://h:1: refused"), 3),
+        (ExchangeUnavailable("exchange down"), 4),
+        (OrdersError("problems found"), 1),
+    ],
+)
+def test_orders_errors_map_to_exit_codes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error: Exception, code: int
+) -> None:
+    def probe() -> None:
+        raise error
+
+    _main_with(monkeypatch, probe)
+    assert _run_main(["probe"]) == code
+    err = capsys.readouterr().err
+    assert err == f"orders: error: {error}\n"
+
+
+def test_bad_option_value_is_one_line_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def probe(redis_url: str | None = options.redis_url_option()) -> None:
+        raise AssertionError("must not run with a bad URL")
+
+    _main_with(monkeypatch, probe)
+    assert _run_main(["probe", "--redis-url", "http://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--redis-url" in err
+    assert "redis://" in err
+
+
+def test_bad_env_value_is_one_line_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def probe(market: str = options.market_option()) -> None:
+        raise AssertionError("must not run with a bad market")
+
+    _main_with(monkeypatch, probe)
+    monkeypatch.setenv("ORDERS_MARKET", "margin")
+    assert _run_main(["probe"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "margin" in err
+
+
+def test_keyboard_interrupt_is_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    def probe() -> None:
+        raise KeyboardInterrupt
+
+    _main_with(monkeypatch, probe)
+    assert _run_main(["probe"]) == 130
+
+
+# --- the man page documents what the code does ---------------------------------------
+MAN = Path(__file__).resolve().parent.parent / "man" / "orders.1"
+
+
+def test_man_page_lists_every_command_and_exit_code() -> None:
+    text = MAN.read_text()
+    for command in COMMANDS:
+        assert f"orders {command}" in text or f"\\fB{command}\\fR" in text, command
+    for exc in (UsageError, RedisUnavailable, ExchangeUnavailable, OrdersError):
+        assert f"\n.B {exc.exit_code}\n" in text or f".IP {exc.exit_code}\n" in text, exc
+    for var in ("ORDERS_REDIS_URL", "ORDERS_WS_URL", "ORDERS_REST_URL", "ORDERS_MARKET"):
+        assert var in text
