@@ -270,3 +270,38 @@ async def test_budget_windows_follow_the_minute_offset(autojump_clock: trio.abc.
             await rest.get(RestRequest("/x", {}, weight=8))
             await rest.get(RestRequest("/x", {}, weight=8))
     assert fake.times == [0.0, pytest.approx(10.0)]
+
+
+async def test_non_ascii_symbol_param_is_utf8_percent_encoded(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    from orders_cli.sources.binance.spot import SPOT
+
+    async def answer(request: httpx.Request, n: int) -> httpx.Response:
+        if n == 1:
+            assert request.url.params["symbol"] == "币安人生USDT"
+        return ok()
+
+    fake = Fake(answer)
+    async with client(fake) as rest:
+        with trio.fail_after(5):
+            await rest.get(SPOT.agg_trades_request("币安人生USDT", from_id=0))
+            await rest.get(SPOT.exchange_info_request())
+    assert "symbol=%E5%B8%81%E5%AE%89%E4%BA%BA%E7%94%9FUSDT" in fake.urls[0]
+    fake.urls[0].encode("ascii")
+    assert "TRD_GRP_025" in fake.urls[1]
+
+
+async def test_concurrent_callers_share_one_budget(autojump_clock: trio.abc.Clock) -> None:
+    async def answer(request: httpx.Request, n: int) -> httpx.Response:
+        await trio.sleep(0.5)  # in flight while others decide
+        return ok()
+
+    fake = Fake(answer)
+    async with client(fake, weight_limit_per_minute=50) as rest:  # cap 40 = 10 calls
+        with trio.fail_after(300):
+            async with trio.open_nursery() as nursery:
+                for _ in range(25):
+                    nursery.start_soon(rest.get, REQ)
+    minutes = [int(t // 60) for t in fake.times]
+    assert [minutes.count(m) for m in sorted(set(minutes))] == [10, 10, 5]
