@@ -1,0 +1,108 @@
+"""Prometheus endpoint: :func:`serve_metrics` exposes :class:`Telemetry` through a custom
+Collector that reads it at scrape time.
+
+The HTTP server runs in a daemon thread (prometheus_client's own ``start_http_server``),
+not a trio task: it needs no async code, cannot stall the trio loop, and dies with the
+process. A scrape reads Telemetry from that thread while the trio thread updates it; every
+read is of plain ints or a copied dict/deque (``list(...)``), so the worst case is a scrape
+that is a few microseconds stale, never a torn number.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from orders_cli.health import messages_by_market
+from orders_cli.telemetry import Telemetry
+
+STATES = ("connecting", "subscribing", "live", "backoff", "stalled", "closed")
+
+
+class TelemetryCollector(Collector):
+    """Counters, connection states, latency, gaps and Redis memory, prefixed ``orders_``."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+
+    def collect(self) -> Iterator[Metric]:
+        tel = self.telemetry
+        events = CounterMetricFamily(
+            "orders_events", "Pipeline event counters by name", labels=["name"]
+        )
+        for name, value in sorted(dict(tel.counters).items()):
+            events.add_metric([name], float(value))
+        yield events
+
+        messages = CounterMetricFamily(
+            "orders_ws_messages", "WebSocket messages received", labels=["market"]
+        )
+        for market, n in sorted(messages_by_market(tel).items()):
+            messages.add_metric([market], float(n))
+        yield messages
+
+        conns = list(tel.connections.values())
+        state = GaugeMetricFamily(
+            "orders_connections", "Connections by state", labels=["market", "state"]
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for c in conns:
+            market = c.shard.split("#", 1)[0]
+            for s in STATES:
+                counts.setdefault((market, s), 0)
+            counts[(market, c.state)] = counts.get((market, c.state), 0) + 1
+        for (market, s), n in sorted(counts.items()):
+            state.add_metric([market, s], float(n))
+        yield state
+
+        reconnects = CounterMetricFamily(
+            "orders_reconnects", "Reconnects per shard", labels=["shard"]
+        )
+        for c in conns:
+            reconnects.add_metric([c.shard], float(c.reconnects))
+        yield reconnects
+
+        lat = sorted(list(tel.latency_ms))
+        latency = GaugeMetricFamily(
+            "orders_latency_ms", "Event time to visible-in-Redis latency", labels=["quantile"]
+        )
+        if lat:
+            for q in (0.5, 0.9, 0.99):
+                latency.add_metric([str(q)], lat[min(len(lat) - 1, round(q * (len(lat) - 1)))])
+            latency.add_metric(["1"], lat[-1])
+        yield latency
+
+        gauges: list[tuple[str, str, Any]] = [
+            ("orders_open_gaps", "Open gaps", tel.open_gaps),
+            (
+                "orders_oldest_open_gap_ms",
+                "When the oldest open gap opened",
+                tel.oldest_open_gap_ms,
+            ),
+            ("orders_backfill_queue", "Backfill requests queued", tel.backfill_queue),
+            ("orders_channel_depth", "Events waiting for the writer", tel.channel_depth),
+            ("orders_symbols_subscribed", "Symbols subscribed", tel.symbols_subscribed),
+            ("orders_symbols_listed", "Symbols listed by the exchange", tel.symbols_listed),
+            ("orders_redis_used_memory_bytes", "Redis used_memory", tel.redis_used_memory),
+            ("orders_redis_maxmemory_bytes", "Redis maxmemory (0 = none)", tel.redis_maxmemory),
+            ("orders_redis_up", "1 when the writer reaches Redis", tel.redis_state == "ok"),
+        ]
+        for name, doc, value in gauges:
+            if value is not None:
+                yield GaugeMetricFamily(name, doc, value=float(value))
+
+
+def serve_metrics(
+    port: int, telemetry: Telemetry, addr: str = "127.0.0.1"
+) -> tuple[Any, threading.Thread]:
+    """Start the ``/metrics`` HTTP server in a daemon thread; returns (server, thread).
+    ``server.shutdown()`` stops it; ``port=0`` picks a free one (``server.server_port``)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(TelemetryCollector(telemetry))
+    server, thread = start_http_server(port, addr=addr, registry=registry)
+    return server, thread
