@@ -485,3 +485,24 @@ async def test_with_the_real_sources(market: str, autojump_clock: trio.testing.M
     assert "fromId" not in locate
     assert ("endTime" in locate) == (market != "spot")  # futures: windows < 1 h
     assert tel.counters["backfill_weight"] == len(ps) * source.limits.agg_trades_weight
+
+
+async def test_request_covered_by_a_page_in_flight_is_not_fetched_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    ex = FakeExchange({"A": make_trades("A", range(1500))})
+    telemetry = Telemetry()
+    req_send, req_recv = trio.open_memory_channel[BackfillInput](4)
+    out_send, out_recv = trio.open_memory_channel[WriterInput](100)
+    bf = Backfill(FakeSource(), ex, req_recv, out_send, telemetry)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(bf.run)
+            await req_send.send(GapRequest("A", 0, None))
+            await trio.sleep(0.01)  # the first page (0..999) is in flight
+            assert bf.in_flight == 1
+            await req_send.send(GapRequest("A", 500, 600, priority=0))
+            await req_send.aclose()
+    got = [m async for m in out_recv]
+    assert ids_of(got, "A") == list(range(1500))
+    assert [p["fromId"] for p in params(ex)] == ["0", "1000"]
