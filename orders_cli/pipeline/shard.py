@@ -13,26 +13,28 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
-import attrs
 import trio
-from trio_websocket import (
-    ConnectionClosed,
-    ConnectionTimeout,
-    HandshakeError,
-    WebSocketConnection,
-    connect_websocket_url,
-)
-from wsproto.utilities import LocalProtocolError
+from trio_websocket import ConnectionTimeout, connect_websocket_url
 
 from orders_cli.models import ControlReply, Ignored, Rejection, ServerShutdown, Trade
 from orders_cli.pipeline.backoff import Backoff, ConnectBudget
-from orders_cli.pipeline.messages import Dropped, ShardEvent, WriterInput
+from orders_cli.pipeline.link import (
+    RECONNECTABLE,
+    Link,
+    ShardStalled,
+    cancel_when_cancelled,
+    first_leaf,
+)
+from orders_cli.pipeline.messages import ShardEvent, WriterInput
+from orders_cli.pipeline.outport import OutPort, OutputClosed
 from orders_cli.pipeline.pacing import MessagePacer
 from orders_cli.pipeline.rotation import RotationPlan
 from orders_cli.sources.base import Source
 from orders_cli.telemetry import ConnectionState, Telemetry
+
+__all__ = ["RECONNECTABLE", "OutputClosed", "Shard", "ShardStalled"]
 
 log = logging.getLogger(__name__)
 
@@ -40,66 +42,9 @@ MALFORMED_SAMPLES = 20
 MALFORMED_SAMPLE_CHARS = 512
 # frames trio-websocket may buffer between its reader task and our receive loop
 WS_QUEUE = 64
-
-
-class ShardStalled(Exception):
-    """No frame arrived on a connection for ``stall_timeout`` seconds."""
-
-
-class OutputClosed(RuntimeError):
-    """The writer's channel is gone: a shutdown or a writer crash, never a reconnect."""
-
-
-# errors that mean "this connection is gone; open another one"; anything else is a bug
-RECONNECTABLE: tuple[type[BaseException], ...] = (
-    ConnectionClosed,
-    HandshakeError,
-    OSError,
-    trio.BrokenResourceError,
-    ShardStalled,
-    # trio-websocket 0.12's reader answers a Ping that races our own close frame and
-    # wsproto refuses ("Pong cannot be sent in state LOCAL_CLOSING"): the connection is
-    # going away anyway
-    LocalProtocolError,
-)
-
-
-@attrs.define(eq=False)
-class _Link:
-    """One physical connection of a shard (two overlap during a rotation)."""
-
-    serial: int
-    opened_at: float
-    rotate_at: float
-    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
-    ws: WebSocketConnection | None = None
-    pacer: MessagePacer | None = None
-    streams: set[str] = attrs.field(factory=set)
-    waiters: dict[object, trio.Event] = attrs.field(factory=dict)
-    replies: dict[object, ControlReply] = attrs.field(factory=dict)
-    first_message: trio.Event = attrs.field(factory=trio.Event)
-    shutdown: trio.Event = attrs.field(factory=trio.Event)
-    live: bool = False
-    retiring: bool = False
-    finished: bool = False
-
-
-def _first_leaf(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _batches(items: Sequence[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
-async def _cancel_when_cancelled(scope: trio.CancelScope) -> None:
-    try:
-        await trio.sleep_forever()
-    finally:
-        scope.cancel()
+# a connection that stayed live this long was a success: the next failure backs off
+# from the start again (a server that accepts and drops at once keeps backing off)
+HEALTHY_AFTER_S = 30.0
 
 
 class Shard:
@@ -125,6 +70,7 @@ class Shard:
         close_timeout: float = 3.0,
         overlap_timeout: float = 10.0,
         backoff: Backoff | None = None,
+        healthy_after: float = HEALTHY_AFTER_S,
     ) -> None:
         self.name = name
         self.source = source
@@ -139,17 +85,17 @@ class Shard:
         self.reply_timeout = reply_timeout
         self.close_timeout = close_timeout
         self.overlap_timeout = overlap_timeout
+        self.healthy_after = healthy_after
         self._rng = rng if rng is not None else random.Random()
         self.backoff = backoff if backoff is not None else Backoff(rng=self._rng)
         self.rotation = RotationPlan.for_source(source.limits, rotate_after, rng=self._rng)
         self.malformed_samples: deque[str] = deque(maxlen=MALFORMED_SAMPLES)
         self._streams: list[str] = list(dict.fromkeys(streams))
-        self._links: list[_Link] = []
+        self._links: list[Link] = []
         self._serial = 0
         self._request_id = 0
-        # symbol -> [max dropped agg id, count] not yet reported as Dropped
-        self._drops: dict[str, list[int]] = {}
-        self._drops_pending = trio.Event()
+        self.port = OutPort(name, out, telemetry)
+        self._live_since: float | None = None
         self.conn: ConnectionState = telemetry.connection(name)
         self.conn.streams = len(self._streams)
 
@@ -175,13 +121,13 @@ class Shard:
 
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._flush_drops)
+                nursery.start_soon(self.port.report_drops)
                 while True:
                     error: BaseException | None = None
                     try:
                         await self._session(on_live)
                     except* RECONNECTABLE as group:
-                        error = _first_leaf(group)
+                        error = first_leaf(group)
                     await self._after_disconnect(error)
         finally:
             self.conn.set("closed")
@@ -211,40 +157,45 @@ class Shard:
     # -- supervision -----------------------------------------------------------------
 
     async def _after_disconnect(self, error: BaseException | None) -> None:
+        now = trio.current_time()
+        if self._live_since is not None and now - self._live_since >= self.healthy_after:
+            self.backoff.reset()
+        self._live_since = None
         stalled = isinstance(error, ShardStalled)
         text = f"{type(error).__name__}: {error}" if error is not None else "closed"
         log.warning("shard %s: connection lost (%s)", self.name, text)
         self.conn.reconnects += 1
         self.conn.set("stalled" if stalled else "backoff", error=text)
         self.telemetry.count("shard_stalls" if stalled else "shard_disconnects")
-        await self._emit(ShardEvent(self.name, "stalled" if stalled else "disconnected"))
+        await self.port.emit(ShardEvent(self.name, "stalled" if stalled else "disconnected"))
         # the state stays "stalled"/"backoff" until the next attempt starts
         await trio.sleep(self.backoff.next())
 
     async def _session(self, on_live: Callable[[], None]) -> None:
         """One connection and its successors by rotation; returns only by raising."""
         async with trio.open_nursery() as nursery:
-            link: _Link = await nursery.start(self._run_link)
+            link: Link = await nursery.start(self._run_link)
             self.conn.set("live")
-            await self._emit(ShardEvent(self.name, "connected", self.symbols()))
+            self._live_since = trio.current_time()
+            await self.port.emit(ShardEvent(self.name, "connected", self.symbols()))
             on_live()
             while True:
                 with trio.move_on_at(link.rotate_at):
                     await link.shutdown.wait()
                 link = await self._rotate(nursery, link)
 
-    async def _rotate(self, nursery: trio.Nursery, old: _Link) -> _Link:
+    async def _rotate(self, nursery: trio.Nursery, old: Link) -> Link:
         """Open the replacement, wait for its first frame, then close ``old``."""
         reason = "shutdown" if old.shutdown.is_set() else "age"
         log.info("shard %s: rotating connection #%d (%s)", self.name, old.serial, reason)
         # the old link may die during the overlap (a shutdown): that is no longer fatal
         old.retiring = True
-        new: _Link | None = None
+        new: Link | None = None
         failure: BaseException | None = None
         try:
             new = await nursery.start(self._run_link)
         except* RECONNECTABLE as group:
-            failure = _first_leaf(group)
+            failure = first_leaf(group)
         if new is None:
             self.telemetry.count("rotation_failures")
             self.conn.set("live", error=f"rotation failed: {failure!r}")
@@ -261,12 +212,12 @@ class Shard:
         old.scope.cancel()
         self.telemetry.count("rotations")
         self.conn.set("live")
-        await self._emit(ShardEvent(self.name, "rotated", self.symbols()))
+        await self.port.emit(ShardEvent(self.name, "rotated", self.symbols()))
         return new
 
     # -- one connection -----------------------------------------------------------------
 
-    async def _run_link(self, *, task_status: trio.TaskStatus[_Link]) -> None:
+    async def _run_link(self, *, task_status: trio.TaskStatus[Link]) -> None:
         """Connect, subscribe, ``started(link)``, then receive until error or retirement.
 
         The trio-websocket reader task lives in a nursery that outer cancellation does not
@@ -275,11 +226,11 @@ class Shard:
         """
         self._serial += 1
         now = trio.current_time()
-        link = _Link(serial=self._serial, opened_at=now, rotate_at=now + self.rotation.age())
+        link = Link(serial=self._serial, opened_at=now, rotate_at=now + self.rotation.age())
         self._links.append(link)
         try:
             async with trio.open_nursery() as guard:
-                guard.start_soon(_cancel_when_cancelled, link.scope)
+                guard.start_soon(cancel_when_cancelled, link.scope)
                 with trio.CancelScope(shield=True):
                     async with trio.open_nursery() as io:
                         try:
@@ -297,7 +248,7 @@ class Shard:
             self._links.remove(link)
 
     async def _link_body(
-        self, io: trio.Nursery, link: _Link, task_status: trio.TaskStatus[_Link]
+        self, io: trio.Nursery, link: Link, task_status: trio.TaskStatus[Link]
     ) -> None:
         await self.budget.acquire()
         initial = self._streams[: self.url_stream_limit]
@@ -338,7 +289,7 @@ class Shard:
             with trio.CancelScope(shield=True), trio.move_on_after(self.close_timeout):
                 await ws.aclose(1000)
 
-    async def _receive_loop(self, link: _Link) -> None:
+    async def _receive_loop(self, link: Link) -> None:
         """Drain the socket forever (so pings are answered); raise ShardStalled on silence."""
         ws = link.ws
         assert ws is not None
@@ -352,24 +303,18 @@ class Shard:
                 conn.last_message_monotonic = time.monotonic()
                 if not link.first_message.is_set():
                     link.first_message.set()
-                    if link.live:
-                        self.backoff.reset()
                 for event in parse(raw):
                     if isinstance(event, Trade):
-                        self._deliver(event)
+                        self.port.deliver(event)
                     else:
                         self._on_control(link, event, raw)
         if watchdog.cancelled_caught:
             raise ShardStalled(f"no frame for {self.stall_timeout:g}s on connection #{link.serial}")
 
-    def _on_control(self, link: _Link, event: object, raw: str | bytes) -> None:
+    def _on_control(self, link: Link, event: object, raw: str | bytes) -> None:
         if isinstance(event, ControlReply):
-            waiter = link.waiters.pop(event.request_id, None)
-            if waiter is None:
+            if not link.on_reply(event):
                 self.telemetry.count("control_unmatched")
-                return
-            link.replies[event.request_id] = event
-            waiter.set()
         elif isinstance(event, Rejection):
             self.telemetry.count("malformed")
             text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
@@ -382,68 +327,29 @@ class Shard:
             log.info("shard %s: server announced shutdown of #%d", self.name, link.serial)
             link.shutdown.set()
 
-    def _deliver(self, trade: Trade) -> None:
-        try:
-            self.out.send_nowait(trade)
-        except trio.WouldBlock:
-            self.telemetry.count("dropped_overload")
-            entry = self._drops.get(trade.symbol)
-            if entry is None:
-                self._drops[trade.symbol] = [trade.agg_id, 1]
-                self._drops_pending.set()
-            else:
-                entry[0] = max(entry[0], trade.agg_id)
-                entry[1] += 1
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise OutputClosed(f"shard {self.name}: writer channel closed") from exc
-        else:
-            self.telemetry.count("trades_received")
-
-    async def _flush_drops(self) -> None:
-        """Report dropped trades as soon as the channel has room (waiting senders go first)."""
-        while True:
-            await self._drops_pending.wait()
-            self._drops_pending = trio.Event()
-            drops, self._drops = self._drops, {}
-            for symbol, (max_id, count) in drops.items():
-                await self._emit(Dropped(symbol, max_id, count))
-
-    async def _emit(self, item: WriterInput) -> None:
-        """Send a control item to the writer, waiting for room (never from the reader)."""
-        try:
-            await self.out.send(item)
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise OutputClosed(f"shard {self.name}: writer channel closed") from exc
-
-    async def _control(self, link: _Link, streams: Sequence[str], *, subscribe: bool) -> None:
-        """SUBSCRIBE/UNSUBSCRIBE in large paced batches; check every reply (errors logged)."""
-        ws, pacer = link.ws, link.pacer
-        assert ws is not None and pacer is not None
-        sent: list[tuple[int, list[str], trio.Event]] = []
-        for batch in _batches(streams, self.subscribe_batch):
-            self._request_id += 1
-            rid = self._request_id
-            waiter = link.waiters[rid] = trio.Event()
-            make = self.source.subscribe_message if subscribe else self.source.unsubscribe_message
-            await pacer.wait()
-            await ws.send_message(make(batch, rid))
-            self.telemetry.count("control_sent")
-            sent.append((rid, batch, waiter))
-        with trio.move_on_after(self.reply_timeout):
-            for _, _, waiter in sent:
-                await waiter.wait()
-        verb = "SUBSCRIBE" if subscribe else "UNSUBSCRIBE"
-        for rid, batch, _ in sent:
-            link.waiters.pop(rid, None)
-            reply = link.replies.pop(rid, None)
-            if reply is None:
-                self._control_failed(f"{verb} id={rid}: no reply in {self.reply_timeout:g}s")
-            elif reply.error_code is not None:
-                self._control_failed(f"{verb} id={rid}: error {reply.error_code} {reply.error_msg}")
-            elif subscribe:
+    async def _control(self, link: Link, streams: Sequence[str], *, subscribe: bool) -> None:
+        """SUBSCRIBE/UNSUBSCRIBE in large paced batches; reply errors are logged, not fatal."""
+        source = self.source
+        accepted, errors = await link.control(
+            source.subscribe_message if subscribe else source.unsubscribe_message,
+            streams,
+            verb="SUBSCRIBE" if subscribe else "UNSUBSCRIBE",
+            batch_size=self.subscribe_batch,
+            reply_timeout=self.reply_timeout,
+            next_id=self._next_request_id,
+        )
+        self.telemetry.count("control_sent", len(accepted) + len(errors))
+        for batch in accepted:
+            if subscribe:
                 link.streams.update(batch)
             else:
                 link.streams.difference_update(batch)
+        for text in errors:
+            self._control_failed(text)
+
+    def _next_request_id(self) -> int:
+        self._request_id += 1
+        return self._request_id
 
     def _control_failed(self, text: str) -> None:
         log.error("shard %s: %s", self.name, text)

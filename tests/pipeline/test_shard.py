@@ -228,3 +228,21 @@ async def test_closed_writer_channel_is_not_a_reconnect(
     with trio.fail_after(10), pytest.RaisesGroup(OutputClosed, flatten_subgroups=True):
         await shard.run()
     assert len(server.conns) == 1
+
+
+@pytest.mark.parametrize(("healthy_after", "attempts"), [(0.05, 1), (100.0, 2)])
+async def test_backoff_resets_only_after_a_healthy_connection(
+    server: FakeServer, nursery: trio.Nursery, healthy_after: float, attempts: int
+) -> None:
+    send, recv = trio.open_memory_channel[WriterInput](100)
+    shard = make_shard(server, send, healthy_after=healthy_after)
+    with trio.fail_after(10):
+        await nursery.start(shard.run)
+        for n in (1, 2):
+            conn = await server.wait_conns(n)
+            await next_event(recv, "connected")
+            await trio.sleep(0.1)  # connection age, compared with healthy_after
+            await conn.abort()
+            await next_event(recv, "disconnected")
+        await next_event(recv, "connected")
+    assert shard.backoff.attempts == attempts

@@ -1,0 +1,117 @@
+"""One physical shard connection (two overlap during a rotation), its control requests,
+and the classification of errors that mean "open another connection"."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import attrs
+import trio
+from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
+from wsproto.utilities import LocalProtocolError
+
+from orders_cli.models import ControlReply
+from orders_cli.pipeline.pacing import MessagePacer
+
+log = logging.getLogger(__name__)
+
+
+class ShardStalled(Exception):
+    """No frame arrived on a connection for ``stall_timeout`` seconds."""
+
+
+# errors that mean "this connection is gone; open another one"; anything else is a bug
+RECONNECTABLE: tuple[type[BaseException], ...] = (
+    ConnectionClosed,
+    HandshakeError,
+    OSError,
+    trio.BrokenResourceError,
+    ShardStalled,
+    # trio-websocket 0.12's reader answers a Ping that races our own close frame and
+    # wsproto refuses ("Pong cannot be sent in state LOCAL_CLOSING"): the connection is
+    # going away anyway
+    LocalProtocolError,
+)
+
+
+def first_leaf(exc: BaseException) -> BaseException:
+    """The first non-group exception inside (nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+async def cancel_when_cancelled(scope: trio.CancelScope) -> None:
+    """Sleep forever; cancel ``scope`` when this task is cancelled."""
+    try:
+        await trio.sleep_forever()
+    finally:
+        scope.cancel()
+
+
+@attrs.define(eq=False)
+class Link:
+    """One connection: its socket, pacing, subscribed streams and pending requests."""
+
+    serial: int
+    opened_at: float
+    rotate_at: float
+    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    ws: WebSocketConnection | None = None
+    pacer: MessagePacer | None = None
+    streams: set[str] = attrs.field(factory=set)
+    waiters: dict[object, trio.Event] = attrs.field(factory=dict)
+    replies: dict[object, ControlReply] = attrs.field(factory=dict)
+    first_message: trio.Event = attrs.field(factory=trio.Event)
+    shutdown: trio.Event = attrs.field(factory=trio.Event)
+    live: bool = False
+    retiring: bool = False
+    finished: bool = False
+
+    def on_reply(self, reply: ControlReply) -> bool:
+        """Match a reply to its request; False when nobody waits for it."""
+        waiter = self.waiters.pop(reply.request_id, None)
+        if waiter is None:
+            return False
+        self.replies[reply.request_id] = reply
+        waiter.set()
+        return True
+
+    async def control(
+        self,
+        make: Callable[[Sequence[str], int], str],
+        streams: Sequence[str],
+        *,
+        verb: str,
+        batch_size: int,
+        reply_timeout: float,
+        next_id: Callable[[], int],
+    ) -> tuple[list[list[str]], list[str]]:
+        """Send ``streams`` in paced batches of ``batch_size`` (one request each) and wait
+        for every reply. Returns (accepted batches, error texts)."""
+        ws, pacer = self.ws, self.pacer
+        assert ws is not None and pacer is not None
+        sent: list[tuple[int, list[str], trio.Event]] = []
+        for start in range(0, len(streams), batch_size):
+            batch = list(streams[start : start + batch_size])
+            rid = next_id()
+            waiter = self.waiters[rid] = trio.Event()
+            await pacer.wait()
+            await ws.send_message(make(batch, rid))
+            sent.append((rid, batch, waiter))
+        with trio.move_on_after(reply_timeout):
+            for _, _, waiter in sent:
+                await waiter.wait()
+        accepted: list[list[str]] = []
+        errors: list[str] = []
+        for rid, batch, _ in sent:
+            self.waiters.pop(rid, None)
+            reply = self.replies.pop(rid, None)
+            if reply is None:
+                errors.append(f"{verb} id={rid}: no reply in {reply_timeout:g}s")
+            elif reply.error_code is not None:
+                errors.append(f"{verb} id={rid}: error {reply.error_code} {reply.error_msg}")
+            else:
+                accepted.append(batch)
+        return accepted, errors
