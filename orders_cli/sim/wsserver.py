@@ -233,6 +233,7 @@ class Client:
         while True:
             await trio.sleep(self.cfg.ping_interval_s)
             n += 1
+            self.engine.stats["pings_sent"] += 1
             with trio.move_on_after(self.cfg.pong_timeout_s) as scope:
                 await self.conn.ping(f"p{n}".encode())
             if scope.cancelled_caught:
