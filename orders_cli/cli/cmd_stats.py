@@ -1,17 +1,90 @@
-"""`orders stats`: Show the current window and bars of a symbol."""
+"""`orders stats`: the current 100 ms window and the latest bars of one symbol."""
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
+import orjson
 import typer
 
-from orders_cli.cli.notbuilt import not_built
+from orders_cli.cli.options import (
+    json_option,
+    market_option,
+    namespace_option,
+    redis_url_option,
+)
+from orders_cli.errors import UsageError
+from orders_cli.stats.codec import encode_bar
+from orders_cli.stats.query import close_symbols, read_bars, read_current, symbol_known
+from orders_cli.store.keys import TIMEFRAMES, Keyspace
+
+_HELP = """Show the current 100 ms window and the latest bars of a symbol.
+
+Example: orders stats BTCUSDT  (the last 20 one-minute bars and the current window)
+
+Example: orders stats ETHUSDT --tf 1h --last 48 --chart
+
+Example: orders stats BTCUSDT --tf 5m --json | jq .close
+"""
+
+
+def _tf(value: str) -> str:
+    if value not in TIMEFRAMES:
+        raise typer.BadParameter(f"unknown timeframe {value!r}; one of {', '.join(TIMEFRAMES)}")
+    return value
+
+
+def _keyspace(market: str, namespace: str) -> Keyspace:
+    return Keyspace(market_prefix="" if market == "spot" else f"{market}:", namespace=namespace)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(
-        "stats",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    )
-    def stats() -> None:
-        """Show the current window and bars of a symbol. (not built yet)"""
-        raise not_built("stats", "issues")
+    @app.command("stats", help=_HELP)
+    def stats(
+        symbol: str = typer.Argument(..., metavar="SYMBOL", help="e.g. BTCUSDT"),
+        tf: str = typer.Option(
+            "1m", "--tf", callback=_tf, help=f"Timeframe: {', '.join(TIMEFRAMES)}."
+        ),
+        last: int = typer.Option(20, "--last", min=1, max=100_000, help="How many bars."),
+        as_json: bool = json_option(),
+        show_chart: bool = typer.Option(
+            False, "--chart", help="Draw a price (close, high/low) and volume chart."
+        ),
+        redis_url: str | None = redis_url_option(),
+        market: str = market_option(),
+        namespace: str = namespace_option(),
+    ) -> None:
+        from orders_cli.ops.conn import open_redis
+
+        sym = symbol.strip().upper()
+        ks = _keyspace(market, namespace)
+        with open_redis(redis_url) as r:
+            if not symbol_known(r, ks, sym):
+                near = close_symbols(r, ks, sym)
+                hint = f"; did you mean: {', '.join(near)}" if near else ""
+                raise UsageError(f"no statistics for {sym} in market {market}{hint}")
+            bars = read_bars(r, ks, sym, tf, last)
+            current = read_current(r, ks, sym)
+        if as_json:
+            _print_json(sym, tf, bars, current)
+            return
+        from rich.console import Console
+
+        from orders_cli.cli import render_stats as rs
+
+        console = Console()
+        if show_chart:
+            console.print(rs.chart(sym, tf, bars, width=console.width))
+        console.print(rs.bars_table(sym, tf, bars))
+        console.print(rs.current_table(sym, current))
+
+
+def _print_json(symbol: str, tf: str, bars: list[Any], current: dict[str, str]) -> None:
+    out = sys.stdout.buffer
+    for bar in bars:
+        row = {"symbol": symbol, "tf": tf, **orjson.loads(encode_bar(bar))}
+        out.write(orjson.dumps(row) + b"\n")
+    if current:
+        out.write(orjson.dumps({"symbol": symbol, "tf": "current", **current}) + b"\n")
+    out.flush()

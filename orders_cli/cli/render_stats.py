@@ -1,0 +1,119 @@
+"""Rich rendering for ``orders stats``: bars table, current window, price/volume chart.
+
+Display only: Decimal values are scaled to screen rows here, never stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from orders_cli.stats.bars import TF_MS, Bar
+from orders_cli.stats.codec import fmt_decimal
+
+_EIGHTHS = " ▁▂▃▄▅▆▇█"
+
+
+def when(ms: int, tf: str) -> str:
+    t = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    if TF_MS[tf] < 1000:
+        return t.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d}"
+    return t.strftime("%Y-%m-%d %H:%M") if TF_MS[tf] < 86_400_000 else t.strftime("%Y-%m-%d")
+
+
+def _pct(part: Decimal, whole: Decimal) -> str:
+    return "-" if not whole else f"{part * 100 / whole:.1f}%"
+
+
+def bars_table(symbol: str, tf: str, bars: list[Bar]) -> Table:
+    table = Table(title=f"{symbol} · {tf} bars (UTC, newest last)", title_justify="left")
+    for name in ("window", "open", "high", "low", "close", "volume", "quote vol", "vwap"):
+        table.add_column(name, justify="left" if name == "window" else "right", no_wrap=True)
+    for name in ("trades", "fills", "taker buy"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for b in bars:
+        style = "green" if b.close >= b.open else "red"
+        f = fmt_decimal
+        table.add_row(
+            when(b.window_start, tf),
+            f(b.open),
+            f(b.high),
+            f(b.low),
+            Text(f(b.close), style=style),
+            f(b.volume),
+            f(b.quote_volume),
+            f(b.vwap),
+            str(b.trades_count),
+            str(b.fills_count),
+            _pct(b.taker_buy_volume, b.volume),
+        )
+    return table
+
+
+def current_table(symbol: str, fields: dict[str, str]) -> Table:
+    table = Table(title=f"{symbol} · current 100 ms window", title_justify="left")
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    if "window_start" in fields:
+        table.add_row("window", when(int(fields["window_start"]), "100ms"))
+    for k, v in fields.items():
+        table.add_row(k, v)
+    if not fields:
+        table.add_row("(none)", "no current window stored")
+    return table
+
+
+def _row_of(value: Decimal, lo: Decimal, hi: Decimal, height: int) -> int:
+    """0 = bottom row, height-1 = top row."""
+    if hi == lo:
+        return height // 2
+    return min(height - 1, int((value - lo) * (height - 1) / (hi - lo) + Decimal("0.5")))
+
+
+def chart(symbol: str, tf: str, bars: list[Bar], width: int, height: int = 14) -> RenderableType:
+    """Candles (high-low wick │, open-close body █, green up / red down) over a volume
+    histogram drawn with eighth blocks."""
+    if not bars:
+        return Text(f"{symbol} {tf}: no bars to chart", style="dim")
+    label_w = max(len(fmt_decimal(b.high)) for b in bars) + 1
+    bars = bars[-max(1, width - label_w - 1) :]
+    hi = max(b.high for b in bars)
+    lo = min(b.low for b in bars)
+    grid: list[list[tuple[str, str]]] = [[(" ", "")] * len(bars) for _ in range(height)]
+    for x, b in enumerate(bars):
+        style = "green" if b.close >= b.open else "red"
+        top, bot = _row_of(b.high, lo, hi, height), _row_of(b.low, lo, hi, height)
+        o, c = _row_of(b.open, lo, hi, height), _row_of(b.close, lo, hi, height)
+        for y in range(bot, top + 1):
+            grid[y][x] = ("│", style)
+        for y in range(min(o, c), max(o, c) + 1):
+            grid[y][x] = ("█", style)
+    lines: list[Text] = [Text(f"{symbol} · {tf} · close with high/low", style="bold")]
+    for y in range(height - 1, -1, -1):
+        label = fmt_decimal(hi) if y == height - 1 else fmt_decimal(lo) if y == 0 else ""
+        line = Text(label.rjust(label_w) + " ", style="dim")
+        for ch, st in grid[y]:
+            line.append(ch, style=st)
+        lines.append(line)
+    lines.extend(_volume_lines(bars, label_w))
+    span = f"{when(bars[0].window_start, tf)} → {when(bars[-1].window_start, tf)} UTC"
+    lines.append(Text(" " * (label_w + 1) + span, style="dim"))
+    return Group(*lines)
+
+
+def _volume_lines(bars: list[Bar], label_w: int, height: int = 4) -> list[Text]:
+    vmax = max(b.volume for b in bars)
+    out: list[Text] = [Text("volume", style="bold")]
+    levels = [0 if not vmax else int(b.volume * height * 8 / vmax + Decimal("0.999")) for b in bars]
+    for row in range(height - 1, -1, -1):
+        label = fmt_decimal(vmax) if row == height - 1 else ""
+        line = Text(label.rjust(label_w) + " ", style="dim")
+        for b, lvl in zip(bars, levels, strict=True):
+            cell = max(0, min(8, lvl - row * 8))
+            line.append(_EIGHTHS[cell], style="green" if b.close >= b.open else "red")
+        out.append(line)
+    return out

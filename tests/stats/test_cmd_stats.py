@@ -1,0 +1,110 @@
+"""`orders stats` against a private redis-server (unix socket in tmp_path)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+
+from orders_cli.models import Trade
+from orders_cli.stats.bars import bars_for_batch
+from orders_cli.stats.codec import current_fields, encode_bar
+from orders_cli.store.keys import TIMEFRAMES, Keyspace
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("no redis-server on PATH")
+    d: Path = tmp_path_factory.mktemp("redis")
+    sock = d / "r.sock"
+    proc = subprocess.Popen(
+        [binary, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():  # readiness poll with a deadline, not a sleep for luck
+            assert time.monotonic() < deadline, "redis-server did not start"
+            assert proc.poll() is None, "redis-server exited"
+            time.sleep(0.01)
+        url = f"unix://{sock}"
+        _populate(redis.Redis.from_url(url))
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _trades() -> list[Trade]:
+    base = 1_700_000_000_000
+    return [
+        Trade("BTCUSDT", 100 + i, f"{30000 + (i * 7) % 50}.5", "0.01000000", 500 + i, 500 + i,
+              base + i * 20_000, i % 3 == 0, base + i * 20_000 + 5)
+        for i in range(90)
+    ]  # fmt: skip
+
+
+def _populate(r: redis.Redis) -> None:
+    ks = Keyspace()
+    bars = bars_for_batch(_trades())
+    for tf in TIMEFRAMES:
+        r.zadd(ks.bars("BTCUSDT", tf), {encode_bar(b): ws for ws, b in bars[tf].items()})
+    newest = bars["100ms"][max(bars["100ms"])]
+    r.hset(ks.stats_current("BTCUSDT"), mapping=current_fields(newest))  # type: ignore[arg-type]  # redis-py stub
+    r.sadd(ks.symbols(), "BTCUSDT", "ETHUSDT")
+
+
+def _orders(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orders_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_json_lines_are_the_latest_bars_and_current(redis_url: str) -> None:
+    out = _orders(
+        "stats", "btcusdt", "--tf", "1m", "--last", "5", "--json", "--redis-url", redis_url
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [orjson.loads(line) for line in out.stdout.splitlines()]
+    bars = bars_for_batch(_trades())["1m"]
+    want = sorted(bars)[-5:]
+    assert [r["window_start"] for r in rows[:-1]] == want
+    assert (
+        rows[-2]["close"] == encode_bar(bars[want[-1]]).decode().split('"close":"')[1].split('"')[0]
+    )
+    assert rows[-1]["tf"] == "current" and rows[-1]["last_agg_id"] == "189"
+
+
+def test_table_and_chart_render(redis_url: str) -> None:
+    out = _orders("stats", "BTCUSDT", "--tf", "5m", "--chart", "--redis-url", redis_url)
+    assert out.returncode == 0, out.stderr
+    assert "BTCUSDT" in out.stdout and "current 100 ms window" in out.stdout
+    assert "█" in out.stdout  # the chart drew candles
+
+
+def test_unknown_symbol_suggests_close_matches_exit_2(redis_url: str) -> None:
+    out = _orders("stats", "BTCUSD", "--redis-url", redis_url)
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0
+    assert "BTCUSDT" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bad_timeframe_is_usage_error(redis_url: str) -> None:
+    out = _orders("stats", "BTCUSDT", "--tf", "2m", "--redis-url", redis_url)
+    assert out.returncode == 2 and "2m" in out.stderr
