@@ -116,13 +116,13 @@ class HttpServer:
         self.fault = _Trigger(engine.cfg.faults.rest_error, engine.rng)
 
     async def serve(
-        self, host: str, port: int, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+        self,
+        listeners: list[trio.SocketListener],
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        listeners = await trio.open_tcp_listeners(port, host=host)
-        bound: int = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as nursery:
             await nursery.start(trio.serve_listeners, self._connection, listeners)
-            task_status.started(bound)
+            task_status.started()
 
     async def _connection(self, stream: trio.SocketStream) -> None:
         ip = str(stream.socket.getpeername()[0])

@@ -25,6 +25,7 @@ class Simulator:
         self.gateway = WsGateway(self.engine)
         self.ws_port = 0
         self.rest_port = 0
+        self._listeners: tuple[list[trio.SocketListener], list[trio.SocketListener]] | None = None
 
     @property
     def ws_url(self) -> str:
@@ -39,15 +40,35 @@ class Simulator:
         """Counters: ws_connections, frames_sent, trades, rest:<path>, rest_429, ..."""
         return self.engine.stats
 
+    async def bind(self) -> None:
+        """Open both listening sockets (idempotent). Raises OSError (errno EADDRINUSE)
+        when a configured port is taken; nothing is left open then."""
+        if self._listeners is not None:
+            return
+        host = self.cfg.host
+        ws = await trio.open_tcp_listeners(self.cfg.ws_port, host=host)
+        try:
+            rest = await trio.open_tcp_listeners(self.cfg.rest_port, host=host)
+        except OSError:
+            for listener in ws:
+                await listener.aclose()
+            raise
+        self.ws_port = ws[0].socket.getsockname()[1]
+        self.rest_port = rest[0].socket.getsockname()[1]
+        self._listeners = (ws, rest)
+
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Bind both ports, start generating, then ``task_status.started()``. Raises OSError
-        (errno EADDRINUSE) when a configured port is taken."""
+        """Bind (unless ``bind()`` was awaited), start generating and serving, then
+        ``task_status.started()``. Runs until cancelled."""
+        await self.bind()
+        assert self._listeners is not None
+        ws, rest = self._listeners
         async with trio.open_nursery() as nursery:
             await nursery.start(self.engine.run)
-            self.ws_port = await nursery.start(self.gateway.serve, self.cfg.host, self.cfg.ws_port)
+            await nursery.start(self.gateway.serve, ws)
             limiter = WeightLimiter(self.cfg)
             http = HttpServer(self.engine, limiter, Routes(self.engine, limiter))
-            self.rest_port = await nursery.start(http.serve, self.cfg.host, self.cfg.rest_port)
+            await nursery.start(http.serve, rest)
             task_status.started()
 
     # -- control -------------------------------------------------------------------------

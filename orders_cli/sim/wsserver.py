@@ -270,13 +270,14 @@ class WsGateway:
         return len(q) <= cfg.max_connect_attempts
 
     async def serve(
-        self, host: str, port: int, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+        self,
+        listeners: list[trio.SocketListener],
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        listeners = await trio.open_tcp_listeners(port, host=host)
         server = _Server(self.handle, listeners, connect_timeout=10, disconnect_timeout=2)
         async with trio.open_nursery() as nursery:
             await nursery.start(server.run)
-            task_status.started(server.port)
+            task_status.started()
 
     async def handle(self, request: WebSocketRequest) -> None:
         stats = self.engine.stats
