@@ -207,12 +207,15 @@ class Shard:
             old.shutdown = trio.Event()
             old.rotate_at = trio.current_time() + self.backoff.next()
             return old
+        # the old connection died before the new one was live: frames in between are lost,
+        # so tell the writer to check the heads, exactly as after a reconnect
+        kind = "connected" if old.finished else "rotated"
         with trio.move_on_after(self.overlap_timeout):
             await new.first_message.wait()
         old.scope.cancel()
         self.telemetry.count("rotations")
         self.conn.set("live")
-        await self.port.emit(ShardEvent(self.name, "rotated", self.symbols()))
+        await self.port.emit(ShardEvent(self.name, kind, self.symbols()))
         return new
 
     # -- one connection -----------------------------------------------------------------
@@ -325,6 +328,8 @@ class Shard:
         elif isinstance(event, ServerShutdown):
             self.telemetry.count("server_shutdown")
             log.info("shard %s: server announced shutdown of #%d", self.name, link.serial)
+            # its death is expected now: not a reconnect, the rotation replaces it
+            link.retiring = True
             link.shutdown.set()
 
     async def _control(self, link: Link, streams: Sequence[str], *, subscribe: bool) -> None:

@@ -117,3 +117,23 @@ async def test_failed_rotation_keeps_the_old_connection(
     assert shard.telemetry.counters["rotations"] == 1
     assert shard.conn.reconnects == 0 and shard.conn.state == "live"
     assert server.conns[0].close_code == 1000
+
+
+@pytest.mark.parametrize("refuse", [0, 1])
+async def test_old_connection_dying_during_rotation_asks_for_head_check(
+    server: FakeServer, nursery: trio.Nursery, refuse: int
+) -> None:
+    send, recv = trio.open_memory_channel[WriterInput](10_000)
+    shard = make_shard(server, send, ["btcusdt@aggTrade"], overlap_timeout=0.2)
+    shutdown = {"stream": "!serverShutdown", "data": {"e": "serverShutdown", "E": 1}}
+    with trio.fail_after(10):
+        await nursery.start(shard.run)
+        await next_event(recv, "connected")
+        old = server.conns[0]
+        server.refuse = refuse  # 1: the replacement fails too, a plain reconnect follows
+        await old.send(json.dumps(shutdown))
+        await old.abort()
+        event = await next_event(recv, "connected")
+    assert event.symbols == ("BTCUSDT",)
+    assert len(server.conns) == 2
+    assert shard.conn.reconnects == refuse
