@@ -102,3 +102,13 @@ def test_scenario_json_and_toml(tmp_path: Path) -> None:
     bad.write_text('{"nope": 1}')
     with pytest.raises(ScenarioError):
         load_scenario(bad)
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    doc = (Path(__file__).parents[2] / "orders_cli/sim/SCENARIO.md").read_text()
+    example = doc.split("```json\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "example.json"
+    path.write_text(example)
+    cfg = load_scenario(path)
+    assert cfg.faults.holes == (("BTCUSDT", 3000000100, 3000000120),)
+    assert any(s.symbol == "币安人生USDT" for s in cfg.symbols)
