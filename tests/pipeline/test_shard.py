@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import trio
@@ -15,6 +16,7 @@ from orders_cli.pipeline.backoff import Backoff, ConnectBudget
 from orders_cli.pipeline.messages import ShardEvent, WriterInput
 from orders_cli.pipeline.shard import OutputClosed, Shard
 from orders_cli.sources.base import SourceLimits
+from orders_cli.sources.registry import get_source
 from orders_cli.telemetry import Telemetry
 
 STREAMS = ["btcusdt@aggTrade", "ethusdt@aggTrade", "bnbusdt@aggTrade"]
@@ -246,3 +248,29 @@ async def test_backoff_resets_only_after_a_healthy_connection(
             await next_event(recv, "disconnected")
         await next_event(recv, "connected")
     assert shard.backoff.attempts == attempts
+
+
+FIXTURE = Path("/work/shared/fixtures/binance/spot-aggTrade-frames.jsonl")
+FRAMES = FIXTURE.read_text().splitlines()[:200] if FIXTURE.exists() else []
+
+
+@pytest.mark.skipif(not FIXTURE.exists(), reason="shared Binance fixtures not present")
+async def test_real_spot_source_and_recorded_frames(
+    server: FakeServer, nursery: trio.Nursery
+) -> None:
+    frames = FRAMES
+    expected = [json.loads(f)["data"]["a"] for f in frames]
+    streams = [*sorted({json.loads(f)["stream"] for f in frames}), "币安人生usdt@aggTrade"]
+    send, recv = trio.open_memory_channel[WriterInput](1000)
+    shard = make_shard(server, send, streams)
+    shard.source = get_source("spot")
+    with trio.fail_after(10):
+        await nursery.start(shard.run)
+        event = await next_event(recv, "connected")
+        conn = server.conns[0]
+        for frame in frames:
+            await conn.send(frame)
+        got = [await next_of(recv, Trade) for _ in frames]
+    assert conn.url_streams == streams  # percent-encoded in the URL, decoded by the server
+    assert "币安人生USDT" in event.symbols
+    assert [t.agg_id for t in got if isinstance(t, Trade)] == expected
