@@ -42,6 +42,10 @@ class _Trigger:
             self.pending.pop(0)
             self.armed += 1
 
+    @property
+    def live(self) -> bool:
+        return self.rate > 0 or self.armed > 0
+
     def fire(self, scale: float = 1.0) -> bool:
         if self.armed:
             self.armed -= 1
@@ -160,6 +164,8 @@ class Engine:
     def _connection_faults(self, elapsed: float) -> None:
         self.f_stall.advance(elapsed)
         self.f_abort.advance(elapsed)
+        if not (self.f_stall.live or self.f_abort.live):
+            return
         conns = {c for group in self.subs.values() for c in group}
         scale = self.cfg.tick_s
         for conn in sorted(conns, key=id):

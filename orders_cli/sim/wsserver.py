@@ -297,6 +297,7 @@ class WsGateway:
         assert isinstance(conn, _CountingConnection)
         client = Client(self.engine, conn, combined)
         stats["ws_connections"] += 1
+        stats["ws_open"] += 1
         self.clients.add(client)
         try:
             with client.scope:
@@ -306,6 +307,7 @@ class WsGateway:
                             nursery.start_soon(client.guard, task)
         finally:
             self.clients.discard(client)
+            stats["ws_open"] -= 1
             self.engine.unsubscribe(client, list(client.streams))
         if client.close_code is not None and not client.aborted:
             with trio.move_on_after(2):

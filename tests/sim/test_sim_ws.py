@@ -83,6 +83,7 @@ async def test_non_ascii_stream_names(encoded: bool) -> None:
 async def test_live_frames_match_truth_and_ids_contiguous() -> None:
     async with running() as sim, open_websocket_url(sim.ws_url + "/ws/btcusdt@aggTrade") as ws:
         got = [await _next(ws) for _ in range(50)]
+        assert sim.stats["ws_open"] == 1
         truth = {r["a"]: r for r in sim.truth_by_symbol()["BTCUSDT"]}
     ids = [m["a"] for m in got]
     assert ids == list(range(ids[0], ids[0] + 50))
