@@ -243,7 +243,9 @@ class Shard:
                             io.cancel_scope.cancel()
                 guard.cancel_scope.cancel()
         except* RECONNECTABLE:
-            if not link.retiring:
+            # a retired connection may die quietly, but only once it was started: before
+            # that, the caller of nursery.start() must see why it failed
+            if not (link.retiring and link.live):
                 raise
         finally:
             link.finished = True

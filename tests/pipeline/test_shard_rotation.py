@@ -137,3 +137,23 @@ async def test_old_connection_dying_during_rotation_asks_for_head_check(
     assert event.symbols == ("BTCUSDT",)
     assert len(server.conns) == 2
     assert shard.conn.reconnects == refuse
+
+
+async def test_shutdown_during_subscribe_then_death_is_a_reconnect(
+    server: FakeServer, nursery: trio.Nursery
+) -> None:
+    """serverShutdown then a drop before the connection was live: retried, not a crash."""
+    server.reply = False  # SUBSCRIBE replies never come: the shard is stuck subscribing
+    send, _recv = trio.open_memory_channel[WriterInput](100)
+    streams = ["aaa@aggTrade", "bbb@aggTrade"]
+    shard = make_shard(server, send, streams, url_stream_limit=1, reply_timeout=5.0)
+    shutdown = {"stream": "!serverShutdown", "data": {"e": "serverShutdown", "E": 1}}
+    with trio.fail_after(10):
+        async with trio.open_nursery() as inner:
+            inner.start_soon(shard.run)
+            first = await server.wait_conns(1)
+            await first.send(json.dumps(shutdown))
+            await first.abort()
+            await server.wait_conns(2)
+            assert shard.conn.reconnects == 1
+            inner.cancel_scope.cancel()
