@@ -141,7 +141,7 @@ class Shard:
         self.conn.streams = len(self._streams)
         for link in list(self._links):
             if link.live:
-                await self._control(link, new, subscribe=True)
+                await self._live_control(link, new, subscribe=True)
 
     async def remove_streams(self, streams: Sequence[str]) -> None:
         """Unsubscribe ``streams`` live on every open connection (paced)."""
@@ -152,7 +152,20 @@ class Shard:
             if link.live:
                 here = [s for s in streams if s in link.streams]
                 if here:
-                    await self._control(link, here, subscribe=False)
+                    await self._live_control(link, here, subscribe=False)
+
+    async def _live_control(self, link: Link, streams: Sequence[str], *, subscribe: bool) -> None:
+        """Control request from a caller's task: a connection that dies meanwhile is the
+        shard's business (it reconnects with the current streams), not the caller's."""
+        try:
+            await self._control(link, streams, subscribe=subscribe)
+        except RECONNECTABLE as exc:
+            log.info(
+                "shard %s: connection #%d lost during a live change: %r",
+                self.name,
+                link.serial,
+                exc,
+            )
 
     # -- supervision -----------------------------------------------------------------
 

@@ -274,3 +274,21 @@ async def test_real_spot_source_and_recorded_frames(
     assert conn.url_streams == streams  # percent-encoded in the URL, decoded by the server
     assert "币安人生USDT" in event.symbols
     assert [t.agg_id for t in got if isinstance(t, Trade)] == expected
+
+
+async def test_add_streams_on_a_dying_connection_does_not_raise(
+    server: FakeServer, nursery: trio.Nursery
+) -> None:
+    server.reply = False
+    send, _recv = trio.open_memory_channel[WriterInput](100)
+    shard = make_shard(server, send, ["aaa@aggTrade"], reply_timeout=5.0)
+    with trio.fail_after(10):
+        await nursery.start(shard.run)
+        conn = await server.wait_conns(1)
+        async with trio.open_nursery() as inner:
+            inner.start_soon(shard.add_streams, [f"s{n}@aggTrade" for n in range(600)])
+            await conn.abort()  # while the paced SUBSCRIBE batches are going out
+        second = await server.wait_conns(2)
+    # the replacement connection opens with the new streams (the rest follow by SUBSCRIBE)
+    assert second.url_streams == shard.streams[:200]
+    assert len(shard.streams) == 601
