@@ -182,18 +182,31 @@ class Client:
             self.scope.cancel()
 
     async def sender(self) -> None:
-        conn = self.conn
         while True:
             await self.wake.wait()
             self.wake = trio.Event()
-            if not self.out:
-                continue
-            batch, self.out = self.out, []
-            data = b"".join([ws_frame(p) for p in batch])
-            # Bypass per-message wsproto encoding: one send_all per batch (private API).
-            async with conn._stream_lock:
-                await conn._stream.send_all(data)
-            self.engine.stats["frames_sent"] += len(batch)
+            await self.drain()
+
+    async def drain(self) -> None:
+        """Send everything buffered as one write (replies before a close, too)."""
+        if not self.out:
+            return
+        batch, self.out = self.out, []
+        data = b"".join([ws_frame(p) for p in batch])
+        conn = self.conn
+        # Bypass per-message wsproto encoding: one send_all per batch (private API).
+        # Shielded: a write cut in half by a cancel would corrupt the frame stream.
+        try:
+            with trio.CancelScope(shield=True), trio.move_on_after(10) as timeout:
+                async with conn._stream_lock:
+                    await conn._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise ConnectionClosed(None) from None
+        if timeout.cancelled_caught:  # the peer stopped reading: reset it
+            self.engine.stats["closed_slow"] += 1
+            self.abort()
+            return
+        self.engine.stats["frames_sent"] += len(batch)
 
     async def reader(self) -> None:
         while True:
@@ -311,6 +324,7 @@ class WsGateway:
             self.engine.unsubscribe(client, list(client.streams))
         if client.close_code is not None and not client.aborted:
             with trio.move_on_after(2):
+                await client.drain()
                 await _close(conn, *client.close_code)
 
 
