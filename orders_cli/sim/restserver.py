@@ -134,19 +134,22 @@ class HttpServer:
                     conn.receive_data(await stream.receive_some(65536))
                     continue
                 if isinstance(event, h11.Request):
-                    while not isinstance(conn.next_event(), h11.EndOfMessage | h11.PAUSED):
-                        if conn.their_state is h11.SEND_BODY:
+                    while True:  # discard any request body
+                        body_event = conn.next_event()
+                        if body_event is h11.NEED_DATA:
                             conn.receive_data(await stream.receive_some(65536))
+                        elif isinstance(body_event, h11.EndOfMessage | h11.ConnectionClosed):
+                            break
                     resp = self._respond(event.method.decode(), event.target.decode(), ip)
                     used = str(self.limiter.used(ip)).encode()
                     resp.headers.append((b"X-MBX-USED-WEIGHT-1M", used))
-                    await self._send(stream, conn, resp)
+                    await self._send(stream, conn, resp, event.method == b"HEAD")
                     if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                         break
                     conn.start_next_cycle()
                 else:
                     break
-        except (h11.RemoteProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+        except (h11.ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
             await stream.aclose()
@@ -161,7 +164,7 @@ class HttpServer:
             if status in (418, 429):
                 r.headers.append((b"Retry-After", b"1"))
             return self._count(r)
-        if method not in ("GET", "HEAD"):
+        if method != "GET":
             return self._count(error(405, -1000, "Method not allowed."))
         return self._count(self.handler(method, target, ip))
 
@@ -175,13 +178,16 @@ class HttpServer:
             stats["rest_5xx"] += 1
         return r
 
-    async def _send(self, stream: trio.SocketStream, conn: h11.Connection, r: Response) -> None:
+    async def _send(
+        self, stream: trio.SocketStream, conn: h11.Connection, r: Response, head: bool
+    ) -> None:
         headers = [
             (b"Content-Type", b"application/json;charset=UTF-8"),
             (b"Content-Length", str(len(r.body)).encode()),
             *r.headers,
         ]
         data = conn.send(h11.Response(status_code=r.status, headers=headers))
-        data += conn.send(h11.Data(data=r.body)) or b""
+        if not head:  # a HEAD reply announces the length but carries no body
+            data += conn.send(h11.Data(data=r.body)) or b""
         data += conn.send(h11.EndOfMessage()) or b""
         await stream.send_all(data)

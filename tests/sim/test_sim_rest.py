@@ -207,3 +207,15 @@ async def test_klines_consistent_with_trades() -> None:
         assert total_fills == sum(t["l"] - t["f"] + 1 for t in truth)
         r = await _get(client, "/api/v3/klines", symbol="BTCUSDT", interval="7m")
         assert r.status_code == 400
+
+
+async def test_other_methods_and_bad_requests_do_not_break_the_server() -> None:
+    async with rest(history_s=0.0) as (_sim, client):
+        with trio.fail_after(5):
+            assert (await client.head("/api/v3/ping")).status_code == 405
+            assert (await client.post("/api/v3/ping", content=b"x=1")).status_code == 405
+            stream = await trio.open_tcp_stream("127.0.0.1", int(client.base_url.port or 0))
+            await stream.send_all(b"NONSENSE\r\n\r\n")
+            await stream.receive_some(1024)
+            await stream.aclose()
+            assert (await client.get("/api/v3/ping")).status_code == 200
