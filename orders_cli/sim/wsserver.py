@@ -293,6 +293,13 @@ class WsGateway:
             task_status.started()
 
     async def handle(self, request: WebSocketRequest) -> None:
+        """One handshake; a peer that vanishes mid-way ends only its own connection."""
+        try:
+            await self._handle(request)
+        except ConnectionClosed:
+            self.engine.stats["ws_vanished"] += 1
+
+    async def _handle(self, request: WebSocketRequest) -> None:
         stats = self.engine.stats
         remote = request.remote
         ip = getattr(remote, "address", str(remote))
@@ -325,11 +332,7 @@ class WsGateway:
         if client.close_code is not None and not client.aborted:
             with trio.move_on_after(2):
                 await client.drain()
-                await _close(conn, *client.close_code)
-
-
-async def _close(conn: WebSocketConnection, code: int, reason: str) -> None:
-    await conn.aclose(code, reason)
+                await conn.aclose(*client.close_code)
 
 
 __all__ = ["Client", "WsGateway", "parse_path", "ws_frame"]

@@ -178,3 +178,16 @@ async def test_unknown_path_is_rejected() -> None:
         with trio.fail_after(5), pytest.raises(HandshakeError):
             async with open_websocket_url(sim.ws_url + "/nope"):
                 pass
+
+
+async def test_vanishing_clients_do_not_break_the_server() -> None:
+    async with running() as sim:
+        with trio.fail_after(5):
+            stream = await trio.open_tcp_stream("127.0.0.1", sim.ws_port)
+            await stream.send_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")  # half a handshake
+            await stream.aclose()
+            async with open_websocket_url(sim.ws_url + "/ws/btcusdt@aggTrade") as ws:
+                await ws.get_message()
+            # the server noticed the peer going away and cleaned up
+            async with open_websocket_url(sim.ws_url + "/ws/btcusdt@aggTrade") as ws:
+                assert (await _next(ws))["e"] == "aggTrade"
