@@ -21,6 +21,7 @@ class Subscriber(Protocol):
     """What the engine needs from a WebSocket connection."""
 
     combined: bool
+    seq: int  # connection number: faults pick connections in this order
 
     def push(self, payload: bytes, wrapped: bytes) -> None: ...
     def flush(self) -> None: ...
@@ -168,7 +169,7 @@ class Engine:
             return
         conns = {c for group in self.subs.values() for c in group}
         scale = self.cfg.tick_s
-        for conn in sorted(conns, key=id):
+        for conn in sorted(conns, key=lambda c: c.seq):
             if self.f_stall.fire(scale):
                 self.stats["stalls"] += 1
                 conn.stall(self.cfg.faults.stall_s)

@@ -100,8 +100,9 @@ class _Server(WebSocketServer):
 class Client:
     """One accepted connection: subscriptions, outgoing buffer, limits."""
 
-    def __init__(self, engine: Engine, conn: _CountingConnection, combined: bool) -> None:
+    def __init__(self, engine: Engine, conn: _CountingConnection, combined: bool, seq: int) -> None:
         self.engine = engine
+        self.seq = seq
         self.cfg = engine.cfg
         self.conn = conn
         self.combined = combined
@@ -315,7 +316,7 @@ class WsGateway:
         combined, names = parsed
         conn = await request.accept()
         assert isinstance(conn, _CountingConnection)
-        client = Client(self.engine, conn, combined)
+        client = Client(self.engine, conn, combined, stats["ws_connections"])
         stats["ws_connections"] += 1
         stats["ws_open"] += 1
         self.clients.add(client)
