@@ -112,6 +112,7 @@ class SimConfig:
     # REST limits
     weight_budget: int = 6000
     weight_window_s: float = 60.0
+    retry_after_s: int | None = None  # 429 Retry-After; None = until the window ends
     calls_after_429_to_ban: int = 3
     ban_s: int = 120
 

@@ -70,6 +70,8 @@ class WeightLimiter:
             return self._limited(st, now)
         if st.used + weight > cfg.weight_budget:
             window_end = self.t0 + (window + 1) * cfg.weight_window_s
+            if cfg.retry_after_s is not None:
+                window_end = now + cfg.retry_after_s
             st.limited_until = max(window_end, now + 1)
             st.calls_after_429 = 0
             return self._limited(st, now)

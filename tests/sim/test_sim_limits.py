@@ -175,3 +175,12 @@ async def test_weight_window_resets() -> None:
         await trio.sleep(retry)
         with trio.fail_after(5):
             assert (await client.get("/api/v3/ping")).status_code == 200
+
+
+async def test_configured_retry_after() -> None:
+    cfg = small_config(weight_budget=1, retry_after_s=7)
+    async with running(cfg) as sim, httpx.AsyncClient(base_url=sim.rest_url) as client:
+        with trio.fail_after(5):
+            codes = [(await client.get("/api/v3/ping")) for _ in range(2)]
+        assert [r.status_code for r in codes] == [200, 429]
+        assert codes[1].headers["Retry-After"] == "7"
