@@ -22,6 +22,7 @@ class RunConfig:
     stall_timeout_s: float = 60.0
     rotate_after_s: float | None = None  # None: the source's lifetime minus a margin
     listing_poll_s: float = 300.0
+    regap_s: float = 30.0  # ask again for gaps still open after this long
     sweep: bool = True
     health_interval_s: float = 2.0
     retention_s: float = 24 * 3600.0

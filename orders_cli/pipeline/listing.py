@@ -12,7 +12,7 @@ import trio
 
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable
 from orders_cli.pipeline.backoff import ConnectBudget
-from orders_cli.pipeline.messages import WriterInput
+from orders_cli.pipeline.messages import HeadCheck, WriterInput
 from orders_cli.rest.client import RestClient
 from orders_cli.store.info import write_infos
 from orders_cli.store.processor import now_ms
@@ -69,6 +69,8 @@ class ListingSync:
             gone = [source.stream_name(s) for s in shard.symbols() if s in removed]
             if gone:
                 await shard.remove_streams(gone)
+        if removed:  # their last trades may not have reached us live: ask REST for the head
+            await ing.request_backfill(HeadCheck(tuple(removed), reason="unlisted"))
         new_streams = [source.stream_name(s) for s in added]
         for shard in ing.shards:
             room = self.per_connection - len(shard.streams)

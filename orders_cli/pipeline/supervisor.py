@@ -5,6 +5,7 @@ then drains what was received and flushes it before returning.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from collections.abc import Sequence
@@ -56,6 +57,8 @@ class Ingester:
         self.writer: Writer | None = None
         self.backfill: Backfill | None = None
         self._resumed: list[BackfillInput] = []
+        self._bf_send: trio.MemorySendChannel[BackfillInput] | None = None
+        self._rest: RestClient | None = None
 
     # ------------------------------------------------------------------ control
     def stop(self) -> None:
@@ -63,6 +66,11 @@ class Ingester:
         self._stop_requested = True
         if self._producers is not None:
             self._producers.cancel()
+
+    async def request_backfill(self, req: BackfillInput) -> None:
+        if self._bf_send is not None:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await self._bf_send.send(req)
 
     @property
     def stopping(self) -> bool:
@@ -109,6 +117,7 @@ class Ingester:
                 t,
                 batch_max=cfg.batch_max,
                 batch_s=cfg.batch_s,
+                regap_s=cfg.regap_s,
             )
             async with trio.open_nursery() as outer:
                 await outer.start(self.writer.run)
@@ -130,6 +139,8 @@ class Ingester:
     ) -> None:
         cfg, source, t = self.cfg, self.source, self.telemetry
         limits = source.limits
+        self._bf_send = bf_send
+        self._rest = rest
         with trio.CancelScope() as scope:
             self._producers = scope
             if self._stop_requested:
@@ -164,7 +175,8 @@ class Ingester:
         """The slow periodic head check (tail gaps of quiet symbols); the first pass is
         the one every connection makes when it goes live, so wait one interval."""
         limits = self.source.limits
-        weight_limit, fraction = limits.rest_weight_per_minute, self.cfg.rest_weight_fraction
+        weight_limit = self._rest.weight_limit if self._rest else limits.rest_weight_per_minute
+        fraction = self.cfg.rest_weight_fraction
         await trio.sleep(sweep_interval(len(self.subscribed), weight_limit, fraction))
         await sweeper(
             lambda: self.subscribed,
@@ -207,6 +219,10 @@ class Ingester:
     async def _discover(self, rest: RestClient) -> list[SymbolInfo]:
         body = await rest.get(self.source.exchange_info_request())
         infos = self.source.parse_exchange_info(body)
+        limit = self.source.parse_weight_limit(body)
+        if limit is not None and limit != rest.weight_limit:
+            log.info("REST weight limit: %d/min (advertised by the exchange)", limit)
+            rest.set_weight_limit(limit)
         if self.cfg.symbols:
             known = {i.symbol for i in infos}
             unknown = [s for s in self.cfg.symbols if s not in known]

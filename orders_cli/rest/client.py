@@ -109,6 +109,14 @@ class RestClient:
         now = trio.current_time()
         return self._budget.used if self._budget.minute(now) == self._budget.window else 0
 
+    def set_weight_limit(self, limit: int) -> None:
+        """Adopt the exchange's advertised REQUEST_WEIGHT per minute (exchangeInfo)."""
+        self._budget.limit = max(1, limit)
+
+    @property
+    def weight_limit(self) -> int:
+        return self._budget.limit
+
     async def __aenter__(self) -> Self:
         return self
 

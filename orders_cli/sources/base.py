@@ -75,6 +75,10 @@ class Source(Protocol):
 
     def parse_exchange_info(self, body: bytes) -> list[SymbolInfo]: ...
 
+    def parse_weight_limit(self, body: bytes) -> int | None:
+        """The per-minute REST weight limit the exchangeInfo body advertises, if any."""
+        ...
+
     def agg_trades_request(
         self,
         symbol: str,

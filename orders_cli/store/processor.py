@@ -275,5 +275,21 @@ class Processor:
                 oldest = g.opened_ms if oldest is None else min(oldest, g.opened_ms)
         return total, oldest
 
+    def stale_gap_requests(self, older_than_ms: int) -> list[GapRequest | ColdStart]:
+        """Requests for open gaps opened more than ``older_than_ms`` ago: the backfill may
+        have given a range up (REST empty for a while, errors); asking again is cheap
+        because the backfill merges overlapping requests."""
+        now = self.clock_ms()
+        out: list[GapRequest | ColdStart] = []
+        for s, st in self.states.items():
+            for g in st.gaps:
+                if g.exchange_side or now - g.opened_ms < older_than_ms:
+                    continue
+                if g.cold:
+                    out.append(ColdStart(s, now - self.backfill_ms, g.last + 1))
+                else:
+                    out.append(GapRequest(s, g.first, g.last, priority=2, reason="retry"))
+        return out
+
     def pending_count(self) -> int:
         return sum(len(st.pending) for st in self.states.values())

@@ -31,6 +31,7 @@ class Writer:
         batch_max: int = 5000,
         batch_s: float = 0.1,
         retry_max_s: float = 5.0,
+        regap_s: float = 30.0,
     ) -> None:
         self.processor = processor
         self.worker = worker
@@ -41,6 +42,8 @@ class Writer:
         self.batch_s = batch_s
         self.retry_max_s = retry_max_s
         self.batches = 0
+        self.regap_s = regap_s
+        self._next_regap = 0.0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -104,6 +107,11 @@ class Writer:
         if self.backfill is None:
             return
         requests: list[BackfillInput] = [*outcome.gap_requests, *outcome.cold_starts]
+        now = trio.current_time()
+        if t.open_gaps and now >= self._next_regap:
+            if self._next_regap:
+                requests += self.processor.stale_gap_requests(int(self.regap_s * 1000))
+            self._next_regap = now + self.regap_s
         requests += [
             HeadCheck(ev.symbols, reason="reconnect")
             for ev in events

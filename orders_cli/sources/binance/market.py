@@ -75,6 +75,9 @@ class BinanceMarket:
             weight=self.limits.exchange_info_weight,
         )
 
+    def parse_weight_limit(self, body: bytes) -> int | None:
+        return wire.request_weight_limit(body)
+
     def parse_exchange_info(self, body: bytes) -> list[SymbolInfo]:
         return wire.parse_exchange_info(body)
 

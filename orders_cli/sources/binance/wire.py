@@ -297,3 +297,25 @@ def permissions_seen(body: bytes) -> frozenset[str]:
                 if type(group) is list:
                     seen.update(p for p in group if type(p) is str)
     return frozenset(seen)
+
+
+def request_weight_limit(body: bytes) -> int | None:
+    """The REQUEST_WEIGHT per minute an exchangeInfo body advertises (``rateLimits``), or
+    None. The exchange's own figure beats our default: a test net or a proxy may differ."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    limits = obj.get("rateLimits") if isinstance(obj, dict) else None
+    for lim in limits if isinstance(limits, list) else ():
+        if (
+            isinstance(lim, dict)
+            and lim.get("rateLimitType") == "REQUEST_WEIGHT"
+            and lim.get("interval") == "MINUTE"
+            and type(lim.get("limit")) is int
+            and lim["limit"] > 0
+        ):
+            per = lim.get("intervalNum", 1)
+            if type(per) is int and per >= 1:
+                return int(lim["limit"]) // per
+    return None
