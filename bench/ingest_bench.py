@@ -1,0 +1,198 @@
+"""bench/ingest: simulator process -> `orders run` process -> private redis-server.
+
+Everything stored is counted FROM REDIS (ZCARD over every symbol), latency is measured
+from Redis (stream entries' ``E`` vs the wall clock when XREAD saw them; the ingester's
+own ``orders:health:orders`` figures are printed next to it), trades per Lua call is
+stored trades / ``cmdstat_evalsha`` calls, bytes per trade is ``used_memory`` delta /
+stored-trades delta over the measured window. At the end the simulator is frozen and
+Redis is compared with its truth (count, XLEN and first/last id per symbol).
+
+Run: bench/ingest [--symbols 1000] [--rate 20000] [--seconds 60] [--redis distro|embedded]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+from benchlib import (
+    ROOT,
+    SimProc,
+    compare_truth,
+    cpu_seconds,
+    eprint,
+    evalsha_calls,
+    health,
+    loadavg,
+    redis_server,
+    rss_bytes,
+    start_orders_run,
+    stop_process,
+    stored_counts,
+    used_memory,
+)
+from probe import LatencyProbe
+
+OUT = ROOT / "bench" / "out"
+DAY_TRADES_ALL_BINANCE_SPOT = 50_000_000  # assumption, see bench/RESULTS.md
+
+
+def main(a: argparse.Namespace) -> dict[str, Any]:
+    OUT.mkdir(exist_ok=True)
+    tag = a.tag or f"ingest-{a.redis}-{a.symbols}x{int(a.rate)}"
+    log_path = OUT / f"{tag}.log"
+    with redis_server(a.redis) as (url, rproc):
+        r = redis.Redis.from_url(url, socket_timeout=30)
+        version = r.info("server")["redis_version"]
+        mem_empty = used_memory(r)
+        sim = SimProc(a.symbols, a.rate, seed=a.seed)
+        try:
+            return run(a, tag, url, r, rproc.pid, sim, log_path, version, mem_empty)
+        finally:
+            sim.close()
+
+
+def run(
+    a: argparse.Namespace,
+    tag: str,
+    url: str,
+    r: redis.Redis,
+    redis_pid: int,
+    sim: SimProc,
+    log_path: Path,
+    version: str,
+    mem_empty: int,
+) -> dict[str, Any]:
+    info = sim.info
+    eprint(f"[{tag}] redis {version} {url}; sim {info}")
+    with open(log_path, "wb") as log:
+        proc = start_orders_run(url, info["ws_url"], info["rest_url"], log, a.orders_args)
+        t_start = time.monotonic()
+        try:
+            res = measure(a, r, redis_pid, sim, proc.pid, url, t_start)
+        finally:
+            rc = stop_process(proc)
+    res.update(
+        tag=tag,
+        redis_version=version,
+        redis_kind=a.redis,
+        sim=info,
+        exit_code=rc,
+        mem_empty=mem_empty,
+        log=str(log_path.relative_to(ROOT)),
+        args=vars(a),
+    )
+    (OUT / f"{tag}.json").write_text(orjson.dumps(res, option=orjson.OPT_INDENT_2).decode())
+    return res
+
+
+def measure(
+    a: argparse.Namespace,
+    r: redis.Redis,
+    redis_pid: int,
+    sim: SimProc,
+    pid: int,
+    url: str,
+    t_start: float,
+) -> dict[str, Any]:
+    symbols = sim_symbols(sim)
+    # warm-up: subscriptions, cold-start backfills, first bars
+    time.sleep(a.warmup)
+    probe = LatencyProbe(url, probe_symbols(symbols))
+    probe.start()
+    c0 = sum(stored_counts(r, symbols).values())
+    m0, e0, t0 = used_memory(r), evalsha_calls(r), time.monotonic()
+    g0 = sim.ask("stats")["stats"].get("trades", 0)
+    cpu0 = {
+        k: cpu_seconds(p) for k, p in (("orders", pid), ("redis", redis_pid), ("sim", sim.proc.pid))
+    }
+    samples = []
+    rss_max = 0
+    while time.monotonic() - t0 < a.seconds:
+        time.sleep(min(5.0, a.seconds - (time.monotonic() - t0)))
+        rss = rss_bytes(pid)
+        rss_max = max(rss_max, rss)
+        n = sum(stored_counts(r, symbols).values())
+        samples.append({"t": round(time.monotonic() - t0, 1), "stored": n, "rss": rss})
+        eprint(f"  t={samples[-1]['t']}s stored={n} rss={rss / 2**20:.0f} MiB load={loadavg()}")
+    c1 = sum(stored_counts(r, symbols).values())
+    m1, e1, t1 = used_memory(r), evalsha_calls(r), time.monotonic()
+    g1 = sim.ask("stats")["stats"].get("trades", 0)
+    cpu1 = {
+        k: cpu_seconds(p) for k, p in (("orders", pid), ("redis", redis_pid), ("sim", sim.proc.pid))
+    }
+    dt = t1 - t0
+    probe.stop()
+    snap = health(r) or {}
+    frozen = sim.ask("freeze")
+    truth = frozen["truth"]
+    settle0 = time.monotonic()
+    cmp = compare_truth(r, truth)
+    while cmp["bad"] and time.monotonic() - settle0 < a.settle:
+        time.sleep(1.0)
+        cmp = compare_truth(r, truth)
+    stored_total = cmp["stored"]
+    res: dict[str, Any] = {
+        "window_s": round(dt, 2),
+        "generated_per_s": round((g1 - g0) / dt, 1),
+        "stored_per_s": round((c1 - c0) / dt, 1),
+        "active_symbols": sum(1 for v in truth.values() if v[0] > 0),
+        "trades_per_lua_call": round((c1 - c0) / max(1, e1 - e0), 1),
+        "lua_calls_per_s": round((e1 - e0) / dt, 1),
+        "latency_from_redis_ms": probe.percentiles(),
+        "latency_health_ms": snap.get("latency_ms"),
+        "health_counters": {
+            k: snap.get(k)
+            for k in ("trades_stored", "duplicates", "malformed", "dropped_overload", "gaps")
+        },
+        "cpu_pct": {k: round(100 * (cpu1[k] - cpu0[k]) / dt, 1) for k in cpu0},
+        "rss_orders_max_mib": round(rss_max / 2**20, 1),
+        "rss_orders_end_mib": round(rss_bytes(pid) / 2**20, 1),
+        "bytes_per_trade_window": round((m1 - m0) / max(1, c1 - c0), 1),
+        "used_memory_end": used_memory(r),
+        "stored_total": stored_total,
+        "settle_s": round(time.monotonic() - settle0, 1),
+        "truth_compare": cmp,
+        "loadavg_end": loadavg(),
+        "samples": samples,
+        "elapsed_s": round(time.monotonic() - t_start, 1),
+    }
+    bpt = res["bytes_per_trade_window"]
+    res["projection_24h_gb"] = round(bpt * DAY_TRADES_ALL_BINANCE_SPOT / 1e9, 2)
+    return res
+
+
+def sim_symbols(sim: SimProc) -> list[str]:
+    """Every symbol the simulator lists (TRADING and not), from its truth table."""
+    return list(sim.ask("symbols")["symbols"])
+
+
+def probe_symbols(symbols: list[str]) -> list[str]:
+    """The busiest few (fixture order is rate order) plus a spread over the tail."""
+    step = max(1, len(symbols) // 16)
+    picked = symbols[:4] + symbols[4::step]
+    return picked[:24]
+
+
+def cli() -> None:
+    p = argparse.ArgumentParser(description="simulator -> orders run -> redis-server throughput")
+    p.add_argument("--symbols", type=int, default=1000)
+    p.add_argument("--rate", type=float, default=20000.0)
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--warmup", type=float, default=15.0)
+    p.add_argument("--settle", type=float, default=60.0)
+    p.add_argument("--redis", choices=["distro", "embedded"], default="distro")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--tag", default="")
+    p.add_argument("orders_args", nargs="*", help="extra `orders run` options (after --)")
+    res = main(p.parse_args())
+    summary = {k: v for k, v in res.items() if k not in ("samples", "sim", "args")}
+    print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,139 @@
+"""The simulator in its own process, driven over stdin/stdout by the bench scripts.
+
+Run: ``.venv/bin/python bench/simproc.py --symbols 1000 --rate 20000 [--history 86400]``.
+It prints one JSON line ``{"ws_url", "rest_url", "symbols", "trading"}`` when serving,
+then answers one JSON line per command read from stdin:
+
+- ``symbols`` -> ``{"symbols": [...]}`` in config (= rate) order
+- ``stats``  -> ``{"stats": sim.stats, "weight": {...}}``
+- ``freeze`` -> stop generating; ``{"truth": {symbol: [count, first_id, last_id]}}``
+- ``quit``   -> exit 0 (EOF on stdin too)
+
+``weight`` is measured at the simulator's own limiter (the figure it would send as
+``X-MBX-USED-WEIGHT-1M``): ``used`` in the current fixed window, ``peak`` the highest
+end-of-window figure seen so far, ``windows`` every closed window's figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import orjson
+import trio
+
+from orders_cli.sim import SimConfig, Simulator
+from orders_cli.sim.restserver import HttpServer, WeightLimiter
+from orders_cli.sim.routes import Routes
+
+LOOPBACK = "127.0.0.1"
+
+
+class WeightWatch:
+    """Samples the limiter's per-window weight every 0.25 s; keeps each window's last value."""
+
+    def __init__(self, limiter: WeightLimiter) -> None:
+        self.limiter = limiter
+        self.windows: list[int] = []
+        self.used = 0
+        self.window = 0
+
+    async def run(self) -> None:
+        while True:
+            st = self.limiter.ips.get(LOOPBACK)
+            if st is not None:
+                if st.window != self.window and self.window >= 0:
+                    self.windows.append(self.used)
+                    self.window = st.window
+                self.used = st.used
+            await trio.sleep(0.25)
+
+    def report(self) -> dict[str, Any]:
+        closed = self.windows
+        return {
+            "used": self.used,
+            "peak": max([*closed, self.used], default=0),
+            "windows": closed,
+            "budget": self.limiter.cfg.weight_budget,
+        }
+
+
+async def serve(
+    sim: Simulator, *, task_status: trio.TaskStatus[WeightWatch] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """``Simulator.serve`` with a handle on the weight limiter (measured, not guessed)."""
+    await sim.bind()
+    assert sim._listeners is not None  # the bench needs the limiter serve() hides
+    ws, rest = sim._listeners
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sim.engine.run)
+        await nursery.start(sim.gateway.serve, ws)
+        limiter = WeightLimiter(sim.cfg)
+        http = HttpServer(sim.engine, limiter, Routes(sim.engine, limiter))
+        await nursery.start(http.serve, rest)
+        watch = WeightWatch(limiter)
+        nursery.start_soon(watch.run)
+        task_status.started(watch)
+
+
+def truth_summary(sim: Simulator) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for sym, book in sim.engine.books.items():
+        n = len(book)
+        out[sym] = [n, book.first_id, book.last_id] if n else [0, -1, -1]
+    return out
+
+
+def reply(obj: Any) -> None:
+    sys.stdout.buffer.write(orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS) + b"\n")
+    sys.stdout.buffer.flush()
+
+
+async def main(args: argparse.Namespace) -> None:
+    cfg = SimConfig.from_fixture(
+        n_symbols=args.symbols, seed=args.seed, total_rate=args.rate, history_s=args.history
+    )
+    sim = Simulator(cfg)
+    async with trio.open_nursery() as nursery:
+        watch: WeightWatch = await nursery.start(serve, sim)
+        trading = sum(1 for s in cfg.symbols if s.status == "TRADING")
+        active = sum(1 for s, r in zip(cfg.symbols, cfg.rates(), strict=True) if r > 0)
+        reply(
+            {
+                "ws_url": sim.ws_url,
+                "rest_url": sim.rest_url,
+                "symbols": len(cfg.symbols),
+                "trading": trading,
+                "active": active,
+                "min_rate": min(r for r in cfg.rates() if r > 0),
+            }
+        )
+        while True:
+            line = await trio.to_thread.run_sync(sys.stdin.readline)
+            cmd = line.strip()
+            if cmd in ("", "quit"):
+                break
+            if cmd == "stats":
+                reply({"stats": dict(sim.stats), "weight": watch.report()})
+            elif cmd == "symbols":
+                reply({"symbols": [s.symbol for s in cfg.symbols]})
+            elif cmd == "freeze":
+                sim.stop_trading()
+                reply({"truth": truth_summary(sim), "weight": watch.report()})
+            else:
+                reply({"error": f"unknown command {cmd!r}"})
+        nursery.cancel_scope.cancel()
+
+
+def cli() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--symbols", type=int, default=1000)
+    p.add_argument("--rate", type=float, default=20000.0)
+    p.add_argument("--history", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=1)
+    trio.run(main, p.parse_args())
+
+
+if __name__ == "__main__":
+    cli()
