@@ -1,0 +1,115 @@
+"""Rich rendering for ``orders verify`` (report -> tables). Only the CLI imports this."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from orders_cli.ops.verify import SymbolReport, VerifyReport
+from orders_cli.ops.verify_ids import IdRange, total
+
+MAX_RANGES = 5
+MAX_BAR_ROWS = 30
+
+
+def _ranges(ranges: Sequence[IdRange]) -> str:
+    if not ranges:
+        return "-"
+    shown = [str(r.first) if r.size == 1 else f"{r.first}-{r.last}" for r in ranges[:MAX_RANGES]]
+    more = f" (+{len(ranges) - MAX_RANGES} ranges)" if len(ranges) > MAX_RANGES else ""
+    return f"{total(ranges)}: " + ", ".join(shown) + more
+
+
+def _time(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _stream(s: SymbolReport) -> str:
+    parts = []
+    if s.stream_missing:
+        parts.append(f"lacks {_ranges(s.stream_missing)}")
+    if s.stream_extra:
+        parts.append(f"extra {_ranges(s.stream_extra)}")
+    if s.stream_duplicates:
+        parts.append(f"{len(s.stream_duplicates)} dup ids")
+    return "; ".join(parts) or "ok"
+
+
+def symbols_table(report: VerifyReport) -> Table:
+    table = Table(
+        title=f"orders verify · trades since {_time(report.since_ms)} UTC", title_justify="left"
+    )
+    for name, justify in (
+        ("symbol", "left"),
+        ("status", "left"),
+        ("stored", "right"),
+        ("ids", "left"),
+        ("REST head", "right"),
+        ("missing", "left"),
+        ("exchange-side", "left"),
+        ("dups", "right"),
+        ("stream", "left"),
+        ("bars", "right"),
+        ("repaired", "right"),
+    ):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]  # literal justify
+    for s in report.symbols:
+        status = Text("ok", style="green") if s.problems == 0 else Text("PROBLEM", style="bold red")
+        ids = "-" if s.first_id is None else f"{s.first_id}..{s.last_id}"
+        table.add_row(
+            s.symbol,
+            status,
+            str(s.stored),
+            ids,
+            "-" if s.rest_head is None else str(s.rest_head),
+            Text(_ranges(s.missing + s.unverified), style="red" if s.missing else ""),
+            Text(_ranges(s.exchange_side), style="yellow" if s.exchange_side else ""),
+            str(sum(n - 1 for n in s.duplicates.values())),
+            _stream(s),
+            str(len(s.bar_problems)),
+            str(s.repaired),
+        )
+    return table
+
+
+def bar_problems_table(report: VerifyReport) -> Table | None:
+    rows = [(s.symbol, p) for s in report.symbols for p in s.bar_problems]
+    if not rows:
+        return None
+    table = Table(title="bar differences", title_justify="left")
+    for name in ("symbol", "source", "tf", "window (UTC)", "difference"):
+        table.add_column(name, overflow="fold")
+    for sym, p in rows[:MAX_BAR_ROWS]:
+        table.add_row(sym, p.source, p.tf, _time(p.window_start), p.what)
+    if len(rows) > MAX_BAR_ROWS:
+        table.caption = f"{len(rows) - MAX_BAR_ROWS} more (use --json for all)"
+    return table
+
+
+def render(report: VerifyReport) -> RenderableType:
+    parts: list[RenderableType] = [symbols_table(report)]
+    bars = bar_problems_table(report)
+    if bars is not None:
+        parts.append(bars)
+    for s in report.symbols:
+        for err in s.errors:
+            parts.append(Text(f"{s.symbol}: {err}", style="red"))
+    summary = report.summary()
+    verdict = (
+        Text("clean", style="bold green")
+        if report.clean
+        else Text(f"problems in {summary['symbols_with_problems']} symbol(s)", style="bold red")
+    )
+    parts.append(
+        Text.assemble(
+            verdict,
+            f" · {summary['symbols']} symbols · {summary['missing']} missing"
+            f" · {summary['exchange_side']} exchange-side (not a problem)"
+            f" · {summary['repaired']} repaired",
+        )
+    )
+    return Group(*parts)

@@ -1,0 +1,323 @@
+"""``orders verify``: prove no trade is missing (and, on request, that bars are right).
+
+Per symbol, inside ``--since``:
+
+1. REST head (``aggTrades?limit=1``): ids above our newest stored one are holes.
+2. Stored ids (``trades:{S}:latest``): holes between consecutive ids and duplicates. The
+   lower edge is never a hole: ids below the first stored id of the window are out of
+   retention (ids are read from a margin below the window so a trade whose time is a
+   little out of id order does not look missing).
+3. The stream (``trades:{S}:stream``) must hold the same ids, once each.
+4. Every hole is paged from REST (``fromId``): ids REST has are *missing*; ids REST lacks
+   too are *exchange-side* (reported apart, not a problem).
+5. ``repair``: the missing trades go through the writer (``Processor`` + ``Backfilled``).
+6. ``bars`` / ``klines``: see :mod:`orders_cli.ops.verify_bars`.
+
+Redis calls run in worker threads; REST through :class:`RestClient` (weight budget).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+import orjson
+import trio
+
+from orders_cli.errors import ExchangeRejected
+from orders_cli.models import Trade
+from orders_cli.ops import verify_bars as vb
+from orders_cli.ops import verify_redis as vr
+from orders_cli.ops.verify_ids import (
+    HoleSplit,
+    IdRange,
+    duplicates,
+    holes_between,
+    remaining_after,
+    to_ranges,
+    total,
+)
+from orders_cli.rest.client import RestClient
+from orders_cli.sources.base import RestRequest, Source
+from orders_cli.store.keys import Keyspace
+from orders_cli.store.processor import now_ms
+
+MARGIN_MS = 60_000
+KLINES_WEIGHT = 2
+PARALLEL_SYMBOLS = 4
+
+
+@attrs.frozen(slots=True)
+class VerifyOptions:
+    since_ms: int = 24 * 3600 * 1000  # a duration
+    repair: bool = False
+    bars: bool = False
+    klines: bool = False
+
+
+@attrs.define
+class SymbolReport:
+    symbol: str
+    stored: int = 0  # distinct ids stored inside the window
+    first_id: int | None = None
+    last_id: int | None = None
+    rest_head: int | None = None
+    missing: list[IdRange] = attrs.field(factory=list)  # REST has them, we do not
+    exchange_side: list[IdRange] = attrs.field(factory=list)  # REST lacks them too
+    unverified: list[IdRange] = attrs.field(factory=list)  # holes REST could not check
+    duplicates: dict[int, int] = attrs.field(factory=dict)  # id -> times in the ZSET
+    stream_duplicates: dict[int, int] = attrs.field(factory=dict)
+    stream_missing: list[IdRange] = attrs.field(factory=list)  # in the ZSET, not the stream
+    stream_extra: list[IdRange] = attrs.field(factory=list)  # in the stream, not the ZSET
+    bar_problems: list[vb.BarProblem] = attrs.field(factory=list)
+    errors: list[str] = attrs.field(factory=list)
+    repaired: int = 0
+
+    @property
+    def problems(self) -> int:
+        """How many things are wrong (ids missing, duplicates, stream and bar differences,
+        errors). Exchange-side holes are not problems."""
+        return (
+            total(self.missing)
+            + total(self.unverified)
+            + sum(n - 1 for n in self.duplicates.values())
+            + sum(n - 1 for n in self.stream_duplicates.values())
+            + total(self.stream_missing)
+            + total(self.stream_extra)
+            + len(self.bar_problems)
+            + len(self.errors)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        def rs(ranges: Sequence[IdRange]) -> list[list[int]]:
+            return [r.as_list() for r in ranges]
+
+        return {
+            "symbol": self.symbol,
+            "ok": self.problems == 0,
+            "problems": self.problems,
+            "stored": self.stored,
+            "first_id": self.first_id,
+            "last_id": self.last_id,
+            "rest_head": self.rest_head,
+            "missing": rs(self.missing),
+            "missing_count": total(self.missing),
+            "exchange_side": rs(self.exchange_side),
+            "exchange_side_count": total(self.exchange_side),
+            "unverified": rs(self.unverified),
+            "duplicates": {str(k): v for k, v in sorted(self.duplicates.items())},
+            "stream_duplicates": {str(k): v for k, v in sorted(self.stream_duplicates.items())},
+            "stream_missing": rs(self.stream_missing),
+            "stream_extra": rs(self.stream_extra),
+            "bar_problems": [p.as_dict() for p in self.bar_problems],
+            "errors": list(self.errors),
+            "repaired": self.repaired,
+        }
+
+
+@attrs.define
+class VerifyReport:
+    since_ms: int  # epoch ms of the window's lower edge
+    symbols: list[SymbolReport] = attrs.field(factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return all(s.problems == 0 for s in self.symbols)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "summary": True,
+            "ok": self.clean,
+            "since_ms": self.since_ms,
+            "symbols": len(self.symbols),
+            "symbols_with_problems": sum(1 for s in self.symbols if s.problems),
+            "missing": sum(total(s.missing) for s in self.symbols),
+            "exchange_side": sum(total(s.exchange_side) for s in self.symbols),
+            "repaired": sum(s.repaired for s in self.symbols),
+        }
+
+    def json_lines(self) -> bytes:
+        rows = [orjson.dumps(s.as_dict()) for s in self.symbols]
+        rows.append(orjson.dumps(self.summary()))
+        return b"\n".join(rows) + b"\n"
+
+
+class Verifier:
+    """Runs the checks for a set of symbols against one Redis and one REST client."""
+
+    def __init__(
+        self,
+        redis: Any,
+        keyspace: Keyspace,
+        source: Source,
+        rest: RestClient,
+        options: VerifyOptions,
+        *,
+        clock_ms: Callable[[], int] = now_ms,
+    ) -> None:
+        self.redis = redis
+        self.ks = keyspace
+        self.source = source
+        self.rest = rest
+        self.opts = options
+        self.clock_ms = clock_ms
+
+    async def run(self, symbols: Sequence[str] = ()) -> VerifyReport:
+        """Verify ``symbols`` (default: every symbol in ``Keyspace.symbols()``)."""
+        if not symbols:
+            symbols = await trio.to_thread.run_sync(vr.stored_symbols, self.redis, self.ks)
+        lo = self.clock_ms() - self.opts.since_ms
+        report = VerifyReport(since_ms=lo, symbols=[SymbolReport(s) for s in symbols])
+        limiter = trio.CapacityLimiter(PARALLEL_SYMBOLS)
+
+        async def one(rep: SymbolReport) -> None:
+            async with limiter:
+                await self.verify_symbol(rep, lo)
+
+        async with trio.open_nursery() as nursery:
+            for rep in report.symbols:
+                nursery.start_soon(one, rep)
+        return report
+
+    # ---------------------------------------------------------------- REST helpers
+    async def _trades(self, symbol: str, req: RestRequest) -> list[Trade]:
+        return self.source.parse_agg_trades(symbol, await self.rest.get(req))
+
+    async def _head(self, rep: SymbolReport) -> None:
+        req = self.source.agg_trades_request(rep.symbol, limit=1)
+        try:
+            page = await self._trades(rep.symbol, req)
+        except ExchangeRejected as exc:
+            rep.errors.append(f"REST head check: {exc}")
+            return
+        rep.rest_head = max((t.agg_id for t in page), default=None)
+
+    async def _first_rest_id(self, symbol: str, lo: int) -> int | None:
+        req = self.source.agg_trades_request(symbol, start_time=lo, limit=1)
+        page = await self._trades(symbol, req)
+        return min((t.agg_id for t in page if t.trade_time >= lo), default=None)
+
+    async def cross_check(
+        self, symbol: str, holes: Sequence[IdRange], keep: bool
+    ) -> tuple[HoleSplit, list[Trade]]:
+        """Page every hole from REST (``fromId``): split it into missing / exchange-side;
+        with ``keep``, also return the trades REST has (for the repair)."""
+        split, found = HoleSplit(), []
+        todo = list(holes)
+        limit = self.source.limits.agg_trades_max_limit
+        while todo:
+            cursor = todo[0].first
+            req = self.source.agg_trades_request(symbol, from_id=cursor, limit=limit)
+            page = [t for t in await self._trades(symbol, req) if t.agg_id >= cursor]
+            if not page:  # REST has nothing from the cursor on
+                split.exchange_side.extend(todo)
+                break
+            top = max(t.agg_id for t in page)
+            upto = top if len(page) >= limit else max(top, todo[-1].last)
+            split.add(todo, upto, (t.agg_id for t in page))
+            if keep:
+                firsts = [h.first for h in todo]
+                for t in page:
+                    i = bisect.bisect_right(firsts, t.agg_id) - 1
+                    if i >= 0 and todo[i].first <= t.agg_id <= todo[i].last:
+                        found.append(t)
+            todo = remaining_after(todo, upto)
+        return split.normalized(), found
+
+    # ---------------------------------------------------------------- one symbol
+    async def verify_symbol(self, rep: SymbolReport, lo: int) -> None:
+        sym = rep.symbol
+        await self._head(rep)  # first: whatever REST has now, Redis should have next
+        stored = await trio.to_thread.run_sync(
+            vr.read_stored, self.redis, self.ks, sym, lo, MARGIN_MS
+        )
+        holes = self._local_checks(rep, stored, lo)
+        if rep.rest_head is not None:
+            if rep.last_id is not None and rep.rest_head > rep.last_id:
+                holes.append(IdRange(rep.last_id + 1, rep.rest_head))
+            elif rep.last_id is None:
+                first = await self._first_rest_id(sym, lo)
+                if first is not None and first <= rep.rest_head:
+                    holes.append(IdRange(first, rep.rest_head))
+        if holes:
+            try:
+                split, found = await self.cross_check(sym, holes, self.opts.repair)
+            except ExchangeRejected as exc:
+                rep.errors.append(f"REST cross-check: {exc}")
+                rep.unverified = holes
+            else:
+                rep.missing, rep.exchange_side = split.missing, split.exchange_side
+                if self.opts.repair and (found or split.exchange_side):
+                    rep.repaired = await trio.to_thread.run_sync(
+                        vr.repair,
+                        self.redis,
+                        self.ks,
+                        sym,
+                        found,
+                        split.exchange_side,
+                        self.source.limits.first_agg_id,
+                    )
+        if self.opts.bars or self.opts.klines:
+            await self._bars(rep, lo)
+
+    def _local_checks(self, rep: SymbolReport, stored: vr.StoredIds, lo: int) -> list[IdRange]:
+        window = [a for a, t in stored.zset if t >= lo]
+        if not window:
+            return []
+        first, top = min(window), max(window)
+        ids = [a for a, _ in stored.zset if a >= first]
+        distinct = sorted(set(ids))
+        rep.first_id, rep.last_id, rep.stored = first, top, len(distinct)
+        rep.duplicates = duplicates(ids)
+        # the stream, from where both it and the ZSET are complete, up to our newest id
+        min_t = min(t for a, t in stored.zset if a >= first)
+        edge = max(lo, min_t, stored.stream_first_ms or 0)
+        zs = {a for a, t in stored.zset if t >= edge and first <= a <= top}
+        st = [a for a, t in stored.stream if t >= edge and first <= a <= top]
+        rep.stream_duplicates = duplicates(st)
+        rep.stream_missing = to_ranges(zs - set(st))
+        rep.stream_extra = to_ranges(set(st) - zs)
+        return holes_between(distinct)
+
+    async def _bars(self, rep: SymbolReport, lo: int) -> None:
+        snap = await trio.to_thread.run_sync(vb.read_snapshot, self.redis, self.ks, rep.symbol, lo)
+        if self.opts.bars:
+            rep.bar_problems.extend(vb.check_bars(snap, lo))
+        if self.opts.klines:
+            span = vb.kline_range(snap, lo)
+            if span is None:
+                return
+            try:
+                klines = await self._klines(rep.symbol, *span)
+            except ExchangeRejected as exc:
+                rep.errors.append(f"REST klines: {exc}")
+                return
+            rep.bar_problems.extend(vb.check_klines(snap.bars[vb.KLINE_TF], klines, *span))
+
+    async def _klines(self, symbol: str, first: int, last: int) -> list[list[object]]:
+        base = self.source.agg_trades_request(symbol, limit=1).path.rsplit("/", 1)[0]
+        out: list[list[object]] = []
+        start = first
+        while start <= last:
+            req = RestRequest(
+                path=f"{base}/klines",
+                params={
+                    "symbol": symbol,
+                    "interval": vb.KLINE_TF,
+                    "startTime": str(start),
+                    "endTime": str(last + 59_999),
+                    "limit": str(vb.KLINES_LIMIT),
+                },
+                weight=KLINES_WEIGHT,
+            )
+            page = orjson.loads(await self.rest.get(req))
+            if not isinstance(page, list) or not page:
+                break
+            rows = [k for k in page if isinstance(k, list) and k and isinstance(k[0], int)]
+            out.extend(rows)
+            if len(page) < vb.KLINES_LIMIT or not rows:
+                break
+            start = max(k[0] for k in rows) + 60_000
+        return out

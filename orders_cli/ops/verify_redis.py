@@ -1,0 +1,157 @@
+"""Redis side of ``orders verify`` (sync redis-py, run in a worker thread): read one
+symbol's stored ids and stream ids, record holes as gaps, repair through the writer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import attrs
+import redis
+import redis.exceptions
+
+from orders_cli.errors import RedisUnavailable, StateConflict
+from orders_cli.models import Gap, Trade
+from orders_cli.ops.verify_ids import IdRange, clip, subtract, to_ranges_merge
+from orders_cli.pipeline.messages import Backfilled, ExchangeHole, WriterInput
+from orders_cli.store import gaps as gapops
+from orders_cli.store.keys import Keyspace
+from orders_cli.store.member import decode_member
+from orders_cli.store.planner import PlanConfig
+from orders_cli.store.processor import Processor, now_ms
+
+CHUNK = 20_000
+REPAIR_BATCH = 5_000
+
+
+@attrs.frozen(slots=True)
+class StoredIds:
+    """What one symbol holds from ``since_ms - margin`` on."""
+
+    zset: list[tuple[int, int]]  # (agg_id, trade_time), score order
+    stream: list[tuple[int, int]]  # (agg_id, trade_time) of entries with id ms >= edge
+    stream_first_ms: int | None  # ms of the oldest stream entry (None: empty stream)
+    gaps: list[Gap]
+    watermark: int | None
+
+
+def _zset_members(r: Any, key: str, lo: int) -> Iterator[tuple[bytes, float]]:
+    """Members with score >= lo, in (score, member) order, in chunks (a score cursor plus
+    an offset over members that share the boundary score)."""
+    start: float = lo
+    skip = 0
+    while True:
+        rows = r.zrangebyscore(key, start, "+inf", start=skip, num=CHUNK, withscores=True)
+        yield from rows
+        if len(rows) < CHUNK:
+            return
+        last = rows[-1][1]
+        same = sum(1 for _, s in rows if s == last)
+        skip = same + (skip if last == start else 0)
+        start = last
+
+
+def _stream_entries(r: Any, key: str, from_ms: int) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
+    start = f"{max(0, from_ms)}-0"
+    while True:
+        rows = r.xrange(key, min=start, max="+", count=CHUNK)
+        yield from rows
+        if len(rows) < CHUNK:
+            return
+        ms, seq = rows[-1][0].split(b"-")
+        start = f"{int(ms)}-{int(seq) + 1}"
+
+
+def read_stored(r: Any, ks: Keyspace, symbol: str, lo_ms: int, margin_ms: int) -> StoredIds:
+    """ZSET ids from ``lo_ms - margin_ms`` on, then stream ids (read after the ZSET, so a
+    trade written meanwhile is in the stream, not missing from it)."""
+    try:
+        zset = [
+            (int(decode_member(m).agg_id), int(score))
+            for m, score in _zset_members(r, ks.trades_latest(symbol), lo_ms - margin_ms)
+        ]
+        first = r.xrange(ks.trades_stream(symbol), count=1)
+        first_ms = int(first[0][0].split(b"-")[0]) if first else None
+        stream = [
+            (int(f[b"a"]), int(f[b"T"]))
+            for _, f in _stream_entries(r, ks.trades_stream(symbol), lo_ms - margin_ms)
+        ]
+        wm, raw_gaps = r.hmget(ks.state(symbol), ["watermark", "gaps"])
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise RedisUnavailable(f"lost Redis: {exc}") from exc
+    return StoredIds(
+        zset=zset,
+        stream=stream,
+        stream_first_ms=first_ms,
+        gaps=gapops.decode_gaps(raw_gaps),
+        watermark=int(wm) if wm else None,
+    )
+
+
+def stored_symbols(r: Any, ks: Keyspace) -> list[str]:
+    try:
+        raw = r.smembers(ks.symbols())
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise RedisUnavailable(f"lost Redis: {exc}") from exc
+    return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in raw)
+
+
+def record_gaps(r: Any, ks: Keyspace, symbol: str, ranges: Sequence[IdRange]) -> int:
+    """Add ``ranges`` (the parts at or below the watermark not already in a gap) to the
+    symbol's open gaps and bump its revision, atomically (WATCH): a running writer then
+    reloads the state and backfills them, and our own repair may fill them. Returns how
+    many ids were added."""
+    key = ks.state(symbol)
+    added = 0
+
+    def txn(pipe: Any) -> None:
+        nonlocal added
+        rev, wm, raw = pipe.hmget(key, ["revision", "watermark", "gaps"])
+        if not wm:
+            added = 0
+            return
+        gaps = gapops.decode_gaps(raw)
+        covered = to_ranges_merge(IdRange(g.first, g.last) for g in gaps)
+        new = subtract(clip(to_ranges_merge(ranges), None, int(wm)), covered)
+        added = sum(g.size for g in new)
+        if not new:
+            return
+        now = now_ms()
+        for g in new:
+            gapops.open_gap(gaps, Gap(g.first, g.last, now))
+        pipe.multi()
+        pipe.hset(key, mapping={"gaps": gapops.encode_gaps(gaps), "revision": int(rev or 0) + 1})
+
+    try:
+        r.transaction(txn, key)
+    except redis.exceptions.WatchError as exc:  # transaction() retries; not expected
+        raise StateConflict(f"state of {symbol} keeps changing") from exc
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise RedisUnavailable(f"lost Redis: {exc}") from exc
+    return added
+
+
+def repair(
+    r: Any,
+    ks: Keyspace,
+    symbol: str,
+    trades: Sequence[Trade],
+    exchange_side: Sequence[IdRange],
+    first_agg_id: int,
+) -> int:
+    """Apply REST ``trades`` through the writer (``Processor`` + ``Backfilled``) after
+    recording their ids (and the exchange-side ranges) as gaps, then mark the
+    exchange-side ranges. Returns how many trades were stored."""
+    ordered = sorted({t.agg_id: t for t in trades}.values(), key=lambda t: t.agg_id)
+    wanted = to_ranges_merge([IdRange(t.agg_id, t.agg_id) for t in ordered] + list(exchange_side))
+    record_gaps(r, ks, symbol, wanted)
+    proc = Processor(r, ks, PlanConfig(first_agg_id=first_agg_id, cold_start=False))
+    stored = 0
+    for i in range(0, len(ordered), REPAIR_BATCH):
+        batch = tuple(ordered[i : i + REPAIR_BATCH])
+        out = proc.process([Backfilled(symbol, batch)], flush=True)
+        stored += out.counters["trades_stored"]
+    if exchange_side:
+        holes: list[WriterInput] = [ExchangeHole(symbol, g.first, g.last) for g in exchange_side]
+        proc.process(holes, flush=True)
+    return stored
