@@ -26,7 +26,7 @@ import attrs
 import orjson
 import trio
 
-from orders_cli.errors import ExchangeRejected
+from orders_cli.errors import ExchangeRejected, OrdersError
 from orders_cli.models import Trade
 from orders_cli.ops import verify_bars as vb
 from orders_cli.ops import verify_redis as vr
@@ -144,6 +144,21 @@ class VerifyReport:
         return b"\n".join(rows) + b"\n"
 
 
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
+    return [exc]
+
+
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first of our own errors (Redis/exchange unreachable) from the symbol tasks, so
+    the CLI maps it to one line and an exit code; anything else stays a group."""
+    for leaf in _leaves(group):
+        if isinstance(leaf, OrdersError):
+            return leaf
+    return group
+
+
 class Verifier:
     """Runs the checks for a set of symbols against one Redis and one REST client."""
 
@@ -176,9 +191,12 @@ class Verifier:
             async with limiter:
                 await self.verify_symbol(rep, lo)
 
-        async with trio.open_nursery() as nursery:
-            for rep in report.symbols:
-                nursery.start_soon(one, rep)
+        try:
+            async with trio.open_nursery() as nursery:
+                for rep in report.symbols:
+                    nursery.start_soon(one, rep)
+        except BaseExceptionGroup as group:
+            raise _single(group) from None
         return report
 
     # ---------------------------------------------------------------- REST helpers

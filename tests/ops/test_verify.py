@@ -1,0 +1,171 @@
+"""`orders verify` against a private redis-server and the simulator's REST."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from verify_helpers import (
+    KS,
+    OTHER,
+    SYM,
+    cli,
+    delete_trade,
+    running_sim,
+    sim_config,
+    store,
+    truth_trades,
+    verify,
+)
+
+from orders_cli.ops.verify_ids import IdRange
+from orders_cli.store import gaps as gapops
+from orders_cli.store.member import stream_fields
+
+pytestmark = pytest.mark.integration
+
+
+def _args(redis_server: Any, sim: Any, *extra: str) -> list[str]:
+    return ["--redis-url", redis_server.url, "--rest-url", sim.rest_url, "--json", *extra]
+
+
+async def test_missing_trade_is_found_repaired_then_clean(redis_server: Any) -> None:
+    r = redis_server.client()
+    async with running_sim(sim_config()) as sim:
+        trades = truth_trades(sim, SYM)
+        assert len(trades) > 100
+        store(r, trades + truth_trades(sim, OTHER))
+
+        code, rows, err = await cli(*_args(redis_server, sim))
+        assert code == 0, (rows, err)
+        assert {row["symbol"] for row in rows[:-1]} == {SYM, OTHER}
+        assert rows[-1]["summary"] and rows[-1]["ok"]
+
+        victim = trades[50].agg_id
+        delete_trade(r, SYM, victim)
+        code, rows, _ = await cli(*_args(redis_server, sim, SYM))
+        assert code == 1
+        assert rows[0]["missing"] == [[victim, victim]] and rows[0]["exchange_side"] == []
+        assert rows[0]["stream_missing"] == [] and rows[0]["duplicates"] == {}
+
+        code, rows, _ = await cli(*_args(redis_server, sim, SYM, "--repair"))
+        assert code == 1  # problems were found (and fixed)
+        assert rows[0]["repaired"] == 1
+
+        code, rows, err = await cli(*_args(redis_server, sim, SYM))
+        assert code == 0, (rows, err)
+        members = [orjson.loads(m) for m in r.zrange(KS.trades_latest(SYM), 0, -1)]
+        assert [int(m["agg_trade_id"]) for m in members] == [t.agg_id for t in trades]
+        stream_ids = [int(f[b"a"]) for _, f in r.xrange(KS.trades_stream(SYM))]
+        assert sorted(stream_ids) == [t.agg_id for t in trades]
+
+
+async def test_head_behind_rest_is_missing_and_repaired(redis_server: Any) -> None:
+    r = redis_server.client()
+    async with running_sim(sim_config()) as sim:
+        trades = truth_trades(sim, SYM)
+        store(r, trades[:-5])
+        report = await verify(r, sim, SYM)
+        rep = report.symbols[0]
+        assert rep.rest_head == trades[-1].agg_id
+        assert rep.missing == [IdRange(trades[-5].agg_id, trades[-1].agg_id)]
+        assert not report.clean
+
+        report = await verify(r, sim, SYM, repair=True)
+        assert report.symbols[0].repaired == 5
+        report = await verify(r, sim, SYM)
+        assert report.clean, report.symbols[0].as_dict()
+        assert report.symbols[0].last_id == trades[-1].agg_id
+
+
+async def test_range_rest_lacks_is_exchange_side_and_clean(redis_server: Any) -> None:
+    """Must-show: REST itself lacks a range: reported as exchange-side, exit 0."""
+    r = redis_server.client()
+    lo, hi = 1100, 1109
+    async with running_sim(sim_config(holes=((SYM, lo, hi),))) as sim:
+        trades = truth_trades(sim, SYM)
+        assert trades[0].agg_id < lo and trades[-1].agg_id > hi
+        store(r, [t for t in trades if not lo <= t.agg_id <= hi])
+        # one more truly missing id, so both kinds are seen in one run
+        delete_trade(r, SYM, 1050)
+
+        report = await verify(r, sim, SYM)
+        rep = report.symbols[0]
+        assert rep.exchange_side == [IdRange(lo, hi)]
+        assert rep.missing == [IdRange(1050, 1050)]
+
+        await verify(r, sim, SYM, repair=True)  # fills 1050, marks lo..hi exchange-side
+        gaps = gapops.decode_gaps(r.hget(KS.state(SYM), "gaps"))
+        assert [(g.first, g.last, g.exchange_side) for g in gaps] == [(lo, hi, True)]
+
+        code, rows, err = await cli(*_args(redis_server, sim, SYM))
+        assert code == 0, (rows, err)
+        assert rows[0]["exchange_side"] == [[lo, hi]] and rows[0]["missing"] == []
+        assert rows[0]["exchange_side_count"] == hi - lo + 1
+
+
+async def test_duplicates_in_stream_and_zset(redis_server: Any) -> None:
+    r = redis_server.client()
+    async with running_sim(sim_config()) as sim:
+        trades = truth_trades(sim, SYM)
+        store(r, trades)
+        dup = trades[10]
+        r.xadd(KS.trades_stream(SYM), dict(zip(*[iter(stream_fields(dup))] * 2, strict=True)))
+        code, rows, _ = await cli(*_args(redis_server, sim, SYM))
+        assert code == 1
+        assert rows[0]["stream_duplicates"] == {str(dup.agg_id): 2}
+        assert rows[0]["missing"] == [] and rows[0]["duplicates"] == {}
+
+        # the same id twice in the ZSET (another member body)
+        r.zadd(KS.trades_latest(SYM), {orjson.dumps({"agg_trade_id": "x"}): 0})  # ignored: old
+        other = trades[20]
+        from orders_cli.store.member import encode_member
+
+        twin = encode_member(other.__class__(**{**_fields(other), "event_time": 1}))
+        r.zadd(KS.trades_latest(SYM), {twin: other.trade_time})
+        report = await verify(r, sim, SYM)
+        assert report.symbols[0].duplicates == {other.agg_id: 2}
+
+
+def _fields(t: Any) -> dict[str, Any]:
+    import attrs
+
+    return attrs.asdict(t)
+
+
+async def test_lower_edge_is_not_a_hole(redis_server: Any) -> None:
+    """Ids older than --since (retention) are not holes; nor is anything below the first
+    stored id of the window."""
+    r = redis_server.client()
+    async with running_sim(sim_config(history_s=120.0)) as sim:
+        trades = truth_trades(sim, SYM)
+        newest = trades[-1].trade_time
+        cut = newest - 30_000  # the window: the last 30 s of the history
+        old = [t for t in trades if t.trade_time < cut - 5_000]
+        store(r, trades)
+        delete_trade(r, SYM, old[len(old) // 2].agg_id)  # older than the window
+        # retention pruned everything before some id: the window starts after a gap
+        for t in old[:20]:
+            delete_trade(r, SYM, t.agg_id)
+        since_ms = int(__import__("time").time() * 1000) - cut
+        report = await verify(r, sim, SYM, since_ms=since_ms)
+        rep = report.symbols[0]
+        assert report.clean, rep.as_dict()
+        assert rep.first_id == min(t.agg_id for t in trades if t.trade_time >= cut)
+        # a hole inside the window is still found
+        inside = [t for t in trades if t.trade_time >= cut]
+        delete_trade(r, SYM, inside[3].agg_id)
+        report = await verify(r, sim, SYM, since_ms=since_ms)
+        assert report.symbols[0].missing == [IdRange(inside[3].agg_id, inside[3].agg_id)]
+
+
+async def test_usage_and_connection_errors_exit_2(redis_server: Any) -> None:
+    code, _, err = await cli("--redis-url", "redis://127.0.0.1:1/0", "--json")
+    assert code == 2 and "error" in err
+    code, _, err = await cli("--since", "soon", "--redis-url", redis_server.url)
+    assert code == 2 and "duration" in err
+    code, _, err = await cli(
+        SYM, "--redis-url", redis_server.url, "--rest-url", "http://127.0.0.1:1", "--json"
+    )
+    assert code == 2 and "error" in err
