@@ -255,8 +255,12 @@ class Verifier:
         if rep.rest_head is not None:
             if rep.last_id is not None and rep.rest_head > rep.last_id:
                 holes.append(IdRange(rep.last_id + 1, rep.rest_head))
-            elif rep.last_id is None:
-                first = await self._first_rest_id(sym, lo)
+            elif rep.last_id is None:  # nothing stored in the window: what should be?
+                try:
+                    first = await self._first_rest_id(sym, lo)
+                except ExchangeRejected as exc:
+                    rep.errors.append(f"REST window start: {exc}")
+                    first = None
                 if first is not None and first <= rep.rest_head:
                     holes.append(IdRange(first, rep.rest_head))
         if holes:

@@ -169,3 +169,18 @@ async def test_usage_and_connection_errors_exit_2(redis_server: Any) -> None:
         SYM, "--redis-url", redis_server.url, "--rest-url", "http://127.0.0.1:1", "--json"
     )
     assert code == 2 and "error" in err
+
+
+async def test_symbol_with_nothing_stored_is_all_missing(redis_server: Any) -> None:
+    r = redis_server.client()
+    async with running_sim(sim_config()) as sim:
+        trades = truth_trades(sim, OTHER)
+        r.sadd(KS.symbols(), OTHER)
+        report = await verify(r, sim)
+        rep = report.symbols[0]
+        assert rep.symbol == OTHER and rep.stored == 0
+        assert rep.missing == [IdRange(trades[0].agg_id, trades[-1].agg_id)]
+        report = await verify(r, sim, repair=True)
+        assert report.symbols[0].repaired == len(trades)
+        report = await verify(r, sim)
+        assert report.clean and report.symbols[0].stored == len(trades)
