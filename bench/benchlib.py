@@ -28,6 +28,32 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+def child_env() -> dict[str, str]:
+    """Environment of the processes under test. ``ORDERS_BENCH_SRC=/dir`` runs them on a
+    snapshot of the code (e.g. ``git archive HEAD | tar -x -C /dir``) instead of the
+    shared, possibly half-edited working tree."""
+    env = dict(os.environ, COLUMNS="200")
+    src = os.environ.get("ORDERS_BENCH_SRC")
+    if src:
+        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def code_version() -> str:
+    src = os.environ.get("ORDERS_BENCH_SRC")
+    if src and (Path(src) / "COMMIT").exists():
+        return "snapshot " + (Path(src) / "COMMIT").read_text().strip()
+    out = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "orders_cli"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return "worktree " + out.stdout.strip() + (" + uncommitted orders_cli edits" if dirty else "")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -109,6 +135,7 @@ class SimProc:
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            env=child_env(),
         )
         self.info: dict[str, Any] = self._read()
 
@@ -141,12 +168,21 @@ class SimProc:
 
 
 def start_orders_run(
-    redis_url: str, ws_url: str, rest_url: str, log: IO[bytes], extra: Sequence[str] = ()
+    redis_url: str,
+    ws_url: str,
+    rest_url: str,
+    log: IO[bytes],
+    extra: Sequence[str] = (),
+    sample_out: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`orders run` against the simulator, logs to ``log``."""
+    """`orders run` against the simulator, logs to ``log``; with ``sample_out``, under the
+    stack sampler (bench/sampled_orders.py) writing its report there."""
     cmd = [ORDERS, "run", "--redis-url", redis_url, "--ws-url", ws_url, "--rest-url", rest_url]
     cmd += ["--no-panel", "--summary-every", "5", *extra]
-    env = dict(os.environ, COLUMNS="200")
+    env = child_env()
+    if sample_out is not None:
+        cmd = [PY, str(ROOT / "bench" / "sampled_orders.py"), *cmd[1:]]
+        env["ORDERS_SAMPLE_OUT"] = str(sample_out)
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 

@@ -22,6 +22,7 @@ import redis
 from benchlib import (
     ROOT,
     SimProc,
+    code_version,
     compare_truth,
     cpu_seconds,
     eprint,
@@ -70,7 +71,8 @@ def run(
     info = sim.info
     eprint(f"[{tag}] redis {version} {url}; sim {info}")
     with open(log_path, "wb") as log:
-        proc = start_orders_run(url, info["ws_url"], info["rest_url"], log, a.orders_args)
+        sample = OUT / f"{tag}.stacks.json" if a.sample else None
+        proc = start_orders_run(url, info["ws_url"], info["rest_url"], log, a.orders_args, sample)
         t_start = time.monotonic()
         try:
             res = measure(a, r, redis_pid, sim, proc.pid, url, t_start)
@@ -80,6 +82,7 @@ def run(
         tag=tag,
         redis_version=version,
         redis_kind=a.redis,
+        code=code_version(),
         sim=info,
         exit_code=rc,
         mem_empty=mem_empty,
@@ -128,6 +131,7 @@ def measure(
     dt = t1 - t0
     probe.stop()
     snap = health(r) or {}
+    sim_stats = sim.ask("stats")["stats"]
     frozen = sim.ask("freeze")
     truth = frozen["truth"]
     settle0 = time.monotonic()
@@ -149,6 +153,7 @@ def measure(
             k: snap.get(k)
             for k in ("trades_stored", "duplicates", "malformed", "dropped_overload", "gaps")
         },
+        "sim_stats": {k: v for k, v in sim_stats.items() if not k.startswith("rest:")},
         "cpu_pct": {k: round(100 * (cpu1[k] - cpu0[k]) / dt, 1) for k in cpu0},
         "rss_orders_max_mib": round(rss_max / 2**20, 1),
         "rss_orders_end_mib": round(rss_bytes(pid) / 2**20, 1),
@@ -188,6 +193,7 @@ def cli() -> None:
     p.add_argument("--redis", choices=["distro", "embedded"], default="distro")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tag", default="")
+    p.add_argument("--sample", action="store_true", help="stack-sample orders run (all threads)")
     p.add_argument("orders_args", nargs="*", help="extra `orders run` options (after --)")
     res = main(p.parse_args())
     summary = {k: v for k, v in res.items() if k not in ("samples", "sim", "args")}

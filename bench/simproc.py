@@ -6,6 +6,7 @@ then answers one JSON line per command read from stdin:
 
 - ``symbols`` -> ``{"symbols": [...]}`` in config (= rate) order
 - ``stats``  -> ``{"stats": sim.stats, "weight": {...}}``
+- ``truth``  -> like ``freeze`` without freezing
 - ``freeze`` -> stop generating; ``{"truth": {symbol: [count, first_id, last_id]}}``
 - ``quit``   -> exit 0 (EOF on stdin too)
 
@@ -118,6 +119,8 @@ async def main(args: argparse.Namespace) -> None:
                 reply({"stats": dict(sim.stats), "weight": watch.report()})
             elif cmd == "symbols":
                 reply({"symbols": [s.symbol for s in cfg.symbols]})
+            elif cmd == "truth":
+                reply({"truth": truth_summary(sim), "weight": watch.report()})
             elif cmd == "freeze":
                 sim.stop_trading()
                 reply({"truth": truth_summary(sim), "weight": watch.report()})

@@ -1,0 +1,90 @@
+"""`orders ...` with an in-process stack sampler (py-spy is not installed; cProfile sees
+only the trio thread, not the Redis worker thread).
+
+A daemon thread takes ``sys._current_frames()`` every ``ORDERS_SAMPLE_MS`` (default 5) ms
+and counts, per thread, the leaf function and the whole stack. On exit it writes
+``$ORDERS_SAMPLE_OUT`` (JSON): per thread, the top leaves and the top inclusive
+functions with their share of samples. A thread blocked in a syscall (select, recv)
+shows as that leaf: read "idle" leaves as waiting, not as work.
+
+Run: .venv/bin/python bench/sampled_orders.py run --redis-url ... (same args as orders)
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from types import FrameType
+
+import orjson
+
+INTERVAL = float(os.environ.get("ORDERS_SAMPLE_MS", "5")) / 1000
+OUT = os.environ.get("ORDERS_SAMPLE_OUT", "sampled-orders.json")
+
+leaves: dict[str, Counter[str]] = {}
+inclusive: dict[str, Counter[str]] = {}
+totals: Counter[str] = Counter()
+
+
+def _name(f: FrameType) -> str:
+    code = f.f_code
+    path = code.co_filename
+    short = path.split("site-packages/")[-1].split("/work/main/")[-1]
+    return f"{short}:{code.co_name}"
+
+
+def _sample_loop() -> None:
+    me = threading.get_ident()
+    names = {t.ident: t.name for t in threading.enumerate()}
+    while True:
+        time.sleep(INTERVAL)
+        frames = sys._current_frames()  # the only way to see other threads' stacks
+        for ident, frame in frames.items():
+            if ident == me:
+                continue
+            tname = names.get(ident)
+            if tname is None:
+                names = {t.ident: t.name for t in threading.enumerate()}
+                tname = names.get(ident, str(ident))
+            totals[tname] += 1
+            leaves.setdefault(tname, Counter())[_name(frame)] += 1
+            seen: set[str] = set()
+            f: FrameType | None = frame
+            while f is not None:
+                seen.add(_name(f))
+                f = f.f_back
+            inc = inclusive.setdefault(tname, Counter())
+            for n in seen:
+                inc[n] += 1
+
+
+def _dump() -> None:
+    out = {}
+    for tname, n in totals.items():
+        out[tname] = {
+            "samples": n,
+            "leaf": [(k, round(100 * v / n, 1)) for k, v in leaves[tname].most_common(40)],
+            "inclusive": [(k, round(100 * v / n, 1)) for k, v in inclusive[tname].most_common(80)],
+        }
+    with open(OUT, "wb") as fh:
+        fh.write(orjson.dumps(out, option=orjson.OPT_INDENT_2))
+
+
+def main() -> None:
+    threading.Thread(target=_sample_loop, name="sampler", daemon=True).start()
+    atexit.register(_dump)
+    from orders_cli.cli.app import main as orders_main
+
+    sys.argv[0] = "orders"
+    try:
+        orders_main()
+    finally:
+        _dump()
+
+
+if __name__ == "__main__":
+    main()
