@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import attrs
 import orjson
 import pytest
 from verify_helpers import (
@@ -21,7 +23,7 @@ from verify_helpers import (
 
 from orders_cli.ops.verify_ids import IdRange
 from orders_cli.store import gaps as gapops
-from orders_cli.store.member import stream_fields
+from orders_cli.store.member import encode_member, stream_fields
 
 pytestmark = pytest.mark.integration
 
@@ -117,21 +119,12 @@ async def test_duplicates_in_stream_and_zset(redis_server: Any) -> None:
         assert rows[0]["stream_duplicates"] == {str(dup.agg_id): 2}
         assert rows[0]["missing"] == [] and rows[0]["duplicates"] == {}
 
-        # the same id twice in the ZSET (another member body)
-        r.zadd(KS.trades_latest(SYM), {orjson.dumps({"agg_trade_id": "x"}): 0})  # ignored: old
+        # the same id twice in the ZSET (another member body: a different event_time)
         other = trades[20]
-        from orders_cli.store.member import encode_member
-
-        twin = encode_member(other.__class__(**{**_fields(other), "event_time": 1}))
+        twin = encode_member(attrs.evolve(other, event_time=other.trade_time + 1))
         r.zadd(KS.trades_latest(SYM), {twin: other.trade_time})
         report = await verify(r, sim, SYM)
         assert report.symbols[0].duplicates == {other.agg_id: 2}
-
-
-def _fields(t: Any) -> dict[str, Any]:
-    import attrs
-
-    return attrs.asdict(t)
 
 
 async def test_lower_edge_is_not_a_hole(redis_server: Any) -> None:
@@ -148,7 +141,7 @@ async def test_lower_edge_is_not_a_hole(redis_server: Any) -> None:
         # retention pruned everything before some id: the window starts after a gap
         for t in old[:20]:
             delete_trade(r, SYM, t.agg_id)
-        since_ms = int(__import__("time").time() * 1000) - cut
+        since_ms = int(time.time() * 1000) - cut
         report = await verify(r, sim, SYM, since_ms=since_ms)
         rep = report.symbols[0]
         assert report.clean, rep.as_dict()
