@@ -16,7 +16,7 @@ class RunConfig:
     max_streams_per_connection: int | None = None  # None: the source's limit
     backfill_s: float = 24 * 3600.0  # 0 disables cold-start backfill
     channel_size: int = 50_000
-    batch_max: int = 5_000
+    batch_max: int = 20_000  # under load bigger batches amortise per-symbol work
     batch_s: float = 0.1
     reorder_s: float = 0.25
     stall_timeout_s: float = 60.0

@@ -196,6 +196,29 @@ def _bars_100ms(trades: Sequence[Trade]) -> dict[int, Bar]:
     return out
 
 
+def _rewindow(b: Bar, ws: int) -> Bar:
+    """``b`` as the only content of the coarser window ``ws`` (attrs.evolve is 3x slower)."""
+    return Bar(
+        ws,
+        b.open,
+        b.high,
+        b.low,
+        b.close,
+        b.volume,
+        b.quote_volume,
+        b.trades_count,
+        b.fills_count,
+        b.first_agg_id,
+        b.last_agg_id,
+        b.first_trade_id,
+        b.last_trade_id,
+        b.is_buyer_maker_count,
+        b.taker_buy_volume,
+        b.taker_buy_quote_volume,
+        b.last_update_time,
+    )
+
+
 def roll_up(bars: dict[int, Bar], tf: str) -> dict[int, Bar]:
     """Bars of a finer timeframe merged into ``tf`` windows (``tf`` must be a multiple)."""
     size = TF_MS[tf]
@@ -203,7 +226,10 @@ def roll_up(bars: dict[int, Bar], tf: str) -> dict[int, Bar]:
     for ws, bar in bars.items():
         w = ws - ws % size
         old = out.get(w)
-        out[w] = attrs.evolve(bar, window_start=w) if old is None else _merge(old, bar, w)
+        if old is None:
+            out[w] = bar if w == ws else _rewindow(bar, w)
+        else:
+            out[w] = _merge(old, bar, w)
     return out
 
 

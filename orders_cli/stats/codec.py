@@ -57,9 +57,11 @@ CURRENT_FIELDS: tuple[str, ...] = (
 
 def fmt_decimal(d: Decimal) -> str:
     """Plain exact string: ``Decimal("1E+1")`` -> ``"10"``, ``"1.50000"`` -> ``"1.5"``."""
-    if not d.is_finite():
-        raise ValueError(f"non-finite decimal {d!r}")
-    s = format(d, "f")
+    s = str(d)  # C fast path; falls back below for exponent forms and non-finite values
+    if "E" in s or "N" in s or "I" in s:
+        if not d.is_finite():
+            raise ValueError(f"non-finite decimal {d!r}")
+        s = format(d, "f")
     if "." in s:
         s = s.rstrip("0").rstrip(".")
     return "0" if s == "-0" else s

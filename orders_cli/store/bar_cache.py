@@ -49,8 +49,11 @@ class BarCache:
                 else:
                     known[tf] = None
 
-    def merge(self, new: dict[str, SymbolBars]) -> dict[str, SymbolBars]:
-        """Merge each symbol's new bars with what is stored (reading only what must be)."""
+    def merge(
+        self, new: dict[str, SymbolBars]
+    ) -> tuple[dict[str, SymbolBars], set[tuple[str, str, int]]]:
+        """Merge each symbol's new bars with what is stored (reading only what must be).
+        Also returns the (symbol, tf, window) bars known not to be stored yet."""
         self.preload(list(new))
         wanted: list[tuple[str, str, int]] = []
         for s, by_tf in new.items():
@@ -61,6 +64,7 @@ class BarCache:
                         wanted.append((s, tf, ws))
         stored = load_bars(self.redis, self.ks, wanted)
         out: dict[str, SymbolBars] = {}
+        fresh: set[tuple[str, str, int]] = set()
         for s, by_tf in new.items():
             cached_tf = self._bars[s]
             out_s = out[s] = {}
@@ -69,9 +73,13 @@ class BarCache:
                 merged: dict[int, Bar] = {}
                 for ws, bar in bars.items():
                     old = cached.get(ws) or stored.get((s, tf, ws))
-                    merged[ws] = bar if old is None else old.merge(bar)
+                    if old is None:
+                        merged[ws] = bar
+                        fresh.add((s, tf, ws))
+                    else:
+                        merged[ws] = old.merge(bar)
                 out_s[tf] = merged
-        return out
+        return out, fresh
 
     def commit(self, symbol: str, merged: SymbolBars) -> int:
         """Remember bars Redis accepted. Returns how many were corrections of a window

@@ -175,14 +175,14 @@ class Processor:
         if not plans:
             return []
         new_bars = {s: bars_for_batch(p.applied) for s, p in plans.items() if p.applied}
-        merged = self.bars.merge(new_bars)
+        merged, fresh = self.bars.merge(new_bars)
         symbols = list(plans)
         if not self._script_loaded:
             self.redis.script_load(APPLY_LUA)
             self._script_loaded = True
         pipe = self.redis.pipeline(transaction=False)
         for s in symbols:
-            args = self._args(self.states[s], plans[s], merged.get(s, {}))
+            args = self._args(self.states[s], plans[s], merged.get(s, {}), fresh)
             pipe.evalsha(APPLY_SHA, 12, *self.ks.symbol_keys(s), *args)
         results = pipe.execute(raise_on_error=False)
         done_ms = self.clock_ms()
@@ -202,7 +202,13 @@ class Processor:
             self._commit(s, plans[s], merged.get(s, {}), int(res[1]), done_ms, out)
         return conflicts
 
-    def _args(self, st: SymbolState, plan: Plan, bars: dict[str, dict[int, Bar]]) -> list[Arg]:
+    def _args(
+        self,
+        st: SymbolState,
+        plan: Plan,
+        bars: dict[str, dict[int, Bar]],
+        fresh: set[tuple[str, str, int]],
+    ) -> list[Arg]:
         newest, cur_ws, ltt = self._newest(st, plan)
         state_fields: dict[str, Arg] = {"gaps": gapops.encode_gaps(plan.gaps)}
         if plan.watermark is not None:
@@ -222,7 +228,11 @@ class Processor:
             state_fields=state_fields,
             trades=sorted(plan.applied, key=lambda t: t.agg_id),
             bars={
-                tf: [(ws, encode_bar(b)) for ws, b in bars.get(tf, {}).items()] for tf in TIMEFRAMES
+                tf: [
+                    (ws, encode_bar(b), (st.symbol, tf, ws) not in fresh)
+                    for ws, b in bars.get(tf, {}).items()
+                ]
+                for tf in TIMEFRAMES
             },
             current_fields=cur,
             info_fields=info,

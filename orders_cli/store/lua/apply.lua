@@ -5,12 +5,14 @@
 --
 -- KEYS: 1 state, 2 trades latest (ZSET), 3 trades stream, 4 stats current (HASH),
 --       5 symbol info (HASH), 6..12 bars (ZSET) in TIMEFRAMES order
--- ARGV: 1 expected revision ("0" = no state yet)
---       2 n_state_pairs, then that many field/value pairs for the state hash
---       then n_trades, then per trade 10 values: score(T), member, a, p, q, f, l, T, m, E
---       then for each of the 7 timeframes: n_bars, then n pairs window_start, member
---       then n_current_pairs (0 = leave current alone), then the pairs
---       then n_info_pairs, then the pairs
+-- ARGV[1]: expected revision ("0" = no state yet)
+-- ARGV[2]: JSON (one argument: packing ~100 arguments per call costs more in the client
+--          than cjson costs here). Every number in it is a string (Lua numbers are doubles).
+--   {"s": [field, value, ...]              state hash fields
+--    "t": [[T, member, a, p, q, f, l, T, m, E], ...]   trades, in id order
+--    "b": [[[window_start, member, replace], ...] x 7]  bars per timeframe
+--    "c": [field, value, ...]              stats current (empty = leave it)
+--    "i": [field, value, ...]}             symbol info fields
 -- Returns {1, new_revision} or {0, actual_revision} on a conflict.
 
 local state = KEYS[1]
@@ -19,6 +21,7 @@ local rev = cur[1] or '0'
 if rev ~= ARGV[1] then
   return {0, rev}
 end
+local d = cjson.decode(ARGV[2])
 
 local last_ms = tonumber(cur[2] or '-1')
 local last_seq = tonumber(cur[3] or '0')
@@ -33,71 +36,41 @@ if cur[2] == false then
   end
 end
 
-local i = 2
-local n_state = tonumber(ARGV[i]); i = i + 1
-local state_args = {}
-for _ = 1, n_state do
-  state_args[#state_args + 1] = ARGV[i]
-  state_args[#state_args + 1] = ARGV[i + 1]
-  i = i + 2
-end
-
-local n_trades = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n_trades do
-  local score = ARGV[i]
-  redis.call('ZADD', KEYS[2], score, ARGV[i + 1])
-  local t = tonumber(score)
-  local ms, seq
-  if t > last_ms then
-    ms = t; seq = 0
+for _, t in ipairs(d.t) do
+  redis.call('ZADD', KEYS[2], t[1], t[2])
+  local ms = tonumber(t[1])
+  if ms > last_ms then
+    last_ms = ms; last_seq = 0
   else
-    ms = last_ms; seq = last_seq + 1
+    last_seq = last_seq + 1
   end
-  last_ms = ms; last_seq = seq
-  redis.call('XADD', KEYS[3], string.format('%d-%d', ms, seq),
-    'a', ARGV[i + 2], 'p', ARGV[i + 3], 'q', ARGV[i + 4], 'f', ARGV[i + 5],
-    'l', ARGV[i + 6], 'T', ARGV[i + 7], 'm', ARGV[i + 8], 'E', ARGV[i + 9])
-  i = i + 10
+  redis.call('XADD', KEYS[3], string.format('%d-%d', last_ms, last_seq),
+    'a', t[3], 'p', t[4], 'q', t[5], 'f', t[6], 'l', t[7], 'T', t[8], 'm', t[9], 'E', t[10])
 end
 
-for k = 6, 12 do
-  local n_bars = tonumber(ARGV[i]); i = i + 1
-  for _ = 1, n_bars do
-    local ws = ARGV[i]
-    redis.call('ZREMRANGEBYSCORE', KEYS[k], ws, ws)
-    redis.call('ZADD', KEYS[k], ws, ARGV[i + 1])
-    i = i + 2
+for k, bars in ipairs(d.b) do
+  local key = KEYS[5 + k]
+  for _, b in ipairs(bars) do
+    if b[3] == '1' then
+      redis.call('ZREMRANGEBYSCORE', key, b[1], b[1])
+    end
+    redis.call('ZADD', key, b[1], b[2])
   end
 end
 
-local n_cur = tonumber(ARGV[i]); i = i + 1
-if n_cur > 0 then
-  local args = {}
-  for _ = 1, n_cur do
-    args[#args + 1] = ARGV[i]; args[#args + 1] = ARGV[i + 1]
-    i = i + 2
-  end
-  redis.call('DEL', KEYS[4])
-  redis.call('HSET', KEYS[4], unpack(args))
+if #d.c > 0 then
+  redis.call('HSET', KEYS[4], unpack(d.c))
+end
+if #d.i > 0 then
+  redis.call('HSET', KEYS[5], unpack(d.i))
 end
 
-local n_info = tonumber(ARGV[i]); i = i + 1
-if n_info > 0 then
-  local args = {}
-  for _ = 1, n_info do
-    args[#args + 1] = ARGV[i]; args[#args + 1] = ARGV[i + 1]
-    i = i + 2
-  end
-  redis.call('HSET', KEYS[5], unpack(args))
-end
-
+local s = d.s
 local new_rev = tostring(tonumber(rev) + 1)
-state_args[#state_args + 1] = 'revision'; state_args[#state_args + 1] = new_rev
+s[#s + 1] = 'revision'; s[#s + 1] = new_rev
 if last_ms >= 0 then
-  state_args[#state_args + 1] = 'stream_ms'
-  state_args[#state_args + 1] = string.format('%d', last_ms)
-  state_args[#state_args + 1] = 'stream_seq'
-  state_args[#state_args + 1] = string.format('%d', last_seq)
+  s[#s + 1] = 'stream_ms'; s[#s + 1] = string.format('%d', last_ms)
+  s[#s + 1] = 'stream_seq'; s[#s + 1] = string.format('%d', last_seq)
 end
-redis.call('HSET', state, unpack(state_args))
+redis.call('HSET', state, unpack(s))
 return {1, new_rev}
