@@ -275,11 +275,13 @@ class Processor:
 
     # ------------------------------------------------------------------ views
     def open_gaps(self) -> tuple[int, int | None]:
-        """(ids missing across all known symbols, opened_ms of the oldest open gap)."""
+        """(ids missing across all known symbols, opened_ms of the oldest open gap).
+        Cold-start ranges are not counted: their size is unknown until the backfill finds
+        the first trade inside the retention window."""
         total, oldest = 0, None
         for st in self.states.values():
             for g in st.gaps:
-                if g.exchange_side:
+                if g.exchange_side or g.cold:
                     continue
                 total += g.size
                 oldest = g.opened_ms if oldest is None else min(oldest, g.opened_ms)
