@@ -174,15 +174,19 @@ def start_orders_run(
     log: IO[bytes],
     extra: Sequence[str] = (),
     sample_out: Path | None = None,
+    knobs: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """`orders run` against the simulator, logs to ``log``; with ``sample_out``, under the
-    stack sampler (bench/sampled_orders.py) writing its report there."""
+    stack sampler (bench/sampled_orders.py) writing its report there; ``knobs``: its
+    ``ORDERS_SWITCH_INTERVAL_MS`` / ``ORDERS_WS_RECV_BYTES`` experiments."""
     cmd = [ORDERS, "run", "--redis-url", redis_url, "--ws-url", ws_url, "--rest-url", rest_url]
     cmd += ["--no-panel", "--summary-every", "5", *extra]
     env = child_env()
     if sample_out is not None:
-        cmd = [PY, str(ROOT / "bench" / "sampled_orders.py"), *cmd[1:]]
         env["ORDERS_SAMPLE_OUT"] = str(sample_out)
+    if sample_out is not None or knobs:
+        cmd = [PY, str(ROOT / "bench" / "sampled_orders.py"), *cmd[1:]]
+        env.update(knobs or {})
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 

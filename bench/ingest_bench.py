@@ -72,7 +72,14 @@ def run(
     eprint(f"[{tag}] redis {version} {url}; sim {info}")
     with open(log_path, "wb") as log:
         sample = OUT / f"{tag}.stacks.json" if a.sample else None
-        proc = start_orders_run(url, info["ws_url"], info["rest_url"], log, a.orders_args, sample)
+        knobs = {}
+        if a.switch_interval_ms:
+            knobs["ORDERS_SWITCH_INTERVAL_MS"] = str(a.switch_interval_ms)
+        if a.ws_recv_bytes:
+            knobs["ORDERS_WS_RECV_BYTES"] = str(a.ws_recv_bytes)
+        proc = start_orders_run(
+            url, info["ws_url"], info["rest_url"], log, a.orders_args, sample, knobs
+        )
         t_start = time.monotonic()
         try:
             res = measure(a, r, redis_pid, sim, proc.pid, url, t_start)
@@ -194,6 +201,8 @@ def cli() -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tag", default="")
     p.add_argument("--sample", action="store_true", help="stack-sample orders run (all threads)")
+    p.add_argument("--switch-interval-ms", type=float, default=0.0, help="experiment: GIL")
+    p.add_argument("--ws-recv-bytes", type=int, default=0, help="experiment: WS read size")
     p.add_argument("orders_args", nargs="*", help="extra `orders run` options (after --)")
     res = main(p.parse_args())
     summary = {k: v for k, v in res.items() if k not in ("samples", "sim", "args")}

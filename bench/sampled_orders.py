@@ -7,6 +7,13 @@ and counts, per thread, the leaf function and the whole stack. On exit it writes
 functions with their share of samples. A thread blocked in a syscall (select, recv)
 shows as that leaf: read "idle" leaves as waiting, not as work.
 
+Experiment knobs (measure a fix before it is made in orders_cli):
+``ORDERS_SWITCH_INTERVAL_MS`` sets ``sys.setswitchinterval`` (GIL hand-over between the
+trio thread and the Redis worker thread; CPython's default is 5 ms);
+``ORDERS_WS_RECV_BYTES`` passes ``receive_buffer_size`` to trio-websocket's
+``connect_websocket_url`` in the shard (its default is 4 KiB per ``receive_some``).
+Without ``ORDERS_SAMPLE_OUT`` no sampler runs.
+
 Run: .venv/bin/python bench/sampled_orders.py run --redis-url ... (same args as orders)
 """
 
@@ -23,7 +30,7 @@ from types import FrameType
 import orjson
 
 INTERVAL = float(os.environ.get("ORDERS_SAMPLE_MS", "5")) / 1000
-OUT = os.environ.get("ORDERS_SAMPLE_OUT", "sampled-orders.json")
+OUT = os.environ.get("ORDERS_SAMPLE_OUT", "")
 
 leaves: dict[str, Counter[str]] = {}
 inclusive: dict[str, Counter[str]] = {}
@@ -74,16 +81,31 @@ def _dump() -> None:
         fh.write(orjson.dumps(out, option=orjson.OPT_INDENT_2))
 
 
+def _knobs() -> None:
+    switch_ms = os.environ.get("ORDERS_SWITCH_INTERVAL_MS")
+    if switch_ms:
+        sys.setswitchinterval(float(switch_ms) / 1000)
+    recv = os.environ.get("ORDERS_WS_RECV_BYTES")
+    if recv:
+        import functools
+
+        from orders_cli.pipeline import shard
+
+        # the shard looks the name up in its module globals at each connect
+        orig = getattr(shard, "connect_websocket_url")  # noqa: B009 - not re-exported
+        patched = functools.partial(orig, receive_buffer_size=int(recv))
+        setattr(shard, "connect_websocket_url", patched)  # noqa: B010 - not re-exported
+
+
 def main() -> None:
-    threading.Thread(target=_sample_loop, name="sampler", daemon=True).start()
-    atexit.register(_dump)
+    _knobs()
+    if OUT:
+        threading.Thread(target=_sample_loop, name="sampler", daemon=True).start()
+        atexit.register(_dump)
     from orders_cli.cli.app import main as orders_main
 
     sys.argv[0] = "orders"
-    try:
-        orders_main()
-    finally:
-        _dump()
+    orders_main()
 
 
 if __name__ == "__main__":
