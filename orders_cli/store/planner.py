@@ -71,6 +71,9 @@ class PlanConfig:
     cold_start: bool = True  # backfill what came before the first id we see
     reorder_s: float = 0.25
     max_pending: int = 20_000
+    # without a cold start, hold a symbol's first live trades for the reorder window so an
+    # out-of-order burst that introduces it loses nothing (off: apply the first at once)
+    first_sight_hold: bool = True
 
 
 def _expect_upto(plan: Plan, agg_id: int, now_ms: int, cfg: PlanConfig) -> None:
@@ -102,6 +105,11 @@ def classify(
 ) -> None:
     a = trade.agg_id
     wm = plan.watermark
+    if wm is None and live and not cfg.cold_start and cfg.first_sight_hold:
+        # first sight without a backfill: the burst that introduces the symbol may come
+        # out of id order, so hold it for the reorder window and start at its lowest id
+        plan.pending.append(Pending(trade, now))
+        return
     if wm is None:
         if cfg.cold_start and a > cfg.first_agg_id:
             gapops.open_gap(plan.gaps, Gap(cfg.first_agg_id, a - 1, now_ms, cold=True))
@@ -132,6 +140,12 @@ def release_pending(plan: Plan, *, now_ms: int, now: float, cfg: PlanConfig, flu
     if not plan.pending:
         return
     plan.pending.sort(key=lambda p: p.trade.agg_id)
+    if plan.watermark is None:
+        oldest = min(p.held_since for p in plan.pending)
+        if not (flush or now - oldest >= cfg.reorder_s or len(plan.pending) > cfg.max_pending):
+            return
+        plan.watermark = plan.pending[0].trade.agg_id - 1
+        plan.state_changed = True
     keep: list[Pending] = []
     too_many = len(plan.pending) > cfg.max_pending
     for i, p in enumerate(plan.pending):

@@ -123,15 +123,6 @@ async def test_out_of_order_bursts_mid_stream_need_no_rest_and_open_no_gap(
     _check(await _run_bursts(redis_server.url, resume=True))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG orders_cli/store/planner.py classify(): with cold start off (backfill 0) the "
-        "first live trade of a symbol sets the watermark at once, so when the first frames "
-        "are a shuffled equal-T burst the lower ids arrive below the watermark, outside any "
-        "gap, and are dropped as duplicates: silent loss (no reorder window at first sight)"
-    ),
-)
 async def test_out_of_order_bursts_at_first_sight_need_no_rest_and_open_no_gap(
     redis_server: Any,
 ) -> None:

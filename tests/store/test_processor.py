@@ -41,11 +41,11 @@ def trade(a: int, t: int | None = None, price: str = "100.10000000", sym: str = 
     return Trade(sym, a, price, "0.50000000", a * 2, a * 2 + 1, tt, a % 2 == 0, tt + 3)
 
 
-def make(redis: Any, clock: Clock, cold: bool = False) -> Processor:
+def make(redis: Any, clock: Clock, cold: bool = False, hold: bool = False) -> Processor:
     return Processor(
         redis,
         KS,
-        PlanConfig(first_agg_id=0, cold_start=cold, reorder_s=0.25),
+        PlanConfig(first_agg_id=0, cold_start=cold, reorder_s=0.25, first_sight_hold=hold),
         clock_ms=lambda: T0 + 10_000_000,
         monotonic=clock.monotonic,
     )
@@ -228,3 +228,18 @@ def test_bars_updated_for_late_trades_in_closed_windows(r: Any) -> None:
                 if not f.startswith("_") and getattr(bar, f) != getattr(got[ws], f)
             }
             assert not diff, (tf, ws, diff)
+
+
+def test_first_sight_burst_out_of_order_is_held_not_lost(r: Any) -> None:
+    clock = Clock()
+    p = make(r, clock, hold=True)
+    out = p.process([trade(12, T0), trade(10, T0), trade(11, T0)])
+    assert stored_ids(r) == [] and out.counters["duplicates"] == 0
+    clock.mono += 0.1
+    p.process([trade(13, T0)])
+    assert stored_ids(r) == []
+    clock.mono += 0.2
+    out = p.process([])
+    assert stored_ids(r) == [10, 11, 12, 13]
+    assert out.gap_requests == [] and gaps(r) == []
+    assert int(r.hget(KS.state("BTCUSDT"), "watermark")) == 13
