@@ -12,6 +12,7 @@ import trio
 
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable
 from orders_cli.pipeline.backoff import ConnectBudget
+from orders_cli.pipeline.discovery import fetch_exchange_info
 from orders_cli.pipeline.messages import HeadCheck, WriterInput
 from orders_cli.rest.client import RestClient
 from orders_cli.store.info import write_infos
@@ -52,7 +53,7 @@ class ListingSync:
     async def sync_once(self, nursery: trio.Nursery) -> tuple[list[str], list[str]]:
         ing = self.ing
         source = ing.source
-        body = await self.rest.get(source.exchange_info_request())
+        body = await fetch_exchange_info(self.rest, source)
         infos = source.parse_exchange_info(body)
         if ing.cfg.symbols:
             wanted = set(ing.cfg.symbols)

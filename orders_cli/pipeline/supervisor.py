@@ -18,6 +18,7 @@ from orders_cli.models import SymbolInfo
 from orders_cli.pipeline.backfill import Backfill
 from orders_cli.pipeline.backfill_sweep import sweep_interval, sweeper
 from orders_cli.pipeline.backoff import ConnectBudget
+from orders_cli.pipeline.discovery import fetch_exchange_info
 from orders_cli.pipeline.listing import ListingSync
 from orders_cli.pipeline.messages import BackfillInput, WriterInput
 from orders_cli.pipeline.shard import Shard
@@ -217,7 +218,7 @@ class Ingester:
             await shard.run()
 
     async def _discover(self, rest: RestClient) -> list[SymbolInfo]:
-        body = await rest.get(self.source.exchange_info_request())
+        body = await fetch_exchange_info(rest, self.source)
         infos = self.source.parse_exchange_info(body)
         limit = self.source.parse_weight_limit(body)
         if limit is not None and limit != rest.weight_limit:
