@@ -35,6 +35,7 @@ OUT = os.environ.get("ORDERS_SAMPLE_OUT", "")
 leaves: dict[str, Counter[str]] = {}
 inclusive: dict[str, Counter[str]] = {}
 totals: Counter[str] = Counter()
+joint: Counter[str] = Counter()  # "main leaf | worker leaf" of the same instant
 
 
 def _name(f: FrameType) -> str:
@@ -50,6 +51,8 @@ def _sample_loop() -> None:
     while True:
         time.sleep(INTERVAL)
         frames = sys._current_frames()  # the only way to see other threads' stacks
+        now = {names.get(i, str(i)): _name(f) for i, f in frames.items() if i != me}
+        joint[" | ".join(now.get(t, "-") for t in ("MainThread", "Trio thread 0"))] += 1
         for ident, frame in frames.items():
             if ident == me:
                 continue
@@ -77,6 +80,12 @@ def _dump() -> None:
             "leaf": [(k, round(100 * v / n, 1)) for k, v in leaves[tname].most_common(40)],
             "inclusive": [(k, round(100 * v / n, 1)) for k, v in inclusive[tname].most_common(80)],
         }
+    n = sum(joint.values()) or 1
+    out["joint main|worker"] = {
+        "samples": n,
+        "leaf": [(k, round(100 * v / n, 1)) for k, v in joint.most_common(30)],
+        "inclusive": [],
+    }
     with open(OUT, "wb") as fh:
         fh.write(orjson.dumps(out, option=orjson.OPT_INDENT_2))
 

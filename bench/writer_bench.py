@@ -1,0 +1,90 @@
+"""The writer's synchronous core alone: ``Processor.process`` on batches of live trades
+(Zipf over N symbols), against a private redis-server. Splits the wall time into client
+CPU (``time.process_time``), Redis CPU (INFO cpu delta) and the rest (waiting).
+
+Run: .venv/bin/python bench/writer_bench.py [--symbols 1000] [--batch 5000] [--batches 20]
+     [--no-bars]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import orjson
+import redis
+from benchlib import redis_server
+
+from orders_cli.models import Trade
+from orders_cli.store.keys import Keyspace
+from orders_cli.store.planner import PlanConfig
+from orders_cli.store.processor import Processor
+
+
+def redis_cpu(r: redis.Redis) -> float:
+    info = r.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def make_batches(n_sym: int, batch: int, batches: int, seed: int = 7) -> list[list[Trade]]:
+    rnd = random.Random(seed)
+    weights = [1.0 / (i + 1) ** 1.1 for i in range(n_sym)]
+    names = [f"S{i:04d}USDT" for i in range(n_sym)]
+    next_id = dict.fromkeys(names, 1000)
+    t0 = int(time.time() * 1000)
+    out = []
+    for b in range(batches):
+        trades = []
+        for sym in rnd.choices(names, weights, k=batch):
+            a = next_id[sym]
+            next_id[sym] = a + 1
+            t = t0 + b * 100 + rnd.randint(0, 99)
+            trades.append(
+                Trade(sym, a, f"{rnd.randint(1, 10**7) / 1e4:.8f}", "0.01000000", a, a, t, False, t)
+            )
+        trades.sort(key=lambda x: (x.symbol, x.agg_id))
+        out.append(trades)
+    return out
+
+
+def main(a: argparse.Namespace) -> dict[str, float]:
+    if a.no_bars:  # proxy for a `--no-bars` switch: no bar is built, merged or written
+        import orders_cli.store.processor as proc_mod
+
+        setattr(proc_mod, "bars_for_batch", lambda trades: {})  # noqa: B010 - test seam
+    batches = make_batches(a.symbols, a.batch, a.batches + 1)
+    with redis_server("distro") as (url, _):
+        r = redis.Redis.from_url(url, socket_timeout=60)
+        p = Processor(r, Keyspace(), PlanConfig(cold_start=False))
+        p.process(batches[0], flush=True)  # first sight: states loaded, symbols created
+        w0, c0, rc0 = time.perf_counter(), time.process_time(), redis_cpu(r)
+        n = 0
+        for b in batches[1:]:
+            p.process(b, flush=True)
+            n += len(b)
+        w, c, rc = time.perf_counter() - w0, time.process_time() - c0, redis_cpu(r) - rc0
+    return {
+        "bars": not a.no_bars,
+        "symbols": a.symbols,
+        "batch": a.batch,
+        "trades": n,
+        "trades_per_s": round(n / w, 1),
+        "us_per_trade_wall": round(1e6 * w / n, 1),
+        "us_per_trade_client_cpu": round(1e6 * c / n, 1),
+        "us_per_trade_redis_cpu": round(1e6 * rc / n, 1),
+        "ms_per_batch": round(1000 * w / a.batches, 1),
+    }
+
+
+def cli() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--symbols", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=5000)
+    p.add_argument("--batches", type=int, default=20)
+    p.add_argument("--no-bars", action="store_true", help="patch bar building out (proxy)")
+    print(orjson.dumps(main(p.parse_args())).decode())
+
+
+if __name__ == "__main__":
+    cli()
