@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -273,6 +274,16 @@ def evalsha_calls(r: redis.Redis) -> int:
 
 def used_memory(r: redis.Redis) -> int:
     return int(r.info("memory")["used_memory"])
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM -> SystemExit, so the ``finally`` blocks stop our child processes (a
+    background job of a non-interactive shell ignores SIGINT)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def eprint(*args: Any) -> None:

@@ -27,6 +27,7 @@ from benchlib import (
     cpu_seconds,
     eprint,
     evalsha_calls,
+    exit_on_sigterm,
     health,
     loadavg,
     redis_server,
@@ -191,6 +192,7 @@ def probe_symbols(symbols: list[str]) -> list[str]:
 
 
 def cli() -> None:
+    exit_on_sigterm()
     p = argparse.ArgumentParser(description="simulator -> orders run -> redis-server throughput")
     p.add_argument("--symbols", type=int, default=1000)
     p.add_argument("--rate", type=float, default=20000.0)

@@ -7,6 +7,7 @@ then answers one JSON line per command read from stdin:
 - ``symbols`` -> ``{"symbols": [...]}`` in config (= rate) order
 - ``stats``  -> ``{"stats": sim.stats, "weight": {...}}``
 - ``truth``  -> like ``freeze`` without freezing
+- ``truth_since MS`` -> the same for trades with ``T >= MS`` only
 - ``freeze`` -> stop generating; ``{"truth": {symbol: [count, first_id, last_id]}}``
 - ``quit``   -> exit 0 (EOF on stdin too)
 
@@ -18,6 +19,7 @@ end-of-window figure seen so far, ``windows`` every closed window's figure.
 from __future__ import annotations
 
 import argparse
+import bisect
 import sys
 from typing import Any
 
@@ -86,6 +88,16 @@ def truth_summary(sim: Simulator) -> dict[str, list[int]]:
     return out
 
 
+def truth_since(sim: Simulator, since_ms: int) -> dict[str, list[int]]:
+    """Per symbol: [count, first id, last id] of the trades with ``T >= since_ms``."""
+    out: dict[str, list[int]] = {}
+    for sym, book in sim.engine.books.items():
+        i = bisect.bisect_left(book.t, since_ms)
+        n = len(book) - i
+        out[sym] = [n, book.first_id + i, book.last_id] if n > 0 else [0, -1, -1]
+    return out
+
+
 def reply(obj: Any) -> None:
     sys.stdout.buffer.write(orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS) + b"\n")
     sys.stdout.buffer.flush()
@@ -119,6 +131,9 @@ async def main(args: argparse.Namespace) -> None:
                 reply({"stats": dict(sim.stats), "weight": watch.report()})
             elif cmd == "symbols":
                 reply({"symbols": [s.symbol for s in cfg.symbols]})
+            elif cmd.startswith("truth_since "):
+                since = int(cmd.split()[1])
+                reply({"truth": truth_since(sim, since), "weight": watch.report()})
             elif cmd == "truth":
                 reply({"truth": truth_summary(sim), "weight": watch.report()})
             elif cmd == "freeze":

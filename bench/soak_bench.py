@@ -17,6 +17,7 @@ from benchlib import (
     SimProc,
     code_version,
     eprint,
+    exit_on_sigterm,
     loadavg,
     redis_server,
     rss_bytes,
@@ -78,6 +79,7 @@ def main(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def cli() -> None:
+    exit_on_sigterm()
     p = argparse.ArgumentParser(description="idle RSS soak of orders run")
     p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--every", type=float, default=60.0)
