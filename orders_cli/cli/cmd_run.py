@@ -158,6 +158,11 @@ def register(app: typer.Typer) -> None:
                 log.warning("%s", warning)
             client = redis_conn.connect(url)
             stack.callback(client.close)
+            from orders_cli.store.keys import Keyspace
+            from orders_cli.store.origin import EXCHANGE, SIMULATOR, claim
+
+            ks = Keyspace(market_prefix=source.key_prefix, namespace=namespace)
+            claim(client, ks, SIMULATOR if simulate else EXCHANGE)
             import attrs
 
             cfg = attrs.evolve(cfg, redis_url=url)

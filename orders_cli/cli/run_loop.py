@@ -119,6 +119,7 @@ async def run_ingest(
             await root.start(sim.serve)
             cfg = attrs.evolve(cfg, ws_url=sim.ws_url, rest_url=sim.rest_url)
             log.info("simulator: ws %s, rest %s", sim.ws_url, sim.rest_url)
+            log.info("check it while it runs: orders verify --rest-url %s", sim.rest_url)
         ing = Ingester(cfg, source, redis, telemetry)
         root.start_soon(_signals, ing, root.cancel_scope)
         root.start_soon(_display, telemetry, display, title)
@@ -135,6 +136,9 @@ async def run_ingest(
         )
         await ing.run()
         root.cancel_scope.cancel()
+    # a clean stop: no ghost "healthy" record for `orders status` to find
+    with contextlib.suppress(OrdersError):
+        await ing.worker.call(lambda r: r.delete(ing.ks.health(cfg.ingester_id)))
     if ing.stopping:
         print(summary_line(telemetry, 0.0).replace("rate=0/s ", ""), file=sys.stderr)
     return telemetry

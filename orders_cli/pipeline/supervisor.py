@@ -6,6 +6,7 @@ then drains what was received and flushes it before returning.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import logging
 import random
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from typing import Any
 import trio
 
 from orders_cli.config import RunConfig
+from orders_cli.errors import ExchangeUnavailable, UsageError
 from orders_cli.models import SymbolInfo
 from orders_cli.pipeline.backfill import Backfill
 from orders_cli.pipeline.backfill_sweep import sweep_interval, sweeper
@@ -218,7 +220,13 @@ class Ingester:
             await shard.run()
 
     async def _discover(self, rest: RestClient) -> list[SymbolInfo]:
-        body = await fetch_exchange_info(rest, self.source)
+        try:
+            body = await fetch_exchange_info(rest, self.source)
+        except ExchangeUnavailable as exc:
+            raise ExchangeUnavailable(
+                f"cannot reach the exchange REST API at {self.rest_url} ({exc}); "
+                "offline? try `orders run --simulate`"
+            ) from exc
         infos = self.source.parse_exchange_info(body)
         limit = self.source.parse_weight_limit(body)
         if limit is not None and limit != rest.weight_limit:
@@ -227,6 +235,12 @@ class Ingester:
         if self.cfg.symbols:
             known = {i.symbol for i in infos}
             unknown = [s for s in self.cfg.symbols if s not in known]
+            if len(unknown) == len(self.cfg.symbols):
+                close = difflib.get_close_matches(unknown[0], sorted(known), n=3)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise UsageError(
+                    f"none of {', '.join(unknown)} is listed on {self.source.name}{hint}"
+                )
             if unknown:
                 log.warning("not listed on %s, ignored: %s", self.source.name, ", ".join(unknown))
             infos = [i for i in infos if i.symbol in set(self.cfg.symbols)]

@@ -62,6 +62,16 @@ class Keyspace:
         """SET of every symbol ever stored for this market (for verify/prune/tail)."""
         return f"{self._p}orders:symbols"
 
+    def origin(self) -> str:
+        """STRING: who fills this keyspace — "simulator" (the demo) or "exchange"."""
+        return f"{self._p}orders:origin"
+
+    def data_patterns(self) -> list[str]:
+        """SCAN patterns covering every key of this market and namespace (for a wipe)."""
+        p = self._p
+        kinds = ("trades:{*", "stats:{*", "symbol:{*", "state:{*", "orders:*")
+        return [p + kind for kind in kinds]
+
     def malformed_samples(self) -> str:
         """LIST of recent malformed frames (bounded, newest first)."""
         return f"{self._p}orders:malformed"
