@@ -113,6 +113,11 @@ def register(app: typer.Typer) -> None:
         ),
         no_panel: bool = typer.Option(False, "--no-panel", help="Logs instead of the live panel."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs."),
+        metrics_port: int | None = o.port_option(
+            "--metrics-port",
+            "ORDERS_METRICS_PORT",
+            help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics.",
+        ),
     ) -> None:
         """Ingest every aggregate trade of the chosen market into Redis, live.
 
@@ -143,6 +148,8 @@ def register(app: typer.Typer) -> None:
             backfill_s=parse_duration(backfill) if backfill != "0" else 0.0,
             retention_s=parse_duration(retention),
         )
+        if metrics_port is not None:
+            o.ensure_port_free("127.0.0.1", metrics_port)
         sim_cfg: Any = None
         if simulate:
             if ws_url or rest_url:
@@ -168,7 +175,17 @@ def register(app: typer.Typer) -> None:
             cfg = attrs.evolve(cfg, redis_url=url)
             display = Display(tty=tty, summary_every_s=summary_every)
             try:
-                trio.run(partial(run_ingest, cfg, source, client, display, sim_cfg=sim_cfg))
+                trio.run(
+                    partial(
+                        run_ingest,
+                        cfg,
+                        source,
+                        client,
+                        display,
+                        sim_cfg=sim_cfg,
+                        metrics_port=metrics_port,
+                    )
+                )
             except BaseException as exc:  # unwrap trio's exception groups at the boundary
                 err = first_orders_error(exc)
                 if err is not None:

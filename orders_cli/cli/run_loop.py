@@ -109,8 +109,29 @@ async def run_ingest(
     *,
     sim_cfg: Any = None,
     title: str = "orders run",
+    metrics_port: int | None = None,
 ) -> Telemetry:
     telemetry = Telemetry()
+    with contextlib.ExitStack() as stack:
+        if metrics_port is not None:
+            from orders_cli.metrics import serve_metrics
+
+            server, _thread = serve_metrics(metrics_port, telemetry)
+            stack.callback(server.shutdown)
+            log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", metrics_port)
+        await _run(cfg, source, redis, display, telemetry, sim_cfg, title)
+    return telemetry
+
+
+async def _run(
+    cfg: RunConfig,
+    source: Source,
+    redis: Any,
+    display: Display,
+    telemetry: Telemetry,
+    sim_cfg: Any,
+    title: str,
+) -> None:
     async with trio.open_nursery() as root:
         if sim_cfg is not None:
             from orders_cli.sim import Simulator
@@ -141,4 +162,3 @@ async def run_ingest(
         await ing.worker.call(lambda r: r.delete(ing.ks.health(cfg.ingester_id)))
     if ing.stopping:
         print(summary_line(telemetry, 0.0).replace("rate=0/s ", ""), file=sys.stderr)
-    return telemetry
