@@ -31,9 +31,13 @@ def decode_gaps(raw: bytes | str | None) -> list[Gap]:
     return out
 
 
+def _first(g: Gap) -> int:
+    return g.first
+
+
 def find(gaps: list[Gap], agg_id: int) -> int | None:
     """Index of the gap containing ``agg_id``, or None."""
-    i = bisect.bisect_right([g.first for g in gaps], agg_id) - 1
+    i = bisect.bisect_right(gaps, agg_id, key=_first) - 1
     if i >= 0 and gaps[i].first <= agg_id <= gaps[i].last:
         return i
     return None
@@ -44,15 +48,15 @@ def fill(gaps: list[Gap], index: int, agg_id: int) -> None:
     g = gaps[index]
     pieces = []
     if g.first <= agg_id - 1:
-        pieces.append(attrs.evolve(g, last=agg_id - 1))
+        pieces.append(Gap(g.first, agg_id - 1, g.opened_ms, g.exchange_side, g.cold))
     if agg_id + 1 <= g.last:
-        pieces.append(attrs.evolve(g, first=agg_id + 1))
+        pieces.append(Gap(agg_id + 1, g.last, g.opened_ms, g.exchange_side, g.cold))
     gaps[index : index + 1] = pieces
 
 
 def open_gap(gaps: list[Gap], gap: Gap) -> None:
     """Insert a new gap (callers only open gaps above the watermark: no overlap)."""
-    bisect.insort(gaps, gap, key=lambda g: g.first)
+    bisect.insort(gaps, gap, key=_first)
 
 
 def mark_exchange_side(gaps: list[Gap], first: int, last: int) -> int:
