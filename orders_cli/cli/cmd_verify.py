@@ -16,24 +16,29 @@ from orders_cli.cli.options import (
     redis_url_option,
     rest_url_option,
 )
-from orders_cli.errors import ExchangeUnavailable, RedisUnavailable, UsageError
+from orders_cli.errors import ExchangeUnavailable, RateLimited, RedisUnavailable, UsageError
 
 if TYPE_CHECKING:
-    from orders_cli.ops.verify import VerifyReport
+    from orders_cli.ops.verify import VerifyOptions, VerifyReport
 
 _HELP = """Prove that no trade is missing: holes and duplicates in the stored aggregate ids,
 the stream against the trades, and a REST cross-check of the head and of every hole.
 
-Ids REST lacks too are exchange-side holes: reported apart, not a problem. --repair
-fills what REST has through the writer. --bars recomputes every timeframe's bars from
-the stored trades; --klines compares the 1m bars with the exchange's klines.
+Ids REST lacks too are exchange-side holes: reported apart, not a problem. Trades
+younger than --grace that Redis lacks are in flight (a running ingester is writing
+them): counted apart, not a problem. --repair fills what REST has through the writer.
+--bars recomputes every timeframe's bars from the stored trades; --klines compares the
+1m bars with the exchange's klines.
 
-Exit status: 0 clean (exchange-side holes alone are clean), 1 problems found (also when
---repair fixed them), 2 usage error or Redis / exchange unreachable.
+Exit status: 0 clean (exchange-side holes and in-flight trades alone are clean), 1
+problems found (also when --repair fixed them), 2 usage error (e.g. an unknown symbol)
+or Redis / exchange unreachable.
 
 Example: orders verify BTCUSDT ETHUSDT --since 1h
 
 Example: orders verify --repair --bars --klines
+
+Example: orders verify --rest-url http://127.0.0.1:9080   (against orders sim)
 
 Example: orders verify --json | jq 'select(.ok == false)'
 """
@@ -47,6 +52,12 @@ def register(app: typer.Typer) -> None:
         ),
         since: str = duration_option(
             "--since", "ORDERS_VERIFY_SINCE", "24h", help="Check trades this recent."
+        ),
+        grace: str = duration_option(
+            "--grace",
+            "ORDERS_VERIFY_GRACE",
+            "10s",
+            help="Trades this young that Redis lacks are in flight, not missing.",
         ),
         repair: bool = typer.Option(
             False, "--repair", help="Fill what REST has through the writer."
@@ -66,16 +77,26 @@ def register(app: typer.Typer) -> None:
         namespace: str = namespace_option(),
     ) -> None:
         from orders_cli.durations import parse_duration_ms
+        from orders_cli.ops.verify import VerifyOptions
 
         wanted = parse_symbols(symbols or [])
         since_ms = parse_duration_ms(since)
         if since_ms <= 0:
             raise UsageError("--since must be longer than 0")
+        opts = VerifyOptions(
+            since_ms=since_ms,
+            repair=repair,
+            bars=bars,
+            klines=klines,
+            grace_ms=parse_duration_ms(grace),
+        )
         try:
-            report = _run(wanted, since_ms, repair, bars, klines, redis_url, rest_url, market,
-                          namespace)  # fmt: skip
-        except (RedisUnavailable, ExchangeUnavailable) as exc:
+            report = _run(wanted, opts, redis_url, rest_url, market, namespace)
+        except RedisUnavailable as exc:
             sys.stderr.write(f"orders: error: {exc}\n")
+            raise typer.Exit(2) from None
+        except ExchangeUnavailable as exc:
+            sys.stderr.write(f"orders: error: {rest_error(exc, rest_url, market)}\n")
             raise typer.Exit(2) from None
         if as_json or not sys.stdout.isatty():
             sys.stdout.buffer.write(report.json_lines())
@@ -89,12 +110,24 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(0 if report.clean else 1)
 
 
+def rest_error(exc: ExchangeUnavailable, rest_url: str | None, market: str) -> str:
+    """One line naming the REST host tried, with what to do about it."""
+    from orders_cli.sources.registry import get_source
+
+    base = rest_url or get_source(market).default_rest_url
+    if isinstance(exc, RateLimited):
+        return f"the exchange REST API at {base} is limiting us ({exc}); try again later"
+    hint = (
+        "is it running? (the simulator prints its REST URL)"
+        if rest_url
+        else "offline? use --rest-url (the simulator prints its REST URL)"
+    )
+    return f"cannot reach the exchange REST API at {base} ({exc}); {hint}"
+
+
 def _run(
     symbols: list[str],
-    since_ms: int,
-    repair: bool,
-    bars: bool,
-    klines: bool,
+    opts: VerifyOptions,
     redis_url: str | None,
     rest_url: str | None,
     market: str,
@@ -103,14 +136,13 @@ def _run(
     import trio
 
     from orders_cli.ops.conn import open_redis
-    from orders_cli.ops.verify import Verifier, VerifyOptions
+    from orders_cli.ops.verify import Verifier
     from orders_cli.rest.client import RestClient
     from orders_cli.sources.registry import get_source
     from orders_cli.store.keys import Keyspace
 
     source = get_source(market)
     ks = Keyspace(market_prefix=source.key_prefix, namespace=namespace)
-    opts = VerifyOptions(since_ms=since_ms, repair=repair, bars=bars, klines=klines)
     with open_redis(redis_url) as r:
 
         async def main() -> VerifyReport:

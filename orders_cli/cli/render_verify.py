@@ -51,6 +51,7 @@ def symbols_table(report: VerifyReport) -> Table:
         ("REST head", "right"),
         ("missing", "left"),
         ("exchange-side", "left"),
+        ("in flight", "right"),
         ("dups", "right"),
         ("stream", "left"),
         ("bars", "right"),
@@ -68,6 +69,7 @@ def symbols_table(report: VerifyReport) -> Table:
             "-" if s.rest_head is None else str(s.rest_head),
             Text(_ranges(s.missing + s.unverified), style="red" if s.missing else ""),
             Text(_ranges(s.exchange_side), style="yellow" if s.exchange_side else ""),
+            str(s.in_flight),
             str(sum(n - 1 for n in s.duplicates.values())),
             _stream(s),
             str(len(s.bar_problems)),
@@ -108,7 +110,8 @@ def render(report: VerifyReport) -> RenderableType:
         Text.assemble(
             verdict,
             f" · {summary['symbols']} symbols · {summary['missing']} missing"
-            f" · {summary['exchange_side']} exchange-side (not a problem)"
+            f" · {summary['exchange_side']} exchange-side"
+            f" · {summary['in_flight']} in flight (neither is a problem)"
             f" · {summary['repaired']} repaired",
         )
     )

@@ -3,13 +3,17 @@
 Per symbol, inside ``--since``:
 
 1. REST head (``aggTrades?limit=1``): ids above our newest stored one are holes.
+   Unknown symbols (not in ``Keyspace.symbols()``) are a usage error before any call.
 2. Stored ids (``trades:{S}:latest``): holes between consecutive ids and duplicates. The
    lower edge is never a hole: ids below the first stored id of the window are out of
    retention (ids are read from a margin below the window so a trade whose time is a
    little out of id order does not look missing).
 3. The stream (``trades:{S}:stream``) must hold the same ids, once each.
 4. Every hole is paged from REST (``fromId``): ids REST has are *missing*; ids REST lacks
-   too are *exchange-side* (reported apart, not a problem).
+   too are *exchange-side* (reported apart, not a problem). Missing ids whose REST trade
+   is younger than ``grace`` (at the time Redis was read) are *in flight* to Redis (a
+   running ingester): above our newest id each such id, below it a whole missing range
+   only when all its ids are. Counted apart, not a problem, not repaired.
 5. ``repair``: the missing trades go through the writer (``Processor`` + ``Backfilled``).
 6. ``bars`` / ``klines``: see :mod:`orders_cli.ops.verify_bars`.
 
@@ -36,6 +40,7 @@ from orders_cli.ops.verify_ids import (
     duplicates,
     holes_between,
     remaining_after,
+    split_in_flight,
     to_ranges,
     total,
 )
@@ -55,6 +60,7 @@ class VerifyOptions:
     repair: bool = False
     bars: bool = False
     klines: bool = False
+    grace_ms: int = 10_000  # missing trades younger than this are in flight
 
 
 @attrs.define
@@ -67,6 +73,7 @@ class SymbolReport:
     missing: list[IdRange] = attrs.field(factory=list)  # REST has them, we do not
     exchange_side: list[IdRange] = attrs.field(factory=list)  # REST lacks them too
     unverified: list[IdRange] = attrs.field(factory=list)  # holes REST could not check
+    in_flight: int = 0  # missing from Redis but younger than the grace (not a problem)
     duplicates: dict[int, int] = attrs.field(factory=dict)  # id -> times in the ZSET
     stream_duplicates: dict[int, int] = attrs.field(factory=dict)
     stream_missing: list[IdRange] = attrs.field(factory=list)  # in the ZSET, not the stream
@@ -107,6 +114,7 @@ class SymbolReport:
             "exchange_side": rs(self.exchange_side),
             "exchange_side_count": total(self.exchange_side),
             "unverified": rs(self.unverified),
+            "in_flight": self.in_flight,
             "duplicates": {str(k): v for k, v in sorted(self.duplicates.items())},
             "stream_duplicates": {str(k): v for k, v in sorted(self.stream_duplicates.items())},
             "stream_missing": rs(self.stream_missing),
@@ -115,6 +123,15 @@ class SymbolReport:
             "errors": list(self.errors),
             "repaired": self.repaired,
         }
+
+
+@attrs.define
+class CrossCheck:
+    """What REST said about a symbol's holes."""
+
+    split: HoleSplit
+    found: list[Trade]  # REST trades inside the holes (only when asked to keep them)
+    young: set[int]  # ids inside the holes whose REST trade time is after the cutoff
 
 
 @attrs.define
@@ -135,6 +152,7 @@ class VerifyReport:
             "symbols_with_problems": sum(1 for s in self.symbols if s.problems),
             "missing": sum(total(s.missing) for s in self.symbols),
             "exchange_side": sum(total(s.exchange_side) for s in self.symbols),
+            "in_flight": sum(s.in_flight for s in self.symbols),
             "repaired": sum(s.repaired for s in self.symbols),
         }
 
@@ -181,7 +199,9 @@ class Verifier:
 
     async def run(self, symbols: Sequence[str] = ()) -> VerifyReport:
         """Verify ``symbols`` (default: every symbol in ``Keyspace.symbols()``)."""
-        if not symbols:
+        if symbols:
+            symbols = await trio.to_thread.run_sync(vr.known, self.redis, self.ks, list(symbols))
+        else:
             symbols = await trio.to_thread.run_sync(vr.stored_symbols, self.redis, self.ks)
         lo = self.clock_ms() - self.opts.since_ms
         report = VerifyReport(since_ms=lo, symbols=[SymbolReport(s) for s in symbols])
@@ -218,11 +238,12 @@ class Verifier:
         return min((t.agg_id for t in page if t.trade_time >= lo), default=None)
 
     async def cross_check(
-        self, symbol: str, holes: Sequence[IdRange], keep: bool
-    ) -> tuple[HoleSplit, list[Trade]]:
+        self, symbol: str, holes: Sequence[IdRange], keep: bool, young_after: int | None = None
+    ) -> CrossCheck:
         """Page every hole from REST (``fromId``): split it into missing / exchange-side;
-        with ``keep``, also return the trades REST has (for the repair)."""
-        split, found = HoleSplit(), []
+        with ``keep``, also return the trades REST has (for the repair); with
+        ``young_after`` (epoch ms), the hole ids whose trade time is later."""
+        split, found, young = HoleSplit(), [], set()
         todo = list(holes)
         limit = self.source.limits.agg_trades_max_limit
         while todo:
@@ -235,14 +256,17 @@ class Verifier:
             top = max(t.agg_id for t in page)
             upto = top if len(page) >= limit else max(top, todo[-1].last)
             split.add(todo, upto, (t.agg_id for t in page))
-            if keep:
-                firsts = [h.first for h in todo]
-                for t in page:
-                    i = bisect.bisect_right(firsts, t.agg_id) - 1
-                    if i >= 0 and todo[i].first <= t.agg_id <= todo[i].last:
-                        found.append(t)
+            firsts = [h.first for h in todo]
+            for t in page:
+                i = bisect.bisect_right(firsts, t.agg_id) - 1
+                if i < 0 or not todo[i].first <= t.agg_id <= todo[i].last:
+                    continue
+                if keep:
+                    found.append(t)
+                if young_after is not None and t.trade_time > young_after:
+                    young.add(t.agg_id)
             todo = remaining_after(todo, upto)
-        return split.normalized(), found
+        return CrossCheck(split.normalized(), found, young)
 
     # ---------------------------------------------------------------- one symbol
     async def verify_symbol(self, rep: SymbolReport, lo: int) -> None:
@@ -251,6 +275,7 @@ class Verifier:
         stored = await trio.to_thread.run_sync(
             vr.read_stored, self.redis, self.ks, sym, lo, MARGIN_MS
         )
+        young_after = self.clock_ms() - self.opts.grace_ms  # as of reading Redis
         holes = self._local_checks(rep, stored, lo)
         if rep.rest_head is not None:
             if rep.last_id is not None and rep.rest_head > rep.last_id:
@@ -265,12 +290,16 @@ class Verifier:
                     holes.append(IdRange(first, rep.rest_head))
         if holes:
             try:
-                split, found = await self.cross_check(sym, holes, self.opts.repair)
+                cc = await self.cross_check(sym, holes, self.opts.repair, young_after)
             except ExchangeRejected as exc:
                 rep.errors.append(f"REST cross-check: {exc}")
                 rep.unverified = holes
             else:
-                rep.missing, rep.exchange_side = split.missing, split.exchange_side
+                split = cc.split
+                rep.missing, flight = split_in_flight(split.missing, cc.young, rep.last_id)
+                rep.exchange_side, rep.in_flight = split.exchange_side, total(flight)
+                skip = {a for r in flight for a in range(r.first, r.last + 1)}
+                found = [t for t in cc.found if t.agg_id not in skip]
                 if self.opts.repair and (found or split.exchange_side):
                     rep.repaired = await trio.to_thread.run_sync(
                         vr.repair,

@@ -129,3 +129,25 @@ def to_ranges_merge(ranges: Iterable[IdRange]) -> list[IdRange]:
 def remaining_after(holes: Sequence[IdRange], after: int) -> list[IdRange]:
     """The parts of ``holes`` strictly above ``after``."""
     return clip(holes, after + 1, None)
+
+
+def intersect(ranges: Iterable[IdRange], other: Sequence[IdRange]) -> list[IdRange]:
+    """The ids of ``ranges`` also covered by ``other`` (both ascending, disjoint)."""
+    ranges = list(ranges)
+    return subtract(ranges, subtract(ranges, other))
+
+
+def split_in_flight(
+    missing: Sequence[IdRange], young: Iterable[int], newest: int | None
+) -> tuple[list[IdRange], list[IdRange]]:
+    """``(still missing, in flight)``. ``young``: ids whose REST trade is younger than
+    the grace. Above ``newest`` (our newest stored id; None: nothing stored) each young
+    id is in flight; below it a missing range is in flight only if all its ids are."""
+    young_r = to_ranges(young)
+    if newest is None:
+        low, high = [], list(missing)
+    else:
+        low, high = clip(missing, None, newest), clip(missing, newest + 1, None)
+    flight = intersect(high, young_r) + [r for r in low if not subtract([r], young_r)]
+    flight = to_ranges_merge(flight)
+    return subtract(missing, flight), flight

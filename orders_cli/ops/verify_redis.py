@@ -1,5 +1,6 @@
-"""Redis side of ``orders verify`` (sync redis-py, run in a worker thread): read one
-symbol's stored ids and stream ids, record holes as gaps, repair through the writer."""
+"""Redis side of ``orders verify`` (sync redis-py, run in a worker thread): check the asked
+symbols are stored, read one symbol's stored ids and stream ids, record holes as gaps,
+repair through the writer."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import redis.exceptions
 
 from orders_cli.errors import RedisUnavailable, StateConflict
 from orders_cli.models import Gap, Trade
+from orders_cli.ops.tail import resolve_symbols
 from orders_cli.ops.verify_ids import IdRange, clip, subtract, to_ranges_merge
 from orders_cli.pipeline.messages import Backfilled, ExchangeHole, WriterInput
 from orders_cli.store import gaps as gapops
@@ -86,6 +88,15 @@ def read_stored(r: Any, ks: Keyspace, symbol: str, lo_ms: int, margin_ms: int) -
         gaps=gapops.decode_gaps(raw_gaps),
         watermark=int(wm) if wm else None,
     )
+
+
+def known(r: Any, ks: Keyspace, symbols: list[str]) -> list[str]:
+    """``symbols`` upper-cased; :class:`UsageError` naming close matches (as ``orders
+    tail`` does) if one is not in ``Keyspace.symbols()``."""
+    try:
+        return resolve_symbols(r, ks, symbols)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise RedisUnavailable(f"lost Redis: {exc}") from exc
 
 
 def stored_symbols(r: Any, ks: Keyspace) -> list[str]:

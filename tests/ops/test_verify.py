@@ -68,13 +68,13 @@ async def test_head_behind_rest_is_missing_and_repaired(redis_server: Any) -> No
     async with running_sim(sim_config()) as sim:
         trades = truth_trades(sim, SYM)
         store(r, trades[:-5])
-        report = await verify(r, sim, SYM)
+        report = await verify(r, sim, SYM, grace_ms=0)  # the newest trades are seconds old
         rep = report.symbols[0]
         assert rep.rest_head == trades[-1].agg_id
         assert rep.missing == [IdRange(trades[-5].agg_id, trades[-1].agg_id)]
         assert not report.clean
 
-        report = await verify(r, sim, SYM, repair=True)
+        report = await verify(r, sim, SYM, repair=True, grace_ms=0)
         assert report.symbols[0].repaired == 5
         report = await verify(r, sim, SYM)
         assert report.clean, report.symbols[0].as_dict()
@@ -158,10 +158,31 @@ async def test_usage_and_connection_errors_exit_2(redis_server: Any) -> None:
     assert code == 2 and "error" in err
     code, _, err = await cli("--since", "soon", "--redis-url", redis_server.url)
     assert code == 2 and "duration" in err
+    code, _, err = await cli("--grace", "soon", "--redis-url", redis_server.url)
+    assert code == 2 and "duration" in err
+    redis_server.client().sadd(KS.symbols(), SYM)
     code, _, err = await cli(
         SYM, "--redis-url", redis_server.url, "--rest-url", "http://127.0.0.1:1", "--json"
     )
-    assert code == 2 and "error" in err
+    assert code == 2, err
+    line = "orders: error: cannot reach the exchange REST API at http://127.0.0.1:1 ("
+    assert err.startswith(line) and err.count("\n") == 1, err
+    assert "the simulator prints its REST URL" in err
+
+
+async def test_unknown_symbol_is_a_usage_error_before_rest(redis_server: Any) -> None:
+    """Like ``orders tail NOSUCH``: one line, close matches, exit 2, no REST call (the
+    REST URL here is unreachable)."""
+    r = redis_server.client()
+    r.sadd(KS.symbols(), SYM, OTHER)
+    base = ["--redis-url", redis_server.url, "--rest-url", "http://127.0.0.1:1", "--json"]
+    code, rows, err = await cli("AAAUSDX", *base)
+    assert (code, rows) == (2, []), err
+    assert err == f"orders: error: unknown symbol 'AAAUSDX' (not stored for market spot)" \
+        f"; did you mean {SYM}?\n"  # fmt: skip
+    code, rows, err = await cli(SYM, "NOSUCH", *base)
+    assert (code, rows) == (2, []), err
+    assert "unknown symbol 'NOSUCH'" in err and err.count("\n") == 1, err
 
 
 async def test_symbol_with_nothing_stored_is_all_missing(redis_server: Any) -> None:
@@ -169,11 +190,11 @@ async def test_symbol_with_nothing_stored_is_all_missing(redis_server: Any) -> N
     async with running_sim(sim_config()) as sim:
         trades = truth_trades(sim, OTHER)
         r.sadd(KS.symbols(), OTHER)
-        report = await verify(r, sim)
+        report = await verify(r, sim, grace_ms=0)
         rep = report.symbols[0]
         assert rep.symbol == OTHER and rep.stored == 0
         assert rep.missing == [IdRange(trades[0].agg_id, trades[-1].agg_id)]
-        report = await verify(r, sim, repair=True)
+        report = await verify(r, sim, repair=True, grace_ms=0)
         assert report.symbols[0].repaired == len(trades)
         report = await verify(r, sim)
         assert report.clean and report.symbols[0].stored == len(trades)

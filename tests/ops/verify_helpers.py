@@ -4,7 +4,7 @@ private redis-server filled through the real writer (Processor)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,7 +20,7 @@ from orders_cli.sim.config import Faults, SymbolSpec
 from orders_cli.sources.registry import get_source
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.planner import PlanConfig
-from orders_cli.store.processor import Processor
+from orders_cli.store.processor import Processor, now_ms
 
 KS = Keyspace()
 SPOT = get_source("spot")
@@ -79,10 +79,15 @@ async def running_sim(cfg: SimConfig, frozen: bool = True) -> AsyncIterator[Simu
         nursery.cancel_scope.cancel()
 
 
-async def verify(r: Any, sim: Simulator, *symbols: str, **opts: Any) -> VerifyReport:
+async def verify(
+    r: Any, sim: Simulator, *symbols: str, clock_ms: Callable[[], int] = now_ms, **opts: Any
+) -> VerifyReport:
+    """``Verifier.run`` against the simulator's REST; ``clock_ms`` is "now" (the window
+    and the in-flight grace are measured from it)."""
     with trio.fail_after(30):
         async with RestClient(sim.rest_url, minute_offset=0.0) as rest:
-            return await Verifier(r, KS, SPOT, rest, VerifyOptions(**opts)).run(symbols)
+            verifier = Verifier(r, KS, SPOT, rest, VerifyOptions(**opts), clock_ms=clock_ms)
+            return await verifier.run(symbols)
 
 
 async def cli(*args: str) -> tuple[int, list[dict[str, Any]], str]:
