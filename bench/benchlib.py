@@ -286,5 +286,24 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def memory_breakdown(r: redis.Redis) -> dict[str, int]:
+    """``MEMORY USAGE key SAMPLES 0`` summed per key class (trade zsets, streams, bars per
+    timeframe, current stats, the rest)."""
+    out: dict[str, int] = {}
+    for key in r.scan_iter(count=1000):
+        k = key.decode("utf-8", "replace")
+        if k.startswith("trades:") and k.endswith(":latest"):
+            cls = "trades_zset"
+        elif k.startswith("trades:") and k.endswith(":stream"):
+            cls = "trades_stream"
+        elif k.startswith("stats:"):
+            cls = "stats:" + k.rsplit(":", 1)[1]
+        else:
+            cls = "other"
+        used = r.memory_usage(key, samples=0) or 0
+        out[cls] = out.get(cls, 0) + int(used)
+    return dict(sorted(out.items()))
+
+
 def eprint(*args: Any) -> None:
     print(*args, file=sys.stderr, flush=True)

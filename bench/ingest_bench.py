@@ -30,6 +30,7 @@ from benchlib import (
     exit_on_sigterm,
     health,
     loadavg,
+    memory_breakdown,
     redis_server,
     rss_bytes,
     start_orders_run,
@@ -148,6 +149,7 @@ def measure(
         time.sleep(1.0)
         cmp = compare_truth(r, truth)
     stored_total = cmp["stored"]
+    breakdown = memory_breakdown(r)
     res: dict[str, Any] = {
         "window_s": round(dt, 2),
         "generated_per_s": round((g1 - g0) / dt, 1),
@@ -167,6 +169,9 @@ def measure(
         "rss_orders_end_mib": round(rss_bytes(pid) / 2**20, 1),
         "bytes_per_trade_window": round((m1 - m0) / max(1, c1 - c0), 1),
         "used_memory_end": used_memory(r),
+        "bytes_per_stored_trade_by_class": {
+            k: round(v / max(1, stored_total), 1) for k, v in breakdown.items()
+        },
         "stored_total": stored_total,
         "settle_s": round(time.monotonic() - settle0, 1),
         "truth_compare": cmp,
@@ -176,6 +181,10 @@ def measure(
     }
     bpt = res["bytes_per_trade_window"]
     res["projection_24h_gb"] = round(bpt * DAY_TRADES_ALL_BINANCE_SPOT / 1e9, 2)
+    per = res["bytes_per_stored_trade_by_class"]
+    trades_only = per.get("trades_zset", 0) + per.get("trades_stream", 0)
+    res["bytes_per_trade_trades_only"] = round(trades_only, 1)
+    res["projection_24h_gb_trades_only"] = round(trades_only * DAY_TRADES_ALL_BINANCE_SPOT / 1e9, 2)
     return res
 
 
