@@ -13,6 +13,7 @@ from orders_cli.ops.verify_ids import (
     HoleSplit,
     IdRange,
     holes_between,
+    split_in_flight,
     subtract,
     to_ranges,
     total,
@@ -49,9 +50,25 @@ def test_split_by_rest_page(hole_ids: set[int], rest_ids: set[int], upto: int) -
     assert _ids(split.exchange_side) == inside - rest_ids
 
 
+@given(ids_st, ids_st, st.none() | st.integers(min_value=0, max_value=300))
+def test_split_in_flight(missing_ids: set[int], young: set[int], newest: int | None) -> None:
+    missing = to_ranges(missing_ids)
+    still, flight = split_in_flight(missing, young, newest)
+    assert _ids(still) | _ids(flight) == missing_ids and not _ids(still) & _ids(flight)
+    assert _ids(flight) <= young
+    top = -1 if newest is None else newest
+    # above our newest stored id: each id by its own time
+    assert {a for a in _ids(flight) if a > top} == {a for a in missing_ids & young if a > top}
+    # below it: a whole missing range, only when all of it is young
+    for r in missing:
+        low = {a for a in _ids([r]) if a <= top}
+        assert low <= _ids(flight) if low <= young else not low & _ids(flight)
+
+
 def test_problems_count_and_render() -> None:
     ok = SymbolReport("OKUSDT", stored=10, first_id=1, last_id=10, rest_head=10)
     ok.exchange_side = [IdRange(3, 4)]
+    ok.in_flight = 7
     bad = SymbolReport("BADUSDT", stored=5, first_id=1, last_id=7)
     bad.missing = [IdRange(2, 3)]
     bad.duplicates = {5: 2}
@@ -65,3 +82,4 @@ def test_problems_count_and_render() -> None:
     text = console.export_text()
     assert "PROBLEM" in text and "2: 2-3" in text and "volume: expected 1" in text
     assert "problems in 1 symbol(s)" in text
+    assert "7 in flight (neither is a problem)" in text and report.summary()["in_flight"] == 7
