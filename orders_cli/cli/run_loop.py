@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
+from functools import partial
 from typing import Any
 
 import attrs
@@ -152,8 +153,20 @@ async def _run(
             with contextlib.suppress(OrdersError):
                 await ing.worker.call(lambda r: r.set(key, value, ex=ttl))
 
+        def extra() -> dict[str, Any]:
+            w = ing.writer
+            return {"silent_symbols": w.processor.silent_symbols() if w is not None else []}
+
         root.start_soon(
-            publish_health, write_health, ing.ks, telemetry, cfg.ingester_id, cfg.health_interval_s
+            partial(
+                publish_health,
+                write_health,
+                ing.ks,
+                telemetry,
+                cfg.ingester_id,
+                cfg.health_interval_s,
+                extra=extra,
+            )
         )
         await ing.run()
         root.cancel_scope.cancel()

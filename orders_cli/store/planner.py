@@ -35,6 +35,9 @@ class SymbolState:
     current_ws: int | None = None  # 100 ms window of the newest trade
     last_trade_time: int | None = None
     pending: list[Pending] = attrs.field(factory=list)
+    # moving average of the time between the symbol's trades (ms): what "usual" means
+    # when telling a quiet symbol from a silent one (memory only)
+    avg_interval_ms: float | None = None
 
 
 @attrs.define

@@ -38,6 +38,7 @@ from orders_cli.store.script import APPLY_LUA, APPLY_SHA, Arg, apply_args
 from orders_cli.store.symbol_io import load_states
 
 MAX_ATTEMPTS = 5
+SILENCE_ALPHA = 0.1
 
 
 def now_ms() -> int:
@@ -255,6 +256,10 @@ class Processor:
     ) -> None:
         st = self.states[s]
         newest, cur_ws, ltt = self._newest(st, plan)
+        if plan.live_event_times and st.last_trade_time is not None and ltt is not None:
+            step = max(0, ltt - st.last_trade_time) / len(plan.live_event_times)
+            avg = st.avg_interval_ms
+            st.avg_interval_ms = step if avg is None else avg + SILENCE_ALPHA * (step - avg)
         st.revision, st.watermark, st.gaps, st.pending = (
             rev,
             plan.watermark,
@@ -302,6 +307,18 @@ class Processor:
                 else:
                     out.append(GapRequest(s, g.first, g.last, priority=2, reason="retry"))
         return out
+
+    def silent_symbols(self, min_silence_ms: int = 60_000, factor: float = 20.0) -> list[str]:
+        """Symbols quiet for much longer than usual for them (``factor`` x their average
+        time between trades, at least ``min_silence_ms``): a stalled stream, a delisting."""
+        now = self.clock_ms()
+        out = []
+        for s, st in list(self.states.items()):  # read from the trio thread: copy first
+            if st.avg_interval_ms is None or st.last_trade_time is None:
+                continue
+            if now - st.last_trade_time > max(min_silence_ms, factor * st.avg_interval_ms):
+                out.append(s)
+        return sorted(out)
 
     def pending_count(self) -> int:
         return sum(len(st.pending) for st in self.states.values())

@@ -243,3 +243,20 @@ def test_first_sight_burst_out_of_order_is_held_not_lost(r: Any) -> None:
     assert stored_ids(r) == [10, 11, 12, 13]
     assert out.gap_requests == [] and gaps(r) == []
     assert int(r.hget(KS.state("BTCUSDT"), "watermark")) == 13
+
+
+def test_silent_symbols_are_those_quiet_far_longer_than_usual(r: Any) -> None:
+    now = {"ms": T0}
+    p = Processor(
+        r, KS, PlanConfig(cold_start=False, first_sight_hold=False), clock_ms=lambda: now["ms"]
+    )
+    busy = [trade(a, T0 + a * 100) for a in range(1, 30)]
+    quiet = [trade(a, T0 + a * 100, sym="ETHUSDT") for a in range(1, 30)]
+    for i in range(0, 29, 5):
+        p.process(busy[i : i + 5] + quiet[i : i + 5])
+    now["ms"] = T0 + 2_900 + 30_000
+    assert p.silent_symbols() == []  # 30 s: under the 60 s floor
+    p.process([trade(a, T0 + 2_900 + a * 10) for a in range(30, 40)])
+    now["ms"] = T0 + 2_900 + 90_000
+    assert p.silent_symbols() == ["BTCUSDT", "ETHUSDT"]
+    assert p.silent_symbols(min_silence_ms=60_000, factor=10_000.0) == []
