@@ -2,9 +2,10 @@
 simulator's REST weight budget, then a restart after some downtime.
 
 Complete = every symbol's stored ids (ZSET) cover, without a hole, the simulator's truth
-of the last 24 h as of the moment the phase began (minus ``--margin`` s for the moment
-the ingester computes its own "now - 24 h"): stored first id <= truth first id, stored
-last id >= truth last id at the start, ZCARD == last - first + 1. Weight is
+from ``now - 24 h + --margin-s`` (re-evaluated at each check: the ingester computed its
+own horizon earlier, so it never asked for less) up to the last id that existed when the
+phase began: stored first id <= truth first id, stored last id >= that last id,
+ZCARD == stored last - stored first + 1. Weight is
 read at the simulator's limiter (fixed 1-minute windows, the ``X-MBX-USED-WEIGHT-1M``
 figure); 429/418 counts come from the simulator's stats.
 
@@ -60,15 +61,31 @@ def incomplete(r: redis.Redis, target: dict[str, list[int]]) -> list[str]:
     return bad
 
 
+def horizon_truth(
+    a: argparse.Namespace, sim: SimProc, at_start: dict[str, list[int]] | None
+) -> dict[str, list[int]]:
+    """The truth the ingester must hold now: trades with ``T >= now - 24 h + margin``
+    (its own horizon was computed earlier, so it never asked for less), up to the last
+    id that existed when the phase began (``at_start``; live trades after it are not
+    required)."""
+    since = int(time.time() * 1000) - int(a.backfill_s * 1000) + int(a.margin_s * 1000)
+    now: dict[str, list[int]] = sim.ask(f"truth_since {since}")["truth"]
+    if at_start is None:
+        return now
+    out: dict[str, list[int]] = {}
+    for s, (_, first, _) in now.items():
+        n0, _, last0 = at_start.get(s, [0, -1, -1])
+        if n0 > 0 and first != -1 and first <= last0:
+            out[s] = [last0 - first + 1, first, last0]
+    return out
+
+
 def phase(
     name: str, a: argparse.Namespace, url: str, r: redis.Redis, sim: SimProc
 ) -> dict[str, Any]:
     info = sim.info
     before = sim.ask("stats")
-    # the last 24 h (the backfill horizon) as of now, minus a margin for the moment the
-    # ingester computes its own "now - 24 h"
-    since = int(time.time() * 1000) - int(a.backfill_s * 1000) + int(a.margin_s * 1000)
-    target = sim.ask(f"truth_since {since}")["truth"]
+    target = horizon_truth(a, sim, None)
     total = sum(v[0] for v in target.values())
     eprint(f"[{name}] target {total} trades over {len(target)} symbols; load {loadavg()}")
     t0 = time.monotonic()
@@ -81,7 +98,7 @@ def phase(
             while time.monotonic() - t0 < a.timeout:
                 time.sleep(2.0)
                 rss_max = max(rss_max, rss_bytes(proc.pid))
-                left = incomplete(r, target)
+                left = incomplete(r, horizon_truth(a, sim, target))
                 w = sim.ask("stats")["weight"]
                 el = time.monotonic() - t0
                 eprint(f"  t={el:.0f}s incomplete={len(left)} weight={w['used']}")
@@ -147,7 +164,7 @@ def cli() -> None:
     p.add_argument("--down", type=float, default=120.0, help="seconds stopped before restart")
     p.add_argument("--timeout", type=float, default=900.0)
     p.add_argument("--backfill-s", type=float, default=86400.0, help="orders run --backfill")
-    p.add_argument("--margin-s", type=float, default=120.0)
+    p.add_argument("--margin-s", type=float, default=30.0)
     p.add_argument("--seed", type=int, default=1)
     res = main(p.parse_args())
     for k in ("cold", "restart"):
