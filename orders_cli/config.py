@@ -29,3 +29,5 @@ class RunConfig:
     prune_every_s: float = 300.0  # 0: leave retention to `orders prune` (cron)
     rest_weight_fraction: float = 0.8
     ingester_id: str = "orders"
+    # bars maintained in the atomic apply (default: all seven; "100ms" feeds stats:{S}:current)
+    timeframes: tuple[str, ...] = ("100ms", "1m", "5m", "15m", "1h", "4h", "1d")

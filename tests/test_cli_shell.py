@@ -143,3 +143,9 @@ def test_man_page_lists_every_command_and_exit_code() -> None:
         assert f"\n.B {exc.exit_code}\n" in text or f".IP {exc.exit_code}\n" in text, exc
     for var in ("ORDERS_REDIS_URL", "ORDERS_WS_URL", "ORDERS_REST_URL", "ORDERS_MARKET"):
         assert var in text
+
+
+def test_run_rejects_an_unknown_bar_timeframe() -> None:
+    out = _orders("run", "--bars", "1m,7m", "--redis-url", "redis://127.0.0.1:1/0")
+    assert out.returncode == 2
+    assert "7m" in out.stderr and out.stderr.strip().count("\n") == 0

@@ -53,6 +53,21 @@ def setup_logging(json_logs: bool, tty: bool, verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def parse_timeframes(spec: str) -> tuple[str, ...]:
+    from orders_cli.store.keys import TIMEFRAMES
+
+    text = spec.strip().lower()
+    if text == "all":
+        return TIMEFRAMES
+    if text in ("none", ""):
+        return ()
+    wanted = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in wanted if t not in TIMEFRAMES]
+    if bad:
+        raise UsageError(f"--bars: unknown timeframe {bad[0]!r}; use {','.join(TIMEFRAMES)}")
+    return tuple(tf for tf in TIMEFRAMES if tf in wanted)
+
+
 def open_redis_url(stack: ExitStack, redis_url: str | None) -> str:
     """The Redis to use: ``--redis-url`` or the embedded one (started, or reused)."""
     if redis_url:
@@ -113,6 +128,13 @@ def register(app: typer.Typer) -> None:
         ),
         no_panel: bool = typer.Option(False, "--no-panel", help="Logs instead of the live panel."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs."),
+        bars: str = typer.Option(
+            "all",
+            "--bars",
+            envvar="ORDERS_BARS",
+            metavar="TF[,TF...]|all|none",
+            help="Timeframes kept as bars (100ms,1m,5m,15m,1h,4h,1d). 'none' = trades only.",
+        ),
         metrics_port: int | None = o.port_option(
             "--metrics-port",
             "ORDERS_METRICS_PORT",
@@ -147,6 +169,7 @@ def register(app: typer.Typer) -> None:
             max_streams_per_connection=max_streams,
             backfill_s=parse_duration(backfill) if backfill != "0" else 0.0,
             retention_s=parse_duration(retention),
+            timeframes=parse_timeframes(bars),
         )
         if metrics_port is not None:
             o.ensure_port_free("127.0.0.1", metrics_port)

@@ -108,6 +108,7 @@ class Ingester:
                     reorder_s=cfg.reorder_s,
                 ),
                 backfill_ms=int(cfg.backfill_s * 1000),
+                timeframes=cfg.timeframes,
             )
             resume = await self.worker.run(processor.preload, trading)
             writer_send, writer_recv = trio.open_memory_channel[WriterInput](cfg.channel_size)

@@ -61,12 +61,18 @@ class Processor:
         cfg: PlanConfig,
         *,
         backfill_ms: int = 24 * 3600 * 1000,
+        timeframes: Sequence[str] = TIMEFRAMES,
         clock_ms: Callable[[], int] = now_ms,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis = redis
         self.ks = keyspace
         self.cfg = cfg
+        unknown = set(timeframes) - set(TIMEFRAMES)
+        if unknown:
+            raise ValueError(f"unknown timeframes {sorted(unknown)}")
+        # the bars this run maintains; "100ms" also feeds stats:{S}:current
+        self.timeframes = tuple(tf for tf in TIMEFRAMES if tf in set(timeframes))
         self.backfill_ms = backfill_ms
         self.clock_ms = clock_ms
         self.monotonic = monotonic
@@ -175,7 +181,7 @@ class Processor:
                 self.states[s].pending = plan.pending
         if not plans:
             return []
-        new_bars = {s: bars_for_batch(p.applied) for s, p in plans.items() if p.applied}
+        new_bars = {s: self._bars(p.applied) for s, p in plans.items() if p.applied}
         merged, fresh = self.bars.merge(new_bars)
         symbols = list(plans)
         if not self._script_loaded:
@@ -202,6 +208,14 @@ class Processor:
                 continue
             self._commit(s, plans[s], merged.get(s, {}), int(res[1]), done_ms, out)
         return conflicts
+
+    def _bars(self, trades: Sequence[Trade]) -> dict[str, dict[int, Bar]]:
+        if not self.timeframes:
+            return {}
+        every = bars_for_batch(trades)
+        if len(self.timeframes) == len(TIMEFRAMES):
+            return every
+        return {tf: every[tf] for tf in self.timeframes}
 
     def _args(
         self,

@@ -260,3 +260,15 @@ def test_silent_symbols_are_those_quiet_far_longer_than_usual(r: Any) -> None:
     now["ms"] = T0 + 2_900 + 90_000
     assert p.silent_symbols() == ["BTCUSDT", "ETHUSDT"]
     assert p.silent_symbols(min_silence_ms=60_000, factor=10_000.0) == []
+
+
+@pytest.mark.parametrize("tfs", [(), ("100ms",), ("1m", "1d")])
+def test_only_the_chosen_timeframes_are_kept(r: Any, tfs: tuple[str, ...]) -> None:
+    from orders_cli.store.keys import TIMEFRAMES
+
+    p = Processor(r, KS, PlanConfig(cold_start=False, first_sight_hold=False), timeframes=tfs)
+    p.process([trade(a) for a in range(1, 6)])
+    assert stored_ids(r) == [1, 2, 3, 4, 5]
+    for tf in TIMEFRAMES:
+        assert bool(r.exists(KS.bars("BTCUSDT", tf))) == (tf in tfs), tf
+    assert bool(r.exists(KS.stats_current("BTCUSDT"))) == ("100ms" in tfs)
