@@ -33,7 +33,9 @@ class _JsonFormatter(logging.Formatter):
         ).decode()
 
 
-def setup_logging(json_logs: bool, tty: bool, verbose: bool) -> None:
+def setup_logging(json_logs: bool, tty: bool, verbose: bool, console: Any = None) -> None:
+    """``console``: the rich Console the live panel draws on — log lines must go through
+    the same one, or they tear the panel."""
     level = logging.DEBUG if verbose else logging.INFO
     handler: logging.Handler
     if json_logs:
@@ -42,7 +44,7 @@ def setup_logging(json_logs: bool, tty: bool, verbose: bool) -> None:
     elif tty:
         from rich.logging import RichHandler
 
-        handler = RichHandler(show_path=False, rich_tracebacks=False)
+        handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -154,7 +156,10 @@ def register(app: typer.Typer) -> None:
           orders run --redis-url redis://127.0.0.1:6379/0 --symbols BTCUSDT,ETHUSDT
         """
         tty = sys.stderr.isatty() and not no_panel and not json_logs
-        setup_logging(json_logs, tty, verbose)
+        from rich.console import Console
+
+        console = Console(stderr=True) if tty else None
+        setup_logging(json_logs, tty, verbose, console)
         from orders_cli import redis_conn
         from orders_cli.sources.registry import get_source
 
@@ -196,7 +201,7 @@ def register(app: typer.Typer) -> None:
             import attrs
 
             cfg = attrs.evolve(cfg, redis_url=url)
-            display = Display(tty=tty, summary_every_s=summary_every)
+            display = Display(tty=tty, summary_every_s=summary_every, console=console)
             try:
                 trio.run(
                     partial(
