@@ -55,6 +55,10 @@ class Plan:
     late: int = 0  # applied below the watermark (filled a recorded gap)
     opened: list[Gap] = attrs.field(factory=list)  # new non-cold gaps (request a backfill)
     cold_until: int | None = None  # a cold start is needed up to this id (exclusive)
+    # the symbol's newest trade, its 100 ms window and the latest T, once planned
+    newest_id: int | None = None
+    current_ws: int | None = None
+    last_trade_time: int | None = None
     state_changed: bool = False
 
     @classmethod

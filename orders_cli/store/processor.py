@@ -134,6 +134,7 @@ class Processor:
                 if (len(plan.gaps), gapops.missing(plan.gaps)) != before:
                     plan.state_changed = True
         planner.release_pending(plan, now_ms=now_ms_, now=now, cfg=cfg, flush=flush)
+        plan.newest_id, plan.current_ws, plan.last_trade_time = self._newest(st, plan)
         return plan
 
     # ------------------------------------------------------------------ applying
@@ -224,7 +225,7 @@ class Processor:
         bars: dict[str, dict[int, Bar]],
         fresh: set[tuple[str, str, int]],
     ) -> list[Arg]:
-        newest, cur_ws, ltt = self._newest(st, plan)
+        newest, cur_ws, ltt = plan.newest_id, plan.current_ws, plan.last_trade_time
         state_fields: dict[str, Arg] = {"gaps": gapops.encode_gaps(plan.gaps)}
         if plan.watermark is not None:
             state_fields["watermark"] = plan.watermark
@@ -269,7 +270,7 @@ class Processor:
         self, s: str, plan: Plan, bars: dict[str, dict[int, Bar]], rev: int, done: int, out: Outcome
     ) -> None:
         st = self.states[s]
-        newest, cur_ws, ltt = self._newest(st, plan)
+        newest, cur_ws, ltt = plan.newest_id, plan.current_ws, plan.last_trade_time
         if plan.live_event_times and st.last_trade_time is not None and ltt is not None:
             step = max(0, ltt - st.last_trade_time) / len(plan.live_event_times)
             avg = st.avg_interval_ms
