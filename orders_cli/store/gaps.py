@@ -79,16 +79,19 @@ def mark_exchange_side(gaps: list[Gap], first: int, last: int) -> int:
     return changed
 
 
-def trim_cold(gaps: list[Gap], first_kept: int | None) -> None:
+def trim_cold(gaps: list[Gap], first_kept: int | None) -> bool:
     """A cold-start backfill found its first trade at ``first_kept`` (None: nothing in
-    the retention window): cold-gap ids below it are out of retention, not missing."""
+    the retention window): cold-gap ids below it are out of retention, not missing.
+    Returns whether anything changed."""
     out: list[Gap] = []
     for g in gaps:
         if not g.cold:
             out.append(g)
         elif first_kept is not None and g.last >= first_kept:
             out.append(attrs.evolve(g, first=max(g.first, first_kept)))
+    changed = out != gaps
     gaps[:] = out
+    return changed
 
 
 def missing(gaps: Iterable[Gap]) -> int:

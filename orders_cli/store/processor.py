@@ -128,11 +128,8 @@ class Processor:
             elif isinstance(item, ExchangeHole):
                 if gapops.mark_exchange_side(plan.gaps, item.first, item.last):
                     plan.state_changed = True
-            elif isinstance(item, ColdStartDone):
-                before = len(plan.gaps), gapops.missing(plan.gaps)
-                gapops.trim_cold(plan.gaps, item.first_id)
-                if (len(plan.gaps), gapops.missing(plan.gaps)) != before:
-                    plan.state_changed = True
+            elif isinstance(item, ColdStartDone) and gapops.trim_cold(plan.gaps, item.first_id):
+                plan.state_changed = True
         planner.release_pending(plan, now_ms=now_ms_, now=now, cfg=cfg, flush=flush)
         plan.newest_id, plan.current_ws, plan.last_trade_time = self._newest(st, plan)
         return plan
