@@ -54,10 +54,7 @@ class ListingSync:
         ing = self.ing
         source = ing.source
         body = await fetch_exchange_info(self.rest, source)
-        infos = source.parse_exchange_info(body)
-        if ing.cfg.symbols:
-            wanted = set(ing.cfg.symbols)
-            infos = [i for i in infos if i.symbol in wanted]
+        infos = ing.wanted(source.parse_exchange_info(body))
         changed = [i for i in infos if ing.infos.get(i.symbol) != i]
         if changed:
             await ing.worker.run(write_infos, ing.redis, ing.ks, changed, source.name, now_ms())

@@ -75,6 +75,13 @@ class Ingester:
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await self._bf_send.send(req)
 
+    def wanted(self, infos: list[SymbolInfo]) -> list[SymbolInfo]:
+        """The listed instruments this run is about (``--symbols``, else all)."""
+        if not self.cfg.symbols:
+            return infos
+        keep = set(self.cfg.symbols)
+        return [i for i in infos if i.symbol in keep]
+
     @property
     def stopping(self) -> bool:
         return self._stop_requested
@@ -94,10 +101,7 @@ class Ingester:
             telemetry=t,
         ) as rest:
             infos = await self._discover(rest)
-            trading = [i.symbol for i in infos if i.trading]
-            if cfg.symbols:
-                wanted = set(cfg.symbols)
-                trading = [s for s in trading if s in wanted]
+            trading = [i.symbol for i in infos if i.trading]  # infos: --symbols applied
             t.symbols_listed, t.symbols_subscribed = len(infos), len(trading)
             processor = Processor(
                 self.redis,
@@ -244,7 +248,7 @@ class Ingester:
                 )
             if unknown:
                 log.warning("not listed on %s, ignored: %s", self.source.name, ", ".join(unknown))
-            infos = [i for i in infos if i.symbol in set(self.cfg.symbols)]
+            infos = self.wanted(infos)
         self.infos = {i.symbol: i for i in infos}
         await self.worker.run(write_infos, self.redis, self.ks, infos, self.source.name, now_ms())
         return infos
