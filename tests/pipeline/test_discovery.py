@@ -6,6 +6,7 @@ import httpx
 import orjson
 import pytest
 import trio
+import trio.testing
 
 from orders_cli.errors import ExchangeRejected
 from orders_cli.pipeline.discovery import fetch_exchange_info
@@ -46,3 +47,20 @@ async def test_a_plain_request_that_fails_is_not_retried_forever() -> None:
         async with _client(httpx.MockTransport(handle)) as rest:
             await fetch_exchange_info(rest, get_source("spot"))
     assert calls == 2
+
+
+async def test_an_ip_ban_is_waited_out(autojump_clock: trio.testing.MockClock) -> None:
+    calls: list[float] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(trio.current_time())
+        if len(calls) == 1:
+            return httpx.Response(
+                418, headers={"Retry-After": "3"}, json={"code": -1003, "msg": "banned"}
+            )
+        return httpx.Response(200, content=BODY)
+
+    with trio.fail_after(30):
+        async with _client(httpx.MockTransport(handle)) as rest:
+            assert await fetch_exchange_info(rest, get_source("spot")) == BODY
+    assert len(calls) == 2 and calls[1] - calls[0] >= 3
