@@ -59,7 +59,7 @@ async def test_rest_429_and_418_are_honoured_and_nothing_is_lost(
         ),
     )
     run, diff = await run_until_complete(
-        cfg, redis_server.url, live_s=5.0, settle_timeout=60.0, regap_s=5.0
+        cfg, redis_server.url, live_s=5.0, settle_timeout=150.0, regap_s=5.0
     )
     assert diff.clean, (diff.summary(), run.telemetry.counters, run.sim.stats)
     assert run.sim.stats["rest_fault"] > 0
