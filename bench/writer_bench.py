@@ -3,7 +3,7 @@
 CPU (``time.process_time``), Redis CPU (INFO cpu delta) and the rest (waiting).
 
 Run: .venv/bin/python bench/writer_bench.py [--symbols 1000] [--batch 5000] [--batches 20]
-     [--no-bars]
+     [--no-bars] [--rollup-s 1.0]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import redis
 from benchlib import redis_server
 
 from orders_cli.models import Trade
-from orders_cli.store.keys import Keyspace
+from orders_cli.store.keys import TIMEFRAMES, Keyspace
 from orders_cli.store.planner import PlanConfig
 from orders_cli.store.processor import Processor
 
@@ -49,23 +49,28 @@ def make_batches(n_sym: int, batch: int, batches: int, seed: int = 7) -> list[li
 
 
 def main(a: argparse.Namespace) -> dict[str, float]:
-    if a.no_bars:  # proxy for a `--no-bars` switch: no bar is built, merged or written
-        import orders_cli.store.processor as proc_mod
-
-        setattr(proc_mod, "bars_for_batch", lambda trades: {})  # noqa: B010 - test seam
     batches = make_batches(a.symbols, a.batch, a.batches + 1)
     with redis_server("distro") as (url, _):
         r = redis.Redis.from_url(url, socket_timeout=60)
-        p = Processor(r, Keyspace(), PlanConfig(cold_start=False))
+        p = Processor(
+            r,
+            Keyspace(),
+            PlanConfig(cold_start=False, first_sight_hold=False),
+            timeframes=() if a.no_bars else TIMEFRAMES,
+            rollup_s=a.rollup_s,
+        )
         p.process(batches[0], flush=True)  # first sight: states loaded, symbols created
         w0, c0, rc0 = time.perf_counter(), time.process_time(), redis_cpu(r)
         n = 0
         for b in batches[1:]:
-            p.process(b, flush=True)
+            p.process(b)
             n += len(b)
+        p.process([], flush=True)  # the last roll-up is part of the work
         w, c, rc = time.perf_counter() - w0, time.process_time() - c0, redis_cpu(r) - rc0
+        ev = r.info("commandstats").get("cmdstat_evalsha", {})
     return {
         "bars": not a.no_bars,
+        "rollup_s": a.rollup_s,
         "symbols": a.symbols,
         "batch": a.batch,
         "trades": n,
@@ -74,6 +79,8 @@ def main(a: argparse.Namespace) -> dict[str, float]:
         "us_per_trade_client_cpu": round(1e6 * c / n, 1),
         "us_per_trade_redis_cpu": round(1e6 * rc / n, 1),
         "ms_per_batch": round(1000 * w / a.batches, 1),
+        "evalsha_calls": ev.get("calls"),
+        "evalsha_us_per_call": ev.get("usec_per_call"),
     }
 
 
@@ -82,7 +89,10 @@ def cli() -> None:
     p.add_argument("--symbols", type=int, default=1000)
     p.add_argument("--batch", type=int, default=5000)
     p.add_argument("--batches", type=int, default=20)
-    p.add_argument("--no-bars", action="store_true", help="patch bar building out (proxy)")
+    p.add_argument("--no-bars", action="store_true", help="no timeframe at all")
+    p.add_argument(
+        "--rollup-s", type=float, default=1.0, help="coarse bars every N s (0: every apply)"
+    )
     print(orjson.dumps(main(p.parse_args())).decode())
 
 

@@ -31,3 +31,6 @@ class RunConfig:
     ingester_id: str = "orders"
     # bars maintained in the atomic apply (default: all seven; "100ms" feeds stats:{S}:current)
     timeframes: tuple[str, ...] = ("100ms", "1m", "5m", "15m", "1h", "4h", "1d")
+    # coarse bars (all but the finest) rolled up at most this often per symbol (0: every
+    # apply); crash-safe, see store/rollup.py
+    rollup_s: float = 1.0

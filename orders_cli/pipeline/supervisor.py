@@ -113,6 +113,8 @@ class Ingester:
                 ),
                 backfill_ms=int(cfg.backfill_s * 1000),
                 timeframes=cfg.timeframes,
+                rollup_s=cfg.rollup_s,
+                retention_ms=int(cfg.retention_s * 1000),
             )
             resume = await self.worker.run(processor.preload, trading)
             writer_send, writer_recv = trio.open_memory_channel[WriterInput](cfg.channel_size)

@@ -245,6 +245,13 @@ def bars_for_batch(trades: Sequence[Trade]) -> dict[str, dict[int, Bar]]:
     return out
 
 
+def bars_at(trades: Sequence[Trade], tf: str) -> dict[int, Bar]:
+    """One symbol's batch -> its ``tf`` bars only (100 ms built directly; coarser ones
+    rolled up from 100 ms bars, which is the same result)."""
+    bars = _bars_100ms(trades)
+    return bars if tf == TIMEFRAMES[0] else roll_up(bars, tf)
+
+
 def bars_from_trades_reference(trades: Iterable[Trade]) -> dict[str, dict[int, Bar]]:
     """Naive reference: every timeframe computed directly from the trades (for tests and
     ``orders verify``). Slow and obviously right."""

@@ -34,6 +34,8 @@ class SymbolState:
     newest_id: int | None = None  # highest agg id applied (the symbol's newest trade)
     current_ws: int | None = None  # 100 ms window of the newest trade
     last_trade_time: int | None = None
+    # first-coarse-timeframe windows holding base bars not yet rolled up (store/rollup.py)
+    rollup: tuple[int, ...] = ()
     pending: list[Pending] = attrs.field(factory=list)
     # moving average of the time between the symbol's trades (ms): what "usual" means
     # when telling a quiet symbol from a silent one (memory only)

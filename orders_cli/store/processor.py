@@ -27,18 +27,29 @@ from orders_cli.pipeline.messages import (
     HeadSeen,
     WriterInput,
 )
-from orders_cli.stats.bars import Bar, bars_for_batch, window_start
+from orders_cli.stats.bars import TF_MS, Bar, bars_at, bars_for_batch, window_start
 from orders_cli.stats.codec import current_fields, encode_bar
 from orders_cli.store import gaps as gapops
 from orders_cli.store import planner
 from orders_cli.store.bar_cache import BarCache
 from orders_cli.store.keys import TIMEFRAMES, Keyspace
 from orders_cli.store.planner import Plan, PlanConfig, SymbolState
+from orders_cli.store.rollup import (
+    MAX_PENDING_WINDOWS,
+    Rollups,
+    encode_marker,
+    merge_into,
+)
+from orders_cli.store.rollup_recovery import recover_rollup
 from orders_cli.store.script import APPLY_LUA, APPLY_SHA, Arg, apply_args
 from orders_cli.store.symbol_io import load_states
 
 MAX_ATTEMPTS = 5
 SILENCE_ALPHA = 0.1
+LAZY_HORIZON_MS = 3_600_000
+"""Coarse bars of windows older than this are rolled up in the same apply (a late or
+backfilled trade): lazy roll-up is for the hot, recent windows only, whose trades are
+certainly still stored if a crash leaves them to :func:`rollup.recompute`."""
 
 
 def now_ms() -> int:
@@ -62,9 +73,14 @@ class Processor:
         *,
         backfill_ms: int = 24 * 3600 * 1000,
         timeframes: Sequence[str] = TIMEFRAMES,
+        rollup_s: float = 0.0,
+        retention_ms: int = 24 * 3600 * 1000,
         clock_ms: Callable[[], int] = now_ms,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``rollup_s`` > 0: coarse bars are rolled up from the finest timeframe at most
+        that often per symbol (store/rollup.py); 0: in every apply. ``retention_ms``: how
+        long trades are kept (bounds what a crash recovery can recompute)."""
         self.redis = redis
         self.ks = keyspace
         self.cfg = cfg
@@ -78,6 +94,8 @@ class Processor:
         self.monotonic = monotonic
         self.states: dict[str, SymbolState] = {}
         self.bars = BarCache(redis, keyspace)
+        self.rollups = Rollups(self.timeframes, rollup_s)
+        self.retention_ms = retention_ms
         self._script_loaded = False
 
     # ------------------------------------------------------------------ loading
@@ -93,6 +111,8 @@ class Processor:
         self.bars.preload(missing)
         now = self.clock_ms()
         for s, st in loaded.items():
+            if st.rollup:
+                st = self._recover(st, out)
             self.states[s] = st
             for g in st.gaps:  # resume what a previous run left open
                 if g.exchange_side:
@@ -101,6 +121,15 @@ class Processor:
                     out.cold_starts.append(ColdStart(s, now - self.backfill_ms, g.last + 1))
                 else:
                     out.gap_requests.append(GapRequest(s, g.first, g.last, priority=1))
+
+    def _recover(self, st: SymbolState, out: Outcome) -> SymbolState:
+        oldest = self.clock_ms() - self.retention_ms + 2 * LAZY_HORIZON_MS
+        st = recover_rollup(
+            self.redis, self.ks, st, self.timeframes, oldest_ms=oldest, counters=out.counters
+        )
+        self.bars.forget(st.symbol)
+        self.bars.preload([st.symbol])
+        return st
 
     def preload(self, symbols: Sequence[str]) -> Outcome:
         out = Outcome()
@@ -111,6 +140,7 @@ class Processor:
         for s in symbols:
             self.states.pop(s, None)
             self.bars.forget(s)
+            self.rollups.forget(s)
 
     # ------------------------------------------------------------------ planning
     def _plan(self, st: SymbolState, items: Sequence[WriterInput], flush: bool) -> Plan:
@@ -145,11 +175,14 @@ class Processor:
         for s, st in self.states.items():
             if st.pending and s not in by_symbol:
                 by_symbol[s] = []
+        roll = set(self.rollups.due(self.monotonic()) if not flush else self.rollups.symbols())
+        for s in roll:
+            by_symbol.setdefault(s, [])
         todo = dict(by_symbol)
         for _attempt in range(MAX_ATTEMPTS):
             if not todo:
                 break
-            conflicts: list[str] = self._guard(partial(self._apply_round, todo, flush, out))
+            conflicts: list[str] = self._guard(partial(self._apply_round, todo, flush, roll, out))
             out.counters["conflicts"] += len(conflicts)
             todo = {s: todo[s] for s in conflicts}
         if todo:
@@ -162,24 +195,28 @@ class Processor:
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             self.states.clear()  # whatever was half-applied: reload before the next use
             self.bars.clear()
+            self.rollups.clear()  # the rollup markers in Redis cover what was applied
             self._script_loaded = False
             raise RedisUnavailable(f"lost Redis: {exc}") from exc
 
     def _apply_round(
-        self, todo: dict[str, list[WriterInput]], flush: bool, out: Outcome
+        self, todo: dict[str, list[WriterInput]], flush: bool, roll: set[str], out: Outcome
     ) -> list[str]:
         self._load(list(todo), out)
         plans: dict[str, Plan] = {}
         for s, items in todo.items():
             plan = self._plan(self.states[s], items, flush)
             out.counters["duplicates"] += plan.duplicates
-            if plan.state_changed:
+            if plan.state_changed or (s in roll and self.rollups.pending(s)):
                 plans[s] = plan
             else:  # nothing to write (all duplicates, or all held for reordering)
                 self.states[s].pending = plan.pending
         if not plans:
             return []
-        new_bars = {s: self._bars(p.applied) for s, p in plans.items() if p.applied}
+        new_bars: dict[str, dict[str, dict[int, Bar]]] = {}
+        after: dict[str, dict[int, Bar]] = {}  # base bars not rolled up once applied
+        for s, p in plans.items():
+            new_bars[s], after[s] = self._bars(s, p.applied, s in roll or flush)
         merged, fresh = self.bars.merge(new_bars)
         symbols = list(plans)
         if not self._script_loaded:
@@ -187,7 +224,7 @@ class Processor:
             self._script_loaded = True
         pipe = self.redis.pipeline(transaction=False)
         for s in symbols:
-            args = self._args(self.states[s], plans[s], merged.get(s, {}), fresh)
+            args = self._args(self.states[s], plans[s], merged.get(s, {}), fresh, after[s])
             pipe.evalsha(APPLY_SHA, 12, *self.ks.symbol_keys(s), *args)
         results = pipe.execute(raise_on_error=False)
         done_ms = self.clock_ms()
@@ -205,15 +242,40 @@ class Processor:
                 conflicts.append(s)
                 continue
             self._commit(s, plans[s], merged.get(s, {}), int(res[1]), done_ms, out)
+            self.rollups.commit(s, after[s], self.monotonic())
+            self.states[s].rollup = self._marker_windows(after[s])
         return conflicts
 
-    def _bars(self, trades: Sequence[Trade]) -> dict[str, dict[int, Bar]]:
+    def _bars(
+        self, symbol: str, trades: Sequence[Trade], roll: bool
+    ) -> tuple[dict[str, dict[int, Bar]], dict[int, Bar]]:
+        """The bars to merge and write for one symbol's applied trades, and the base bars
+        left not rolled up afterwards. Lazy: only the base timeframe, the deltas kept
+        for a later roll-up; rolling up (due, flush, old windows, many windows): every
+        timeframe, from the kept deltas and these trades."""
         if not self.timeframes:
-            return {}
-        every = bars_for_batch(trades)
-        if len(self.timeframes) == len(TIMEFRAMES):
-            return every
-        return {tf: every[tf] for tf in self.timeframes}
+            return {}, {}
+        base_tf = self.timeframes[0]
+        if not self.rollups.lazy:
+            every = bars_for_batch(trades) if trades else {}
+            return {tf: every[tf] for tf in self.timeframes if tf in every}, {}
+        base = bars_at(trades, base_tf) if trades else {}
+        pending = (
+            merge_into(self.rollups.pending(symbol), base)
+            if base
+            else dict(self.rollups.pending(symbol))
+        )
+        old = self.clock_ms() - LAZY_HORIZON_MS
+        if roll or len(pending) > MAX_PENDING_WINDOWS or any(ws < old for ws in base):
+            return {base_tf: base, **self.rollups.roll(pending)}, {}
+        return {base_tf: base}, pending
+
+    def _marker_windows(self, pending: dict[int, Bar]) -> tuple[int, ...]:
+        tf = self.rollups.first_coarse
+        if tf is None:
+            return ()
+        size = TF_MS[tf]
+        return tuple(sorted({ws - ws % size for ws in pending}))
 
     def _args(
         self,
@@ -221,9 +283,12 @@ class Processor:
         plan: Plan,
         bars: dict[str, dict[int, Bar]],
         fresh: set[tuple[str, str, int]],
+        after: dict[int, Bar],
     ) -> list[Arg]:
         newest, cur_ws, ltt = plan.newest_id, plan.current_ws, plan.last_trade_time
         state_fields: dict[str, Arg] = {"gaps": gapops.encode_gaps(plan.gaps)}
+        if after or st.rollup:
+            state_fields["rollup"] = encode_marker(self._marker_windows(after))
         if plan.watermark is not None:
             state_fields["watermark"] = plan.watermark
         if newest is not None and cur_ws is not None:
@@ -334,3 +399,8 @@ class Processor:
 
     def pending_count(self) -> int:
         return sum(len(st.pending) for st in self.states.values())
+
+    def needs_tick(self) -> bool:
+        """Work waits even without new input: trades held for reordering, or bars to roll
+        up (the writer then runs at least every ``batch_s``)."""
+        return bool(len(self.rollups)) or any(st.pending for st in self.states.values())

@@ -11,8 +11,17 @@ from orders_cli.stats.codec import decode_bar
 from orders_cli.store import gaps as gapops
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.planner import SymbolState
+from orders_cli.store.rollup import decode_marker
 
-STATE_FIELDS = ("revision", "watermark", "gaps", "newest_id", "current_ws", "last_trade_time")
+STATE_FIELDS = (
+    "revision",
+    "watermark",
+    "gaps",
+    "newest_id",
+    "current_ws",
+    "last_trade_time",
+    "rollup",
+)
 
 
 def _int(raw: bytes | None) -> int | None:
@@ -26,7 +35,7 @@ def load_states(redis: Any, ks: Keyspace, symbols: Sequence[str]) -> dict[str, S
         pipe.hmget(ks.state(s), STATE_FIELDS)
     out: dict[str, SymbolState] = {}
     for s, row in zip(symbols, pipe.execute(), strict=True):
-        rev, wm, gaps, newest, cur_ws, ltt = row
+        rev, wm, gaps, newest, cur_ws, ltt, rollup = row
         out[s] = SymbolState(
             symbol=s,
             revision=_int(rev) or 0,
@@ -35,6 +44,7 @@ def load_states(redis: Any, ks: Keyspace, symbols: Sequence[str]) -> dict[str, S
             newest_id=_int(newest),
             current_ws=_int(cur_ws),
             last_trade_time=_int(ltt),
+            rollup=decode_marker(rollup),
         )
     return out
 

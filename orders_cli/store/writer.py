@@ -50,14 +50,14 @@ class Writer:
         closed = False
         while not closed:
             batch, closed = await self._collect()
-            if batch or self.processor.pending_count():
+            if batch or self.processor.needs_tick():
                 await self._apply(batch, flush=closed)
         await self._apply([], flush=True)
 
     async def _collect(self) -> tuple[list[WriterInput], bool]:
         """Up to ``batch_max`` inputs, waiting at most ``batch_s`` after the first."""
         batch: list[WriterInput] = []
-        with trio.move_on_after(self.batch_s if self.processor.pending_count() else math.inf):
+        with trio.move_on_after(self.batch_s if self.processor.needs_tick() else math.inf):
             try:
                 batch.append(await self.inbox.receive())
             except trio.EndOfChannel:

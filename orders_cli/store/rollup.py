@@ -1,0 +1,157 @@
+"""Coarse bars rolled up lazily from the finest timeframe, and their crash recovery.
+
+Every apply writes the trades and the bars of the finest enabled timeframe (the *base*,
+``100ms`` by default, which also feeds ``stats:{S}:current``). The coarser bars (``1m`` …
+``1d``) of a hot symbol would otherwise be re-encoded and rewritten on every batch; instead
+the writer keeps the base-bar *deltas* it applied and rolls them up into the coarser
+timeframes at most every ``interval_s`` per symbol (and at once for old windows, on a flush
+and on shutdown). The result is the same bars, written less often.
+
+Crash safety: each apply records, in the symbol's state hash and in the same atomic script,
+the windows of the first coarse timeframe that hold deltas not yet rolled up (``rollup``).
+Whoever loads the state next (a restart, a reload after a conflict or a lost connection)
+recomputes those windows before writing anything: the first coarse level from the stored
+trades (which are exact and complete for the window), every coarser level from the bars one
+level finer. So a window is either rolled up by the writer that has its deltas in memory or
+recomputed from what Redis holds; never lost, never counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from orders_cli.stats.bars import TF_MS, Bar, bars_for_batch, roll_up
+from orders_cli.stats.codec import decode_bar
+from orders_cli.store.keys import Keyspace
+from orders_cli.store.member import decode_member
+
+MAX_PENDING_WINDOWS = 256
+"""A symbol whose deltas span more base windows than this is rolled up at once."""
+
+
+def encode_marker(windows: Iterable[int]) -> str:
+    """The ``rollup`` state field: sorted window starts, comma-separated ("" = none)."""
+    return ",".join(str(w) for w in sorted(set(windows)))
+
+
+def decode_marker(raw: bytes | str | None) -> tuple[int, ...]:
+    if not raw:
+        return ()
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    return tuple(int(w) for w in text.split(","))
+
+
+def merge_into(into: dict[int, Bar], new: dict[int, Bar]) -> dict[int, Bar]:
+    """A copy of ``into`` with ``new`` merged window by window."""
+    out = dict(into)
+    for ws, bar in new.items():
+        old = out.get(ws)
+        out[ws] = bar if old is None else old.merge(bar)
+    return out
+
+
+class Rollups:
+    """Per symbol, the base-bar deltas applied to Redis and not yet rolled up (memory)."""
+
+    def __init__(self, chain: Sequence[str], interval_s: float) -> None:
+        self.chain = tuple(chain)  # enabled timeframes, finest first
+        self.interval_s = interval_s
+        self._pending: dict[str, dict[int, Bar]] = {}
+        self._since: dict[str, float] = {}
+
+    @property
+    def lazy(self) -> bool:
+        return len(self.chain) > 1 and self.interval_s > 0
+
+    @property
+    def first_coarse(self) -> str | None:
+        return self.chain[1] if len(self.chain) > 1 else None
+
+    def pending(self, symbol: str) -> dict[int, Bar]:
+        return self._pending.get(symbol, {})
+
+    def due(self, now: float) -> list[str]:
+        return [s for s, t in self._since.items() if now - t >= self.interval_s]
+
+    def symbols(self) -> list[str]:
+        return list(self._pending)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def marker(self, pending: dict[int, Bar]) -> str:
+        tf = self.first_coarse
+        if tf is None or not pending:
+            return ""
+        size = TF_MS[tf]
+        return encode_marker(ws - ws % size for ws in pending)
+
+    def roll(self, pending: dict[int, Bar]) -> dict[str, dict[int, Bar]]:
+        """Deltas of every coarse timeframe from base-bar deltas."""
+        out: dict[str, dict[int, Bar]] = {}
+        prev = pending
+        for tf in self.chain[1:]:
+            prev = roll_up(prev, tf)
+            out[tf] = prev
+        return out
+
+    def commit(self, symbol: str, pending: dict[int, Bar], now: float) -> None:
+        """Remember what Redis now holds as not rolled up (``{}`` = all rolled up)."""
+        if not pending:
+            self.forget(symbol)
+            return
+        self._pending[symbol] = pending
+        self._since.setdefault(symbol, now)
+
+    def forget(self, symbol: str) -> None:
+        self._pending.pop(symbol, None)
+        self._since.pop(symbol, None)
+
+    def clear(self) -> None:
+        self._pending.clear()
+        self._since.clear()
+
+
+def recompute(
+    redis: Any, ks: Keyspace, symbol: str, chain: Sequence[str], windows: Sequence[int]
+) -> dict[str, dict[int, Bar]]:
+    """Bars of every coarse timeframe of ``chain`` whose window holds one of ``windows``
+    (window starts of ``chain[1]``), recomputed from Redis: ``chain[1]`` from the stored
+    trades, each coarser one from the bars one level finer (the recomputed ones included).
+    A window whose trades are all gone (pruned) is left out."""
+    if len(chain) < 2 or not windows:
+        return {}
+    tf1 = chain[1]
+    size1 = TF_MS[tf1]
+    pipe = redis.pipeline(transaction=False)
+    for w in windows:
+        pipe.zrangebyscore(ks.trades_latest(symbol), w, w + size1 - 1)
+    level: dict[int, Bar] = {}
+    for w, members in zip(windows, pipe.execute(), strict=True):
+        trades = [decode_member(m) for m in members]
+        if trades:
+            level[w] = bars_for_batch(trades)[tf1][w]
+    out: dict[str, dict[int, Bar]] = {tf1: level}
+    finer = tf1
+    for tf in chain[2:]:
+        size = TF_MS[tf]
+        targets = sorted({w - w % size for w in level})
+        pipe = redis.pipeline(transaction=False)
+        for w in targets:
+            pipe.zrangebyscore(ks.bars(symbol, finer), w, w + size - 1)
+        children: dict[int, dict[int, Bar]] = {w: {} for w in targets}
+        for w, members in zip(targets, pipe.execute(), strict=True):
+            for m in members:
+                bar = decode_bar(m)
+                children[w][bar.window_start] = bar
+        for ws, bar in level.items():  # the recomputed finer bars replace stored ones
+            children[ws - ws % size][ws] = bar
+        level = {}
+        for w, kids in children.items():
+            rolled = roll_up(kids, tf)
+            if w in rolled:
+                level[w] = rolled[w]
+        out[tf] = level
+        finer = tf
+    return out
