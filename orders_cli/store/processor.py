@@ -30,7 +30,7 @@ from orders_cli.pipeline.messages import (
 from orders_cli.stats.bars import TF_MS, Bar, bars_at, bars_for_batch, window_start
 from orders_cli.stats.codec import current_fields, encode_bar
 from orders_cli.store import gaps as gapops
-from orders_cli.store import planner
+from orders_cli.store import packed, planner
 from orders_cli.store.bar_cache import BarCache
 from orders_cli.store.keys import TIMEFRAMES, Keyspace
 from orders_cli.store.planner import Plan, PlanConfig, SymbolState
@@ -222,11 +222,17 @@ class Processor:
         if not self._script_loaded:
             self.redis.script_load(APPLY_LUA)
             self._script_loaded = True
-        pipe = self.redis.pipeline(transaction=False)
-        for s in symbols:
-            args = self._args(self.states[s], plans[s], merged.get(s, {}), fresh, after[s])
-            pipe.evalsha(APPLY_SHA, 12, *self.ks.symbol_keys(s), *args)
-        results = pipe.execute(raise_on_error=False)
+        commands = [
+            (
+                "EVALSHA",
+                APPLY_SHA,
+                12,
+                *self.ks.symbol_keys(s),
+                *self._args(self.states[s], plans[s], merged.get(s, {}), fresh, after[s]),
+            )
+            for s in symbols
+        ]
+        results = packed.execute(self.redis, commands)
         done_ms = self.clock_ms()
         conflicts: list[str] = []
         for s, res in zip(symbols, results, strict=True):

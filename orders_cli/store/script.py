@@ -6,8 +6,6 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from importlib import resources
 
-import orjson
-
 from orders_cli.models import Trade
 from orders_cli.store.keys import TIMEFRAMES
 from orders_cli.store.member import encode_member
@@ -18,28 +16,18 @@ APPLY_SHA: str = hashlib.sha1(APPLY_LUA.encode()).hexdigest()
 Arg = bytes | str | int
 
 
-def _flat(fields: Mapping[str, Arg]) -> list[str]:
-    out: list[str] = []
-    for k, v in fields.items():
-        out.append(k)
-        out.append(v.decode() if isinstance(v, bytes) else str(v))
-    return out
-
-
-def _trade_row(t: Trade) -> list[str]:
-    tt = str(t.trade_time)
-    return [
-        tt,
-        encode_member(t).decode(),
-        str(t.agg_id),
+def _trade_args(t: Trade) -> tuple[Arg, ...]:
+    return (
+        t.trade_time,
+        encode_member(t),
+        t.agg_id,
         t.price,
         t.quantity,
-        str(t.first_trade_id),
-        str(t.last_trade_id),
-        tt,
+        t.first_trade_id,
+        t.last_trade_id,
         "1" if t.is_buyer_maker else "0",
-        str(t.event_time),
-    ]
+        t.event_time,
+    )
 
 
 def apply_args(
@@ -51,17 +39,25 @@ def apply_args(
     current_fields: Mapping[str, Arg],
     info_fields: Mapping[str, Arg],
 ) -> list[Arg]:
-    """ARGV for one symbol's apply: the expected revision and one JSON document.
+    """ARGV for one symbol's apply, flat (see the header of lua/apply.lua).
     ``bars[tf]`` holds ``(window_start, member, replace)``; ``replace`` = a bar for that
     window may already be stored and must be removed first."""
-    doc = {
-        "s": _flat(state_fields),
-        "t": [_trade_row(t) for t in trades],
-        "b": [
-            [[str(ws), m.decode(), "1" if rep else "0"] for ws, m, rep in bars.get(tf, ())]
-            for tf in TIMEFRAMES
-        ],
-        "c": _flat(current_fields),
-        "i": _flat(info_fields),
-    }
-    return [expected_revision, orjson.dumps(doc)]
+    per_tf = [bars.get(tf, ()) for tf in TIMEFRAMES]
+    out: list[Arg] = [
+        expected_revision,
+        len(trades),
+        *(len(b) for b in per_tf),
+        len(current_fields),
+        len(info_fields),
+        len(state_fields),
+    ]
+    for t in trades:
+        out.extend(_trade_args(t))
+    for tf_bars in per_tf:
+        for ws, member, replace in tf_bars:
+            out.extend((ws, member, "1" if replace else "0"))
+    for fields in (current_fields, info_fields, state_fields):
+        for k, v in fields.items():
+            out.append(k)
+            out.append(v)
+    return out
