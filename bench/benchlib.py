@@ -250,7 +250,9 @@ def compare_truth(r: redis.Redis, truth: dict[str, list[int]]) -> dict[str, Any]
         total_truth += n
         total_stored += zc
         if zc != n or xl != n:
-            bad[s] = {"truth": n, "zcard": zc, "xlen": xl}
+            bad[s] = {"truth": n, "zcard": zc, "xlen": xl, "ids": [first, last]}
+            if len(bad) <= 5:
+                bad[s]["stored_ids"] = id_bounds(r, s)
         elif n and id_bounds(r, s) != (first, last):
             bad[s] = {"truth": [first, last], "stored": id_bounds(r, s)}
     return {

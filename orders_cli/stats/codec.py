@@ -58,7 +58,7 @@ CURRENT_FIELDS: tuple[str, ...] = (
 def fmt_decimal(d: Decimal) -> str:
     """Plain exact string: ``Decimal("1E+1")`` -> ``"10"``, ``"1.50000"`` -> ``"1.5"``."""
     s = str(d)  # C fast path; falls back below for exponent forms and non-finite values
-    if "E" in s or "N" in s or "I" in s:
+    if "E" in s or not s[-1].isdigit():  # "1E+1", "1.5E-7"; "NaN", "Infinity", "sNaN"
         if not d.is_finite():
             raise ValueError(f"non-finite decimal {d!r}")
         s = format(d, "f")
@@ -69,16 +69,24 @@ def fmt_decimal(d: Decimal) -> str:
 
 def encode_bar(bar: Bar) -> bytes:
     """The ZSET member (score = ``bar.window_start``): JSON, :data:`BAR_FIELDS` order."""
+    return encode_bar_and_current(bar)[0]
+
+
+def encode_bar_and_current(bar: Bar) -> tuple[bytes, dict[str, str]]:
+    """:func:`encode_bar` and :func:`current_fields` of one bar, formatting each decimal
+    once (the writer needs both for the newest 100 ms window)."""
     f = fmt_decimal
-    return orjson.dumps(
+    o, h, lo, c = f(bar.open), f(bar.high), f(bar.low), f(bar.close)
+    v, qv, tbv = f(bar.volume), f(bar.quote_volume), f(bar.taker_buy_volume)
+    member = orjson.dumps(
         {
             "window_start": bar.window_start,
-            "open": f(bar.open),
-            "high": f(bar.high),
-            "low": f(bar.low),
-            "close": f(bar.close),
-            "volume": f(bar.volume),
-            "quote_volume": f(bar.quote_volume),
+            "open": o,
+            "high": h,
+            "low": lo,
+            "close": c,
+            "volume": v,
+            "quote_volume": qv,
             "vwap": f(bar.vwap),
             "trades_count": bar.trades_count,
             "fills_count": bar.fills_count,
@@ -87,11 +95,30 @@ def encode_bar(bar: Bar) -> bytes:
             "first_trade_id": bar.first_trade_id,
             "last_trade_id": bar.last_trade_id,
             "is_buyer_maker_count": bar.is_buyer_maker_count,
-            "taker_buy_volume": f(bar.taker_buy_volume),
+            "taker_buy_volume": tbv,
             "taker_buy_quote_volume": f(bar.taker_buy_quote_volume),
             "last_update_time": bar.last_update_time,
         }
     )
+    current = {
+        "last_update_time": str(bar.last_update_time),
+        "volume": v,
+        "trades_count": str(bar.trades_count),
+        "high_price": h,
+        "low_price": lo,
+        "first_trade_id": str(bar.first_trade_id),
+        "last_trade_id": str(bar.last_trade_id),
+        "is_buyer_maker_count": str(bar.is_buyer_maker_count),
+        "window_start": str(bar.window_start),
+        "open_price": o,
+        "close_price": c,
+        "quote_volume": qv,
+        "first_agg_id": str(bar.first_agg_id),
+        "last_agg_id": str(bar.last_agg_id),
+        "fills_count": str(bar.fills_count),
+        "taker_buy_volume": tbv,
+    }
+    return member, current
 
 
 def decode_bar(raw: bytes | str) -> Bar:

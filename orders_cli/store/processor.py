@@ -28,7 +28,7 @@ from orders_cli.pipeline.messages import (
     WriterInput,
 )
 from orders_cli.stats.bars import TF_MS, Bar, bars_at, bars_for_batch, window_start
-from orders_cli.stats.codec import current_fields, encode_bar
+from orders_cli.stats.codec import encode_bar, encode_bar_and_current
 from orders_cli.store import gaps as gapops
 from orders_cli.store import packed, planner
 from orders_cli.store.bar_cache import BarCache
@@ -96,6 +96,7 @@ class Processor:
         self.bars = BarCache(redis, keyspace)
         self.rollups = Rollups(self.timeframes, rollup_s)
         self.retention_ms = retention_ms
+        self._symbol_keys: dict[str, list[str]] = {}
         self._script_loaded = False
 
     # ------------------------------------------------------------------ loading
@@ -227,7 +228,7 @@ class Processor:
                 "EVALSHA",
                 APPLY_SHA,
                 12,
-                *self.ks.symbol_keys(s),
+                *self._keys(s),
                 *self._args(self.states[s], plans[s], merged.get(s, {}), fresh, after[s]),
             )
             for s in symbols
@@ -276,6 +277,12 @@ class Processor:
             return {base_tf: base, **self.rollups.roll(pending)}, {}
         return {base_tf: base}, pending
 
+    def _keys(self, symbol: str) -> list[str]:
+        keys = self._symbol_keys.get(symbol)
+        if keys is None:
+            keys = self._symbol_keys[symbol] = self.ks.symbol_keys(symbol)
+        return keys
+
     def _marker_windows(self, pending: dict[int, Bar]) -> tuple[int, ...]:
         tf = self.rollups.first_coarse
         if tf is None:
@@ -292,7 +299,9 @@ class Processor:
         after: dict[int, Bar],
     ) -> list[Arg]:
         newest, cur_ws, ltt = plan.newest_id, plan.current_ws, plan.last_trade_time
-        state_fields: dict[str, Arg] = {"gaps": gapops.encode_gaps(plan.gaps)}
+        state_fields: dict[str, Arg] = {}
+        if plan.gaps != st.gaps or not st.revision:
+            state_fields["gaps"] = gapops.encode_gaps(plan.gaps)
         if after or st.rollup:
             state_fields["rollup"] = encode_marker(self._marker_windows(after))
         if plan.watermark is not None:
@@ -304,20 +313,22 @@ class Processor:
         if ltt is not None and ltt != st.last_trade_time:
             state_fields["last_trade_time"] = ltt
             info["last_trade_time"] = ltt
-        cur: dict[str, Arg] = {}
-        if cur_ws is not None and cur_ws in bars.get("100ms", {}):
-            cur = dict(current_fields(bars["100ms"][cur_ws]))
+        cur: dict[str, str] = {}
+        encoded: dict[str, list[tuple[int, bytes, bool]]] = {}
+        symbol = st.symbol
+        for tf in TIMEFRAMES:
+            rows = encoded[tf] = []
+            for ws, b in bars.get(tf, {}).items():
+                if tf == "100ms" and ws == cur_ws:
+                    member, cur = encode_bar_and_current(b)
+                else:
+                    member = encode_bar(b)
+                rows.append((ws, member, (symbol, tf, ws) not in fresh))
         return apply_args(
             expected_revision=plan.base_revision,
             state_fields=state_fields,
             trades=sorted(plan.applied, key=lambda t: t.agg_id),
-            bars={
-                tf: [
-                    (ws, encode_bar(b), (st.symbol, tf, ws) not in fresh)
-                    for ws, b in bars.get(tf, {}).items()
-                ]
-                for tf in TIMEFRAMES
-            },
+            bars=encoded,
             current_fields=cur,
             info_fields=info,
         )
