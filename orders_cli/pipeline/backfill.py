@@ -4,7 +4,11 @@ Consumes ``GapRequest`` / ``ColdStart`` / ``HeadCheck``; produces ``Backfilled``
 ``ExchangeHole``, ``HeadSeen`` and ``ColdStartDone`` into the writer's bounded channel
 (``await send``: backfill may wait for the writer). One REST call per work item, at most
 ``concurrency`` in flight and one per symbol, so one symbol's pages reach the writer in
-id order. The REST client paces the weight budget; errors are classified:
+id order. With a ``PageGate``, pages wait until the writer has applied enough of the
+earlier ones (a bound in trades), and requests for ids already handed to the writer, or
+for a cold start already under way, are not fetched again. The REST client paces the
+weight budget; errors are classified: a 418 ban or a 429 pauses every call until it ends
+(``RateLimited.retry_after``), then the work resumes (never lost); other
 ``ExchangeUnavailable`` requeues with backoff (never lost), ``ExchangeRejected`` drops.
 """
 
@@ -19,8 +23,9 @@ from typing import Protocol
 import attrs
 import trio
 
-from orders_cli.errors import ExchangeRejected, ExchangeUnavailable
+from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, RateLimited
 from orders_cli.models import Trade
+from orders_cli.pipeline.backfill_gate import Held, PageGate, subtract
 from orders_cli.pipeline.backfill_plan import (
     AggTradesSource,
     ColdStartPlanner,
@@ -112,10 +117,12 @@ class Backfill:
         retry_base_s: float = 1.0,
         retry_cap_s: float = 60.0,
         max_empty_retries: int = 3,
+        gate: PageGate | None = None,
     ) -> None:
         """``out`` should be this service's own clone: ``run`` closes it on exit.
         ``planner`` is the market's cold-start strategy (default: ``planner_for(source)``:
-        windows for futures, the one ``startTime`` call for spot)."""
+        windows for futures, the one ``startTime`` call for spot). ``gate``: shared with
+        the writer, which releases what it applied (None: no bound, for tests)."""
         self._source = source
         self._rest = rest
         self._requests = requests
@@ -131,6 +138,10 @@ class Backfill:
         self._queue = WorkQueue()
         self._busy: set[str] = set()
         self._cold_first: dict[str, int | None] = {}
+        self._cold_until: dict[str, int | None] = {}  # cold starts under way
+        self._cold_done: dict[str, ColdStartDone] = {}  # sent, maybe not applied yet
+        self._gate = gate
+        self._paused_until = 0.0  # trio clock: no call before (a ban, a 429)
         self._wake = trio.Event()
         self._input_closed = False
         self.done = 0
@@ -178,12 +189,37 @@ class Backfill:
         if isinstance(msg, GapRequest):
             if msg.last is not None and msg.last < msg.first:
                 return
-            q.push(RangeWork(msg.symbol, msg.first, msg.last, msg.priority, q.next_seq()))
+            held = self._gate.held_ranges(msg.symbol) if self._gate is not None else []
+            parts = subtract(msg.first, msg.last, held)
+            if parts != [(msg.first, msg.last)]:
+                self._count("backfill_deduped")
+            for first, last in parts:  # queued and in-flight ids: merged, trimmed by the queue
+                q.push(RangeWork(msg.symbol, first, last, msg.priority, q.next_seq()))
         elif isinstance(msg, ColdStart):
-            q.push(LocateWork(msg.symbol, msg.since_ms, msg.until_id, COLD_PRIORITY, q.next_seq()))
+            self._accept_cold(msg)
         elif isinstance(msg, HeadCheck):
             for symbol in msg.symbols:
                 q.push(HeadWork(symbol, HEAD_PRIORITY, q.next_seq()))
+
+    def _accept_cold(self, msg: ColdStart) -> None:
+        """A cold start of a symbol whose cold start is already under way is not started
+        again (that fetched every page twice); only ids above its end are added."""
+        q, s = self._queue, msg.symbol
+        done = self._cold_done.get(s)
+        if done is not None and not (self._gate is not None and self._gate.holds(done)):
+            del self._cold_done[s]  # the writer has applied it: a new request is a new one
+            self._cold_until.pop(s, None)
+        if s not in self._cold_until:
+            self._cold_until[s] = msg.until_id
+            q.push(LocateWork(s, msg.since_ms, msg.until_id, COLD_PRIORITY, q.next_seq()))
+            return
+        self._count("backfill_deduped")
+        until = self._cold_until[s]
+        if until is None or (msg.until_id is not None and msg.until_id <= until):
+            return
+        self._cold_until[s] = msg.until_id
+        last = None if msg.until_id is None else msg.until_id - 1
+        q.push(RangeWork(s, until, last, COLD_PRIORITY, q.next_seq(), cold=True))
 
     def _changed(self) -> None:
         self._telemetry.backfill_queue = len(self._queue)
@@ -195,6 +231,11 @@ class Backfill:
                 nursery.cancel_scope.cancel()
                 return
             now = trio.current_time()
+            if now < self._paused_until:  # banned / rate limited: nothing goes out
+                self._wake = trio.Event()
+                with trio.move_on_at(self._paused_until):
+                    await self._wake.wait()
+                continue
             if len(self._busy) < self._concurrency:
                 work = self._queue.pop_ready(now, self._busy)
                 if work is not None:
@@ -214,6 +255,12 @@ class Backfill:
                 await self._locate_step(work)
             else:
                 await self._head_step(work)
+        except RateLimited as exc:  # a 418 ban, or 429s past the client's own retries
+            self._count("backfill_rate_limited")
+            until = trio.current_time() + exc.retry_after
+            self._paused_until = max(self._paused_until, until)
+            log.warning("backfill %s: %s; every call waits %.0fs", work, exc, exc.retry_after)
+            self._queue.push(attrs.evolve(work, not_before=until))  # not its fault: no backoff
         except ExchangeUnavailable as exc:
             self._count("backfill_errors")
             self._count("backfill_retries")
@@ -242,15 +289,21 @@ class Backfill:
         body = await self._rest.get(req)
         return _ordered(self._source.parse_agg_trades(symbol, body))
 
-    async def _emit(self, symbol: str, trades: list[Trade], holes: list[tuple[int, int]]) -> None:
+    async def _emit(self, symbol: str, lo: int, hi: int, trades: list[Trade]) -> None:
+        """Send the page of ids ``[lo, hi]``: its ``trades``, then the ids REST lacks."""
         if trades:
             self._count("backfill_trades", len(trades))
-            await self._out.send(Backfilled(symbol, tuple(trades)))
-        for a, b in holes:
+            await self._send(Backfilled(symbol, tuple(trades)), (lo, hi))
+        for a, b in missing_ranges(lo, hi, (t.agg_id for t in trades)):
             self._count("exchange_holes")
             self._count("exchange_hole_ids", b - a + 1)
             log.warning("exchange-side hole %s [%d, %d]", symbol, a, b)
-            await self._out.send(ExchangeHole(symbol, a, b))
+            await self._send(ExchangeHole(symbol, a, b), (a, b))
+
+    async def _send(self, msg: Held, span: tuple[int, int] | None = None) -> None:
+        if self._gate is not None:
+            await self._gate.admit(msg, span)
+        await self._out.send(msg)
 
     async def _range_step(self, w: RangeWork) -> None:
         limit = self._page_limit if w.last is None else min(self._page_limit, w.last - w.first + 1)
@@ -276,7 +329,7 @@ class Backfill:
             return
         top = got[-1].agg_id if w.last is None else min(got[-1].agg_id, w.last)
         within = [t for t in got if t.agg_id <= top]
-        await self._emit(w.symbol, within, missing_ranges(w.first, top, (t.agg_id for t in within)))
+        await self._emit(w.symbol, w.first, top, within)
         self._queue.trim(w.symbol, w.first, top)
         if w.last is None and len(got) < limit:
             return  # short page: the head
@@ -306,8 +359,7 @@ class Backfill:
         end = math.inf if w.until_id is None else w.until_id - 1
         within = [t for t in got if t.agg_id <= end]
         if within:
-            lo, hi = within[0].agg_id, within[-1].agg_id
-            await self._emit(w.symbol, within, missing_ranges(lo, hi, (t.agg_id for t in within)))
+            await self._emit(w.symbol, within[0].agg_id, within[-1].agg_id, within)
         top = got[-1].agg_id
         if top >= end:
             return
@@ -332,12 +384,13 @@ class Backfill:
             isinstance(i, LocateWork) for i in self._queue.items(symbol)
         ):
             return
-        first_id = self._cold_first.pop(symbol)
+        done = ColdStartDone(symbol, self._cold_first.pop(symbol))
         self._busy.add(symbol)  # keep the symbol's order while we wait for the writer
         try:
-            await self._out.send(ColdStartDone(symbol, first_id))
+            await self._send(done)
         finally:
             self._busy.discard(symbol)
+        self._cold_done[symbol] = done  # still under way until the writer has applied it
 
     def _count(self, name: str, n: int = 1) -> None:
         self._telemetry.count(name, n)

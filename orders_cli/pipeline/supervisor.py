@@ -18,6 +18,7 @@ from orders_cli.config import RunConfig
 from orders_cli.errors import ExchangeUnavailable, UsageError
 from orders_cli.models import SymbolInfo
 from orders_cli.pipeline.backfill import Backfill
+from orders_cli.pipeline.backfill_gate import PageGate
 from orders_cli.pipeline.backfill_sweep import sweep_interval, sweeper
 from orders_cli.pipeline.backoff import ConnectBudget
 from orders_cli.pipeline.discovery import fetch_exchange_info
@@ -62,6 +63,7 @@ class Ingester:
         self._resumed: list[BackfillInput] = []
         self._bf_send: trio.MemorySendChannel[BackfillInput] | None = None
         self._rest: RestClient | None = None
+        self.gate: PageGate | None = None
 
     # ------------------------------------------------------------------ control
     def stop(self) -> None:
@@ -119,6 +121,7 @@ class Ingester:
             resume = await self.worker.run(processor.preload, trading)
             writer_send, writer_recv = trio.open_memory_channel[WriterInput](cfg.channel_size)
             bf_send, bf_recv = trio.open_memory_channel[BackfillInput](10_000)
+            self.gate = PageGate()  # backfill pages the writer has not applied yet
             self.writer = Writer(
                 processor,
                 self.worker,
@@ -128,6 +131,7 @@ class Ingester:
                 batch_max=cfg.batch_max,
                 batch_s=cfg.batch_s,
                 regap_s=cfg.regap_s,
+                gate=self.gate,
             )
             async with trio.open_nursery() as outer:
                 await outer.start(self.writer.run)
@@ -156,7 +160,9 @@ class Ingester:
             if self._stop_requested:
                 scope.cancel()
             async with trio.open_nursery() as n:
-                self.backfill = Backfill(source, rest, bf_recv, writer_send.clone(), t)
+                self.backfill = Backfill(
+                    source, rest, bf_recv, writer_send.clone(), t, gate=self.gate
+                )
                 await n.start(self.backfill.run)
                 for req in self._resumed:  # gaps a previous run left open
                     await bf_send.send(req)

@@ -17,6 +17,7 @@ import redis.exceptions
 
 from orders_cli.errors import RedisUnavailable
 from orders_cli.models import Trade
+from orders_cli.pipeline.backfill_queue import COLD_PRIORITY
 from orders_cli.pipeline.messages import (
     Backfilled,
     ColdStart,
@@ -389,17 +390,21 @@ class Processor:
     def stale_gap_requests(self, older_than_ms: int) -> list[GapRequest | ColdStart]:
         """Requests for open gaps opened more than ``older_than_ms`` ago: the backfill may
         have given a range up (REST empty for a while, errors); asking again is cheap
-        because the backfill merges overlapping requests."""
+        because the backfill merges them with what it has queued, in flight or handed to
+        us, and ignores a cold start it is still running. Only the part of a cold gap
+        that starts at the first possible id is asked as a cold start (its first trade
+        in the window is not known yet); the rest of it is a plain id range."""
         now = self.clock_ms()
         out: list[GapRequest | ColdStart] = []
         for s, st in self.states.items():
             for g in st.gaps:
                 if g.exchange_side or now - g.opened_ms < older_than_ms:
                     continue
-                if g.cold:
+                if g.cold and g.first <= self.cfg.first_agg_id:
                     out.append(ColdStart(s, now - self.backfill_ms, g.last + 1))
                 else:
-                    out.append(GapRequest(s, g.first, g.last, priority=2, reason="retry"))
+                    prio = COLD_PRIORITY if g.cold else 2
+                    out.append(GapRequest(s, g.first, g.last, priority=prio, reason="retry"))
         return out
 
     def silent_symbols(self, min_silence_ms: int = 60_000, factor: float = 20.0) -> list[str]:

@@ -11,6 +11,7 @@ import math
 import trio
 
 from orders_cli.errors import RedisUnavailable
+from orders_cli.pipeline.backfill_gate import PageGate
 from orders_cli.pipeline.messages import BackfillInput, HeadCheck, ShardEvent, WriterInput
 from orders_cli.store.processor import Outcome, Processor
 from orders_cli.store.worker import RedisWorker
@@ -32,7 +33,10 @@ class Writer:
         batch_s: float = 0.1,
         retry_max_s: float = 5.0,
         regap_s: float = 30.0,
+        gate: PageGate | None = None,
     ) -> None:
+        """``gate``: the backfill's bound on pages not applied yet; released here after
+        every applied batch."""
         self.processor = processor
         self.worker = worker
         self.inbox = inbox
@@ -44,6 +48,7 @@ class Writer:
         self.batches = 0
         self.regap_s = regap_s
         self._next_regap = 0.0
+        self.gate = gate
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -96,6 +101,8 @@ class Writer:
         if self.telemetry.redis_state != "ok":
             log.info("Redis writes are going through")
         self.telemetry.redis_state = "ok"
+        if self.gate is not None:  # before the re-requests: they see these pages applied
+            self.gate.release(data)
         self.batches += 1
         await self._report(outcome, events)
 
