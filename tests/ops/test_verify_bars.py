@@ -79,3 +79,21 @@ async def test_bars_and_klines_clean_after_ingest_then_tampered(redis_server: An
         assert problems == {("trades", "1m", inside[0]), ("klines", "1m", inside[0])}
         assert any("volume" in p.what for p in rep[SYM].bar_problems)
         assert not report.clean
+
+
+def test_windows_still_rolling_up_are_not_reported() -> None:
+    from orders_cli.models import Trade
+    from orders_cli.stats.bars import bars_from_trades_reference
+
+    t0 = 1_700_000_040_000  # a minute boundary
+    trades = [
+        Trade(SYM, a, "10.5", "2", a, a, t0 + a * 1_000, a % 2 == 0, t0 + a * 1_000)
+        for a in range(30)
+    ]
+    stored = bars_from_trades_reference(trades[:20])  # the writer rolled up 20 of 30
+    stored["100ms"] = bars_from_trades_reference(trades)["100ms"]  # base: written at once
+    taken = t0 + 86_400_000 * 2  # every window is closed
+    stale = vb.BarSnapshot(trades, stored, taken)
+    assert {(p.tf, p.window_start) for p in vb.check_bars(stale, 0)} >= {("1m", t0)}
+    rolling = vb.BarSnapshot(trades, stored, taken, rolling=(t0,))
+    assert vb.check_bars(rolling, 0) == []
