@@ -1,30 +1,30 @@
-"""A lean WebSocket client for the shard's hot path: wsproto on a trio stream.
+"""A lean WebSocket client for the shard's hot path, on a plain trio stream.
 
-trio-websocket runs a reader task and hands every message over a memory channel (about
-19 µs per message on loopback, perf-measurements.md §4); here the caller's task reads big
-chunks, feeds wsproto and keeps the complete messages in a deque (about 8 µs). There is
-no background task: pings are answered when the caller reads, so the caller must keep
-reading (the shard's receive loop never blocks on the writer). One task reads at a time;
-any task may send (sends are serialised with a lock). No extensions are offered (no
-permessage-deflate); messages above ``max_message_size`` close the connection (1009).
+trio-websocket runs a reader task and hands every message over a memory channel; here
+the caller's task reads big chunks and parses them in place (no task, no channel), and
+the complete messages wait in a deque. wsproto does the opening handshake and frames what
+we send; received frames are sliced by :mod:`wsframes` (wsproto's parser was 95 % of the
+receive cost). There is no background task: pings are answered when the caller reads,
+so the caller must keep reading (the shard's receive loop never blocks on the writer).
+One task reads at a time; any task may send (sends are serialised with a lock). No
+extensions are offered (no permessage-deflate); a message above ``max_message_size``
+closes the connection (1009) as soon as its frame header announces it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections import deque
 from urllib.parse import urlsplit
 
 import trio
 from wsproto import ConnectionType, WSConnection
-from wsproto.connection import ConnectionState
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
     CloseConnection,
     Event,
-    Message,
-    Ping,
     Pong,
     RejectConnection,
     RejectData,
@@ -32,6 +32,8 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+from orders_cli.pipeline.wsframes import FrameReader, ProtocolViolation
 
 __all__ = [
     "MAX_MESSAGE_SIZE",
@@ -47,9 +49,9 @@ RECEIVE_SIZE = 65536
 MAX_MESSAGE_SIZE = 1 << 20
 CLOSE_TIMEOUT = 2.0
 BODY_EXCERPT = 512
+MAX_RESPONSE_HEAD = 65536
 DEFAULT_PORTS = {"ws": 80, "wss": 443}
 ABNORMAL = 1006  # RFC 6455: closed without a close frame (never sent on the wire)
-TOO_BIG = 1009
 TLS_FAILED = 1015
 
 
@@ -79,10 +81,6 @@ class WsConnectTimeout(WsError):
     """TCP connect, TLS and the opening handshake did not finish in time."""
 
 
-class _TooBig(Exception):
-    pass
-
-
 class WsClient:
     """One open client connection (made by :func:`connect`)."""
 
@@ -95,25 +93,17 @@ class WsClient:
         receive_size: int = RECEIVE_SIZE,
     ) -> None:
         self._stream = stream
-        self._ws = WSConnection(ConnectionType.CLIENT)
-        self._max = max_message_size
+        self._ws = WSConnection(ConnectionType.CLIENT)  # handshake, and frames we send
+        self._frames = FrameReader(max_message_size)  # frames we receive
         self._close_timeout = close_timeout
         self._receive_size = receive_size
         self._ready: deque[str | bytes] = deque()
-        self._parts: list[str | bytes | bytearray] = []
-        self._size = 0  # of the message being assembled (characters for text)
-        self._pongs: list[bytes] = []
-        self._peer_close: CloseConnection | None = None
         self._send_lock = trio.Lock()
         self._error: WsClosed | None = None  # set once the connection is unusable
         self._broken = False  # a send failed or was cancelled half-way
+        self._sent_close = False
         self._receiving = False
         self._closed = False  # aclose() ran (or runs)
-        # opening handshake
-        self._accepted = False
-        self._reject_status: int | None = None
-        self._reject_body = bytearray()
-        self._reject_done = False
 
     # -- receiving -----------------------------------------------------------------------
 
@@ -145,56 +135,24 @@ class WsClient:
             self._receiving = False
         if not data:
             raise self._lost("connection lost without a close frame")
+        await self._absorb(data)
+
+    async def _absorb(self, data: bytes | bytearray) -> None:
+        """Parse (no await before the messages are queued: a cancellation loses nothing),
+        then pong the pings (with their payload) and answer a close frame."""
+        frames = self._frames
         try:
-            self._absorb(data)
-        except _TooBig:
-            await self._close_now(TOO_BIG, f"message larger than {self._max} bytes")
+            frames.feed(data if isinstance(data, bytes) else bytes(data), self._ready)
+        except ProtocolViolation as exc:
+            await self._close_now(exc.code, exc.reason)
             assert self._error is not None
             raise self._error from None
-        await self._answer()
-
-    async def _answer(self) -> None:
-        """Pong the pings just parsed (with their payload); answer a close frame."""
-        if self._pongs:
-            pongs, self._pongs = self._pongs, []
-            for payload in pongs:
+        if frames.pings:
+            pings, frames.pings = frames.pings, []
+            for payload in pings:
                 await self._send_control(Pong(payload=payload))
-        close = self._peer_close
-        if close is not None:
-            await self._close_now(close.code, close.reason)
-
-    def _absorb(self, data: bytes | bytearray) -> None:
-        """Feed wsproto; sort its events (no awaits: nothing is lost to a cancellation)."""
-        ws = self._ws
-        ws.receive_data(data if isinstance(data, bytes) else bytes(data))
-        ready = self._ready
-        for event in ws.events():
-            if isinstance(event, Message):
-                if event.message_finished and not self._parts:
-                    if len(event.data) > self._max:
-                        raise _TooBig
-                    ready.append(event.data)
-                else:
-                    self._assemble(event)
-            elif isinstance(event, Ping):
-                self._pongs.append(event.payload)
-            elif isinstance(event, CloseConnection):
-                self._peer_close = event
-                return
-            elif not isinstance(event, Pong):
-                self._handshake_event(event)
-
-    def _assemble(self, event: Message[str] | Message[bytes | bytearray]) -> None:
-        self._size += len(event.data)
-        if self._size > self._max:
-            raise _TooBig
-        self._parts.append(event.data)
-        if event.message_finished:
-            parts, self._parts, self._size = self._parts, [], 0
-            if isinstance(event, TextMessage):
-                self._ready.append("".join(p for p in parts if isinstance(p, str)))
-            else:
-                self._ready.append(b"".join(p for p in parts if not isinstance(p, str)))
+        if frames.close is not None:
+            await self._close_now(*frames.close)
 
     # -- sending -------------------------------------------------------------------------
 
@@ -202,18 +160,18 @@ class WsClient:
         """Send one text (str) or binary (bytes) message."""
         event = TextMessage(data=message) if isinstance(message, str) else BytesMessage(message)
         async with self._send_lock:
-            if self._broken or self._ws.state is not ConnectionState.OPEN:
-                raise self._error or self._lost("connection is closing")
+            if self._error is not None or self._broken:
+                raise self._error or self._lost("connection broken by an earlier send")
             await self._send_all(self._ws.send(event))
 
     async def _send_control(self, event: Pong | CloseConnection) -> bool:
         """Send a pong or close frame if the connection still allows it."""
         async with self._send_lock:
-            state = self._ws.state
-            allowed = state is ConnectionState.OPEN or (
-                isinstance(event, CloseConnection) and state is ConnectionState.REMOTE_CLOSING
-            )
-            if self._broken or not allowed:
+            if isinstance(event, CloseConnection):
+                if self._sent_close or self._broken:
+                    return False
+                self._sent_close = True
+            elif self._error is not None or self._broken:
                 return False
             await self._send_all(self._ws.send(event))
             return True
@@ -243,7 +201,7 @@ class WsClient:
             self._error = WsClosed(code, reason)
         try:
             with trio.move_on_after(self._close_timeout):
-                await self._send_control(CloseConnection(code=code, reason=None))
+                await self._send_control(CloseConnection(code=code))
         except (WsError, LocalProtocolError):
             pass
         finally:
@@ -259,7 +217,7 @@ class WsClient:
             with trio.move_on_after(self._close_timeout):
                 if await self._send_control(CloseConnection(code=code, reason=reason)):
                     await self._await_peer_close()
-        except (WsError, LocalProtocolError, RemoteProtocolError, trio.BusyResourceError):
+        except (WsError, LocalProtocolError, trio.BusyResourceError):
             pass
         finally:
             if self._error is None:
@@ -270,60 +228,90 @@ class WsClient:
         """Read (and drop) until the peer's close frame or EOF."""
         if self._receiving:  # another task reads; closing the stream wakes it
             return
-        ws = self._ws
-        while ws.state is ConnectionState.LOCAL_CLOSING:
+        frames = self._frames
+        dropped: deque[str | bytes] = deque()
+        while frames.close is None:
             try:
                 data = await self._stream.receive_some(self._receive_size)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return
-            if not data:
-                return
-            ws.receive_data(bytes(data))
-            for event in ws.events():
-                if isinstance(event, CloseConnection):
+                if not data:
                     return
+                frames.feed(bytes(data), dropped)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolViolation):
+                return
+            dropped.clear()
 
     # -- opening handshake ---------------------------------------------------------------
 
     async def _handshake(self, host: str, target: str) -> None:
+        """Send the upgrade request; read the response head and hand it to wsproto; the
+        bytes after it are frames (a 101) or the body of a rejection."""
+        ws = self._ws
         request = Request(host=host, target=target, extensions=[], subprotocols=[])
-        await self._send_all(self._ws.send(request))
-        while not self._accepted:
-            try:
-                data = await self._stream.receive_some(self._receive_size)
-            except trio.BrokenResourceError as exc:
-                raise WsClosed(ABNORMAL, f"connection lost during the handshake: {exc!r}") from exc
-            if not data:
-                if self._reject_status is not None:
-                    self._reject_done = True
-                    self._raise_rejection()
-                raise WsClosed(ABNORMAL, "connection closed during the opening handshake")
-            try:
-                self._absorb(data)
-            except RemoteProtocolError as exc:
-                raise WsHandshakeError(self._reject_status or 0, f"bad response: {exc}") from exc
-            except _TooBig:
-                raise WsClosed(TOO_BIG, "first message too big") from None
-            self._raise_rejection()
-        # frames that came with the 101 response are parsed already: answer their pings
-        # (and a close) now rather than after the next read
-        await self._answer()
+        await self._send_all(ws.send(request))
+        head = bytearray()
+        while True:
+            data = await self._receive_handshake()
+            head += data
+            end = head.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if len(head) > MAX_RESPONSE_HEAD:
+                raise WsHandshakeError(0, f"response head longer than {MAX_RESPONSE_HEAD} bytes")
+        rest = bytes(head[end + 4 :])
+        try:
+            ws.receive_data(bytes(head[: end + 4]))
+            events = list(ws.events())
+        except RemoteProtocolError as exc:
+            raise WsHandshakeError(0, f"bad response: {exc}") from exc
+        first = events[0] if events else None
+        if isinstance(first, AcceptConnection):
+            # frames sent right behind the 101: parse them, answer pings/a close now
+            if rest:
+                # a close or violation in there: get_message() raises it after the
+                # messages before it
+                with contextlib.suppress(WsClosed):
+                    await self._absorb(rest)
+            return
+        if isinstance(first, RejectConnection):
+            body = await self._rejection_body(first, events[1:], rest)
+            raise WsHandshakeError(first.status_code, body)
+        raise WsHandshakeError(0, "no status line in the response")
 
-    def _handshake_event(self, event: Event) -> None:
-        if isinstance(event, AcceptConnection):
-            self._accepted = True
-        elif isinstance(event, RejectConnection):
-            self._reject_status = event.status_code
-            self._reject_done = not event.has_body
-        elif isinstance(event, RejectData):
-            room = BODY_EXCERPT - len(self._reject_body)
-            self._reject_body += event.data[: max(room, 0)]
-            self._reject_done = event.body_finished or room <= len(event.data)
+    async def _receive_handshake(self) -> bytes:
+        try:
+            data = await self._stream.receive_some(self._receive_size)
+        except trio.BrokenResourceError as exc:
+            raise WsClosed(ABNORMAL, f"connection lost during the handshake: {exc!r}") from exc
+        if not data:
+            raise WsClosed(ABNORMAL, "connection closed during the opening handshake")
+        return bytes(data)
 
-    def _raise_rejection(self) -> None:
-        if self._reject_status is not None and self._reject_done:
-            body = self._reject_body.decode("utf-8", "replace").strip()
-            raise WsHandshakeError(self._reject_status, body)
+    async def _rejection_body(
+        self, event: RejectConnection, events: list[Event], rest: bytes
+    ) -> str:
+        """Up to BODY_EXCERPT bytes of the rejection's body (until its end or EOF)."""
+        body = bytearray()
+        ws = self._ws
+        data = rest
+        done = not event.has_body
+        while not done:
+            try:
+                if data:  # wsproto takes b"" for EOF
+                    ws.receive_data(data)
+                for item in [*events, *ws.events()]:
+                    if isinstance(item, RejectData):
+                        body += item.data
+                        done = done or item.body_finished
+            except RemoteProtocolError:
+                break
+            events = []
+            if done or len(body) >= BODY_EXCERPT:
+                break
+            try:
+                data = await self._receive_handshake()
+            except WsClosed:
+                break
+        return body[:BODY_EXCERPT].decode("utf-8", "replace").strip()
 
 
 def _host_header(host: str, port: int, scheme: str) -> str:

@@ -384,3 +384,25 @@ async def test_tls_with_sni(nursery: trio.Nursery) -> None:
             await connect(f"wss://127.0.0.1:{port}/stream", ssl_context=client_ctx)
     assert sni[0] == "localhost"
     assert info.value.code == 1015
+
+
+async def test_protocol_violation_closes_with_its_code(nursery: trio.Nursery) -> None:
+    codes: list[int] = []
+
+    async def handler(stream: trio.SocketStream, ws: WSConnection) -> None:
+        data = ws.send(AcceptConnection()) + ws.send(TextMessage("ok"))
+        await stream.send_all(data + b"\x83\x00")  # reserved opcode 3
+        while not codes:
+            ws.receive_data(await stream.receive_some(65536) or None)
+            codes.extend(e.code for e in ws.events() if isinstance(e, CloseConnection))
+
+    port = await raw_server(nursery, handler)
+    with trio.fail_after(T):
+        ws = await connect(f"ws://127.0.0.1:{port}/")
+        assert await ws.get_message() == "ok"
+        with pytest.raises(WsClosed) as info:
+            await ws.get_message()
+        while not codes:  # noqa: ASYNC110 - the server task records it
+            await trio.sleep(0.01)
+    assert info.value.code == 1002
+    assert codes == [1002]
