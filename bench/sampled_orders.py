@@ -11,7 +11,8 @@ Experiment knobs (measure a fix before it is made in orders_cli):
 ``ORDERS_SWITCH_INTERVAL_MS`` sets ``sys.setswitchinterval`` (GIL hand-over between the
 trio thread and the Redis worker thread; CPython's default is 5 ms);
 ``ORDERS_WS_RECV_BYTES`` passes ``receive_buffer_size`` to trio-websocket's
-``connect_websocket_url`` in the shard (its default is 4 KiB per ``receive_some``).
+``connect_websocket_url`` (its default is 4 KiB per ``receive_some``; only with
+``--ws-client trio-websocket``: the default client reads 64 KiB chunks).
 Without ``ORDERS_SAMPLE_OUT`` no sampler runs.
 
 Run: .venv/bin/python bench/sampled_orders.py run --redis-url ... (same args as orders)
@@ -98,12 +99,12 @@ def _knobs() -> None:
     if recv:
         import functools
 
-        from orders_cli.pipeline import shard
+        from orders_cli.pipeline import wsopen
 
-        # the shard looks the name up in its module globals at each connect
-        orig = getattr(shard, "connect_websocket_url")  # noqa: B009 - not re-exported
+        # open_ws looks the name up in its module globals at each connect
+        orig = getattr(wsopen, "connect_websocket_url")  # noqa: B009 - not re-exported
         patched = functools.partial(orig, receive_buffer_size=int(recv))
-        setattr(shard, "connect_websocket_url", patched)  # noqa: B010 - not re-exported
+        setattr(wsopen, "connect_websocket_url", patched)  # noqa: B010 - not re-exported
 
 
 def main() -> None:

@@ -34,3 +34,5 @@ class RunConfig:
     # coarse bars (all but the finest) rolled up at most this often per symbol (0: every
     # apply); crash-safe, see store/rollup.py
     rollup_s: float = 1.0
+    # WebSocket client of the shards: "wsproto" (lean, default) or "trio-websocket" (fallback)
+    ws_client: str = "wsproto"

@@ -137,6 +137,7 @@ def register(app: typer.Typer) -> None:
             metavar="TF[,TF...]|all|none",
             help="Timeframes kept as bars (100ms,1m,5m,15m,1h,4h,1d). 'none' = trades only.",
         ),
+        ws_client: str = o.ws_client_option(),
         metrics_port: int | None = o.port_option(
             "--metrics-port",
             "ORDERS_METRICS_PORT",
@@ -175,6 +176,7 @@ def register(app: typer.Typer) -> None:
             backfill_s=parse_duration(backfill) if backfill != "0" else 0.0,
             retention_s=parse_duration(retention),
             timeframes=parse_timeframes(bars),
+            ws_client=ws_client,
         )
         if metrics_port is not None:
             o.ensure_port_free("127.0.0.1", metrics_port)

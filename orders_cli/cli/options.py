@@ -214,6 +214,26 @@ def market_option(default: str = "spot", help: str | None = None) -> Any:
     )
 
 
+def validate_ws_client(value: str) -> str:
+    from orders_cli.pipeline.wsopen import ws_client_kind
+
+    try:
+        return ws_client_kind(value.strip().lower())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def ws_client_option() -> Any:
+    return typer.Option(
+        "wsproto",
+        "--ws-client",
+        envvar="ORDERS_WS_CLIENT",
+        callback=validate_ws_client,
+        metavar="wsproto|trio-websocket",
+        help="WebSocket client of the shards: wsproto (lean, default) or trio-websocket.",
+    )
+
+
 def symbols_option(help: str | None = None) -> Any:
     """Repeatable / comma-separated; ``ORDERS_SYMBOLS`` is space- or comma-separated."""
     return typer.Option(

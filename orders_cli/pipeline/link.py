@@ -8,11 +8,13 @@ from collections.abc import Callable, Sequence
 
 import attrs
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
+from trio_websocket import ConnectionClosed, HandshakeError
 from wsproto.utilities import LocalProtocolError
 
 from orders_cli.models import ControlReply
 from orders_cli.pipeline.pacing import MessagePacer
+from orders_cli.pipeline.wsclient import WsError
+from orders_cli.pipeline.wsopen import WsConn
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,9 @@ class ShardStalled(Exception):
 
 # errors that mean "this connection is gone; open another one"; anything else is a bug
 RECONNECTABLE: tuple[type[BaseException], ...] = (
+    # the wsproto client (default): WsClosed, WsHandshakeError, WsConnectTimeout
+    WsError,
+    # trio-websocket (--ws-client trio-websocket)
     ConnectionClosed,
     HandshakeError,
     OSError,
@@ -58,7 +63,7 @@ class Link:
     opened_at: float
     rotate_at: float
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
-    ws: WebSocketConnection | None = None
+    ws: WsConn | None = None
     pacer: MessagePacer | None = None
     streams: set[str] = attrs.field(factory=set)
     waiters: dict[object, trio.Event] = attrs.field(factory=dict)

@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 import trio
-from trio_websocket import ConnectionTimeout, connect_websocket_url
 
 from orders_cli.models import ControlReply, Ignored, Rejection, ServerShutdown, Trade
 from orders_cli.pipeline.backoff import Backoff, ConnectBudget
@@ -31,6 +30,7 @@ from orders_cli.pipeline.messages import ShardEvent, WriterInput
 from orders_cli.pipeline.outport import OutPort, OutputClosed
 from orders_cli.pipeline.pacing import MessagePacer
 from orders_cli.pipeline.rotation import RotationPlan
+from orders_cli.pipeline.wsopen import DEFAULT_WS_CLIENT, WsClientKind, open_ws
 from orders_cli.sources.base import Source
 from orders_cli.telemetry import ConnectionState, Telemetry
 
@@ -40,8 +40,6 @@ log = logging.getLogger(__name__)
 
 MALFORMED_SAMPLES = 20
 MALFORMED_SAMPLE_CHARS = 512
-# frames trio-websocket may buffer between its reader task and our receive loop
-WS_QUEUE = 64
 # a connection that stayed live this long was a success: the next failure backs off
 # from the start again (a server that accepts and drops at once keeps backing off)
 HEALTHY_AFTER_S = 30.0
@@ -71,6 +69,7 @@ class Shard:
         overlap_timeout: float = 10.0,
         backoff: Backoff | None = None,
         healthy_after: float = HEALTHY_AFTER_S,
+        ws_client: WsClientKind = DEFAULT_WS_CLIENT,
     ) -> None:
         self.name = name
         self.source = source
@@ -86,6 +85,7 @@ class Shard:
         self.close_timeout = close_timeout
         self.overlap_timeout = overlap_timeout
         self.healthy_after = healthy_after
+        self.ws_client = ws_client
         self._rng = rng if rng is not None else random.Random()
         self.backoff = backoff if backoff is not None else Backoff(rng=self._rng)
         self.rotation = RotationPlan.for_source(source.limits, rotate_after, rng=self._rng)
@@ -236,9 +236,10 @@ class Shard:
     async def _run_link(self, *, task_status: trio.TaskStatus[Link]) -> None:
         """Connect, subscribe, ``started(link)``, then receive until error or retirement.
 
-        The trio-websocket reader task lives in a nursery that outer cancellation does not
-        reach directly: cancelling first unwinds our side, which closes with code 1000 while
-        the library can still complete the close handshake.
+        Outer cancellation does not reach the connection directly: cancelling first unwinds
+        our side, which closes with code 1000 while the client can still complete the close
+        handshake (trio-websocket's reader task lives in the shielded ``io`` nursery; the
+        wsproto client has no task and reads the peer's close inside ``aclose``).
         """
         self._serial += 1
         now = trio.current_time()
@@ -276,11 +277,7 @@ class Shard:
         if not replacing:
             self.conn.set("connecting")
         url = self.source.connect_url(self.ws_base, initial)
-        try:
-            with trio.fail_after(self.connect_timeout):
-                ws = await connect_websocket_url(io, url, message_queue_size=WS_QUEUE)
-        except trio.TooSlowError:
-            raise ConnectionTimeout() from None
+        ws = await open_ws(self.ws_client, io, url, connect_timeout=self.connect_timeout)
         link.ws = ws
         link.pacer = MessagePacer.under_limit(self.source.limits.max_messages_per_second)
         link.streams.update(initial)
@@ -313,19 +310,21 @@ class Shard:
         assert ws is not None
         parse = self.source.parse
         conn = self.conn
+        deliver = self.port.deliver
         with trio.CancelScope() as watchdog:
             while True:
                 watchdog.deadline = trio.current_time() + self.stall_timeout
-                raw = await ws.get_message()
-                conn.messages += 1
+                batch = await ws.get_messages()
+                conn.messages += len(batch)
                 conn.last_message_monotonic = time.monotonic()
                 if not link.first_message.is_set():
                     link.first_message.set()
-                for event in parse(raw):
-                    if isinstance(event, Trade):
-                        self.port.deliver(event)
-                    else:
-                        self._on_control(link, event, raw)
+                for raw in batch:
+                    for event in parse(raw):
+                        if isinstance(event, Trade):
+                            deliver(event)
+                        else:
+                            self._on_control(link, event, raw)
         if watchdog.cancelled_caught:
             raise ShardStalled(f"no frame for {self.stall_timeout:g}s on connection #{link.serial}")
 

@@ -26,6 +26,7 @@ from orders_cli.pipeline.listing import ListingSync
 from orders_cli.pipeline.messages import BackfillInput, WriterInput
 from orders_cli.pipeline.shard import Shard
 from orders_cli.pipeline.sharding import plan_shards
+from orders_cli.pipeline.wsopen import ws_client_kind
 from orders_cli.rest.client import RestClient
 from orders_cli.sources.base import Source
 from orders_cli.store.info import save_malformed, write_infos
@@ -221,6 +222,7 @@ class Ingester:
             stall_timeout=self.cfg.stall_timeout_s,
             rotate_after=self.cfg.rotate_after_s,
             rng=random.Random(rng.random()),
+            ws_client=ws_client_kind(self.cfg.ws_client),
         )
         self.shards.append(shard)
         await nursery.start(self._shard_task, shard)

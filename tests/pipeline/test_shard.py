@@ -15,6 +15,7 @@ from orders_cli.models import Trade
 from orders_cli.pipeline.backoff import Backoff, ConnectBudget
 from orders_cli.pipeline.messages import ShardEvent, WriterInput
 from orders_cli.pipeline.shard import OutputClosed, Shard
+from orders_cli.pipeline.wsopen import WS_CLIENTS
 from orders_cli.sources.base import SourceLimits
 from orders_cli.sources.registry import get_source
 from orders_cli.telemetry import Telemetry
@@ -63,11 +64,12 @@ async def next_event(recv: trio.MemoryReceiveChannel[WriterInput], kind: str) ->
             return item
 
 
+@pytest.mark.parametrize("ws_client", WS_CLIENTS)
 async def test_frames_become_trades_and_malformed_is_counted(
-    server: FakeServer, nursery: trio.Nursery
+    server: FakeServer, nursery: trio.Nursery, ws_client: str
 ) -> None:
     send, recv = trio.open_memory_channel[WriterInput](100)
-    shard = make_shard(server, send)
+    shard = make_shard(server, send, ws_client=ws_client)
     with trio.fail_after(10):
         await nursery.start(shard.run)
         connected = await next_event(recv, "connected")
@@ -89,9 +91,10 @@ async def test_frames_become_trades_and_malformed_is_counted(
     assert len(server.conns) == 1  # the malformed frame did not cost the connection
 
 
-async def test_cancel_closes_cleanly_with_1000(server: FakeServer) -> None:
+@pytest.mark.parametrize("ws_client", WS_CLIENTS)
+async def test_cancel_closes_cleanly_with_1000(server: FakeServer, ws_client: str) -> None:
     send, _recv = trio.open_memory_channel[WriterInput](100)
-    shard = make_shard(server, send)
+    shard = make_shard(server, send, ws_client=ws_client)
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             await nursery.start(shard.run)
@@ -153,10 +156,13 @@ async def test_subscribe_error_is_logged_not_fatal(
     assert conn.streams == ["aaa@aggTrade", "bbb@aggTrade"]
 
 
-async def test_abort_reconnects_and_resubscribes(server: FakeServer, nursery: trio.Nursery) -> None:
+@pytest.mark.parametrize("ws_client", WS_CLIENTS)
+async def test_abort_reconnects_and_resubscribes(
+    server: FakeServer, nursery: trio.Nursery, ws_client: str
+) -> None:
     streams = ["aaa@aggTrade", "bbb@aggTrade", "ccc@aggTrade"]
     send, recv = trio.open_memory_channel[WriterInput](100)
-    shard = make_shard(server, send, streams, url_stream_limit=2)
+    shard = make_shard(server, send, streams, url_stream_limit=2, ws_client=ws_client)
     with trio.fail_after(10):
         await nursery.start(shard.run)
         await next_event(recv, "connected")
@@ -173,12 +179,13 @@ async def test_abort_reconnects_and_resubscribes(server: FakeServer, nursery: tr
     assert shard.conn.reconnects == 1 and shard.conn.last_error is not None
 
 
+@pytest.mark.parametrize("ws_client", WS_CLIENTS)
 async def test_rejected_handshake_backs_off_and_retries(
-    server: FakeServer, nursery: trio.Nursery
+    server: FakeServer, nursery: trio.Nursery, ws_client: str
 ) -> None:
     server.refuse = 3
     send, _recv = trio.open_memory_channel[WriterInput](100)
-    shard = make_shard(server, send)
+    shard = make_shard(server, send, ws_client=ws_client)
     with trio.fail_after(10):
         await nursery.start(shard.run)
     assert shard.conn.reconnects == 3

@@ -12,6 +12,7 @@ from wsfake import FakeServer, trade_frame
 
 from orders_cli.models import Trade
 from orders_cli.pipeline.messages import Dropped, ShardEvent, WriterInput
+from orders_cli.pipeline.wsopen import WS_CLIENTS
 
 CAPACITY = 8
 
@@ -22,11 +23,12 @@ async def server(nursery: trio.Nursery) -> AsyncIterator[FakeServer]:
     yield srv
 
 
+@pytest.mark.parametrize("ws_client", WS_CLIENTS)
 async def test_full_channel_keeps_pongs_flowing_and_reports_drops(
-    server: FakeServer, nursery: trio.Nursery
+    server: FakeServer, nursery: trio.Nursery, ws_client: str
 ) -> None:
     send, recv = trio.open_memory_channel[WriterInput](CAPACITY)
-    shard = make_shard(server, send, ["btcusdt@aggTrade"], stall_timeout=30.0)
+    shard = make_shard(server, send, ["btcusdt@aggTrade"], stall_timeout=30.0, ws_client=ws_client)
     sent = 0
     with trio.fail_after(30):
         await nursery.start(shard.run)
