@@ -92,9 +92,9 @@ class Link:
         batch_size: int,
         reply_timeout: float,
         next_id: Callable[[], int],
-    ) -> tuple[list[list[str]], list[str]]:
+    ) -> tuple[list[list[str]], list[str], list[list[str]]]:
         """Send ``streams`` in paced batches of ``batch_size`` (one request each) and wait
-        for every reply. Returns (accepted batches, error texts)."""
+        for every reply. Returns (accepted batches, error texts, unanswered batches)."""
         ws, pacer = self.ws, self.pacer
         assert ws is not None and pacer is not None
         sent: list[tuple[int, list[str], trio.Event]] = []
@@ -110,13 +110,26 @@ class Link:
                 await waiter.wait()
         accepted: list[list[str]] = []
         errors: list[str] = []
+        unanswered: list[list[str]] = []
         for rid, batch, _ in sent:
             self.waiters.pop(rid, None)
             reply = self.replies.pop(rid, None)
             if reply is None:
-                errors.append(f"{verb} id={rid}: no reply in {reply_timeout:g}s")
+                unanswered.append(batch)
             elif reply.error_code is not None:
                 errors.append(f"{verb} id={rid}: error {reply.error_code} {reply.error_msg}")
             else:
                 accepted.append(batch)
-        return accepted, errors
+        return accepted, errors, unanswered
+
+    async def request(self, message: str, rid: int, *, reply_timeout: float) -> ControlReply | None:
+        """Send one paced request (``message`` carries id ``rid``); its reply, or None."""
+        ws, pacer = self.ws, self.pacer
+        assert ws is not None and pacer is not None
+        waiter = self.waiters[rid] = trio.Event()
+        await pacer.wait()
+        await ws.send_message(message)
+        with trio.move_on_after(reply_timeout):
+            await waiter.wait()
+        self.waiters.pop(rid, None)
+        return self.replies.pop(rid, None)

@@ -67,6 +67,11 @@ class Source(Protocol):
 
     def unsubscribe_message(self, streams: Sequence[str], request_id: int) -> str: ...
 
+    def list_subscriptions_message(self, request_id: int) -> str:
+        """A request whose reply's ``result`` lists the connection's streams (used to
+        confirm SUBSCRIBE requests that got no reply)."""
+        ...
+
     def parse(self, raw: str | bytes) -> list[Event]:
         """Pure: one raw frame -> events. Never raises on bad input: returns a Rejection."""
         ...

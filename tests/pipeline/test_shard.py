@@ -299,3 +299,46 @@ async def test_add_streams_on_a_dying_connection_does_not_raise(
     # the replacement connection opens with the new streams (the rest follow by SUBSCRIBE)
     assert second.url_streams == shard.streams[:200]
     assert len(shard.streams) == 601
+
+
+@pytest.mark.parametrize("took_effect", [True, False])
+async def test_subscribe_without_reply_is_confirmed_or_sent_again(
+    server: FakeServer, nursery: trio.Nursery, took_effect: bool
+) -> None:
+    """A SUBSCRIBE whose reply is lost may or may not have taken effect: the shard asks
+    LIST_SUBSCRIPTIONS and subscribes again only what the server does not carry."""
+    send, recv = trio.open_memory_channel[WriterInput](100)
+    shard = make_shard(server, send, reply_timeout=0.5)
+    with trio.fail_after(10):
+        await nursery.start(shard.run)
+        conn = await server.wait_conns(1)
+        server.lose_subscribe_replies = 1
+        server.ignore_subscribes = 0 if took_effect else 1
+        await shard.add_streams(["newusdt@aggTrade"])
+        assert "newusdt@aggTrade" in conn.streams
+        await conn.send(trade_frame("NEWUSDT", 5))
+        trade = await next_of(recv, Trade)
+    assert isinstance(trade, Trade) and trade.symbol == "NEWUSDT"
+    methods = [json.loads(m)["method"] for _, m in conn.received]
+    again = [] if took_effect else ["SUBSCRIBE"]  # the second one is answered
+    assert methods == ["SUBSCRIBE", "LIST_SUBSCRIPTIONS", *again]
+    counters = shard.telemetry.counters
+    assert counters["subscribe_confirmed"] == (1 if took_effect else 0)
+    assert counters["subscribe_retried"] == (0 if took_effect else 1)
+    assert counters["control_errors"] == 0
+
+
+async def test_subscribe_never_confirmed_is_reported_not_fatal(
+    server: FakeServer, nursery: trio.Nursery
+) -> None:
+    server.reply = False  # no reply to anything, LIST_SUBSCRIPTIONS included
+    send, recv = trio.open_memory_channel[WriterInput](100)
+    shard = make_shard(server, send, reply_timeout=0.3)
+    with trio.fail_after(10):
+        await nursery.start(shard.run)
+        conn = await server.wait_conns(1)
+        await shard.add_streams(["newusdt@aggTrade"])
+        await conn.send(trade_frame("BTCUSDT", 7))  # the connection still works
+        await next_of(recv, Trade)
+    assert shard.telemetry.counters["control_errors"] == 1
+    assert "unconfirmed" in (shard.conn.last_error or "")

@@ -40,6 +40,9 @@ class FakeSource:
     def unsubscribe_message(self, streams: Sequence[str], request_id: int) -> str:
         return json.dumps({"method": "UNSUBSCRIBE", "params": list(streams), "id": request_id})
 
+    def list_subscriptions_message(self, request_id: int) -> str:
+        return json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": request_id})
+
     def parse(self, raw: str | bytes) -> list[Event]:
         try:
             obj = json.loads(raw)
@@ -123,6 +126,8 @@ class FakeServer:
         self.conns: list[FakeConn] = []
         self.port = 0
         self.reply = True  # answer control requests
+        self.lose_subscribe_replies = 0  # the next n SUBSCRIBE replies are lost
+        self.ignore_subscribes = 0  # the next n SUBSCRIBE requests take no effect
         self.error_for: set[str] = set()  # streams whose SUBSCRIBE gets an error reply
         self.refuse = 0  # reject the next n handshakes with HTTP 503
         self._changed = trio.Condition()
@@ -169,15 +174,22 @@ class FakeServer:
                 req = json.loads(msg)
                 if req["method"] == "SUBSCRIBE":
                     bad = [s for s in req["params"] if s in self.error_for]
-                    if not bad:
+                    if self.ignore_subscribes:
+                        self.ignore_subscribes -= 1
+                    elif not bad:
                         conn.subscribed.extend(req["params"])
-                    if self.reply:
+                    if self.lose_subscribe_replies:
+                        self.lose_subscribe_replies -= 1
+                    elif self.reply:
                         reply = (
                             {"code": 2, "msg": f"Invalid request: {bad}", "id": req["id"]}
                             if bad
                             else {"result": None, "id": req["id"]}
                         )
                         await ws.send_message(json.dumps(reply))
+                elif req["method"] == "LIST_SUBSCRIPTIONS" and self.reply:
+                    reply = {"result": conn.streams, "id": req["id"]}
+                    await ws.send_message(json.dumps(reply))
                 elif req["method"] == "UNSUBSCRIBE":
                     conn.subscribed = [s for s in conn.subscribed if s not in req["params"]]
                     conn.url_streams = [s for s in conn.url_streams if s not in req["params"]]

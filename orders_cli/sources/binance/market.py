@@ -51,6 +51,9 @@ class BinanceMarket:
     def unsubscribe_message(self, streams: Sequence[str], request_id: int) -> str:
         return urls.unsubscribe_message(streams, request_id)
 
+    def list_subscriptions_message(self, request_id: int) -> str:
+        return urls.list_subscriptions_message(request_id)
+
     def parse(self, raw: str | bytes) -> list[Event]:
         return wire.parse_frame(raw)
 

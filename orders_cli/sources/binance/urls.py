@@ -68,3 +68,9 @@ def subscribe_message(streams: Sequence[str], request_id: int) -> str:
 
 def unsubscribe_message(streams: Sequence[str], request_id: int) -> str:
     return _control("UNSUBSCRIBE", streams, request_id)
+
+
+def list_subscriptions_message(request_id: int) -> str:
+    """``{"method":"LIST_SUBSCRIPTIONS","id":N}``: the reply's ``result`` lists the
+    connection's streams."""
+    return orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": request_id}).decode()
