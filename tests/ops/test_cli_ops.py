@@ -97,6 +97,7 @@ def test_tail_stats_json(server: Any, capfd: pytest.CaptureFixture[str]) -> None
     view = orjson.loads(out)
     assert view["current"]["volume"] == "1.50000000"
     assert view["bar_1m"]["close"] == "2.0"
+    assert "no `orders run` is reporting" in err  # nothing publishes health here
 
 
 def test_prune_cli_json_and_lock(server: Any, capfd: pytest.CaptureFixture[str]) -> None:
