@@ -225,11 +225,18 @@ def stored_counts(r: redis.Redis, symbols: Sequence[str]) -> dict[str, int]:
 
 
 def id_bounds(r: redis.Redis, symbol: str) -> tuple[int, int] | None:
-    lo: Any = r.zrange(KS.trades_latest(symbol), 0, 0)
-    hi: Any = r.zrange(KS.trades_latest(symbol), -1, -1)
+    """(lowest, highest) agg id stored. Not simply the first and last ZSET members: trades
+    with equal ``T`` share a score and sort by member text ("10" < "8")."""
+    key = KS.trades_latest(symbol)
+    lo: Any = r.zrange(key, 0, 0, withscores=True)
+    hi: Any = r.zrange(key, -1, -1, withscores=True)
     if not lo or not hi:
         return None
-    return int(orjson.loads(lo[0])["agg_trade_id"]), int(orjson.loads(hi[0])["agg_trade_id"])
+    first = r.zrangebyscore(key, lo[0][1], lo[0][1])
+    last = r.zrangebyscore(key, hi[0][1], hi[0][1])
+    ids_lo = [int(orjson.loads(m)["agg_trade_id"]) for m in first]  # type: ignore[union-attr]
+    ids_hi = [int(orjson.loads(m)["agg_trade_id"]) for m in last]  # type: ignore[union-attr]
+    return min(ids_lo), max(ids_hi)
 
 
 def compare_truth(r: redis.Redis, truth: dict[str, list[int]]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from benchlib import (
     code_version,
     eprint,
     exit_on_sigterm,
+    id_bounds,
     loadavg,
     redis_server,
     rss_bytes,
@@ -42,20 +43,16 @@ def incomplete(r: redis.Redis, target: dict[str, list[int]]) -> list[str]:
     symbols = [s for s, (n, _, _) in target.items() if n > 0]
     pipe = r.pipeline(transaction=False)
     for s in symbols:
-        key = KS.trades_latest(s)
-        pipe.zcard(key)
-        pipe.zrange(key, 0, 0)
-        pipe.zrange(key, -1, -1)
-    res: list[Any] = pipe.execute()
+        pipe.zcard(KS.trades_latest(s))
+    counts: list[Any] = pipe.execute()
     bad = []
-    for i, s in enumerate(symbols):
-        zc, lo, hi = res[3 * i : 3 * i + 3]
+    for s, zc in zip(symbols, counts, strict=True):
         _, first, last = target[s]
-        if not lo:
+        bounds = id_bounds(r, s)  # equal-T members sort by text: not zrange(0, 0)
+        if bounds is None:
             bad.append(s)
             continue
-        a = int(orjson.loads(lo[0])["agg_trade_id"])
-        b = int(orjson.loads(hi[0])["agg_trade_id"])
+        a, b = bounds
         if a > first or b < last or zc != b - a + 1:
             bad.append(s)
     return bad
