@@ -5,6 +5,7 @@ and at most one call in flight per symbol (the caller passes the busy symbols).
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Container
 
@@ -87,6 +88,9 @@ class WorkQueue:
         self._by_symbol: dict[str, list[Work]] = {}
         self._seq = 0
         self._size = 0
+        # not_before of every item that entered delayed (a min-heap; an entry may outlive
+        # its item: that only costs the dispatcher a spurious wake-up, never a missed one)
+        self._delays: list[float] = []
 
     def __len__(self) -> int:
         return self._size
@@ -111,6 +115,7 @@ class WorkQueue:
                 else:
                     keep.append(item)
             keep.append(merged)
+            self._note(merged)
             self._set(work.symbol, keep)
             return
         for i, item in enumerate(items):
@@ -121,6 +126,7 @@ class WorkQueue:
                     seq=max(item.seq, work.seq),
                     not_before=min(item.not_before, work.not_before),
                 )
+                self._note(items[i])
                 return
             if isinstance(work, LocateWork) and isinstance(item, LocateWork):
                 until = (
@@ -131,8 +137,10 @@ class WorkQueue:
                 items[i] = attrs.evolve(
                     item, since_ms=min(item.since_ms, work.since_ms), until_id=until
                 )
+                self._note(items[i])
                 return
         items.append(work)
+        self._note(work)
         self._size += 1
 
     def trim(self, symbol: str, lo: int, hi: int) -> None:
@@ -172,13 +180,16 @@ class WorkQueue:
         return best
 
     def next_due(self, now: float) -> float:
-        """The earliest ``not_before`` still in the future (inf when none)."""
-        due = math.inf
-        for items in self._by_symbol.values():
-            for item in items:
-                if item.not_before > now:
-                    due = min(due, item.not_before)
-        return due
+        """The earliest ``not_before`` still in the future (inf when none); amortised
+        O(log n): the dispatcher asks after every change, with thousands of gaps queued."""
+        delays = self._delays
+        while delays and delays[0] <= now:
+            heapq.heappop(delays)  # due now or earlier: stays due (time only grows)
+        return delays[0] if delays else math.inf
+
+    def _note(self, item: Work) -> None:
+        if item.not_before > 0:
+            heapq.heappush(self._delays, item.not_before)
 
     def has_cold_range(self, symbol: str) -> bool:
         return any(isinstance(i, RangeWork) and i.cold for i in self._by_symbol.get(symbol, ()))

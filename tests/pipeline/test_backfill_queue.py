@@ -125,3 +125,40 @@ async def test_sweeper_covers_every_symbol_within_the_share(
     for minute in range(10):
         weight = 4 * sum(len(m.symbols) for t, m in seen if minute * 60 <= t < minute * 60 + 60)
         assert weight <= 0.25 * 0.8 * 6000
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B", "C"]),
+            st.integers(0, 40),  # first id
+            st.integers(0, 10),  # length
+            st.sampled_from([0.0, 1.0, 2.5, 4.0, 7.0]),  # not_before
+            st.booleans(),  # head check instead of a range
+            st.floats(0.0, 3.0),  # time passing before it
+        ),
+        max_size=40,
+    )
+)
+def test_next_due_is_never_later_than_the_earliest_delayed_item(
+    ops: list[tuple[str, int, int, float, bool, float]],
+) -> None:
+    """The dispatcher sleeps until next_due: waking early is harmless, waking late
+    would stall delayed work."""
+    q, now = WorkQueue(), 0.0
+    for symbol, first, length, not_before, head, dt in ops:
+        now += dt
+        if head:
+            q.push(HeadWork(symbol, 5, q.next_seq(), not_before=not_before))
+        else:
+            q.push(RangeWork(symbol, first, first + length, 2, q.next_seq(), not_before=not_before))
+        if first % 3 == 0:
+            q.trim(symbol, first, first + 2)
+        if first % 4 == 0:
+            q.pop_ready(now, ())
+        truth = min(
+            (w.not_before for s in "ABC" for w in q.items(s) if w.not_before > now),
+            default=math.inf,
+        )
+        due = q.next_due(now)
+        assert now < due <= truth
