@@ -52,6 +52,7 @@ class WeightBudget:
         self.used += weight
 
     def adopt(self, now: float, used: int) -> None:
-        """The exchange says ``used`` weight is spent in the current minute."""
+        """The exchange says ``used`` weight is spent in the current minute (the caller
+        adds its calls still in flight, which that reply could not count)."""
         self._roll(now)
         self.used = used

@@ -102,6 +102,7 @@ class RestClient:
         self._rng = rng if rng is not None else random.Random()
         self.banned_until: float | None = None  # trio clock
         self.paused_until: float | None = None  # trio clock, after a 429
+        self._in_flight = 0  # weight of calls sent and not answered yet
 
     @property
     def used_weight(self) -> int:
@@ -168,7 +169,10 @@ class RestClient:
         except ValueError:
             return
         if used >= 0:
-            self._budget.adopt(trio.current_time(), used)
+            # our other calls in flight may have reached the exchange after this reply
+            # was counted: without them, concurrent calls passed the cap (measured 4,816
+            # in a 4,800 window); counting them twice at worst wastes a few calls' weight
+            self._budget.adopt(trio.current_time(), used + self._in_flight)
 
     async def _send(self, req: RestRequest) -> httpx.Response | str:
         """One HTTP exchange: the response, or why it failed transiently."""
@@ -193,7 +197,11 @@ class RestClient:
         while True:
             await self._wait_turn(req.weight)
             self._telemetry.count("rest_calls")
-            outcome = await self._send(req)
+            self._in_flight += req.weight
+            try:
+                outcome = await self._send(req)
+            finally:
+                self._in_flight -= req.weight
             if isinstance(outcome, httpx.Response):
                 resp = outcome
                 self._adopt(resp)

@@ -305,3 +305,28 @@ async def test_concurrent_callers_share_one_budget(autojump_clock: trio.abc.Cloc
                     nursery.start_soon(rest.get, REQ)
     minutes = [int(t // 60) for t in fake.times]
     assert [minutes.count(m) for m in sorted(set(minutes))] == [10, 10, 5]
+
+
+async def test_header_adoption_keeps_the_weight_of_calls_still_in_flight(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A reply's header cannot count our calls still in flight: adopting it alone let
+    concurrent calls pass the cap."""
+    release = trio.Event()
+
+    async def answer(request: httpx.Request, n: int) -> httpx.Response:
+        if request.url.path == "/now":
+            return ok(used=4)  # answered at once, counting only itself
+        await release.wait()  # the others stay in flight
+        return ok(used=4 * n)
+
+    fake = Fake(answer)
+    async with client(fake, weight_limit_per_minute=6000) as rest:
+        with trio.fail_after(200):
+            async with trio.open_nursery() as nursery:
+                for _ in range(3):
+                    nursery.start_soon(rest.get, REQ)
+                await trio.sleep(0.5)
+                await rest.get(RestRequest("/now", {}, weight=4))  # its reply says 4
+                assert rest.used_weight == 4 + 12  # + the three calls in flight
+                release.set()
