@@ -189,7 +189,9 @@ class Backfill:
         if isinstance(msg, GapRequest):
             if msg.last is not None and msg.last < msg.first:
                 return
-            held = self._gate.held_ranges(msg.symbol) if self._gate is not None else []
+            held = (
+                self._gate.held_ranges(msg.symbol, msg.gate_epoch) if self._gate is not None else []
+            )
             parts = subtract(msg.first, msg.last, held)
             if parts != [(msg.first, msg.last)]:
                 self._count("backfill_deduped")

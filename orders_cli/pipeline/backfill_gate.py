@@ -13,6 +13,7 @@ asks again for gaps still open) is not fetched a second time.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 
 import attrs
@@ -22,6 +23,7 @@ from orders_cli.pipeline.messages import Backfilled, ColdStartDone, ExchangeHole
 
 Held = Backfilled | ExchangeHole | ColdStartDone
 
+RECENT_RELEASES = 4096
 DEFAULT_MAX_TRADES = 20_000
 """About 20 full pages: a few batches of the writer, a few MB."""
 
@@ -42,6 +44,9 @@ class PageGate:
         self._trades = 0
         self._fifo = trio.Lock()  # trio's Lock is fair: admits in arrival order
         self._released = trio.Event()
+        self.epoch = 0  # how many release() calls freed something
+        # (epoch, symbol, span) of the last pages released, newest last
+        self._recent: deque[tuple[int, str, tuple[int, int]]] = deque(maxlen=RECENT_RELEASES)
         self.peak_trades = 0
         """The most trades held at once (a gauge for tests and the bench)."""
 
@@ -73,7 +78,11 @@ class PageGate:
             if held is not None and held.msg is item:  # held keeps msg alive: ids are unique
                 del self._held[id(item)]
                 self._trades -= held.trades
+                if not freed:
+                    self.epoch += 1
                 freed = True
+                if held.span is not None:
+                    self._recent.append((self.epoch, item.symbol, held.span))
         if freed:
             self._released.set()
             self._released = trio.Event()
@@ -83,11 +92,16 @@ class PageGate:
         held = self._held.get(id(msg))
         return held is not None and held.msg is msg
 
-    def held_ranges(self, symbol: str) -> list[tuple[int, int]]:
-        """Id ranges of ``symbol`` handed to the writer and not applied yet, sorted."""
-        return sorted(
+    def held_ranges(self, symbol: str, since_epoch: int | None = None) -> list[tuple[int, int]]:
+        """Id ranges of ``symbol`` handed to the writer and not applied yet, sorted; with
+        ``since_epoch``, also those applied after that release count (a request computed
+        before they were applied does not know they are stored now)."""
+        spans = [
             h.span for h in self._held.values() if h.span is not None and h.msg.symbol == symbol
-        )
+        ]
+        if since_epoch is not None:
+            spans += [span for e, s, span in self._recent if e > since_epoch and s == symbol]
+        return sorted(spans)
 
 
 def subtract(

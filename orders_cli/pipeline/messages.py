@@ -44,6 +44,9 @@ class GapRequest:
     last: int | None
     priority: int = 0
     reason: str = "gap"
+    # the backfill gate's release count when the writer computed this request: pages
+    # applied after it may already hold some of these ids (backfill_gate.PageGate)
+    gate_epoch: int | None = None
 
 
 @attrs.frozen(slots=True)

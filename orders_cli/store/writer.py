@@ -8,11 +8,18 @@ from __future__ import annotations
 import logging
 import math
 
+import attrs
 import trio
 
 from orders_cli.errors import RedisUnavailable
 from orders_cli.pipeline.backfill_gate import PageGate
-from orders_cli.pipeline.messages import BackfillInput, HeadCheck, ShardEvent, WriterInput
+from orders_cli.pipeline.messages import (
+    BackfillInput,
+    GapRequest,
+    HeadCheck,
+    ShardEvent,
+    WriterInput,
+)
 from orders_cli.store.processor import Outcome, Processor
 from orders_cli.store.worker import RedisWorker
 from orders_cli.telemetry import Telemetry
@@ -60,8 +67,25 @@ class Writer:
         await self._apply([], flush=True)
 
     async def _collect(self) -> tuple[list[WriterInput], bool]:
-        """Up to ``batch_max`` inputs, waiting at most ``batch_s`` after the first."""
+        """Up to ``batch_max`` inputs. If inputs were already waiting (they arrived while
+        the previous batch was applied), take what is there and go: they have waited
+        long enough. Otherwise wait for the first, then at most ``batch_s`` for more."""
         batch: list[WriterInput] = []
+        try:
+            batch.append(self.inbox.receive_nowait())
+        except trio.WouldBlock:
+            pass
+        except trio.EndOfChannel:
+            return batch, True
+        else:
+            while len(batch) < self.batch_max:
+                try:
+                    batch.append(self.inbox.receive_nowait())
+                except trio.WouldBlock:
+                    break
+                except trio.EndOfChannel:
+                    return batch, True
+            return batch, False
         with trio.move_on_after(self.batch_s if self.processor.needs_tick() else math.inf):
             try:
                 batch.append(await self.inbox.receive())
@@ -117,7 +141,11 @@ class Writer:
         now = trio.current_time()
         if t.open_gaps and now >= self._next_regap:
             if self._next_regap:
-                requests += self.processor.stale_gap_requests(int(self.regap_s * 1000))
+                epoch = self.gate.epoch if self.gate is not None else None
+                requests += [  # stamped: pages applied before the backfill reads them count
+                    attrs.evolve(r, gate_epoch=epoch) if isinstance(r, GapRequest) else r
+                    for r in self.processor.stale_gap_requests(int(self.regap_s * 1000))
+                ]
             self._next_regap = now + self.regap_s
         requests += [
             HeadCheck(ev.symbols, reason="reconnect")
