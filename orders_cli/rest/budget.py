@@ -3,7 +3,9 @@
 The exchange counts weight per clock minute; ``X-MBX-USED-WEIGHT-1M`` on each reply is the
 truth and replaces our estimate. Time is trio's clock (``now`` is passed in) mapped onto
 the exchange's minute by ``minute_offset`` seconds (``time.time() - trio.current_time()``
-in production, so windows roll at real minute boundaries; 0 in tests).
+in production, so windows roll at real minute boundaries; 0 in tests). A server whose
+minutes are not wall-clock minutes (a simulator, a skewed clock) shows it: its count drops
+inside what we think is one minute; the budget then follows the server's phase.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class WeightBudget:
     minute_offset: float = 0.0
     used: int = 0  # estimate (then header truth) for window ``window``
     window: int = -1
+    last_header: int | None = None  # the exchange's count in its latest reply
 
     @property
     def cap(self) -> int:
@@ -51,8 +54,12 @@ class WeightBudget:
         self._roll(now)
         self.used += weight
 
-    def adopt(self, now: float, used: int) -> None:
-        """The exchange says ``used`` weight is spent in the current minute (the caller
-        adds its calls still in flight, which that reply could not count)."""
+    def adopt(self, now: float, used: int, in_flight: int = 0) -> None:
+        """The exchange says ``used`` weight is spent in its current minute; ``in_flight``
+        is the weight of our calls that reply could not count yet."""
+        if self.last_header is not None and used < self.last_header:
+            # the exchange's minute just rolled: make ours roll at the same moment
+            self.minute_offset = -now % MINUTE
+        self.last_header = used
         self._roll(now)
-        self.used = used
+        self.used = used + in_flight

@@ -172,7 +172,7 @@ class RestClient:
             # our other calls in flight may have reached the exchange after this reply
             # was counted: without them, concurrent calls passed the cap (measured 4,816
             # in a 4,800 window); counting them twice at worst wastes a few calls' weight
-            self._budget.adopt(trio.current_time(), used + self._in_flight)
+            self._budget.adopt(trio.current_time(), used, self._in_flight)
 
     async def _send(self, req: RestRequest) -> httpx.Response | str:
         """One HTTP exchange: the response, or why it failed transiently."""
