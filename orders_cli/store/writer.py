@@ -66,43 +66,40 @@ class Writer:
                 await self._apply(batch, flush=closed)
         await self._apply([], flush=True)
 
+    def _drain(self, batch: list[WriterInput]) -> bool:
+        """Move what the inbox holds now into ``batch`` (up to ``batch_max``); True when
+        the inbox is closed and empty."""
+        while len(batch) < self.batch_max:
+            try:
+                batch.append(self.inbox.receive_nowait())
+            except trio.WouldBlock:
+                return False
+            except trio.EndOfChannel:
+                return True
+        return False
+
     async def _collect(self) -> tuple[list[WriterInput], bool]:
         """Up to ``batch_max`` inputs. If inputs were already waiting (they arrived while
         the previous batch was applied), take what is there and go: they have waited
         long enough. Otherwise wait for the first, then at most ``batch_s`` for more."""
         batch: list[WriterInput] = []
-        try:
-            batch.append(self.inbox.receive_nowait())
-        except trio.WouldBlock:
-            pass
-        except trio.EndOfChannel:
-            return batch, True
-        else:
-            while len(batch) < self.batch_max:
-                try:
-                    batch.append(self.inbox.receive_nowait())
-                except trio.WouldBlock:
-                    break
-                except trio.EndOfChannel:
-                    return batch, True
-            return batch, False
+        closed = self._drain(batch)
+        if batch or closed:
+            return batch, closed
         with trio.move_on_after(self.batch_s if self.processor.needs_tick() else math.inf):
             try:
                 batch.append(await self.inbox.receive())
             except trio.EndOfChannel:
                 return batch, True
-        deadline = trio.current_time() + self.batch_s
-        with trio.move_on_at(deadline):
+        with trio.move_on_at(trio.current_time() + self.batch_s):
             while len(batch) < self.batch_max:
-                try:
-                    batch.append(self.inbox.receive_nowait())
-                except trio.WouldBlock:
+                if self._drain(batch):
+                    return batch, True
+                if len(batch) < self.batch_max:
                     try:
                         batch.append(await self.inbox.receive())
                     except trio.EndOfChannel:
                         return batch, True
-                except trio.EndOfChannel:
-                    return batch, True
         return batch, False
 
     async def _apply(self, batch: list[WriterInput], *, flush: bool) -> None:
