@@ -9,13 +9,14 @@ the connection and propagates (the caller reloads its state).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import hiredis
 import redis.exceptions
 
 Command = Sequence[bytes | str | int]
+CHUNK = 64  # commands per write: small enough to overlap, large enough to amortise
 # hiredis' stub says tuple[str | int | float | bytes | memoryview] (one element): wrong
 
 
@@ -23,25 +24,36 @@ def _pack(command: Command) -> bytes:
     return hiredis.pack_command(tuple(command))  # type: ignore[arg-type,no-any-return]  # stub: see above
 
 
-def execute(client: Any, commands: Sequence[Command]) -> list[Any]:
-    """Send ``commands`` in one write and return their replies (errors as values)."""
-    if not commands:
-        return []
+def execute(client: Any, commands: Iterable[Command], *, chunk: int = CHUNK) -> list[Any]:
+    """Send ``commands`` and return their replies (errors as values), in order.
+
+    ``commands`` may be a generator: every ``chunk`` commands are written as soon as they
+    are built, so Redis runs the first symbols' scripts while the caller's Python builds
+    the next ones (the writer's round used to be "all Python, then all Redis")."""
     pool = client.connection_pool
     conn = pool.get_connection()
+    sent = 0
     try:
-        # a list of chunks (a bare bytes object would be iterated byte by byte)
-        packed = b"".join(_pack(c) for c in commands)
-        conn.send_packed_command([packed])
+        buf: list[bytes] = []
+        for command in commands:
+            buf.append(_pack(command))
+            if len(buf) >= chunk:
+                # a list of chunks (a bare bytes object would be iterated byte by byte)
+                conn.send_packed_command([b"".join(buf)])
+                sent += len(buf)
+                buf = []
+        if buf:
+            conn.send_packed_command([b"".join(buf)])
+            sent += len(buf)
         out: list[Any] = []
-        for _ in commands:
+        for _ in range(sent):
             try:
                 out.append(conn.read_response())
             except redis.exceptions.ResponseError as exc:
                 out.append(exc)
         return out
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
-        conn.disconnect()  # its stream may hold unread replies: never reuse it
+    except BaseException:
+        conn.disconnect()  # it may hold replies we will not read: never reuse it
         raise
     finally:
         pool.release(conn)

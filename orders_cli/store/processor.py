@@ -224,7 +224,7 @@ class Processor:
         if not self._script_loaded:
             self.redis.script_load(APPLY_LUA)
             self._script_loaded = True
-        commands = [
+        commands = (  # a generator: Redis applies the first chunks while we build the rest
             (
                 "EVALSHA",
                 APPLY_SHA,
@@ -233,7 +233,7 @@ class Processor:
                 *self._args(self.states[s], plans[s], merged.get(s, {}), fresh, after[s]),
             )
             for s in symbols
-        ]
+        )
         results = packed.execute(self.redis, commands)
         done_ms = self.clock_ms()
         conflicts: list[str] = []
