@@ -28,7 +28,7 @@ from orders_cli.pipeline.messages import (
     HeadSeen,
     WriterInput,
 )
-from orders_cli.stats.bars import TF_MS, Bar, bars_at, bars_for_batch, window_start
+from orders_cli.stats.bars import Bar, bars_for_batch, window_start
 from orders_cli.stats.codec import encode_bar, encode_bar_and_current
 from orders_cli.store import gaps as gapops
 from orders_cli.store import packed, planner
@@ -36,10 +36,8 @@ from orders_cli.store.bar_cache import BarCache
 from orders_cli.store.keys import TIMEFRAMES, Keyspace
 from orders_cli.store.planner import Plan, PlanConfig, SymbolState
 from orders_cli.store.rollup import (
-    MAX_PENDING_WINDOWS,
     Rollups,
     encode_marker,
-    merge_into,
 )
 from orders_cli.store.rollup_recovery import recover_rollup
 from orders_cli.store.script import APPLY_LUA, APPLY_SHA, Arg, apply_args
@@ -251,45 +249,28 @@ class Processor:
                 continue
             self._commit(s, plans[s], merged.get(s, {}), int(res[1]), done_ms, out)
             self.rollups.commit(s, after[s], self.monotonic())
-            self.states[s].rollup = self._marker_windows(after[s])
+            self.states[s].rollup = self.rollups.windows(after[s])
         return conflicts
 
     def _bars(
         self, symbol: str, trades: Sequence[Trade], roll: bool
     ) -> tuple[dict[str, dict[int, Bar]], dict[int, Bar]]:
         """The bars to merge and write for one symbol's applied trades, and the base bars
-        left not rolled up afterwards. Lazy: only the base timeframe, the deltas kept
-        for a later roll-up; rolling up (due, flush, old windows, many windows): every
-        timeframe, from the kept deltas and these trades."""
+        left not rolled up afterwards (store/rollup.py)."""
         if not self.timeframes:
             return {}, {}
-        base_tf = self.timeframes[0]
         if not self.rollups.lazy:
             every = bars_for_batch(trades) if trades else {}
             return {tf: every[tf] for tf in self.timeframes if tf in every}, {}
-        base = bars_at(trades, base_tf) if trades else {}
-        pending = (
-            merge_into(self.rollups.pending(symbol), base)
-            if base
-            else dict(self.rollups.pending(symbol))
+        return self.rollups.plan(
+            symbol, trades, roll, oldest_lazy_ms=self.clock_ms() - LAZY_HORIZON_MS
         )
-        old = self.clock_ms() - LAZY_HORIZON_MS
-        if roll or len(pending) > MAX_PENDING_WINDOWS or any(ws < old for ws in base):
-            return {base_tf: base, **self.rollups.roll(pending)}, {}
-        return {base_tf: base}, pending
 
     def _keys(self, symbol: str) -> list[str]:
         keys = self._symbol_keys.get(symbol)
         if keys is None:
             keys = self._symbol_keys[symbol] = self.ks.symbol_keys(symbol)
         return keys
-
-    def _marker_windows(self, pending: dict[int, Bar]) -> tuple[int, ...]:
-        tf = self.rollups.first_coarse
-        if tf is None:
-            return ()
-        size = TF_MS[tf]
-        return tuple(sorted({ws - ws % size for ws in pending}))
 
     def _args(
         self,
@@ -304,7 +285,7 @@ class Processor:
         if plan.gaps != st.gaps or not st.revision:
             state_fields["gaps"] = gapops.encode_gaps(plan.gaps)
         if after or st.rollup:
-            state_fields["rollup"] = encode_marker(self._marker_windows(after))
+            state_fields["rollup"] = encode_marker(self.rollups.windows(after))
         if plan.watermark is not None:
             state_fields["watermark"] = plan.watermark
         if newest is not None and cur_ws is not None:

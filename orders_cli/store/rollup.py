@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from orders_cli.stats.bars import TF_MS, Bar, bars_for_batch, roll_up
+from orders_cli.models import Trade
+from orders_cli.stats.bars import TF_MS, Bar, bars_at, bars_for_batch, roll_up
 from orders_cli.stats.codec import decode_bar
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
@@ -80,12 +81,28 @@ class Rollups:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def marker(self, pending: dict[int, Bar]) -> str:
+    def windows(self, pending: dict[int, Bar]) -> tuple[int, ...]:
+        """The first-coarse windows holding ``pending`` base bars (the state's marker)."""
         tf = self.first_coarse
         if tf is None or not pending:
-            return ""
+            return ()
         size = TF_MS[tf]
-        return encode_marker(ws - ws % size for ws in pending)
+        return tuple(sorted({ws - ws % size for ws in pending}))
+
+    def plan(
+        self, symbol: str, trades: Sequence[Trade], roll: bool, *, oldest_lazy_ms: int
+    ) -> tuple[dict[str, dict[int, Bar]], dict[int, Bar]]:
+        """Lazy mode: the bars to write for ``symbol``'s applied ``trades`` and the base
+        bars left pending afterwards. Only the base timeframe and the deltas kept; every
+        timeframe, rolled up from the deltas and these trades, when ``roll`` (due, flush),
+        when too many windows are pending, or when a window is older than ``oldest_lazy_ms``."""
+        base_tf = self.chain[0]
+        base = bars_at(trades, base_tf) if trades else {}
+        kept = self.pending(symbol)
+        pending = merge_into(kept, base) if base else dict(kept)
+        if roll or len(pending) > MAX_PENDING_WINDOWS or any(ws < oldest_lazy_ms for ws in base):
+            return {base_tf: base, **self.roll(pending)}, {}
+        return {base_tf: base}, pending
 
     def roll(self, pending: dict[int, Bar]) -> dict[str, dict[int, Bar]]:
         """Deltas of every coarse timeframe from base-bar deltas."""
