@@ -8,6 +8,7 @@ Decimals are plain strings (``format(d, "f")``, trailing fractional zeros remove
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import NamedTuple
 
 import orjson
 
@@ -67,27 +68,42 @@ def fmt_decimal(d: Decimal) -> str:
     return "0" if s == "-0" else s
 
 
-def encode_bar(bar: Bar) -> bytes:
-    """The ZSET member (score = ``bar.window_start``): JSON, :data:`BAR_FIELDS` order."""
-    return encode_bar_and_current(bar)[0]
+class _Texts(NamedTuple):
+    """The decimals both stored forms share, formatted once."""
+
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: str
+    quote_volume: str
+    taker_buy_volume: str
 
 
-def encode_bar_and_current(bar: Bar) -> tuple[bytes, dict[str, str]]:
-    """:func:`encode_bar` and :func:`current_fields` of one bar, formatting each decimal
-    once (the writer needs both for the newest 100 ms window)."""
+def _texts(bar: Bar) -> _Texts:
     f = fmt_decimal
-    o, h, lo, c = f(bar.open), f(bar.high), f(bar.low), f(bar.close)
-    v, qv, tbv = f(bar.volume), f(bar.quote_volume), f(bar.taker_buy_volume)
-    member = orjson.dumps(
+    return _Texts(
+        f(bar.open),
+        f(bar.high),
+        f(bar.low),
+        f(bar.close),
+        f(bar.volume),
+        f(bar.quote_volume),
+        f(bar.taker_buy_volume),
+    )
+
+
+def _member(bar: Bar, t: _Texts) -> bytes:
+    return orjson.dumps(
         {
             "window_start": bar.window_start,
-            "open": o,
-            "high": h,
-            "low": lo,
-            "close": c,
-            "volume": v,
-            "quote_volume": qv,
-            "vwap": f(bar.vwap),
+            "open": t.open,
+            "high": t.high,
+            "low": t.low,
+            "close": t.close,
+            "volume": t.volume,
+            "quote_volume": t.quote_volume,
+            "vwap": fmt_decimal(bar.vwap),
             "trades_count": bar.trades_count,
             "fills_count": bar.fills_count,
             "first_agg_id": bar.first_agg_id,
@@ -95,30 +111,44 @@ def encode_bar_and_current(bar: Bar) -> tuple[bytes, dict[str, str]]:
             "first_trade_id": bar.first_trade_id,
             "last_trade_id": bar.last_trade_id,
             "is_buyer_maker_count": bar.is_buyer_maker_count,
-            "taker_buy_volume": tbv,
-            "taker_buy_quote_volume": f(bar.taker_buy_quote_volume),
+            "taker_buy_volume": t.taker_buy_volume,
+            "taker_buy_quote_volume": fmt_decimal(bar.taker_buy_quote_volume),
             "last_update_time": bar.last_update_time,
         }
     )
-    current = {
+
+
+def _current(bar: Bar, t: _Texts) -> dict[str, str]:
+    return {
         "last_update_time": str(bar.last_update_time),
-        "volume": v,
+        "volume": t.volume,
         "trades_count": str(bar.trades_count),
-        "high_price": h,
-        "low_price": lo,
+        "high_price": t.high,
+        "low_price": t.low,
         "first_trade_id": str(bar.first_trade_id),
         "last_trade_id": str(bar.last_trade_id),
         "is_buyer_maker_count": str(bar.is_buyer_maker_count),
         "window_start": str(bar.window_start),
-        "open_price": o,
-        "close_price": c,
-        "quote_volume": qv,
+        "open_price": t.open,
+        "close_price": t.close,
+        "quote_volume": t.quote_volume,
         "first_agg_id": str(bar.first_agg_id),
         "last_agg_id": str(bar.last_agg_id),
         "fills_count": str(bar.fills_count),
-        "taker_buy_volume": tbv,
+        "taker_buy_volume": t.taker_buy_volume,
     }
-    return member, current
+
+
+def encode_bar(bar: Bar) -> bytes:
+    """The ZSET member (score = ``bar.window_start``): JSON, :data:`BAR_FIELDS` order."""
+    return _member(bar, _texts(bar))
+
+
+def encode_bar_and_current(bar: Bar) -> tuple[bytes, dict[str, str]]:
+    """:func:`encode_bar` and :func:`current_fields` of one bar, formatting each decimal
+    once (the writer needs both for the newest 100 ms window)."""
+    t = _texts(bar)
+    return _member(bar, t), _current(bar, t)
 
 
 def decode_bar(raw: bytes | str) -> Bar:
@@ -147,25 +177,7 @@ def decode_bar(raw: bytes | str) -> Bar:
 
 def current_fields(bar: Bar) -> dict[str, str]:
     """The ``stats:{S}:current`` hash of the newest 100 ms window (all values str)."""
-    f = fmt_decimal
-    return {
-        "last_update_time": str(bar.last_update_time),
-        "volume": f(bar.volume),
-        "trades_count": str(bar.trades_count),
-        "high_price": f(bar.high),
-        "low_price": f(bar.low),
-        "first_trade_id": str(bar.first_trade_id),
-        "last_trade_id": str(bar.last_trade_id),
-        "is_buyer_maker_count": str(bar.is_buyer_maker_count),
-        "window_start": str(bar.window_start),
-        "open_price": f(bar.open),
-        "close_price": f(bar.close),
-        "quote_volume": f(bar.quote_volume),
-        "first_agg_id": str(bar.first_agg_id),
-        "last_agg_id": str(bar.last_agg_id),
-        "fills_count": str(bar.fills_count),
-        "taker_buy_volume": f(bar.taker_buy_volume),
-    }
+    return _current(bar, _texts(bar))
 
 
 def bar_from_current(fields: dict[str, str]) -> Bar:

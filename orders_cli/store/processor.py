@@ -215,8 +215,10 @@ class Processor:
             return []
         new_bars: dict[str, dict[str, dict[int, Bar]]] = {}
         after: dict[str, dict[int, Bar]] = {}  # base bars not rolled up once applied
+        marks: dict[str, tuple[int, ...]] = {}  # ... and the state's marker for them
         for s, p in plans.items():
             new_bars[s], after[s] = self._bars(s, p.applied, s in roll or flush)
+            marks[s] = self.rollups.windows(after[s])
         merged, fresh = self.bars.merge(new_bars)
         symbols = list(plans)
         if not self._script_loaded:
@@ -228,7 +230,7 @@ class Processor:
                 APPLY_SHA,
                 12,
                 *self._keys(s),
-                *self._args(self.states[s], plans[s], merged.get(s, {}), fresh, after[s]),
+                *self._args(self.states[s], plans[s], merged.get(s, {}), fresh, marks[s]),
             )
             for s in symbols
         )
@@ -249,7 +251,7 @@ class Processor:
                 continue
             self._commit(s, plans[s], merged.get(s, {}), int(res[1]), done_ms, out)
             self.rollups.commit(s, after[s], self.monotonic())
-            self.states[s].rollup = self.rollups.windows(after[s])
+            self.states[s].rollup = marks[s]
         return conflicts
 
     def _bars(
@@ -278,14 +280,14 @@ class Processor:
         plan: Plan,
         bars: dict[str, dict[int, Bar]],
         fresh: set[tuple[str, str, int]],
-        after: dict[int, Bar],
+        rollup: tuple[int, ...],
     ) -> list[Arg]:
         newest, cur_ws, ltt = plan.newest_id, plan.current_ws, plan.last_trade_time
         state_fields: dict[str, Arg] = {}
         if plan.gaps != st.gaps or not st.revision:
             state_fields["gaps"] = gapops.encode_gaps(plan.gaps)
-        if after or st.rollup:
-            state_fields["rollup"] = encode_marker(self.rollups.windows(after))
+        if rollup or st.rollup:
+            state_fields["rollup"] = encode_marker(rollup)
         if plan.watermark is not None:
             state_fields["watermark"] = plan.watermark
         if newest is not None and cur_ws is not None:
@@ -399,9 +401,6 @@ class Processor:
             if now - st.last_trade_time > max(min_silence_ms, factor * st.avg_interval_ms):
                 out.append(s)
         return sorted(out)
-
-    def pending_count(self) -> int:
-        return sum(len(st.pending) for st in self.states.values())
 
     def needs_tick(self) -> bool:
         """Work waits even without new input: trades held for reordering, or bars to roll

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from orders_cli.models import Trade
-from orders_cli.stats.bars import TF_MS, Bar, bars_at, bars_for_batch, roll_up
+from orders_cli.stats.bars import TF_MS, Bar, bars_at, bars_for_batch, merge_bars, roll_up
 from orders_cli.stats.codec import decode_bar
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
@@ -41,15 +41,6 @@ def decode_marker(raw: bytes | str | None) -> tuple[int, ...]:
         return ()
     text = raw.decode() if isinstance(raw, bytes) else raw
     return tuple(int(w) for w in text.split(","))
-
-
-def merge_into(into: dict[int, Bar], new: dict[int, Bar]) -> dict[int, Bar]:
-    """A copy of ``into`` with ``new`` merged window by window."""
-    out = dict(into)
-    for ws, bar in new.items():
-        old = out.get(ws)
-        out[ws] = bar if old is None else old.merge(bar)
-    return out
 
 
 class Rollups:
@@ -99,7 +90,7 @@ class Rollups:
         base_tf = self.chain[0]
         base = bars_at(trades, base_tf) if trades else {}
         kept = self.pending(symbol)
-        pending = merge_into(kept, base) if base else dict(kept)
+        pending = merge_bars(dict(kept), base)  # a copy: kept changes only on commit
         if roll or len(pending) > MAX_PENDING_WINDOWS or any(ws < oldest_lazy_ms for ws in base):
             return {base_tf: base, **self.roll(pending)}, {}
         return {base_tf: base}, pending
