@@ -4,15 +4,12 @@ or may not have taken effect. Ask the server which streams the connection carrie
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import attrs
 
 from orders_cli.pipeline.link import Link
 from orders_cli.sources.base import Source
-
-log = logging.getLogger(__name__)
 
 CONFIRM_ATTEMPTS = 2
 

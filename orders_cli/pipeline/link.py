@@ -83,6 +83,20 @@ class Link:
         waiter.set()
         return True
 
+    async def _send(self, message: str, rid: int) -> trio.Event:
+        """Send one paced request carrying id ``rid``; the event is set by its reply."""
+        ws, pacer = self.ws, self.pacer
+        assert ws is not None and pacer is not None
+        waiter = self.waiters[rid] = trio.Event()
+        await pacer.wait()
+        await ws.send_message(message)
+        return waiter
+
+    def _take(self, rid: int) -> ControlReply | None:
+        """The reply to ``rid`` (None: none came), forgetting the request."""
+        self.waiters.pop(rid, None)
+        return self.replies.pop(rid, None)
+
     async def control(
         self,
         make: Callable[[Sequence[str], int], str],
@@ -95,16 +109,11 @@ class Link:
     ) -> tuple[list[list[str]], list[str], list[list[str]]]:
         """Send ``streams`` in paced batches of ``batch_size`` (one request each) and wait
         for every reply. Returns (accepted batches, error texts, unanswered batches)."""
-        ws, pacer = self.ws, self.pacer
-        assert ws is not None and pacer is not None
         sent: list[tuple[int, list[str], trio.Event]] = []
         for start in range(0, len(streams), batch_size):
             batch = list(streams[start : start + batch_size])
             rid = next_id()
-            waiter = self.waiters[rid] = trio.Event()
-            await pacer.wait()
-            await ws.send_message(make(batch, rid))
-            sent.append((rid, batch, waiter))
+            sent.append((rid, batch, await self._send(make(batch, rid), rid)))
         with trio.move_on_after(reply_timeout):
             for _, _, waiter in sent:
                 await waiter.wait()
@@ -112,8 +121,7 @@ class Link:
         errors: list[str] = []
         unanswered: list[list[str]] = []
         for rid, batch, _ in sent:
-            self.waiters.pop(rid, None)
-            reply = self.replies.pop(rid, None)
+            reply = self._take(rid)
             if reply is None:
                 unanswered.append(batch)
             elif reply.error_code is not None:
@@ -124,12 +132,7 @@ class Link:
 
     async def request(self, message: str, rid: int, *, reply_timeout: float) -> ControlReply | None:
         """Send one paced request (``message`` carries id ``rid``); its reply, or None."""
-        ws, pacer = self.ws, self.pacer
-        assert ws is not None and pacer is not None
-        waiter = self.waiters[rid] = trio.Event()
-        await pacer.wait()
-        await ws.send_message(message)
+        waiter = await self._send(message, rid)
         with trio.move_on_after(reply_timeout):
             await waiter.wait()
-        self.waiters.pop(rid, None)
-        return self.replies.pop(rid, None)
+        return self._take(rid)
