@@ -56,16 +56,22 @@ async def raw_server(
     return port
 
 
-async def answer_close(stream: trio.SocketStream, ws: WSConnection) -> None:
-    """Read until the client's close frame and answer it (a well-behaved server)."""
+async def next_close(stream: trio.SocketStream, ws: WSConnection) -> tuple[CloseConnection, bool]:
+    """Read until the client's close frame; also says whether it came from an EOF (wsproto
+    reports a dropped connection as a close too)."""
     while True:
         data = await stream.receive_some(65536)
         ws.receive_data(data or None)
         for event in ws.events():
             if isinstance(event, CloseConnection):
-                if data:
-                    await stream.send_all(ws.send(event.response()))
-                return
+                return event, not data
+
+
+async def answer_close(stream: trio.SocketStream, ws: WSConnection) -> None:
+    """Read until the client's close frame and answer it (a well-behaved server)."""
+    event, eof = await next_close(stream, ws)
+    if not eof:
+        await stream.send_all(ws.send(event.response()))
 
 
 async def test_handshake_with_long_query_then_messages_in_order(nursery: trio.Nursery) -> None:
@@ -337,9 +343,7 @@ async def test_close_glued_to_the_101_is_answered(nursery: trio.Nursery) -> None
     async def handler(stream: trio.SocketStream, ws: WSConnection) -> None:
         data = ws.send(AcceptConnection()) + ws.send(TextMessage("bye"))
         await stream.send_all(data + ws.send(CloseConnection(code=1001, reason="shutdown")))
-        while not answered:
-            ws.receive_data(await stream.receive_some(65536) or None)
-            answered.extend(e for e in ws.events() if isinstance(e, CloseConnection))
+        answered.append((await next_close(stream, ws))[0])
 
     port = await raw_server(nursery, handler)
     with trio.fail_after(T):
@@ -392,9 +396,7 @@ async def test_protocol_violation_closes_with_its_code(nursery: trio.Nursery) ->
     async def handler(stream: trio.SocketStream, ws: WSConnection) -> None:
         data = ws.send(AcceptConnection()) + ws.send(TextMessage("ok"))
         await stream.send_all(data + b"\x83\x00")  # reserved opcode 3
-        while not codes:
-            ws.receive_data(await stream.receive_some(65536) or None)
-            codes.extend(e.code for e in ws.events() if isinstance(e, CloseConnection))
+        codes.append((await next_close(stream, ws))[0].code)
 
     port = await raw_server(nursery, handler)
     with trio.fail_after(T):
