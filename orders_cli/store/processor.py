@@ -108,11 +108,12 @@ class Processor:
         for s in missing:
             pipe.sadd(self.ks.symbols(), s)
         pipe.execute()
+        for s, st in loaded.items():
+            if st.rollup:  # bars a previous writer left not rolled up: before the cache reads
+                loaded[s] = self._recover(st, out)
         self.bars.preload(missing)
         now = self.clock_ms()
         for s, st in loaded.items():
-            if st.rollup:
-                st = self._recover(st, out)
             self.states[s] = st
             for g in st.gaps:  # resume what a previous run left open
                 if g.exchange_side:
@@ -124,12 +125,9 @@ class Processor:
 
     def _recover(self, st: SymbolState, out: Outcome) -> SymbolState:
         oldest = self.clock_ms() - self.retention_ms + 2 * LAZY_HORIZON_MS
-        st = recover_rollup(
+        return recover_rollup(
             self.redis, self.ks, st, self.timeframes, oldest_ms=oldest, counters=out.counters
         )
-        self.bars.forget(st.symbol)
-        self.bars.preload([st.symbol])
-        return st
 
     def preload(self, symbols: Sequence[str]) -> Outcome:
         out = Outcome()
