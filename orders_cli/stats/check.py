@@ -12,9 +12,7 @@ import attrs
 from orders_cli.stats.bars import TF_MS, Bar
 from orders_cli.stats.codec import fmt_decimal
 
-_COMPARED: tuple[str, ...] = tuple(
-    a.name for a in attrs.fields(Bar) if a.name != "last_update_time"
-)
+_COMPARED: tuple[str, ...] = tuple(f for f in Bar._fields if f != "last_update_time")
 """Fields :func:`diff_bars` compares (``last_update_time`` depends on arrival, not trades)."""
 
 

@@ -30,7 +30,7 @@ def _trade(row: dict[str, Any]) -> Trade:
 
 
 def _fields(bar: Bar, ignored: set[str]) -> dict[str, Any]:
-    return {k: v for k, v in attrs.asdict(bar).items() if k not in ignored}
+    return {k: v for k, v in bar._asdict().items() if k not in ignored}
 
 
 async def test_bars_equal_the_reference_after_late_and_backfilled_trades(

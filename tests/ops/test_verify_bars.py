@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import attrs
 import pytest
 import trio
 from verify_helpers import KS, OTHER, SPOT, SYM, running_sim, sim_config, verify
@@ -52,7 +51,7 @@ def _tamper_1m(r: Any, symbol: str, ws: int) -> None:
     (member,) = r.zrangebyscore(key, ws, ws)
     bar = decode_bar(member)
     r.zrem(key, member)
-    r.zadd(key, {encode_bar(attrs.evolve(bar, volume=bar.volume + Decimal("0.001"))): ws})
+    r.zadd(key, {encode_bar(bar._replace(volume=bar.volume + Decimal("0.001"))): ws})
 
 
 async def test_bars_and_klines_clean_after_ingest_then_tampered(redis_server: Any) -> None:
