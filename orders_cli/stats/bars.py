@@ -9,6 +9,7 @@ nothing ever rounds silently. The only rounded value is :attr:`Bar.vwap` (docume
 from __future__ import annotations
 
 import decimal
+import operator
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import NamedTuple
@@ -138,57 +139,62 @@ def merge_bars(into: dict[int, Bar], new: dict[int, Bar]) -> dict[int, Bar]:
 _ZERO = Decimal(0)
 
 
+_BY_AGG_ID = operator.attrgetter("agg_id")
+
+
 def _bars_100ms(trades: Sequence[Trade]) -> dict[int, Bar]:
     groups: dict[int, list[Trade]] = {}
-    for t in sorted(trades, key=lambda t: t.agg_id):
-        ws = t.trade_time - t.trade_time % 100
+    for t in sorted(trades, key=_BY_AGG_ID):
+        tt = t.trade_time
+        ws = tt - tt % 100
         g = groups.get(ws)
         if g is None:
             groups[ws] = [t]
         else:
             g.append(t)
     out: dict[int, Bar] = {}
+    add, mul = _ADD, _MUL
     for ws, group in groups.items():
         vol = qvol = tb_vol = tb_qvol = _ZERO
-        high = low = None
         fills = bm = 0
-        lut = group[0].event_time
+        first = group[0]
+        lut = first.event_time
+        high = low = open_ = p = Decimal(first.price)
         for t in group:
             p = Decimal(t.price)
             q = Decimal(t.quantity)
-            pq = _MUL(p, q)
+            pq = mul(p, q)
             if not pq.is_finite():
                 raise ValueError(f"non-finite price/quantity in trade {t.agg_id} of {t.symbol}")
-            vol = _ADD(vol, q)
-            qvol = _ADD(qvol, pq)
+            vol = add(vol, q)
+            qvol = add(qvol, pq)
             if t.is_buyer_maker:
                 bm += 1
             else:
-                tb_vol = _ADD(tb_vol, q)
-                tb_qvol = _ADD(tb_qvol, pq)
-            if high is None or p > high:
+                tb_vol = add(tb_vol, q)
+                tb_qvol = add(tb_qvol, pq)
+            if p > high:
                 high = p
-            if low is None or p < low:
+            elif p < low:
                 low = p
             fills += t.last_trade_id - t.first_trade_id + 1
             if t.event_time > lut:
                 lut = t.event_time
-        f, la = group[0], group[-1]
-        assert high is not None and low is not None  # group is never empty
+        last = group[-1]
         out[ws] = Bar(
             ws,
-            Decimal(f.price),
+            open_,
             high,
             low,
-            Decimal(la.price),
+            p,  # the last trade's price: the close
             vol,
             qvol,
             len(group),
             fills,
-            f.agg_id,
-            la.agg_id,
-            f.first_trade_id,
-            la.last_trade_id,
+            first.agg_id,
+            last.agg_id,
+            first.first_trade_id,
+            last.last_trade_id,
             bm,
             tb_vol,
             tb_qvol,

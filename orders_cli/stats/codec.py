@@ -130,25 +130,26 @@ def _member(bar: Bar, t: _Texts) -> bytes:
     ).encode()
 
 
-def _current(bar: Bar, t: _Texts) -> dict[str, str]:
-    return {
-        "last_update_time": str(bar.last_update_time),
-        "volume": t.volume,
-        "trades_count": str(bar.trades_count),
-        "high_price": t.high,
-        "low_price": t.low,
-        "first_trade_id": str(bar.first_trade_id),
-        "last_trade_id": str(bar.last_trade_id),
-        "is_buyer_maker_count": str(bar.is_buyer_maker_count),
-        "window_start": str(bar.window_start),
-        "open_price": t.open,
-        "close_price": t.close,
-        "quote_volume": t.quote_volume,
-        "first_agg_id": str(bar.first_agg_id),
-        "last_agg_id": str(bar.last_agg_id),
-        "fills_count": str(bar.fills_count),
-        "taker_buy_volume": t.taker_buy_volume,
-    }
+def _current_values(bar: Bar, t: _Texts) -> tuple[str, ...]:
+    """The ``stats:{S}:current`` values in :data:`CURRENT_FIELDS` order."""
+    return (
+        str(bar.last_update_time),
+        t.volume,
+        str(bar.trades_count),
+        t.high,
+        t.low,
+        str(bar.first_trade_id),
+        str(bar.last_trade_id),
+        str(bar.is_buyer_maker_count),
+        str(bar.window_start),
+        t.open,
+        t.close,
+        t.quote_volume,
+        str(bar.first_agg_id),
+        str(bar.last_agg_id),
+        str(bar.fills_count),
+        t.taker_buy_volume,
+    )
 
 
 def encode_bar(bar: Bar) -> bytes:
@@ -156,11 +157,12 @@ def encode_bar(bar: Bar) -> bytes:
     return _member(bar, _texts(bar))
 
 
-def encode_bar_and_current(bar: Bar) -> tuple[bytes, dict[str, str]]:
-    """:func:`encode_bar` and :func:`current_fields` of one bar, formatting each decimal
-    once (the writer needs both for the newest 100 ms window)."""
+def encode_bar_and_current(bar: Bar) -> tuple[bytes, tuple[str, ...]]:
+    """:func:`encode_bar` and the :func:`current_fields` values (in
+    :data:`CURRENT_FIELDS` order) of one bar, formatting each decimal once (the writer
+    needs both for the newest 100 ms window)."""
     t = _texts(bar)
-    return _member(bar, t), _current(bar, t)
+    return _member(bar, t), _current_values(bar, t)
 
 
 def decode_bar(raw: bytes | str) -> Bar:
@@ -189,7 +191,7 @@ def decode_bar(raw: bytes | str) -> Bar:
 
 def current_fields(bar: Bar) -> dict[str, str]:
     """The ``stats:{S}:current`` hash of the newest 100 ms window (all values str)."""
-    return _current(bar, _texts(bar))
+    return dict(zip(CURRENT_FIELDS, _current_values(bar, _texts(bar)), strict=True))
 
 
 def bar_from_current(fields: dict[str, str]) -> Bar:

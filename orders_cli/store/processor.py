@@ -295,7 +295,7 @@ class Processor:
         if ltt is not None and ltt != st.last_trade_time:
             state_fields["last_trade_time"] = ltt
             info["last_trade_time"] = ltt
-        cur: dict[str, str] = {}
+        cur: tuple[str, ...] = ()
         encoded: dict[str, list[tuple[int, bytes, bool]]] = {}
         symbol = st.symbol
         for tf in TIMEFRAMES:
@@ -311,7 +311,7 @@ class Processor:
             state_fields=state_fields,
             trades=sorted(plan.applied, key=lambda t: t.agg_id),
             bars=encoded,
-            current_fields=cur,
+            current_values=cur,
             info_fields=info,
         )
 

@@ -46,7 +46,7 @@ def recover_rollup(
                 tf: [(ws, encode_bar(b), True) for ws, b in by_ws.items()]
                 for tf, by_ws in bars.items()
             },
-            current_fields={},
+            current_values=(),
             info_fields={},
         )
         redis.script_load(APPLY_LUA)  # rare path: make sure the script is there

@@ -8,11 +8,15 @@
 -- ARGV (flat strings: no JSON to decode here; cjson costs ~15 us per KB in Redis 7):
 --   [1] expected revision ("0" = no state yet)
 --   [2] number of trades NT, [3..9] number of bars per timeframe, [10] number of
---       stats-current fields NC, [11] number of info fields NI, [12] number of state fields NS
+--       stats-current values NC (0, or all of CURRENT below), [11] number of info fields NI,
+--       [12] number of state fields NS
 --   then NT x 9: trade_time, member, a, p, q, f, l, m, E   (trades in id order)
 --   then per timeframe, its bars x 3: window_start, member, replace ("1": remove first)
---   then NC x 2, NI x 2, NS x 2: field, value
+--   then NC values (in CURRENT's order: no field names to send), NI x 2, NS x 2: field, value
 -- Returns {1, new_revision} or {0, actual_revision} on a conflict.
+
+-- the stats:{S}:current field names, in order (filled in from codec.CURRENT_FIELDS at load)
+local CURRENT = {--[[CURRENT_FIELDS]]}
 
 local state = KEYS[1]
 local cur = redis.call('HMGET', state, 'revision', 'stream_ms', 'stream_seq')
@@ -78,7 +82,15 @@ local function hset(key, n)
     i = i + 2 * n
   end
 end
-hset(KEYS[4], tonumber(ARGV[10]))
+local nc = tonumber(ARGV[10])
+if nc > 0 then
+  local c = {}
+  for k = 1, nc do
+    c[2 * k - 1] = CURRENT[k]; c[2 * k] = ARGV[i + k - 1]
+  end
+  redis.call('HSET', KEYS[4], unpack(c))
+  i = i + nc
+end
 hset(KEYS[5], tonumber(ARGV[11]))
 
 local ns = tonumber(ARGV[12])
