@@ -85,8 +85,12 @@ class BarCache:
         """Remember bars Redis accepted. Returns how many were corrections of a window
         older than the newest one (late trades into closed bars)."""
         corrections = 0
-        bars = self._bars.setdefault(symbol, {tf: {} for tf in TIMEFRAMES})
-        known = self._max_ws.setdefault(symbol, {})
+        bars = self._bars.get(symbol)
+        if bars is None:  # (setdefault would build the default on every call)
+            bars = self._bars[symbol] = {tf: {} for tf in TIMEFRAMES}
+        known = self._max_ws.get(symbol)
+        if known is None:
+            known = self._max_ws[symbol] = {}
         for tf, by_ws in merged.items():
             top = known.get(tf)
             cached = bars[tf]

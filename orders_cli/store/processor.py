@@ -6,6 +6,7 @@ Runs in the single writer thread (``trio.to_thread``); never on the trio loop.
 
 from __future__ import annotations
 
+import operator
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -44,6 +45,8 @@ from orders_cli.store.script import APPLY_LUA, APPLY_SHA, Arg, apply_args
 from orders_cli.store.symbol_io import load_states
 
 MAX_ATTEMPTS = 5
+_AGG_ID = operator.attrgetter("agg_id")
+_TRADE_TIME = operator.attrgetter("trade_time")
 SILENCE_ALPHA = 0.1
 LAZY_HORIZON_MS = 3_600_000
 """Coarse bars of windows older than this are rolled up in the same apply (a late or
@@ -284,7 +287,7 @@ class Processor:
         state_fields: dict[str, Arg] = {}
         if plan.gaps != st.gaps or not st.revision:
             state_fields["gaps"] = gapops.encode_gaps(plan.gaps)
-        if rollup or st.rollup:
+        if rollup != st.rollup:  # (most applies stay in the same minute: nothing to write)
             state_fields["rollup"] = encode_marker(rollup)
         if plan.watermark is not None:
             state_fields["watermark"] = plan.watermark
@@ -309,7 +312,7 @@ class Processor:
         return apply_args(
             expected_revision=plan.base_revision,
             state_fields=state_fields,
-            trades=sorted(plan.applied, key=lambda t: t.agg_id),
+            trades=sorted(plan.applied, key=_AGG_ID),
             bars=encoded,
             current_values=cur,
             info_fields=info,
@@ -319,10 +322,10 @@ class Processor:
     def _newest(st: SymbolState, plan: Plan) -> tuple[int | None, int | None, int | None]:
         newest, cur_ws, ltt = st.newest_id, st.current_ws, st.last_trade_time
         if plan.applied:
-            top = max(plan.applied, key=lambda t: t.agg_id)
+            top = max(plan.applied, key=_AGG_ID)
             if newest is None or top.agg_id > newest:
                 newest, cur_ws = top.agg_id, window_start("100ms", top.trade_time)
-            t_max = max(t.trade_time for t in plan.applied)
+            t_max = max(map(_TRADE_TIME, plan.applied))
             if ltt is None or t_max > ltt:
                 ltt = t_max
         return newest, cur_ws, ltt
@@ -348,7 +351,7 @@ class Processor:
         c["trades_stored"] += len(plan.applied)
         c["late_trades"] += plan.late
         c["gaps_opened"] += len(plan.opened)
-        out.latencies_ms.extend(float(done - e) for e in plan.live_event_times)
+        out.latencies_ms.extend([float(done - e) for e in plan.live_event_times])
         for g in plan.opened:
             out.gap_requests.append(GapRequest(s, g.first, g.last, priority=0))
         if plan.cold_until is not None:
