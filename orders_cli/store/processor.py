@@ -266,7 +266,11 @@ class Processor:
             every = bars_for_batch(trades) if trades else {}
             return {tf: every[tf] for tf in self.timeframes if tf in every}, {}
         return self.rollups.plan(
-            symbol, trades, roll, oldest_lazy_ms=self.clock_ms() - LAZY_HORIZON_MS
+            symbol,
+            trades,
+            roll,
+            oldest_lazy_ms=self.clock_ms() - LAZY_HORIZON_MS,
+            now=self.monotonic(),
         )
 
     def _keys(self, symbol: str) -> list[str]:

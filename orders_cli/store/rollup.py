@@ -51,6 +51,7 @@ class Rollups:
         self.interval_s = interval_s
         self._pending: dict[str, dict[int, Bar]] = {}
         self._since: dict[str, float] = {}
+        self._rolled: dict[str, float] = {}  # when each symbol was last rolled up
 
     @property
     def lazy(self) -> bool:
@@ -81,17 +82,33 @@ class Rollups:
         return tuple(sorted({ws - ws % size for ws in pending}))
 
     def plan(
-        self, symbol: str, trades: Sequence[Trade], roll: bool, *, oldest_lazy_ms: int
+        self,
+        symbol: str,
+        trades: Sequence[Trade],
+        roll: bool,
+        *,
+        oldest_lazy_ms: int,
+        now: float,
     ) -> tuple[dict[str, dict[int, Bar]], dict[int, Bar]]:
         """Lazy mode: the bars to write for ``symbol``'s applied ``trades`` and the base
         bars left pending afterwards. Only the base timeframe and the deltas kept; every
         timeframe, rolled up from the deltas and these trades, when ``roll`` (due, flush),
-        when too many windows are pending, or when a window is older than ``oldest_lazy_ms``."""
+        when the symbol was last rolled up ``interval_s`` or more before ``now`` (so a
+        quiet symbol's trade is rolled up in its own apply, not in a later call of its
+        own), when too many windows are pending, or when a window is older than
+        ``oldest_lazy_ms``."""
         base_tf = self.chain[0]
         base = bars_at(trades, base_tf) if trades else {}
         kept = self.pending(symbol)
         pending = merge_bars(dict(kept), base)  # a copy: kept changes only on commit
-        if roll or len(pending) > MAX_PENDING_WINDOWS or any(ws < oldest_lazy_ms for ws in base):
+        last = self._rolled.get(symbol)
+        if (
+            roll
+            or last is None
+            or now - last >= self.interval_s
+            or len(pending) > MAX_PENDING_WINDOWS
+            or any(ws < oldest_lazy_ms for ws in base)
+        ):
             return {base_tf: base, **self.roll(pending)}, {}
         return {base_tf: base}, pending
 
@@ -107,7 +124,9 @@ class Rollups:
     def commit(self, symbol: str, pending: dict[int, Bar], now: float) -> None:
         """Remember what Redis now holds as not rolled up (``{}`` = all rolled up)."""
         if not pending:
-            self.forget(symbol)
+            self._pending.pop(symbol, None)
+            self._since.pop(symbol, None)
+            self._rolled[symbol] = now
             return
         self._pending[symbol] = pending
         self._since.setdefault(symbol, now)
@@ -115,10 +134,12 @@ class Rollups:
     def forget(self, symbol: str) -> None:
         self._pending.pop(symbol, None)
         self._since.pop(symbol, None)
+        self._rolled.pop(symbol, None)
 
     def clear(self) -> None:
         self._pending.clear()
         self._since.clear()
+        self._rolled.clear()
 
 
 def recompute(

@@ -73,19 +73,37 @@ def test_marker_round_trip() -> None:
 def test_coarse_bars_wait_for_the_interval_then_equal_the_trades(r: Any) -> None:
     clock = Clock()
     p = make(r, clock)
-    p.process([trade(0, T0), trade(1, T0 + 30)])
+    p.process([trade(0, T0)])  # not rolled up for a while: rolled up in its own apply
+    assert_bars_match_stored_trades(r)
+    assert not p.needs_tick()
+    first_minute = stored_bars(r, "1m")
+    clock.mono = 0.2
+    p.process([trade(1, T0 + 30)])
     assert stored_bars(r, "100ms")  # the base timeframe is written at once
-    assert stored_bars(r, "1m") == {}
+    assert stored_bars(r, "1m") == first_minute  # the coarse ones wait
     assert r.hget(KS.state(SYM), "rollup") == str(T0 - T0 % 60_000).encode()
     assert p.needs_tick()
     clock.mono = 0.5
     p.process([trade(2, T0 + 25_000)])  # into the next minute: two windows pending
-    assert stored_bars(r, "1m") == {}
+    assert stored_bars(r, "1m") == first_minute
     assert len(decode_marker(r.hget(KS.state(SYM), "rollup"))) == 2
-    clock.mono = 1.0
+    clock.mono = 1.2
     p.process([])  # due: rolled up without new input
     assert_bars_match_stored_trades(r)
     assert r.hget(KS.state(SYM), "rollup") == b""
+    assert not p.needs_tick()
+
+
+def test_a_trade_after_the_interval_is_rolled_up_in_its_own_apply(r: Any) -> None:
+    clock = Clock()
+    p = make(r, clock)
+    p.process([trade(0, T0)])
+    clock.mono = 0.3
+    p.process([trade(1, T0 + 1_000)])
+    assert p.needs_tick()
+    clock.mono = 1.0  # one interval after the last roll-up: this apply rolls up too
+    p.process([trade(2, T0 + 2_000)])
+    assert_bars_match_stored_trades(r)
     assert not p.needs_tick()
 
 
@@ -100,9 +118,8 @@ def test_old_windows_are_rolled_up_in_the_same_apply(r: Any) -> None:
 def test_a_crash_with_deltas_pending_is_recovered_from_redis(r: Any) -> None:
     clock = Clock()
     p = make(r, clock)
-    p.process([trade(a, T0 + a * 7_000) for a in range(2)])
-    clock.mono = 2.0
-    p.process([])  # rolled up once
+    p.process([trade(a, T0 + a * 7_000) for a in range(2)])  # rolled up once
+    clock.mono = 0.5
     # pending in two minutes (T0 is 40 s into one), then "kill -9"
     p.process([trade(a, T0 + a * 7_000) for a in range(2, 12)])
     assert r.hget(KS.state(SYM), "rollup")
@@ -133,8 +150,9 @@ def test_a_second_writer_recovers_the_first_ones_deltas(r: Any) -> None:
 
 def test_flush_rolls_up_everything(r: Any) -> None:
     p = make(r, Clock(), rollup_s=3600.0)
-    p.process([trade(a, T0 + a * 20_000) for a in range(5)])
-    assert stored_bars(r, "1h") == {}
+    p.process([trade(0, T0)])  # rolled up (never was)
+    p.process([trade(a, T0 + a * 20_000) for a in range(1, 5)])
+    assert stored_bars(r, "1h")[T0 - T0 % 3_600_000].trades_count == 1
     p.process([], flush=True)
     assert_bars_match_stored_trades(r)
 
