@@ -21,6 +21,7 @@ from orders_cli.models import (
     ServerShutdown,
     SymbolInfo,
     Trade,
+    new_trade,
 )
 
 # A non-negative decimal string as Binance sends it: "0.35280000", "369". No sign, no
@@ -116,19 +117,7 @@ def _trade(d: dict[str, Any], raw: str | bytes) -> list[Event]:
     reason = check_core(d)
     if reason is not None:
         return _reject(reason, raw)
-    return [
-        Trade(
-            symbol=s,
-            agg_id=d["a"],
-            price=d["p"],
-            quantity=d["q"],
-            first_trade_id=d["f"],
-            last_trade_id=d["l"],
-            trade_time=d["T"],
-            is_buyer_maker=d["m"],
-            event_time=e_time,
-        )
-    ]
+    return [new_trade(s, d["a"], d["p"], d["q"], d["f"], d["l"], d["T"], d["m"], e_time)]
 
 
 def _control(d: dict[str, Any], raw: str | bytes) -> list[Event]:
@@ -219,19 +208,7 @@ def parse_agg_trades(symbol: str, body: bytes) -> list[Trade]:
         if reason is not None:
             raise ExchangeRejected(f"aggTrades[{i}]: {reason}")
         t = d["T"]
-        out.append(
-            Trade(
-                symbol=symbol,
-                agg_id=d["a"],
-                price=d["p"],
-                quantity=d["q"],
-                first_trade_id=d["f"],
-                last_trade_id=d["l"],
-                trade_time=t,
-                is_buyer_maker=d["m"],
-                event_time=t,
-            )
-        )
+        out.append(new_trade(symbol, d["a"], d["p"], d["q"], d["f"], d["l"], t, d["m"], t))
     return out
 
 
