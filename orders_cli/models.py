@@ -44,6 +44,54 @@ class Trade:
         return self.last_trade_id - self.first_trade_id + 1
 
 
+# The parsers build one Trade per received frame: attrs' frozen __init__ goes through
+# object.__setattr__ once per field (about 1.1 µs positional, 1.5 µs with keywords on the
+# bench box); calling each slot's own descriptor is about 0.25 µs less. Trade has no
+# validators, converters or __attrs_post_init__ (tests/test_models.py checks that, and that
+# this function's parameters are Trade's fields in order), so both build equal objects.
+_new = object.__new__
+_d = Trade.__dict__
+_set_symbol = _d["symbol"].__set__
+_set_agg_id = _d["agg_id"].__set__
+_set_price = _d["price"].__set__
+_set_quantity = _d["quantity"].__set__
+_set_first_trade_id = _d["first_trade_id"].__set__
+_set_last_trade_id = _d["last_trade_id"].__set__
+_set_trade_time = _d["trade_time"].__set__
+_set_is_buyer_maker = _d["is_buyer_maker"].__set__
+_set_event_time = _d["event_time"].__set__
+_set_event_type = _d["event_type"].__set__
+del _d
+
+
+def new_trade(
+    symbol: str,
+    agg_id: int,
+    price: str,
+    quantity: str,
+    first_trade_id: int,
+    last_trade_id: int,
+    trade_time: int,
+    is_buyer_maker: bool,
+    event_time: int,
+    event_type: str = "aggTrade",
+) -> Trade:
+    """``Trade(...)`` for the parsers' hot path: the same object, built by setting the
+    slots directly. Positional arguments, no checks (like ``Trade`` itself)."""
+    t: Trade = _new(Trade)
+    _set_symbol(t, symbol)
+    _set_agg_id(t, agg_id)
+    _set_price(t, price)
+    _set_quantity(t, quantity)
+    _set_first_trade_id(t, first_trade_id)
+    _set_last_trade_id(t, last_trade_id)
+    _set_trade_time(t, trade_time)
+    _set_is_buyer_maker(t, is_buyer_maker)
+    _set_event_time(t, event_time)
+    _set_event_type(t, event_type)
+    return t
+
+
 @attrs.frozen(slots=True)
 class SymbolInfo:
     """One listed instrument of a market (from exchangeInfo)."""

@@ -29,8 +29,10 @@ class OutPort:
         self._drops: dict[str, list[int]] = {}
         self._pending = trio.Event()
 
-    def deliver(self, trade: Trade) -> None:
-        """Hand ``trade`` to the writer now, or drop and remember it. Never blocks."""
+    def deliver(self, trade: Trade) -> bool:
+        """Hand ``trade`` to the writer now (True), or drop and remember it (False, counted
+        as ``dropped_overload``). Never blocks. The caller counts the delivered ones as
+        ``trades_received``: the shard does it once per batch of frames, not per trade."""
         try:
             self.out.send_nowait(trade)
         except trio.WouldBlock:
@@ -43,10 +45,10 @@ class OutPort:
                 if trade.agg_id > entry[0]:
                     entry[0] = trade.agg_id
                 entry[1] += 1
+            return False
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise OutputClosed(f"shard {self.name}: writer channel closed") from exc
-        else:
-            self.telemetry.count("trades_received")
+        return True
 
     async def emit(self, item: WriterInput) -> None:
         """Send a control item, waiting for room (never called by the reader)."""

@@ -312,6 +312,7 @@ class Shard:
         parse = self.source.parse
         conn = self.conn
         deliver = self.port.deliver
+        count = self.telemetry.count
         with trio.CancelScope() as watchdog:
             while True:
                 watchdog.deadline = trio.current_time() + self.stall_timeout
@@ -320,12 +321,19 @@ class Shard:
                 conn.last_message_monotonic = time.monotonic()
                 if not link.first_message.is_set():
                     link.first_message.set()
-                for raw in batch:
-                    for event in parse(raw):
-                        if isinstance(event, Trade):
-                            deliver(event)
-                        else:
-                            self._on_control(link, event, raw)
+                delivered = 0
+                try:
+                    for raw in batch:
+                        for event in parse(raw):
+                            if isinstance(event, Trade):
+                                delivered += deliver(event)
+                            else:
+                                self._on_control(link, event, raw)
+                finally:
+                    # once per batch, not per trade: there is no checkpoint in the loop, so
+                    # no other task can see the counter between the two
+                    if delivered:
+                        count("trades_received", delivered)
         if watchdog.cancelled_caught:
             raise ShardStalled(f"no frame for {self.stall_timeout:g}s on connection #{link.serial}")
 

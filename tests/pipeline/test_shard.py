@@ -86,6 +86,7 @@ async def test_frames_become_trades_and_malformed_is_counted(
     assert (first.agg_id, second.agg_id) == (10, 11)
     assert shard.telemetry.counters["malformed"] == 1
     assert shard.telemetry.counters["ignored:event:kline"] == 1
+    assert shard.telemetry.counters["trades_received"] == 2
     assert len(shard.malformed_samples) == 1 and "{not json" in shard.malformed_samples[0]
     assert shard.conn.state == "live"
     assert len(server.conns) == 1  # the malformed frame did not cost the connection

@@ -69,6 +69,7 @@ async def test_full_channel_keeps_pongs_flowing_and_reports_drops(
     dropped_total = sum(d.count for d in drops)
     assert dropped_total == shard.telemetry.counters["dropped_overload"]
     assert len(trades) + dropped_total == sent
+    assert shard.telemetry.counters["trades_received"] == len(trades)  # delivered, not dropped
     # the dropped tail is reported, so the writer can record a gap up to the last id
     assert max(d.max_agg_id for d in drops) == sent
     # the first items filled the channel ("connected" took one slot), the rest was dropped

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orders_cli.models import ControlReply, Ignored, Rejection, ServerShutdown, Trade
-from orders_cli.sources.binance.wire import LIVE_KEYS, parse_frame
+from orders_cli.sources.binance.wire import LIVE_KEYS, check_core, parse_frame
 
 FIXTURES = Path("/work/shared/fixtures/binance")
 GOOD: dict[str, Any] = {
@@ -104,7 +104,12 @@ def test_wrong_type_of_each_field(key: str, value: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["1e5", "NaN", "-1", "", "1.", ".5", "+1", "1,0", " 1", "1 ", "Infinity", "١٢", "0x1"]
+    "bad",
+    [
+        *("1e5", "NaN", "-1", "", "1.", ".5", "+1", "1,0", " 1", "1 ", "Infinity", "١٢", "0x1"),
+        # the parser checks price and quantity as one "p NUL q" string: a NUL must not pass
+        *("1\x002", "\x00", "1\x00", "\x001", "1.5\x000.5"),
+    ],
 )
 @pytest.mark.parametrize("key", ["p", "q"])
 def test_bad_decimals(key: str, bad: str) -> None:
@@ -115,6 +120,13 @@ def test_range_and_order_rules() -> None:
     assert _reason({**GOOD, "f": 10, "l": 9}) == "order:f>l"
     assert _reason({**GOOD, "a": -1}) == "range:a"
     assert _reason({**GOOD, "s": ""}) == "empty:s"
+    assert _reason({**GOOD, "f": -1, "l": 0}) == "range:f"
+    assert _reason({**GOOD, "T": -1}) == "range:T"
+    assert _reason({**GOOD, "a": -1, "p": "x"}) == "range:a"  # the first broken rule wins
+    assert _reason({**GOOD, "s": 1, "E": "x"}) == "type:s"
+    assert _reason({**GOOD, "E": "x", "a": -1}) == "type:E"
+    assert _reason({**GOOD, "q": "x", "f": 2, "l": 1}) == "bad_decimal:q"
+    assert _reason({**GOOD, "f": 2, "l": 1, "T": -1, "m": 0}) == "order:f>l"
     assert isinstance(_only(_frame({**GOOD, "f": 9, "l": 9})), Trade)
 
 
@@ -230,3 +242,50 @@ def test_mutated_trade_frames_never_raise(patch: dict[str, object]) -> None:
     if isinstance(ev, Trade):  # whatever got through is well-typed
         assert type(ev.agg_id) is int and type(ev.is_buyer_maker) is bool
         assert ev.first_trade_id <= ev.last_trade_id
+    expected = _reference_trade_event({**GOOD, **patch})
+    if expected is not None:  # None: no "e", not an event (a control reply or unknown_shape)
+        assert (Rejection(ev.reason, "") if isinstance(ev, Rejection) else ev) == expected
+
+
+# values that pass or break each rule (type, range, order, decimal form, X)
+EDGE_VALUES: tuple[object, ...] = (-1, 0, 1, 2, True, 1.0, None, "1", "0.5", "1.", "1\x002", "")
+
+
+def test_fast_path_agrees_with_the_rules_one_at_a_time() -> None:
+    keys = [*LIVE_KEYS[1:], "X"]
+    patches = [{k: v} for k in keys for v in EDGE_VALUES]
+    patches += [
+        {k1: v1, k2: v2}
+        for i, k1 in enumerate(keys)
+        for k2 in keys[i + 1 :]
+        for v1 in EDGE_VALUES
+        for v2 in EDGE_VALUES
+    ]
+    for patch in patches:
+        d = {**GOOD, **patch}
+        ev = _only(_frame(d, combined=True))
+        got = Rejection(ev.reason, "") if isinstance(ev, Rejection) else ev
+        assert got == _reference_trade_event(d), patch
+
+
+def _reference_trade_event(d: dict[str, Any]) -> object:
+    """The rules of an aggTrade one at a time, in the documented order (the parser checks
+    the valid case in one expression and walks the rules only on failure)."""
+    for k in LIVE_KEYS:
+        if k not in d:
+            return Rejection(f"missing:{k}", "") if k != "e" else None
+    if d["e"] != "aggTrade":
+        return Ignored(f"event:{d['e']}") if type(d["e"]) is str else Rejection("type:e", "")
+    x = d.get("X")
+    if x is not None and x != "MARKET":
+        return Ignored(f"non_market:{x[:40]}") if type(x) is str else Rejection("type:X", "")
+    if type(d["s"]) is not str:
+        return Rejection("type:s", "")
+    if not d["s"]:
+        return Rejection("empty:s", "")
+    if type(d["E"]) is not int:
+        return Rejection("type:E", "")
+    reason = check_core(d)
+    if reason is not None:
+        return Rejection(reason, "")
+    return Trade(d["s"], d["a"], d["p"], d["q"], d["f"], d["l"], d["T"], d["m"], event_time=d["E"])

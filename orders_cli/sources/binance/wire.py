@@ -21,11 +21,15 @@ from orders_cli.models import (
     ServerShutdown,
     SymbolInfo,
     Trade,
+    new_trade,
 )
 
 # A non-negative decimal string as Binance sends it: "0.35280000", "369". No sign, no
 # exponent, no NaN/Infinity, ASCII digits only (``\d`` would accept other scripts' digits).
 _is_decimal = re.compile(r"[0-9]+(?:\.[0-9]+)?").fullmatch
+# Two of them joined by one NUL (price NUL quantity): matches iff both are decimals, since a
+# NUL inside either one would make two. One regex call instead of two on the hot path.
+_are_decimals = re.compile(r"[0-9]+(?:\.[0-9]+)?\x00[0-9]+(?:\.[0-9]+)?").fullmatch
 
 #: keys a live aggTrade must carry, in the order reasons are reported
 LIVE_KEYS: tuple[str, ...] = ("e", "E", "s", "a", "p", "q", "f", "l", "T", "m")
@@ -97,9 +101,8 @@ def check_core(d: dict[str, Any]) -> str | None:
 
 def _trade(d: dict[str, Any], raw: str | bytes) -> list[Event]:
     try:
-        s = d["s"]
-        e_time = d["E"]
-        d["a"], d["p"], d["q"], d["f"], d["l"], d["T"], d["m"]  # presence check (KeyError)
+        s, e_time, a, p, q = d["s"], d["E"], d["a"], d["p"], d["q"]
+        first, last, t, m = d["f"], d["l"], d["T"], d["m"]
     except KeyError:
         return _reject(f"missing:{_first_missing(d, LIVE_KEYS)}", raw)
     x = d.get("X")
@@ -107,6 +110,25 @@ def _trade(d: dict[str, Any], raw: str | bytes) -> list[Event]:
         if type(x) is not str:
             return _reject("type:X", raw)
         return [Ignored(f"non_market:{x[:_REASON_MAX]}")]
+    # the common, valid frame in one expression; any failure takes the checks below, which
+    # name the first broken rule in the documented order
+    if (
+        type(s) is str
+        and s
+        and type(e_time) is int
+        and type(a) is int
+        and type(p) is str
+        and type(q) is str
+        and type(first) is int
+        and type(last) is int
+        and type(t) is int
+        and type(m) is bool
+        and a >= 0
+        and 0 <= first <= last
+        and t >= 0
+        and _are_decimals(f"{p}\x00{q}") is not None
+    ):
+        return [new_trade(s, a, p, q, first, last, t, m, e_time)]
     if type(s) is not str:
         return _reject("type:s", raw)
     if not s:
@@ -116,19 +138,7 @@ def _trade(d: dict[str, Any], raw: str | bytes) -> list[Event]:
     reason = check_core(d)
     if reason is not None:
         return _reject(reason, raw)
-    return [
-        Trade(
-            symbol=s,
-            agg_id=d["a"],
-            price=d["p"],
-            quantity=d["q"],
-            first_trade_id=d["f"],
-            last_trade_id=d["l"],
-            trade_time=d["T"],
-            is_buyer_maker=d["m"],
-            event_time=e_time,
-        )
-    ]
+    return [new_trade(s, a, p, q, first, last, t, m, e_time)]  # pragma: no cover - see above
 
 
 def _control(d: dict[str, Any], raw: str | bytes) -> list[Event]:
@@ -219,19 +229,7 @@ def parse_agg_trades(symbol: str, body: bytes) -> list[Trade]:
         if reason is not None:
             raise ExchangeRejected(f"aggTrades[{i}]: {reason}")
         t = d["T"]
-        out.append(
-            Trade(
-                symbol=symbol,
-                agg_id=d["a"],
-                price=d["p"],
-                quantity=d["q"],
-                first_trade_id=d["f"],
-                last_trade_id=d["l"],
-                trade_time=t,
-                is_buyer_maker=d["m"],
-                event_time=t,
-            )
-        )
+        out.append(new_trade(symbol, d["a"], d["p"], d["q"], d["f"], d["l"], t, d["m"], t))
     return out
 
 
