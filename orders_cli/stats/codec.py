@@ -100,8 +100,9 @@ _MEMBER_TEMPLATE = (
     '"taker_buy_volume":"%s","taker_buy_quote_volume":"%s","last_update_time":%d}'
 )
 """The member, :data:`BAR_FIELDS` in order: byte for byte what ``orjson.dumps`` makes of
-that dict (no spaces; the decimal texts are ``[-0-9.]`` only, nothing to escape), about
-twice as fast on the writer's hot path (tests/stats/test_codec.py compares both)."""
+that dict for every bar built from valid trades (no spaces; the decimal texts are
+``[-0-9.]`` only, nothing to escape; the ints are ints), about twice as fast on the
+writer's hot path (tests/stats/test_codec.py compares both)."""
 
 
 def _member(bar: Bar, t: _Texts) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
 
@@ -12,8 +13,15 @@ from orders_cli.store.keys import TIMEFRAMES
 from orders_cli.store.member import encode_member
 
 _SOURCE = resources.files("orders_cli.store").joinpath("lua/apply.lua").read_text("utf-8")
+_PLACEHOLDER = "{--[[CURRENT_FIELDS]]}"
+# a missing placeholder would leave CURRENT empty and the HSET would fail after the
+# trades were written; a quote in a name would break the Lua: fail at import instead
+if _SOURCE.count(_PLACEHOLDER) != 1:
+    raise RuntimeError("store/lua/apply.lua must hold the CURRENT_FIELDS placeholder once")
+if not all(re.fullmatch(r"[a-z_]+", f) for f in CURRENT_FIELDS):
+    raise RuntimeError(f"CURRENT_FIELDS must be plain names: {CURRENT_FIELDS}")
 APPLY_LUA: str = _SOURCE.replace(
-    "--[[CURRENT_FIELDS]]", ", ".join(f"'{f}'" for f in CURRENT_FIELDS)
+    _PLACEHOLDER, "{" + ", ".join(f"'{f}'" for f in CURRENT_FIELDS) + "}"
 )
 """The script, with ``stats:{S}:current``'s field names from :data:`CURRENT_FIELDS`
 (one list for both sides: the writer sends only the values, 16 fewer arguments)."""

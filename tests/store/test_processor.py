@@ -224,8 +224,8 @@ def test_bars_updated_for_late_trades_in_closed_windows(r: Any) -> None:
         for ws, bar in bars.items():
             diff = {
                 f: (getattr(bar, f), getattr(got[ws], f))
-                for f in bar.__slots__
-                if not f.startswith("_") and getattr(bar, f) != getattr(got[ws], f)
+                for f in bar._fields
+                if getattr(bar, f) != getattr(got[ws], f)
             }
             assert not diff, (tf, ws, diff)
 
