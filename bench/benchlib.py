@@ -271,8 +271,12 @@ def compare_truth(r: redis.Redis, truth: dict[str, list[int]]) -> dict[str, Any]
 
 
 def health(r: redis.Redis) -> dict[str, Any] | None:
-    raw = r.get(KS.health("orders"))
-    return None if raw is None else dict(orjson.loads(raw))
+    """The health snapshot of the (one) running ingester."""
+    for key in r.scan_iter(match=KS.health_pattern()):
+        raw = r.get(key)
+        if raw is not None:
+            return dict(orjson.loads(raw))
+    return None
 
 
 def evalsha_calls(r: redis.Redis) -> int:

@@ -2,7 +2,7 @@
 
 Everything stored is counted FROM REDIS (ZCARD over every symbol), latency is measured
 from Redis (stream entries' ``E`` vs the wall clock when XREAD saw them; the ingester's
-own ``orders:health:orders`` figures are printed next to it), trades per Lua call is
+own ``orders:health:<id>`` figures are printed next to it), trades per Lua call is
 stored trades / ``cmdstat_evalsha`` calls, bytes per trade is ``used_memory`` delta /
 stored-trades delta over the measured window. At the end the simulator is frozen and
 Redis is compared with its truth (count, XLEN and first/last id per symbol).

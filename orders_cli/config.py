@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 import attrs
+
+
+def default_ingester_id() -> str:
+    """``host-pid``: each running ingester has its own health key (two used to share
+    ``orders:health:orders`` and overwrite each other's snapshot)."""
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 @attrs.frozen(slots=True)
@@ -28,7 +37,7 @@ class RunConfig:
     retention_s: float = 24 * 3600.0
     prune_every_s: float = 300.0  # 0: leave retention to `orders prune` (cron)
     rest_weight_fraction: float = 0.8
-    ingester_id: str = "orders"
+    ingester_id: str = attrs.field(factory=default_ingester_id)
     # bars maintained in the atomic apply (default: all seven; "100ms" feeds stats:{S}:current)
     timeframes: tuple[str, ...] = ("100ms", "1m", "5m", "15m", "1h", "4h", "1d")
     # coarse bars (all but the finest) rolled up at most this often per symbol (0: every

@@ -19,6 +19,11 @@ class UsageError(OrdersError):
     exit_code = 2
 
 
+class KeyspaceInUse(UsageError):
+    """Another running ingester writes to the keys this run would have to clear: stop it,
+    or pick another ``--namespace`` / ``--redis-url``."""
+
+
 class RedisUnavailable(OrdersError):
     """Redis cannot be reached or refused us; retry later or fix the URL."""
 

@@ -45,6 +45,9 @@ def validate_redis_url(url: str) -> str:
             _ = parts.port
         except ValueError as exc:
             raise UsageError(f"invalid Redis URL {url!r}: {exc}") from exc
+        db = parts.path.lstrip("/")
+        if db and not db.isdigit():  # redis-py would quietly use DB 0
+            raise UsageError(f"invalid Redis URL {url!r}: the database is a number (/0, /1…)")
     return url
 
 

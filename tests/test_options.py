@@ -76,14 +76,30 @@ def test_format_duration_examples() -> None:
 # --- pure validators ---------------------------------------------------------------------
 @pytest.mark.parametrize(
     "url",
-    ["redis://127.0.0.1:6380/0", "redis://h", "rediss://user:pw@h:6380/2", "unix:///tmp/r.sock"],
+    [
+        "redis://127.0.0.1:6380/0",
+        "redis://h",
+        "redis://h/",
+        "rediss://user:pw@h:6380/2",
+        "unix:///tmp/r.sock",
+    ],
 )
 def test_redis_urls_accepted(url: str) -> None:
     assert validate_redis_url(url) == url
 
 
 @pytest.mark.parametrize(
-    "url", ["http://h:6379", "127.0.0.1:6379", "redis://", "unix://", "redis://h:99999", ""]
+    "url",
+    [
+        "http://h:6379",
+        "127.0.0.1:6379",
+        "redis://",
+        "unix://",
+        "redis://h:99999",
+        "",
+        "redis://h:6390/abc",
+        "redis://h/1/2",
+    ],
 )
 def test_redis_urls_rejected(url: str) -> None:
     with pytest.raises(UsageError):

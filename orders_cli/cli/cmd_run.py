@@ -195,11 +195,8 @@ def register(app: typer.Typer) -> None:
                 log.warning("%s", warning)
             client = redis_conn.connect(url)
             stack.callback(client.close)
-            from orders_cli.store.keys import Keyspace
-            from orders_cli.store.origin import EXCHANGE, SIMULATOR, claim
+            from orders_cli.store.origin import EXCHANGE, SIMULATOR
 
-            ks = Keyspace(market_prefix=source.key_prefix, namespace=namespace)
-            claim(client, ks, SIMULATOR if simulate else EXCHANGE)
             import attrs
 
             cfg = attrs.evolve(cfg, redis_url=url)
@@ -214,6 +211,7 @@ def register(app: typer.Typer) -> None:
                         display,
                         sim_cfg=sim_cfg,
                         metrics_port=metrics_port,
+                        origin=SIMULATOR if simulate else EXCHANGE,
                     )
                 )
             except BaseException as exc:  # unwrap trio's exception groups at the boundary

@@ -23,8 +23,8 @@ from orders_cli.ops.status import StatusLimits, evaluate, read_health
 
 EXIT_HELP = (
     "Exit status: 0 healthy; 1 unhealthy (no live ingester, a connection down longer than "
-    "--max-down, an open gap older than --max-gap-age, Redis down); 2 usage error; "
-    "3 Redis unavailable."
+    "--max-down, an open gap older than --max-gap-age, an ingester that reports its Redis "
+    "writes retrying); 2 usage error; 3 this command cannot reach Redis."
 )
 
 

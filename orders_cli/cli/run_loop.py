@@ -111,7 +111,9 @@ async def run_ingest(
     sim_cfg: Any = None,
     title: str = "orders run",
     metrics_port: int | None = None,
+    origin: str | None = None,
 ) -> Telemetry:
+    """``origin``: the keyspace claim (store/origin.py), made once the exchange answered."""
     telemetry = Telemetry()
     with contextlib.ExitStack() as stack:
         if metrics_port is not None:
@@ -120,7 +122,7 @@ async def run_ingest(
             server, _thread = serve_metrics(metrics_port, telemetry)
             stack.callback(server.shutdown)
             log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", metrics_port)
-        await _run(cfg, source, redis, display, telemetry, sim_cfg, title)
+        await _run(cfg, source, redis, display, telemetry, sim_cfg, title, origin)
     return telemetry
 
 
@@ -132,6 +134,7 @@ async def _run(
     telemetry: Telemetry,
     sim_cfg: Any,
     title: str,
+    origin: str | None,
 ) -> None:
     async with trio.open_nursery() as root:
         if sim_cfg is not None:
@@ -141,8 +144,14 @@ async def _run(
             await root.start(sim.serve)
             cfg = attrs.evolve(cfg, ws_url=sim.ws_url, rest_url=sim.rest_url)
             log.info("simulator: ws %s, rest %s", sim.ws_url, sim.rest_url)
-            log.info("check it while it runs: orders verify --rest-url %s", sim.rest_url)
-        ing = Ingester(cfg, source, redis, telemetry)
+            ns = f" --namespace {cfg.namespace.rstrip(':')}" if cfg.namespace else ""
+            log.info(  # the same store: a verify of another Redis would find nothing
+                "check it while it runs: orders verify --redis-url %s%s --rest-url %s",
+                cfg.redis_url,
+                ns,
+                sim.rest_url,
+            )
+        ing = Ingester(cfg, source, redis, telemetry, origin=origin)
         root.start_soon(_signals, ing, root.cancel_scope)
         root.start_soon(_display, telemetry, display, title)
         root.start_soon(_redis_facts, ing)

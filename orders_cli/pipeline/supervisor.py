@@ -9,6 +9,7 @@ import contextlib
 import difflib
 import logging
 import random
+from functools import partial
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ from orders_cli.rest.client import RestClient
 from orders_cli.sources.base import Source
 from orders_cli.store.info import save_malformed, write_infos
 from orders_cli.store.keys import Keyspace
+from orders_cli.store.origin import claim
 from orders_cli.store.planner import PlanConfig
 from orders_cli.store.processor import Processor, now_ms
 from orders_cli.store.worker import RedisWorker
@@ -45,8 +47,17 @@ class Ingester:
     has been written."""
 
     def __init__(
-        self, cfg: RunConfig, source: Source, redis: Any, telemetry: Telemetry | None = None
+        self,
+        cfg: RunConfig,
+        source: Source,
+        redis: Any,
+        telemetry: Telemetry | None = None,
+        *,
+        origin: str | None = None,
     ) -> None:
+        """``origin``: claim the keyspace for the simulator or the exchange
+        (store/origin.py) once the exchange has answered, before the first write."""
+        self.origin = origin
         self.cfg = cfg
         self.source = source
         self.redis = redis
@@ -260,6 +271,10 @@ class Ingester:
                 log.warning("not listed on %s, ignored: %s", self.source.name, ", ".join(unknown))
             infos = self.wanted(infos)
         self.infos = {i.symbol: i for i in infos}
+        if self.origin is not None:  # the exchange answered: now we may clear demo data
+            await self.worker.run(
+                partial(claim, self.redis, self.ks, self.origin, me=self.cfg.ingester_id)
+            )
         await self.worker.run(write_infos, self.redis, self.ks, infos, self.source.name, now_ms())
         return infos
 
