@@ -195,9 +195,9 @@ def register(app: typer.Typer) -> None:
                 log.warning("%s", warning)
             client = redis_conn.connect(url)
             stack.callback(client.close)
-            from orders_cli.store.origin import EXCHANGE, SIMULATOR
-
             import attrs
+
+            from orders_cli.store.origin import EXCHANGE, SIMULATOR
 
             cfg = attrs.evolve(cfg, redis_url=url)
             display = Display(tty=tty, summary_every_s=summary_every, console=console)

@@ -9,8 +9,8 @@ import contextlib
 import difflib
 import logging
 import random
-from functools import partial
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import trio
