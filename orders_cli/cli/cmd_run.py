@@ -22,15 +22,20 @@ log = logging.getLogger("orders")
 
 
 class _JsonFormatter(logging.Formatter):
+    """One JSON object per line; a record's ``fields`` (``extra={"fields": {...}}``, the
+    summaries) are merged in, so machines read figures, not a message to parse."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return orjson.dumps(
-            {
-                "ts": round(record.created, 3),
-                "level": record.levelname.lower(),
-                "logger": record.name,
-                "msg": record.getMessage(),
-            }
-        ).decode()
+        out: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            out.update({k: v for k, v in fields.items() if k not in out})
+        return orjson.dumps(out).decode()
 
 
 def setup_logging(json_logs: bool, tty: bool, verbose: bool, console: Any = None) -> None:
@@ -200,7 +205,9 @@ def register(app: typer.Typer) -> None:
             from orders_cli.store.origin import EXCHANGE, SIMULATOR
 
             cfg = attrs.evolve(cfg, redis_url=url)
-            display = Display(tty=tty, summary_every_s=summary_every, console=console)
+            display = Display(
+                tty=tty, summary_every_s=summary_every, console=console, json_logs=json_logs
+            )
             try:
                 trio.run(
                     partial(

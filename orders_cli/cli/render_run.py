@@ -4,6 +4,7 @@ one-line summary (logs)."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rich.console import Group
 from rich.panel import Panel
@@ -93,14 +94,27 @@ def panel(t: Telemetry, rate: float, title: str) -> Panel:
     return Panel(Group(head, Text(""), conns), title=title, border_style="blue")
 
 
-def summary_line(t: Telemetry, rate: float) -> str:
+def summary_fields(t: Telemetry, rate: float) -> dict[str, Any]:
+    """The summary's figures, by name (the text line and the JSON log carry the same)."""
     c = t.counters
     live = sum(1 for cs in t.connections.values() if cs.state == "live")
-    return (
-        f"rate={rate:.0f}/s stored={c['trades_stored']} dup={c['duplicates']} "
-        f"malformed={c['malformed']} dropped={c['dropped_overload']} "
-        f"gaps_open={t.open_gaps} late={c['late_trades']} conns={live}/{len(t.connections)} "
-        f"redis={t.redis_state} lag_p50={t.latency_percentile(0.5)} "
-        f"lag_p99={t.latency_percentile(0.99)} queue={t.channel_depth} "
-        f"backfill={t.backfill_queue}"
-    )
+    return {
+        "rate": round(rate),
+        "stored": c["trades_stored"],
+        "dup": c["duplicates"],
+        "malformed": c["malformed"],
+        "dropped": c["dropped_overload"],
+        "gaps_open": t.open_gaps,
+        "late": c["late_trades"],
+        "conns": f"{live}/{len(t.connections)}",
+        "redis": t.redis_state,
+        "lag_p50": t.latency_percentile(0.5),
+        "lag_p99": t.latency_percentile(0.99),
+        "queue": t.channel_depth,
+        "backfill": t.backfill_queue,
+    }
+
+
+def summary_line(t: Telemetry, rate: float) -> str:
+    f = summary_fields(t, rate)
+    return " ".join(f"{k}={v}/s" if k == "rate" else f"{k}={v}" for k, v in f.items())

@@ -16,7 +16,7 @@ import trio
 from rich.console import Console
 from rich.live import Live
 
-from orders_cli.cli.render_run import RateMeter, panel, summary_line
+from orders_cli.cli.render_run import RateMeter, panel, summary_fields, summary_line
 from orders_cli.config import RunConfig
 from orders_cli.errors import OrdersError
 from orders_cli.health import publish_health
@@ -46,6 +46,7 @@ class Display:
     tty: bool
     summary_every_s: float = 10.0
     console: Console | None = None
+    json_logs: bool = False
 
 
 async def _signals(ing: Ingester, root: trio.CancelScope) -> None:
@@ -70,7 +71,8 @@ async def _display(t: Telemetry, d: Display, title: str) -> None:
                 await trio.sleep(0.25)
     while True:
         await trio.sleep(d.summary_every_s)
-        log.info("%s", summary_line(t, meter.update(t)))
+        fields = summary_fields(t, meter.update(t))
+        log.info("%s", summary_line(t, fields["rate"]), extra={"fields": fields})
 
 
 async def _redis_facts(ing: Ingester) -> None:
@@ -183,4 +185,9 @@ async def _run(
     with contextlib.suppress(OrdersError):
         await ing.worker.call(lambda r: r.delete(ing.ks.health(cfg.ingester_id)))
     if ing.stopping:
-        print(summary_line(telemetry, 0.0).replace("rate=0/s ", ""), file=sys.stderr)
+        if display.json_logs:  # every line of --json-logs is JSON
+            fields = summary_fields(telemetry, 0.0)
+            del fields["rate"]
+            log.info("stopped", extra={"fields": fields})
+        else:
+            print(summary_line(telemetry, 0.0).replace("rate=0/s ", ""), file=sys.stderr)

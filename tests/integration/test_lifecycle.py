@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import trio
 
@@ -83,9 +84,11 @@ def _accounted(r: Any, truth: dict[str, list[dict[str, Any]]]) -> list[str]:
     return problems
 
 
+@pytest.mark.parametrize("json_logs", [False, True])
 async def test_sigint_mid_stream_exits_0_and_leaves_redis_consistent(
-    redis_server: Any,
+    redis_server: Any, json_logs: bool
 ) -> None:
+    """With --json-logs every line is JSON, the exit summary too, its figures as fields."""
     sim = Simulator(SimConfig.from_fixture(n_symbols=80, seed=21, total_rate=3000.0))
     r = redis_server.client()
     err = bytearray()
@@ -100,6 +103,7 @@ async def test_sigint_mid_stream_exits_0_and_leaves_redis_consistent(
                 "--ws-url", sim.ws_url,
                 "--rest-url", sim.rest_url,
                 "--no-panel",
+                *(["--json-logs"] if json_logs else []),
             )  # fmt: skip
             proc = await trio.lowlevel.open_process(
                 argv,
@@ -134,9 +138,15 @@ async def test_sigint_mid_stream_exits_0_and_leaves_redis_consistent(
     problems = await trio.to_thread.run_sync(_accounted, r, truth)
     assert not problems, problems[:10]
     # the exit summary counts what was written: it is all in Redis
-    summary = [line for line in stderr.splitlines() if line.startswith("stored=")]
-    assert summary, stderr[-3000:]
-    fields = dict(part.split("=", 1) for part in summary[-1].split() if "=" in part)
+    if json_logs:
+        records = [orjson.loads(line) for line in stderr.splitlines()]  # each line JSON
+        summary = [rec for rec in records if rec["msg"] == "stopped"]
+        assert summary, stderr[-3000:]
+        fields = summary[-1]
+    else:
+        lines = [line for line in stderr.splitlines() if line.startswith("stored=")]
+        assert lines, stderr[-3000:]
+        fields = dict(part.split("=", 1) for part in lines[-1].split() if "=" in part)
     assert int(fields["stored"]) == _stored_count(r, symbols) > 3000
 
 
