@@ -104,7 +104,13 @@ def register(app: typer.Typer) -> None:
             help="Start the built-in simulator and ingest from it (offline demo).",
         ),
         sim_symbols: int = typer.Option(
-            300, "--sim-symbols", min=1, help="With --simulate: how many symbols it lists."
+            300,
+            "--sim-symbols",
+            min=1,
+            help=(
+                "With --simulate: how many trading symbols (Zipf rates) it lists, plus "
+                "a few scenario ones (BREAK, non-ASCII, TRD_GRP-only, idle)."
+            ),
         ),
         sim_rate: float = typer.Option(
             500.0, "--sim-rate", min=0.1, help="With --simulate: total trades/s over all symbols."

@@ -98,7 +98,13 @@ def register(app: typer.Typer) -> None:
         ),
         seed: int | None = typer.Option(None, "--seed", envvar="ORDERS_SIM_SEED"),
         symbols: int | None = typer.Option(
-            None, "--symbols", envvar="ORDERS_SIM_SYMBOLS", help="Symbols from the fixture."
+            None,
+            "--symbols",
+            envvar="ORDERS_SIM_SYMBOLS",
+            help=(
+                "How many trading symbols (a count) from the recorded exchangeInfo, plus "
+                "a few scenario ones (BREAK, non-ASCII, TRD_GRP-only, idle). [default: 300]"
+            ),
         ),
         rate: float | None = typer.Option(
             None, "--rate", envvar="ORDERS_SIM_RATE", help="Total aggregate trades per second."
