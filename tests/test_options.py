@@ -288,3 +288,16 @@ def test_check_frozen_server_times_out(
             check(redis_server.url)
     finally:
         redis_server.resume()
+
+
+def test_rest_url_given_with_its_api_prefix_is_cut_back() -> None:
+    """ccxt-style bases (``…/api/v3``) would make every request ``/api/v3/api/v3/…`` (404,
+    so no exchangeInfo and no run): the prefix is the requests' own."""
+    for value, want in [
+        ("http://127.0.0.1:9001/api/v3", "http://127.0.0.1:9001"),
+        ("http://127.0.0.1:9001/api/v3/", "http://127.0.0.1:9001"),
+        ("https://fapi.binance.com/fapi/v1", "https://fapi.binance.com"),
+        ("http://h/proxy/dapi/v1", "http://h/proxy"),
+        ("http://h/proxy", "http://h/proxy"),
+    ]:
+        assert _invoke(["--rest-url", value])["rest_url"] == want, value

@@ -112,13 +112,25 @@ def validate_ws_url(value: str | None) -> str | None:
         raise _bad(exc) from exc
 
 
+# the sources' REST path prefixes ("/api/v3", ...): a base URL given with one is cut back
+_API_PREFIXES = tuple(
+    p for p in (getattr(src, "api_prefix", None) for src in SOURCES.values()) if isinstance(p, str)
+)
+
+
 def validate_rest_url(value: str | None) -> str | None:
+    """The REST base URL without a trailing ``/`` or API prefix (``…/api/v3``, as client
+    libraries configure it: the requests carry the prefix themselves)."""
     if value is None or value == "":
         return None
     try:
-        return check_url(value, ("http", "https"), "REST").rstrip("/")
+        url = check_url(value, ("http", "https"), "REST").rstrip("/")
     except UsageError as exc:
         raise _bad(exc) from exc
+    for prefix in _API_PREFIXES:
+        if urlsplit(url).path.endswith(prefix):
+            return url.removesuffix(prefix)
+    return url
 
 
 def validate_port(value: int | None) -> int | None:

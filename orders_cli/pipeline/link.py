@@ -15,8 +15,12 @@ from orders_cli.models import ControlReply
 from orders_cli.pipeline.pacing import MessagePacer
 from orders_cli.pipeline.wsclient import WsError
 from orders_cli.pipeline.wsopen import WsConn
+from orders_cli.sources.base import Source
 
 log = logging.getLogger(__name__)
+
+# handshake URLs stay under the 8 KB request line common servers accept (reference §1.2)
+URL_MAX_BYTES = 8000
 
 
 class ShardStalled(Exception):
@@ -45,6 +49,20 @@ def first_leaf(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup):
         exc = exc.exceptions[0]
     return exc
+
+
+def handshake_url(
+    source: Source, ws_base: str, streams: Sequence[str], limit: int
+) -> tuple[str, int]:
+    """The URL to connect with and how many of ``streams`` (from the front) it carries:
+    at most ``limit``, fewer if the URL would pass ``URL_MAX_BYTES`` (long or
+    percent-encoded non-ASCII names). SUBSCRIBE carries the rest."""
+    count = min(limit, len(streams))
+    while True:
+        url = source.connect_url(ws_base, streams[:count])
+        if count == 0 or len(url) <= URL_MAX_BYTES:
+            return url, count
+        count = min(count - 1, count * URL_MAX_BYTES // len(url))
 
 
 async def cancel_when_cancelled(scope: trio.CancelScope) -> None:

@@ -26,6 +26,7 @@ from orders_cli.pipeline.link import (
     ShardStalled,
     cancel_when_cancelled,
     first_leaf,
+    handshake_url,
 )
 from orders_cli.pipeline.messages import ShardEvent, WriterInput
 from orders_cli.pipeline.outport import OutPort, OutputClosed
@@ -271,13 +272,12 @@ class Shard:
         self, io: trio.Nursery, link: Link, task_status: trio.TaskStatus[Link]
     ) -> None:
         await self.budget.acquire()
-        initial = self._streams[: self.url_stream_limit]
-        rest = self._streams[self.url_stream_limit :]
+        url, count = handshake_url(self.source, self.ws_base, self._streams, self.url_stream_limit)
+        initial, rest = self._streams[:count], self._streams[count:]
         # during a rotation the shard stays "live" on the old connection
         replacing = any(other.live for other in self._links if other is not link)
         if not replacing:
             self.conn.set("connecting")
-        url = self.source.connect_url(self.ws_base, initial)
         ws = await open_ws(self.ws_client, io, url, connect_timeout=self.connect_timeout)
         link.ws = ws
         link.pacer = MessagePacer.under_limit(self.source.limits.max_messages_per_second)

@@ -343,3 +343,22 @@ async def test_subscribe_never_confirmed_is_reported_not_fatal(
         await next_of(recv, Trade)
     assert shard.telemetry.counters["control_errors"] == 1
     assert "unconfirmed" in (shard.conn.last_error or "")
+
+
+async def test_handshake_url_stays_under_8kb_with_long_stream_names(
+    server: FakeServer, nursery: trio.Nursery
+) -> None:
+    """200 streams of CJK names (9 bytes per character percent-encoded) make a ~15 KB
+    request line; common servers refuse lines over 8 KB (reference §1.2) and a refused
+    handshake is retried forever. The URL carries what fits; SUBSCRIBE carries the rest."""
+    server.max_target = 8000
+    streams = [f"币安人生{n:03d}usdt@aggTrade" for n in range(200)]
+    send, recv = trio.open_memory_channel[WriterInput](100)
+    shard = make_shard(server, send, streams, url_stream_limit=200)
+    with trio.fail_after(10):
+        await nursery.start(shard.run)
+        await next_event(recv, "connected")
+    conn = server.conns[-1]
+    assert len(server.conns) == 1
+    assert 0 < len(conn.url_streams) < 200
+    assert sorted(conn.streams) == sorted(streams)

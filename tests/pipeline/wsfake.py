@@ -130,6 +130,7 @@ class FakeServer:
         self.ignore_subscribes = 0  # the next n SUBSCRIBE requests take no effect
         self.error_for: set[str] = set()  # streams whose SUBSCRIBE gets an error reply
         self.refuse = 0  # reject the next n handshakes with HTTP 503
+        self.max_target = 0  # > 0: reject a longer request target with HTTP 414
         self._changed = trio.Condition()
 
     @property
@@ -159,6 +160,9 @@ class FakeServer:
         if self.refuse:
             self.refuse -= 1
             await request.reject(503)
+            return
+        if self.max_target and len(request.path) > self.max_target:
+            await request.reject(414)
             return
         ws = await request.accept()
         query = parse_qs(urlsplit(request.path).query)

@@ -27,6 +27,23 @@ def test_connect_url_forms() -> None:
     )
 
 
+def test_a_base_given_with_its_stream_path_is_not_doubled() -> None:
+    """``--ws-url`` is the base endpoint, but a base copied with the raw or combined path
+    (``…:9443/ws`` as ccxt writes it, ``…/stream``) must not become ``/ws/stream?streams=``:
+    a Binance-like server reads that as a raw stream named ``stream`` and sends nothing."""
+    want = "ws://h:1/stream?streams=btcusdt@aggTrade"
+    for base in ("ws://h:1/ws", "ws://h:1/ws/", "ws://h:1/stream", "ws://h:1/stream/"):
+        assert urls.connect_url(base, ["btcusdt@aggTrade"]) == want, base
+        assert urls.connect_url(base, []) == "ws://h:1/stream", base
+    assert urls.connect_url("ws://h:1/market/ws", ["x@aggTrade"]) == (
+        "ws://h:1/market/stream?streams=x@aggTrade"
+    )
+    assert urls.max_streams_in_url("ws://h:1/ws", ["a@aggTrade"]) == 1
+    # only the path is cut: hosts named like the paths stay
+    assert urls.connect_url("ws://ws", []) == "ws://ws/stream"
+    assert urls.connect_url("wss://stream:9443", []) == "wss://stream:9443/stream"
+
+
 def test_non_ascii_symbol_is_percent_encoded_and_round_trips() -> None:
     name = urls.stream_name("币安人生USDT")
     url = urls.connect_url("wss://h:1", [name, "btcusdt@aggTrade"])

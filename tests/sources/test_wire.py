@@ -289,3 +289,25 @@ def _reference_trade_event(d: dict[str, Any]) -> object:
     if reason is not None:
         return Rejection(reason, "")
     return Trade(d["s"], d["a"], d["p"], d["q"], d["f"], d["l"], d["T"], d["m"], event_time=d["E"])
+
+
+def test_error_reply_wrapped_in_an_error_object() -> None:
+    """Binance spot streams have been seen answering a bad SUBSCRIBE with the error inside
+    an ``error`` object (``{"error":{"code":2,"msg":"Invalid request: invalid stream"},
+    "id":2}``, ctubio/Krypto-trading-bot#1121): it is the reply to request 2, an error."""
+    raw = b'{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":2}'
+    assert _only(raw) == ControlReply(
+        request_id=2, result=None, error_code=2, error_msg="Invalid request: invalid stream"
+    )
+    assert _only(b'{"id":null,"error":{"code":3,"msg":"Invalid JSON"}}') == ControlReply(
+        request_id=None, result=None, error_code=3, error_msg="Invalid JSON"
+    )
+    assert _reason({"error": {"code": "2", "msg": "x"}, "id": 2}) == "type:code"
+    assert _reason({"error": "bad", "id": 2}) == "type:error"
+    assert _reason({"error": {"msg": "no code"}, "id": 2}) == "missing:code"
+
+
+def test_reply_without_result_key_is_a_success() -> None:
+    """A server that leaves out null fields answers SUBSCRIBE with ``{"id":1}``: that is
+    the (successful, ``result: null``) reply to request 1, not a malformed frame."""
+    assert _only(b'{"id":1}') == ControlReply(request_id=1, result=None)

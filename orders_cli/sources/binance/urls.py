@@ -9,7 +9,7 @@ character being 9 bytes percent-encoded) and add the rest with paced SUBSCRIBE m
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
 
@@ -33,7 +33,13 @@ def encode_stream(name: str) -> str:
 
 
 def _stream_base(ws_base: str) -> str:
-    return ws_base.rstrip("/") + "/stream"
+    """``<base>/stream``. A base given with the raw or combined path (``…/ws``,
+    ``…/stream``: the forms client libraries configure) is cut back to the base first."""
+    parts = urlsplit(ws_base)
+    path = parts.path.rstrip("/")
+    for suffix in ("/ws", "/stream"):
+        path = path.removesuffix(suffix)
+    return urlunsplit(parts._replace(path=path, query="", fragment="")) + "/stream"
 
 
 def connect_url(ws_base: str, streams: Sequence[str]) -> str:

@@ -142,9 +142,18 @@ def _trade(d: dict[str, Any], raw: str | bytes) -> list[Event]:
 
 
 def _control(d: dict[str, Any], raw: str | bytes) -> list[Event]:
+    """A reply: ``{"result":…,"id":N}``, an error ``{"code":…,"msg":…,"id":N}`` (the
+    documented form) or ``{"error":{"code":…,"msg":…},"id":N}`` (seen from the spot
+    streams), or a bare ``{"id":N}`` (``result: null`` left out by the server)."""
     rid = d.get("id")
     if rid is not None and type(rid) is not int and type(rid) is not str:
         return _reject("type:id", raw)
+    if "error" in d and "code" not in d:
+        d = d["error"]
+        if type(d) is not dict:
+            return _reject("type:error", raw)
+        if "code" not in d:
+            return _reject("missing:code", raw)
     if "code" in d:
         code = d["code"]
         msg = d.get("msg")
@@ -153,7 +162,7 @@ def _control(d: dict[str, Any], raw: str | bytes) -> list[Event]:
         if msg is not None and type(msg) is not str:
             return _reject("type:msg", raw)
         return [ControlReply(request_id=rid, result=None, error_code=code, error_msg=msg)]
-    return [ControlReply(request_id=rid, result=d["result"])]
+    return [ControlReply(request_id=rid, result=d.get("result"))]
 
 
 def _event(d: dict[str, Any], raw: str | bytes) -> list[Event]:
@@ -186,9 +195,9 @@ def parse_frame(raw: str | bytes) -> list[Event]:
             return _reject("type:data", raw)
     if "e" in obj:
         return _event(obj, raw)
-    if "id" in obj and ("result" in obj or "code" in obj):
+    if "id" in obj and ("result" in obj or "code" in obj or "error" in obj or len(obj) == 1):
         return _control(obj, raw)
-    if "code" in obj and "msg" in obj:  # error frame whose id is absent
+    if ("code" in obj and "msg" in obj) or "error" in obj:  # error frame whose id is absent
         return _control(obj, raw)
     return _reject("unknown_shape", raw)
 
