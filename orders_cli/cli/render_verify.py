@@ -39,6 +39,14 @@ def _stream(s: SymbolReport) -> str:
     return "; ".join(parts) or "ok"
 
 
+def _bars(s: SymbolReport) -> str:
+    """``problems/compared`` (bars recomputed + klines compared), ``-`` if not asked."""
+    if s.bars_compared is None and s.klines_compared is None:
+        return "-"
+    compared = (s.bars_compared or 0) + (s.klines_compared or 0)
+    return f"{len(s.bar_problems)}/{compared}"
+
+
 def symbols_table(report: VerifyReport) -> Table:
     table = Table(
         title=f"orders verify · trades since {_time(report.since_ms)} UTC", title_justify="left"
@@ -54,7 +62,7 @@ def symbols_table(report: VerifyReport) -> Table:
         ("in flight", "right"),
         ("dups", "right"),
         ("stream", "left"),
-        ("bars", "right"),
+        ("bars bad/checked", "right"),
         ("repaired", "right"),
     ):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]  # literal justify
@@ -72,7 +80,7 @@ def symbols_table(report: VerifyReport) -> Table:
             str(s.in_flight),
             str(sum(n - 1 for n in s.duplicates.values())),
             _stream(s),
-            str(len(s.bar_problems)),
+            _bars(s),
             str(s.repaired),
         )
     return table

@@ -79,6 +79,8 @@ class SymbolReport:
     stream_missing: list[IdRange] = attrs.field(factory=list)  # in the ZSET, not the stream
     stream_extra: list[IdRange] = attrs.field(factory=list)  # in the stream, not the ZSET
     bar_problems: list[vb.BarProblem] = attrs.field(factory=list)
+    bars_compared: int | None = None  # windows recomputed from trades (None: not asked)
+    klines_compared: int | None = None  # 1m bars compared with klines (None: not asked)
     errors: list[str] = attrs.field(factory=list)
     repaired: int = 0
 
@@ -120,6 +122,8 @@ class SymbolReport:
             "stream_missing": rs(self.stream_missing),
             "stream_extra": rs(self.stream_extra),
             "bar_problems": [p.as_dict() for p in self.bar_problems],
+            "bars_compared": self.bars_compared,
+            "klines_compared": self.klines_compared,
             "errors": list(self.errors),
             "repaired": self.repaired,
         }
@@ -335,8 +339,10 @@ class Verifier:
     async def _bars(self, rep: SymbolReport, lo: int) -> None:
         snap = await trio.to_thread.run_sync(vb.read_snapshot, self.redis, self.ks, rep.symbol, lo)
         if self.opts.bars:
-            rep.bar_problems.extend(vb.check_bars(snap, lo))
+            problems, rep.bars_compared = vb.compare_bars(snap, lo)
+            rep.bar_problems.extend(problems)
         if self.opts.klines:
+            rep.klines_compared = 0
             span = vb.kline_range(snap, lo)
             if span is None:
                 return
@@ -355,6 +361,7 @@ class Verifier:
                 for ws, b in snap.bars[vb.KLINE_TF].items()
                 if not snap.in_flight(vb.KLINE_TF, ws)
             }
+            rep.klines_compared = len(settled)
             rep.bar_problems.extend(vb.check_klines(bars, settled, *span))
 
     async def _klines(self, symbol: str, first: int, last: int) -> list[list[object]]:

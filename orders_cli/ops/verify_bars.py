@@ -93,13 +93,19 @@ def _inside(ws: int, tf: str, lo: int, hi: int) -> bool:
 def check_bars(snap: BarSnapshot, lo_ms: int) -> list[BarProblem]:
     """Every difference between the bars recomputed from the trades and the stored ones,
     for windows fully inside the checked range."""
+    return compare_bars(snap, lo_ms)[0]
+
+
+def compare_bars(snap: BarSnapshot, lo_ms: int) -> tuple[list[BarProblem], int]:
+    """:func:`check_bars`, and how many windows (all timeframes) were compared."""
     edge = snap.edge_ms
     if edge is None:
-        return []
+        return [], 0
     lo = max(lo_ms, edge)
     hi = snap.taken_ms
     expected = bars_from_trades_reference(snap.trades)
     out: list[BarProblem] = []
+    compared = 0
     for tf in TIMEFRAMES:
         exp = {
             ws: b
@@ -111,12 +117,13 @@ def check_bars(snap: BarSnapshot, lo_ms: int) -> list[BarProblem]:
             for ws, b in snap.bars[tf].items()
             if _inside(ws, tf, lo, hi) and not snap.in_flight(tf, ws)
         }
+        compared += len(exp.keys() | got.keys())
         for d in diff_bars(exp, got):
             what = "missing bar" if d.kind == "missing" else "extra bar"
             if d.kind == "field":
                 what = f"{d.field}: expected {d.expected}, stored {d.stored}"
             out.append(BarProblem("trades", tf, d.window_start, what))
-    return out
+    return out, compared
 
 
 def kline_range(snap: BarSnapshot, lo_ms: int) -> tuple[int, int] | None:

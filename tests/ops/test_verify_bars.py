@@ -61,6 +61,11 @@ async def test_bars_and_klines_clean_after_ingest_then_tampered(redis_server: An
 
         report = await verify(r, sim, bars=True, klines=True)
         assert report.clean, [s.as_dict() for s in report.symbols]
+        # and it says so: how many windows each check compared
+        sym_rep = next(s for s in report.symbols if s.symbol == SYM).as_dict()
+        assert sym_rep["bars_compared"] > 0 and sym_rep["klines_compared"] > 0
+        plain = await verify(r, sim, SYM)
+        assert plain.symbols[0].as_dict()["bars_compared"] is None
         # the checks had something to compare: complete 1m windows with trades
         snap = vb.read_snapshot(r, KS, SYM, 0)
         span = vb.kline_range(snap, 0)
