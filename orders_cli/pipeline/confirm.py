@@ -1,10 +1,15 @@
-"""Settling SUBSCRIBE requests that got no reply (a busy server, a lost frame): they may
-or may not have taken effect. Ask the server which streams the connection carries
-(``LIST_SUBSCRIPTIONS``) and subscribe again those it lacks, a bounded number of times."""
+"""Settling SUBSCRIBE requests that did not simply succeed.
+
+- No reply (a busy server, a lost frame): they may or may not have taken effect. Ask the
+  server which streams the connection carries (``LIST_SUBSCRIPTIONS``) and subscribe again
+  those it lacks, a bounded number of times (:func:`confirm_subscribed`).
+- An error reply refuses the whole batch (up to 200 streams) over what may be one name the
+  server does not accept: subscribe halves again until the refused names are alone
+  (:func:`refuse_apart`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -61,9 +66,55 @@ async def confirm_subscribed(
         )
         for batch in accepted:
             link.streams.update(batch)
-        out.errors.extend(errors)
+        out.errors.extend(text for text, _batch in errors)
         streams = [s for batch in unanswered for s in batch]
         if not streams:
             return out
     out.unconfirmed = streams
     return out
+
+
+MAX_SPLIT_REQUESTS = 64
+"""Bound on the extra SUBSCRIBEs spent isolating refused names (one bad name in a batch
+of 200 costs ~16; paced under the message limit, a few seconds)."""
+
+
+async def refuse_apart(
+    link: Link,
+    source: Source,
+    refused: Sequence[list[str]],
+    report: Callable[[list[str]], None],
+    *,
+    reply_timeout: float,
+    next_id: Callable[[], int],
+) -> None:
+    """Subscribe the halves of each refused batch again, recursively, until only the
+    streams the server refuses on their own are left; ``report`` gets those (and any left
+    unresolved when the request bound is reached). Accepted halves join ``link.streams``."""
+    todo = [list(b) for b in refused if b]
+    alone: list[str] = []
+    spent = 0
+    while todo and spent < MAX_SPLIT_REQUESTS:
+        batch = todo.pop()
+        if len(batch) == 1:
+            alone.extend(batch)
+            continue
+        mid = len(batch) // 2
+        for half in (batch[:mid], batch[mid:]):
+            spent += 1
+            accepted, errors, unanswered = await link.control(
+                source.subscribe_message,
+                half,
+                verb="SUBSCRIBE",
+                batch_size=len(half),
+                reply_timeout=reply_timeout,
+                next_id=next_id,
+            )
+            for ok in accepted:
+                link.streams.update(ok)
+            todo.extend(b for _text, b in errors)
+            for lost in unanswered:  # no word either way: leave it to the sweep
+                alone.extend(lost)
+    alone.extend(s for b in todo for s in b)
+    if alone:
+        report(alone)

@@ -124,9 +124,10 @@ class Link:
         batch_size: int,
         reply_timeout: float,
         next_id: Callable[[], int],
-    ) -> tuple[list[list[str]], list[str], list[list[str]]]:
+    ) -> tuple[list[list[str]], list[tuple[str, list[str]]], list[list[str]]]:
         """Send ``streams`` in paced batches of ``batch_size`` (one request each) and wait
-        for every reply. Returns (accepted batches, error texts, unanswered batches)."""
+        for every reply. Returns (accepted batches, (error text, batch) of each refused
+        batch, unanswered batches)."""
         sent: list[tuple[int, list[str], trio.Event]] = []
         for start in range(0, len(streams), batch_size):
             batch = list(streams[start : start + batch_size])
@@ -136,14 +137,15 @@ class Link:
             for _, _, waiter in sent:
                 await waiter.wait()
         accepted: list[list[str]] = []
-        errors: list[str] = []
+        errors: list[tuple[str, list[str]]] = []
         unanswered: list[list[str]] = []
         for rid, batch, _ in sent:
             reply = self._take(rid)
             if reply is None:
                 unanswered.append(batch)
             elif reply.error_code is not None:
-                errors.append(f"{verb} id={rid}: error {reply.error_code} {reply.error_msg}")
+                text = f"{verb} id={rid}: error {reply.error_code} {reply.error_msg}"
+                errors.append((text, batch))
             else:
                 accepted.append(batch)
         return accepted, errors, unanswered

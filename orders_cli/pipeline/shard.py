@@ -19,7 +19,7 @@ import trio
 
 from orders_cli.models import ControlReply, Ignored, Rejection, ServerShutdown, Trade
 from orders_cli.pipeline.backoff import Backoff, ConnectBudget
-from orders_cli.pipeline.confirm import confirm_subscribed
+from orders_cli.pipeline.confirm import confirm_subscribed, refuse_apart
 from orders_cli.pipeline.link import (
     RECONNECTABLE,
     Link,
@@ -373,8 +373,17 @@ class Shard:
                 link.streams.update(batch)
             else:
                 link.streams.difference_update(batch)
-        for text in errors:
+        for text, _batch in errors:
             self._control_failed(text)
+        if subscribe and errors:
+            await refuse_apart(
+                link,
+                source,
+                [b for _t, b in errors],
+                self._subscribe_refused,
+                reply_timeout=self.reply_timeout,
+                next_id=self._next_request_id,
+            )
         lost = [s for batch in unanswered for s in batch]
         if lost and subscribe:
             log.warning("shard %s: %d SUBSCRIBEs got no reply: confirming", self.name, len(lost))
@@ -401,6 +410,13 @@ class Shard:
     def _next_request_id(self) -> int:
         self._request_id += 1
         return self._request_id
+
+    def _subscribe_refused(self, streams: list[str]) -> None:
+        self.telemetry.count("subscribe_refused", len(streams))
+        self._control_failed(
+            f"the server refused to subscribe {len(streams)} stream(s): "
+            f"{', '.join(streams[:5])}; the head-check sweep covers their symbols by REST"
+        )
 
     def _control_failed(self, text: str) -> None:
         log.error("shard %s: %s", self.name, text)

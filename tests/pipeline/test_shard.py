@@ -152,9 +152,30 @@ async def test_subscribe_error_is_logged_not_fatal(
         await conn.send(trade_frame("AAA", 1))
         trade = await next_of(recv, Trade)
     assert isinstance(trade, Trade) and trade.symbol == "AAA"
-    assert shard.telemetry.counters["control_errors"] == 1
-    assert shard.conn.last_error is not None and "error 2" in shard.conn.last_error
+    assert shard.telemetry.counters["control_errors"] == 2  # the reply, the refused name
+    assert shard.telemetry.counters["subscribe_refused"] == 1
+    assert shard.conn.last_error is not None and "ccc@aggTrade" in shard.conn.last_error
     assert conn.streams == ["aaa@aggTrade", "bbb@aggTrade"]
+
+
+async def test_one_refused_name_does_not_cost_its_batch(
+    server: FakeServer, nursery: trio.Nursery
+) -> None:
+    """An error reply refuses a whole SUBSCRIBE batch; the halves are subscribed again
+    until the one name the server refuses is alone: every other stream is carried."""
+    streams = [f"s{n}usdt@aggTrade" for n in range(20)]
+    server.error_for = {"s13usdt@aggTrade"}
+    send, recv = trio.open_memory_channel[WriterInput](100)
+    shard = make_shard(server, send, streams, url_stream_limit=1, subscribe_batch=10)
+    with trio.fail_after(20):
+        await nursery.start(shard.run)
+        await next_event(recv, "connected")
+    conn = server.conns[0]
+    assert sorted(conn.streams) == sorted(s for s in streams if s not in server.error_for)
+    assert shard.telemetry.counters["subscribe_refused"] == 1
+    assert "s13usdt@aggTrade" in (shard.conn.last_error or "")
+    extra = len(conn.received) - 2  # the two batches of the url-less streams
+    assert extra <= 2 * 4  # halving 10 down to 1: at most two requests per level
 
 
 @pytest.mark.parametrize("ws_client", WS_CLIENTS)
