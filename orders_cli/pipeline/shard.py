@@ -19,7 +19,7 @@ import trio
 
 from orders_cli.models import ControlReply, Ignored, Rejection, ServerShutdown, Trade
 from orders_cli.pipeline.backoff import Backoff, ConnectBudget
-from orders_cli.pipeline.confirm import confirm_subscribed, refuse_apart
+from orders_cli.pipeline.control import control_streams
 from orders_cli.pipeline.link import (
     RECONNECTABLE,
     Link,
@@ -357,66 +357,21 @@ class Shard:
 
     async def _control(self, link: Link, streams: Sequence[str], *, subscribe: bool) -> None:
         """SUBSCRIBE/UNSUBSCRIBE in large paced batches; reply errors are logged, not fatal."""
-        source = self.source
-        verb = "SUBSCRIBE" if subscribe else "UNSUBSCRIBE"
-        accepted, errors, unanswered = await link.control(
-            source.subscribe_message if subscribe else source.unsubscribe_message,
+        await control_streams(
+            link,
+            self.source,
             streams,
-            verb=verb,
+            subscribe=subscribe,
             batch_size=self.subscribe_batch,
             reply_timeout=self.reply_timeout,
             next_id=self._next_request_id,
+            telemetry=self.telemetry,
+            fail=self._control_failed,
         )
-        self.telemetry.count("control_sent", len(accepted) + len(errors) + len(unanswered))
-        for batch in accepted:
-            if subscribe:
-                link.streams.update(batch)
-            else:
-                link.streams.difference_update(batch)
-        for text, _batch in errors:
-            self._control_failed(text)
-        if subscribe and errors:
-            await refuse_apart(
-                link,
-                source,
-                [b for _t, b in errors],
-                self._subscribe_refused,
-                reply_timeout=self.reply_timeout,
-                next_id=self._next_request_id,
-            )
-        lost = [s for batch in unanswered for s in batch]
-        if lost and subscribe:
-            log.warning("shard %s: %d SUBSCRIBEs got no reply: confirming", self.name, len(lost))
-            res = await confirm_subscribed(
-                link,
-                source,
-                lost,
-                batch_size=self.subscribe_batch,
-                reply_timeout=self.reply_timeout,
-                next_id=self._next_request_id,
-            )
-            self.telemetry.count("subscribe_confirmed", res.confirmed)
-            self.telemetry.count("subscribe_retried", res.retried)
-            for text in res.errors:
-                self._control_failed(text)
-            if res.unconfirmed:
-                self._control_failed(
-                    f"SUBSCRIBE of {len(res.unconfirmed)} streams unconfirmed (no reply, "
-                    "LIST_SUBSCRIPTIONS did not settle it); the head-check sweep covers them"
-                )
-        elif lost:
-            self._control_failed(f"{verb} of {len(lost)} streams: no reply")
 
     def _next_request_id(self) -> int:
         self._request_id += 1
         return self._request_id
-
-    def _subscribe_refused(self, streams: list[str]) -> None:
-        self.telemetry.count("subscribe_refused", len(streams))
-        self._control_failed(
-            f"the server refused to subscribe {len(streams)} stream(s): "
-            f"{', '.join(streams[:5])}; the head-check sweep covers their symbols by REST"
-        )
 
     def _control_failed(self, text: str) -> None:
         log.error("shard %s: %s", self.name, text)

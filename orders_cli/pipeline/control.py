@@ -1,4 +1,5 @@
-"""Settling SUBSCRIBE requests that did not simply succeed.
+"""SUBSCRIBE / UNSUBSCRIBE on a connection (:func:`control_streams`), and settling the
+requests that did not simply succeed.
 
 - No reply (a busy server, a lost frame): they may or may not have taken effect. Ask the
   server which streams the connection carries (``LIST_SUBSCRIPTIONS``) and subscribe again
@@ -9,12 +10,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import attrs
 
 from orders_cli.pipeline.link import Link
 from orders_cli.sources.base import Source
+from orders_cli.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
 
 CONFIRM_ATTEMPTS = 2
 
@@ -118,3 +123,72 @@ async def refuse_apart(
     alone.extend(s for b in todo for s in b)
     if alone:
         report(alone)
+
+
+async def control_streams(
+    link: Link,
+    source: Source,
+    streams: Sequence[str],
+    *,
+    subscribe: bool,
+    batch_size: int,
+    reply_timeout: float,
+    next_id: Callable[[], int],
+    telemetry: Telemetry,
+    fail: Callable[[str], None],
+) -> None:
+    """(Un)subscribe ``streams`` in paced batches of ``batch_size``; ``link.streams``
+    follows what the server accepted. A refused SUBSCRIBE batch is split until only the
+    refused names are left; unanswered ones are confirmed. Failures go to ``fail`` (logged
+    and counted by the caller), never raised."""
+    verb = "SUBSCRIBE" if subscribe else "UNSUBSCRIBE"
+    accepted, errors, unanswered = await link.control(
+        source.subscribe_message if subscribe else source.unsubscribe_message,
+        streams,
+        verb=verb,
+        batch_size=batch_size,
+        reply_timeout=reply_timeout,
+        next_id=next_id,
+    )
+    telemetry.count("control_sent", len(accepted) + len(errors) + len(unanswered))
+    for batch in accepted:
+        if subscribe:
+            link.streams.update(batch)
+        else:
+            link.streams.difference_update(batch)
+    for text, _batch in errors:
+        fail(text)
+    if subscribe and errors:
+
+        def refused(names: list[str]) -> None:
+            telemetry.count("subscribe_refused", len(names))
+            fail(
+                f"the server refused to subscribe {len(names)} stream(s): "
+                f"{', '.join(names[:5])}; the head-check sweep covers their symbols by REST"
+            )
+
+        await refuse_apart(
+            link,
+            source,
+            [b for _t, b in errors],
+            refused,
+            reply_timeout=reply_timeout,
+            next_id=next_id,
+        )
+    lost = [s for batch in unanswered for s in batch]
+    if lost and subscribe:
+        log.warning("%d SUBSCRIBEs got no reply: confirming", len(lost))
+        res = await confirm_subscribed(
+            link, source, lost, batch_size=batch_size, reply_timeout=reply_timeout, next_id=next_id
+        )
+        telemetry.count("subscribe_confirmed", res.confirmed)
+        telemetry.count("subscribe_retried", res.retried)
+        for text in res.errors:
+            fail(text)
+        if res.unconfirmed:
+            fail(
+                f"SUBSCRIBE of {len(res.unconfirmed)} streams unconfirmed (no reply, "
+                "LIST_SUBSCRIPTIONS did not settle it); the head-check sweep covers them"
+            )
+    elif lost:
+        fail(f"{verb} of {len(lost)} streams: no reply")
