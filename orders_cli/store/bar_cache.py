@@ -15,7 +15,19 @@ from orders_cli.stats.codec import decode_bar
 from orders_cli.store.keys import TIMEFRAMES, Keyspace
 from orders_cli.store.symbol_io import load_bars
 
-KEEP_WINDOWS = 3
+KEEP_WINDOWS: dict[str, int] = {
+    "100ms": 3,
+    "1m": 2,
+    "5m": 2,
+    "15m": 2,
+    "1h": 1,
+    "4h": 1,
+    "1d": 1,
+}
+"""Windows kept per timeframe: the newest, and for the fine ones the one or two before it
+(trades late by up to a window). An older window costs a ranged read when a late trade
+needs it (rare). Few coarse windows also let an idle run reach its steady size within
+two 15m windows (every 1h/4h/1d window kept was the one loaded or the newest)."""
 
 SymbolBars = dict[str, dict[int, Bar]]
 
@@ -101,10 +113,18 @@ class BarCache:
                 if top is None or ws > top:
                     top = ws
             known[tf] = top
-            if len(cached) > KEEP_WINDOWS:
-                for ws in sorted(cached)[:-KEEP_WINDOWS]:
+            keep = KEEP_WINDOWS[tf]
+            if len(cached) > keep:
+                for ws in sorted(cached)[:-keep]:
                     del cached[ws]
         return corrections
+
+    def held(self, symbol: str) -> dict[str, int]:
+        """How many windows are held per timeframe (for tests and memory accounting)."""
+        return {tf: len(b) for tf, b in self._bars.get(symbol, {}).items()}
+
+    def windows(self, symbol: str, tf: str) -> list[int]:
+        return sorted(self._bars.get(symbol, {}).get(tf, {}))
 
     def forget(self, symbol: str) -> None:
         self._bars.pop(symbol, None)
