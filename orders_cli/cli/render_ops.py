@@ -89,9 +89,10 @@ def prune_table(report: PruneReport) -> Table:
         str(t["stream"]),
         str(t["bars"]),
         str(t["gaps"]),
-        f"{t['archive_files']} file(s)",
-        f"malformed samples: {t['malformed']}",
+        f"{t['archive_files']} file(s)" if t["archive_files"] else "",
+        "",
     )
+    table.caption = f"malformed samples {verb}: {t['malformed']}"
     return table
 
 
