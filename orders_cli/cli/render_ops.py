@@ -96,6 +96,10 @@ def prune_table(report: PruneReport) -> Table:
     return table
 
 
+def _mib(v: Any) -> str:
+    return "-" if v is None else f"{v / 2**20:,.1f} MiB"
+
+
 def _num(v: Any, fmt: str = "{:,.1f}") -> str:
     return "-" if v is None else fmt.format(v)
 
@@ -116,7 +120,7 @@ def status_view(snapshots: Sequence[dict[str, Any]], verdict: Verdict) -> Group:
         summary = Table(title=f"ingester {snap.get('ingester_id')}", show_header=False)
         summary.add_column("what")
         summary.add_column("value")
-        summary.add_row("heartbeat", _time(int(snap.get("heartbeat_ms", 0))))
+        summary.add_row("heartbeat", _time(int(snap.get("heartbeat_ms", 0))) + " UTC")
         summary.add_row("uptime", f"{_num(snap.get('uptime_s'), '{:,.0f}')} s")
         by_market = ", ".join(f"{m} {r:,.1f}/s" for m, r in rates.get("by_market", {}).items())
         summary.add_row("rate", f"{_num(rates.get('overall'))} msg/s ({by_market or '-'})")
@@ -124,9 +128,11 @@ def status_view(snapshots: Sequence[dict[str, Any]], verdict: Verdict) -> Group:
             "latency ms",
             f"p50 {_num(lat.get('p50'))} · p99 {_num(lat.get('p99'))} · max {_num(lat.get('max'))}",
         )
+        age = gaps.get("oldest_open_age_s")
+        oldest = f" (oldest {age:.0f} s)" if age is not None else ""
         summary.add_row(
             "gaps",
-            f"open {gaps.get('open', 0)} (oldest {_num(gaps.get('oldest_open_age_s'), '{:.0f}')} s)"
+            f"open {gaps.get('open', 0)}{oldest}"
             f" · opened {gaps.get('opened', 0)} · filled {gaps.get('filled', 0)}"
             f" · exchange-side {gaps.get('exchange_side', 0)}",
         )
@@ -139,8 +145,8 @@ def status_view(snapshots: Sequence[dict[str, Any]], verdict: Verdict) -> Group:
         ratio = red.get("used_ratio")
         summary.add_row(
             "redis",
-            f"{red.get('state')} · used {_num(red.get('used_memory'), '{:,}')} B"
-            f" / max {_num(red.get('maxmemory'), '{:,}')} B"
+            f"{red.get('state')} · used {_mib(red.get('used_memory'))}"
+            f" / max {_mib(red.get('maxmemory')) if red.get('maxmemory') else 'no limit'}"
             + (f" ({100 * ratio:.0f}%)" if ratio is not None else "")
             + f" · policy {red.get('eviction_policy')}",
         )
