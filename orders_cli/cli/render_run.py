@@ -70,13 +70,13 @@ def panel(t: Telemetry, rate: float, title: str) -> Panel:
         f"duplicates {c['duplicates']:,}",
         f"malformed {c['malformed']:,}",
         f"dropped {c['dropped_overload']:,}",
-        f"late {c['late_trades']:,}",
+        f"late {c['late_trades']:,} · bar corrections {c['bar_corrections']:,}",
     )
     head.add_row(
         f"gaps open {t.open_gaps:,} ids",
         f"opened {c['gaps_opened']:,}",
         f"exchange-side {c['exchange_holes']:,}",
-        f"backfill queue {t.backfill_queue:,} (rest {c['rest_calls']:,})",
+        f"backfill queue {t.backfill_queue:,} · REST calls {c['rest_calls']:,}",
     )
     conns = Table(box=None, pad_edge=False, expand=False)
     for col in ("connection", "state", "streams", "messages", "reconnects", "last error"):
