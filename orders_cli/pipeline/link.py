@@ -23,6 +23,57 @@ log = logging.getLogger(__name__)
 URL_MAX_BYTES = 8000
 
 
+class SilenceGauge:
+    """How long a connection may stay silent before it counts as stalled.
+
+    A busy connection: ``floor`` (the stall timeout). A connection whose messages are
+    normally far apart (a few illiquid symbols): ``quiet_factor`` x its mean gap between
+    message batches, at most ``ceiling_factor`` x ``floor`` — silence that is normal for it
+    is not a stall (it used to reconnect every ``floor`` seconds and head-check its symbols
+    by REST each time). The mean is the shard's, kept across reconnects (a declared stall
+    counts as a gap of its length; a busy connection pulls the mean back down within a few
+    dozen batches); the time across a reconnect is not a gap."""
+
+    def __init__(
+        self,
+        floor: float,
+        *,
+        quiet_factor: float = 20.0,
+        ceiling_factor: float = 10.0,
+        alpha: float = 0.05,
+    ) -> None:
+        self.floor = floor
+        self.ceiling = floor * ceiling_factor
+        self.quiet_factor = quiet_factor
+        self.alpha = alpha
+        self.mean_gap: float | None = None
+        self._last: float | None = None
+
+    def allowed(self) -> float:
+        if self.mean_gap is None:
+            return self.floor
+        return min(self.ceiling, max(self.floor, self.quiet_factor * self.mean_gap))
+
+    def arrived(self, now: float) -> None:
+        last, self._last = self._last, now
+        if last is not None:
+            self._sample(now - last)
+
+    def silent_for(self, seconds: float) -> None:
+        """A stall was declared after ``seconds`` of silence: at least that is its pace."""
+        self._sample(seconds)
+        self._last = None
+
+    def restart(self, now: float) -> None:
+        """A new connection (subscribed at ``now``): gaps count from here, not from the
+        old connection's last message."""
+        self._last = now
+
+    def _sample(self, gap: float) -> None:
+        m = self.mean_gap
+        self.mean_gap = gap if m is None else m + self.alpha * (gap - m)
+
+
 class ShardStalled(Exception):
     """No frame arrived on a connection for ``stall_timeout`` seconds."""
 

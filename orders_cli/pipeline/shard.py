@@ -24,6 +24,7 @@ from orders_cli.pipeline.link import (
     RECONNECTABLE,
     Link,
     ShardStalled,
+    SilenceGauge,
     cancel_when_cancelled,
     first_leaf,
     handshake_url,
@@ -80,6 +81,7 @@ class Shard:
         self.telemetry = telemetry
         self.budget = budget
         self.stall_timeout = stall_timeout
+        self.silence = SilenceGauge(stall_timeout)
         self.url_stream_limit = url_stream_limit
         self.subscribe_batch = subscribe_batch
         self.connect_timeout = connect_timeout
@@ -313,10 +315,14 @@ class Shard:
         conn = self.conn
         deliver = self.port.deliver
         count = self.telemetry.count
+        silence = self.silence
+        silence.restart(trio.current_time())
         with trio.CancelScope() as watchdog:
             while True:
-                watchdog.deadline = trio.current_time() + self.stall_timeout
+                allowed = silence.allowed()
+                watchdog.deadline = trio.current_time() + allowed
                 batch = await ws.get_messages()
+                silence.arrived(trio.current_time())
                 conn.messages += len(batch)
                 conn.last_message_monotonic = time.monotonic()
                 if not link.first_message.is_set():
@@ -335,7 +341,8 @@ class Shard:
                     if delivered:
                         count("trades_received", delivered)
         if watchdog.cancelled_caught:
-            raise ShardStalled(f"no frame for {self.stall_timeout:g}s on connection #{link.serial}")
+            silence.silent_for(allowed)
+            raise ShardStalled(f"no frame for {allowed:g}s on connection #{link.serial}")
 
     def _on_control(self, link: Link, event: object, raw: str | bytes) -> None:
         if isinstance(event, ControlReply):

@@ -13,6 +13,7 @@ from wsfake import FakeServer, FakeSource, trade_frame
 
 from orders_cli.models import Trade
 from orders_cli.pipeline.backoff import Backoff, ConnectBudget
+from orders_cli.pipeline.link import SilenceGauge
 from orders_cli.pipeline.messages import ShardEvent, WriterInput
 from orders_cli.pipeline.shard import OutputClosed, Shard
 from orders_cli.pipeline.wsopen import WS_CLIENTS
@@ -383,3 +384,48 @@ async def test_handshake_url_stays_under_8kb_with_long_stream_names(
     assert len(server.conns) == 1
     assert 0 < len(conn.url_streams) < 200
     assert sorted(conn.streams) == sorted(streams)
+
+
+def test_silence_gauge_follows_the_connection_s_own_pace() -> None:
+    g = SilenceGauge(60.0)
+    assert g.allowed() == 60.0  # nothing known: the stall timeout
+    for n in range(50):  # busy: batches 10 ms apart
+        g.arrived(n * 0.01)
+    assert g.allowed() == 60.0
+    quiet = SilenceGauge(60.0)
+    for n in range(50):  # a message every 20 s: normal for it, 20x that is allowed
+        quiet.arrived(n * 20.0)
+    assert quiet.allowed() == 400.0
+    for n in range(50):  # every 5 minutes: capped at 10x the stall timeout
+        quiet.arrived(1000.0 + n * 300.0)
+    assert quiet.allowed() == 600.0
+    quiet.restart(1e9)  # a reconnect: the time across it is not a gap
+    quiet.arrived(1e9 + 1.0)
+    assert quiet.allowed() == 600.0
+    busy = SilenceGauge(60.0)
+    busy.silent_for(60.0)  # a stall: it may be a quiet connection after all
+    assert busy.allowed() == 600.0
+    busy.restart(0.0)
+    for n in range(1, 200):  # busy again: back to the stall timeout
+        busy.arrived(n * 0.01)
+    assert busy.allowed() == 60.0
+
+
+async def test_a_quiet_connection_is_not_a_stall(server: FakeServer, nursery: trio.Nursery) -> None:
+    """Messages 0.3 s apart with a stall timeout of 0.1 s: at most the first silence (the
+    pace is not known yet) counts as a stall; a real stall is still caught, after at most
+    10x the timeout."""
+    send, recv = trio.open_memory_channel[WriterInput](1000)
+    shard = make_shard(server, send, stall_timeout=0.1)
+    with trio.fail_after(20):
+        await nursery.start(shard.run)
+        for n in range(12):
+            await trio.sleep(0.3)
+            if server.conns and not server.conns[-1].closed.is_set():
+                await server.conns[-1].send(trade_frame("AAA", n + 1))
+        assert shard.telemetry.counters["shard_stalls"] <= 1
+        before = shard.telemetry.counters["shard_stalls"]
+        start = trio.current_time()
+        while shard.telemetry.counters["shard_stalls"] == before:  # the server goes silent
+            await trio.sleep(0.05)
+        assert trio.current_time() - start <= 1.0 + 0.5
