@@ -6,6 +6,12 @@ the exchange's minute by ``minute_offset`` seconds (``time.time() - trio.current
 in production, so windows roll at real minute boundaries; 0 in tests). A server whose
 minutes are not wall-clock minutes (a simulator, a skewed clock) shows it: its count drops
 inside what we think is one minute; the budget then follows the server's phase.
+
+Within a minute, calls are also paced (a token bucket: ``BURST_SHARE`` of the cap at once,
+then the cap over ``SPREAD_S`` seconds): a cold start of every symbol used to spend the
+whole minute's budget in its first seconds, hundreds of pages that the writer then
+applied at once (a latency spike for live trades every minute); the weight per minute is
+unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import math
 import attrs
 
 MINUTE = 60.0
+BURST_SHARE = 0.1  # of the cap, usable at once
+SPREAD_S = 30.0  # the rest of a minute's cap flows in over this many seconds
 
 
 @attrs.define
@@ -25,6 +33,8 @@ class WeightBudget:
     used: int = 0  # estimate (then header truth) for window ``window``
     window: int = -1
     last_header: int | None = None  # the exchange's count in its latest reply
+    tokens: float | None = None  # the pacing bucket (None: full)
+    tokens_at: float = 0.0
 
     @property
     def cap(self) -> int:
@@ -42,17 +52,33 @@ class WeightBudget:
         if m != self.window:
             self.window, self.used = m, 0
 
+    @property
+    def burst(self) -> float:
+        return max(1.0, self.cap * BURST_SHARE)
+
+    def _refill(self, now: float) -> float:
+        rate = self.cap / SPREAD_S
+        tokens = self.burst if self.tokens is None else self.tokens
+        tokens = min(self.burst, tokens + rate * max(0.0, now - self.tokens_at))
+        self.tokens, self.tokens_at = tokens, now
+        return tokens
+
     def delay(self, now: float, weight: int) -> float:
         """Seconds to wait before a call of ``weight`` fits (0 = go now). A call heavier
         than the whole cap goes alone at the start of a window."""
         self._roll(now)
-        if self.used == 0 or self.used + weight <= self.cap:
+        if not (self.used == 0 or self.used + weight <= self.cap):
+            return max(0.0, self.next_minute_at(now) - now)
+        tokens = self._refill(now)
+        need = min(float(weight), self.burst)  # a call heavier than the burst waits for it
+        if tokens >= need - 1e-6:  # float dust must not become a wait too short to move the clock
             return 0.0
-        return max(0.0, self.next_minute_at(now) - now)
+        return max(1e-3, (need - tokens) / (self.cap / SPREAD_S))
 
     def reserve(self, now: float, weight: int) -> None:
         self._roll(now)
         self.used += weight
+        self.tokens = self._refill(now) - min(float(weight), self.burst)
 
     def adopt(self, now: float, used: int, in_flight: int = 0) -> None:
         """The exchange says ``used`` weight is spent in its current minute; ``in_flight``
