@@ -149,3 +149,24 @@ def test_run_rejects_an_unknown_bar_timeframe() -> None:
     out = _orders("run", "--bars", "1m,7m", "--redis-url", "redis://127.0.0.1:1/0")
     assert out.returncode == 2
     assert "7m" in out.stderr and out.stderr.strip().count("\n") == 0
+
+
+def test_readme_lists_every_environment_variable() -> None:
+    """Every ``envvar`` of every command is in README.md's table (``ORDERS_SIM_*`` by its
+    suffix in the sim row): a new option cannot be documented nowhere."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    root = typer.main.get_command(app)
+    assert isinstance(root, click.Group)
+    missing = []
+    for name, command in root.commands.items():
+        for param in command.params:
+            envvars = param.envvar if isinstance(param.envvar, list | tuple) else [param.envvar]
+            for var in filter(None, envvars):
+                documented = (
+                    f"`{var.removeprefix('ORDERS_SIM_')}`" in readme
+                    if var.startswith("ORDERS_SIM_")
+                    else f"`{var}`" in readme
+                )
+                if not documented:
+                    missing.append(f"{name}: {var}")
+    assert not missing

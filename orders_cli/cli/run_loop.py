@@ -19,6 +19,7 @@ from rich.live import Live
 from orders_cli.cli.render_run import RateMeter, panel, summary_fields, summary_line
 from orders_cli.config import RunConfig
 from orders_cli.errors import OrdersError
+from orders_cli.gctune import tuned_gc
 from orders_cli.health import publish_health
 from orders_cli.pipeline.supervisor import Ingester
 from orders_cli.sources.base import Source
@@ -124,6 +125,7 @@ async def run_ingest(
             server, _thread = serve_metrics(metrics_port, telemetry)
             stack.callback(server.shutdown)
             log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", metrics_port)
+        stack.enter_context(tuned_gc())
         await _run(cfg, source, redis, display, telemetry, sim_cfg, title, origin)
     return telemetry
 

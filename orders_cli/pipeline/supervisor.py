@@ -192,9 +192,10 @@ class Ingester:
                     sync = ListingSync(self, rest, writer_send, budget, rng, per_conn)
                     n.start_soon(sync.run, cfg.listing_poll_s, n)
                 log.info(
-                    "live: %d symbols on %d connections (%s)",
+                    "live: %d symbols on %d connection%s (%s)",
                     len(trading),
                     len(self.shards),
+                    "" if len(self.shards) == 1 else "s",
                     self.ws_url,
                 )
                 task_status.started()
