@@ -170,3 +170,14 @@ def test_readme_lists_every_environment_variable() -> None:
                 if not documented:
                     missing.append(f"{name}: {var}")
     assert not missing
+
+
+def test_piped_tables_are_not_squashed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Piped (not a terminal) the report console is wide; COLUMNS still decides."""
+    from orders_cli.cli.console import PIPE_WIDTH, out_console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert out_console().width == PIPE_WIDTH
+    monkeypatch.setenv("COLUMNS", "100")
+    assert out_console().width == 100

@@ -72,8 +72,9 @@ def _archive_ls(root: Path, as_json: bool) -> None:
             }
             sys.stdout.buffer.write(orjson.dumps(row) + b"\n")
     else:
-        from rich.console import Console
         from rich.table import Table
+
+        from orders_cli.cli.console import out_console
 
         table = Table(title=f"archive {root}")
         for col in ("market", "symbol", "day", "rows", "agg ids", "problems"):
@@ -87,7 +88,7 @@ def _archive_ls(root: Path, as_json: bool) -> None:
                 f"{f.first_agg_id}..{f.last_agg_id}",
                 ", ".join(f.problems),
             )
-        Console().print(table)
+        out_console().print(table)
     raise typer.Exit(1 if bad else 0)
 
 
@@ -165,9 +166,10 @@ def register(app: typer.Typer) -> None:
         else:
             from rich.console import Console
 
+            from orders_cli.cli.console import out_console
             from orders_cli.cli.render_ops import prune_table
 
-            Console().print(prune_table(report))
+            out_console().print(prune_table(report))
             for err in report.errors:
                 Console(stderr=True).print(f"[red]error:[/red] {err}")
         raise typer.Exit(0 if report.ok else 1)

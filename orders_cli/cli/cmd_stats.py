@@ -69,11 +69,10 @@ def register(app: typer.Typer) -> None:
         if as_json:
             _print_json(sym, tf, bars, current)
             return
-        from rich.console import Console
-
         from orders_cli.cli import render_stats as rs
+        from orders_cli.cli.console import out_console
 
-        console = Console()
+        console = out_console()
         if show_chart:
             console.print(rs.chart(sym, tf, bars, width=console.width))
         console.print(rs.bars_table(sym, tf, bars))

@@ -87,9 +87,9 @@ def register(app: typer.Typer) -> None:
                                 live.start()
                             live.update(view, refresh=True)
                         else:
-                            from rich.console import Console
+                            from orders_cli.cli.console import out_console
 
-                            Console().print(view)
+                            out_console().print(view)
                     if not watch:
                         break
                     time.sleep(2.0)

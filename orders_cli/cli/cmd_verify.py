@@ -102,11 +102,10 @@ def register(app: typer.Typer) -> None:
             sys.stdout.buffer.write(report.json_lines())
             sys.stdout.flush()
         else:
-            from rich.console import Console
-
+            from orders_cli.cli.console import out_console
             from orders_cli.cli.render_verify import render
 
-            Console().print(render(report))
+            out_console().print(render(report))
         raise typer.Exit(0 if report.clean else 1)
 
 
