@@ -80,7 +80,8 @@ def chart(symbol: str, tf: str, bars: list[Bar], width: int, height: int = 14) -
     if not bars:
         return Text(f"{symbol} {tf}: no bars to chart", style="dim")
     label_w = max(len(fmt_decimal(b.high)) for b in bars) + 1
-    bars = bars[-max(1, width - label_w - 1) :]
+    asked = len(bars)
+    bars = bars[-max(1, width - label_w - 1) :]  # one column per bar: the newest that fit
     hi = max(b.high for b in bars)
     lo = min(b.low for b in bars)
     grid: list[list[tuple[str, str]]] = [[(" ", "")] * len(bars) for _ in range(height)]
@@ -101,6 +102,8 @@ def chart(symbol: str, tf: str, bars: list[Bar], width: int, height: int = 14) -
         lines.append(line)
     lines.extend(_volume_lines(bars, label_w))
     span = f"{when(bars[0].window_start, tf)} → {when(bars[-1].window_start, tf)} UTC"
+    if len(bars) < asked:
+        span += f" (the newest {len(bars)} of {asked} bars: a wider terminal shows more)"
     lines.append(Text(" " * (label_w + 1) + span, style="dim"))
     return Group(*lines)
 

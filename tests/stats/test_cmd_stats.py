@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -14,7 +16,7 @@ import pytest
 import redis
 
 from orders_cli.models import Trade
-from orders_cli.stats.bars import bars_for_batch
+from orders_cli.stats.bars import Bar, bars_for_batch
 from orders_cli.stats.codec import current_fields, encode_bar
 from orders_cli.store.keys import TIMEFRAMES, Keyspace
 
@@ -108,3 +110,23 @@ def test_unknown_symbol_suggests_close_matches_exit_2(redis_url: str) -> None:
 def test_bad_timeframe_is_usage_error(redis_url: str) -> None:
     out = _orders("stats", "BTCUSDT", "--tf", "2m", "--redis-url", redis_url)
     assert out.returncode == 2 and "2m" in out.stderr
+
+
+def _bar(i: int) -> Bar:
+    p = Decimal(100 + i % 7)
+    return Bar(i * 60_000, p, p + 1, p - 1, p, Decimal(1), p, 1, 1, i, i, i, i, 0,
+               Decimal(0), Decimal(0), i * 60_000)  # fmt: skip
+
+
+def test_chart_says_when_it_shows_fewer_bars_than_asked() -> None:
+    from rich.console import Console
+
+    from orders_cli.cli.render_stats import chart
+
+    def text(width: int) -> str:
+        console = Console(width=width, record=True, file=io.StringIO())
+        console.print(chart("BTCUSDT", "1m", [_bar(i) for i in range(100)], width=width))
+        return console.export_text()
+
+    assert "the newest" in text(40) and "of 100 bars" in text(40)
+    assert "the newest" not in text(200)
