@@ -56,29 +56,37 @@ class WeightBudget:
     def burst(self) -> float:
         return max(1.0, self.cap * BURST_SHARE)
 
+    @property
+    def rate(self) -> float:
+        """Pacing tokens (weight) per second."""
+        return self.cap / SPREAD_S
+
+    def _cost(self, weight: int) -> float:
+        """Tokens a call takes: a call heavier than the burst waits for a full bucket."""
+        return min(float(weight), self.burst)
+
     def _refill(self, now: float) -> float:
-        rate = self.cap / SPREAD_S
         tokens = self.burst if self.tokens is None else self.tokens
-        tokens = min(self.burst, tokens + rate * max(0.0, now - self.tokens_at))
+        tokens = min(self.burst, tokens + self.rate * max(0.0, now - self.tokens_at))
         self.tokens, self.tokens_at = tokens, now
         return tokens
 
     def delay(self, now: float, weight: int) -> float:
         """Seconds to wait before a call of ``weight`` fits (0 = go now). A call heavier
-        than the whole cap goes alone at the start of a window."""
+        than the whole cap goes alone at the start of a window. Within the window, calls
+        also wait for the pacing bucket."""
         self._roll(now)
         if not (self.used == 0 or self.used + weight <= self.cap):
             return max(0.0, self.next_minute_at(now) - now)
-        tokens = self._refill(now)
-        need = min(float(weight), self.burst)  # a call heavier than the burst waits for it
+        tokens, need = self._refill(now), self._cost(weight)
         if tokens >= need - 1e-6:  # float dust must not become a wait too short to move the clock
             return 0.0
-        return max(1e-3, (need - tokens) / (self.cap / SPREAD_S))
+        return max(1e-3, (need - tokens) / self.rate)
 
     def reserve(self, now: float, weight: int) -> None:
         self._roll(now)
         self.used += weight
-        self.tokens = self._refill(now) - min(float(weight), self.burst)
+        self.tokens = self._refill(now) - self._cost(weight)
 
     def adopt(self, now: float, used: int, in_flight: int = 0) -> None:
         """The exchange says ``used`` weight is spent in its current minute; ``in_flight``
