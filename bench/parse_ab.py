@@ -21,7 +21,7 @@ from types import ModuleType
 
 from orders_cli.sources.binance import wire
 
-FIXTURE = Path("/work/shared/fixtures/binance/spot-aggTrade-frames.jsonl")
+FIXTURE = Path(__file__).resolve().parents[1] / "tests/data/binance/spot-aggTrade-frames.jsonl"
 WIRE = "orders_cli/sources/binance/wire.py"
 
 

@@ -19,7 +19,7 @@ import orjson
 from orders_cli.models import Trade
 from orders_cli.sources.binance.spot import SPOT
 
-FIXTURE = Path("/work/shared/fixtures/binance/spot-aggTrade-frames.jsonl")
+FIXTURE = Path(__file__).resolve().parents[1] / "tests/data/binance/spot-aggTrade-frames.jsonl"
 
 
 def _combined(frame: bytes) -> bytes:

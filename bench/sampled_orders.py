@@ -30,6 +30,8 @@ from types import FrameType
 
 import orjson
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 INTERVAL = float(os.environ.get("ORDERS_SAMPLE_MS", "5")) / 1000
 OUT = os.environ.get("ORDERS_SAMPLE_OUT", "")
 
@@ -42,7 +44,7 @@ joint: Counter[str] = Counter()  # "main leaf | worker leaf" of the same instant
 def _name(f: FrameType) -> str:
     code = f.f_code
     path = code.co_filename
-    short = path.split("site-packages/")[-1].split("/work/main/")[-1]
+    short = path.split("site-packages/")[-1].split(f"{ROOT}/")[-1]
     return f"{short}:{code.co_name}"
 
 

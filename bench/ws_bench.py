@@ -1,7 +1,7 @@
-"""WebSocket receive throughput of the shard's clients over loopback (perf-measurements §4).
+"""WebSocket receive throughput of the shard's clients over loopback.
 
 A "blast" server runs in its own process: wsproto handshake, then ``send_all`` of one
-pre-framed blob of aggTrade frames (the recorded spot frames in /work/shared/fixtures, or
+pre-framed blob of aggTrade frames (the recorded spot frames in tests/data/binance, or
 the project's sim fixture) again and again, so it costs a few % CPU and never limits the
 client. The client (this process) connects with the chosen client(s), reads for
 ``--seconds`` after ``--warmup`` and reports messages/s and the CPU % of both processes.
@@ -26,7 +26,7 @@ from wsproto.events import AcceptConnection, Request, TextMessage
 
 from orders_cli.pipeline.wsopen import WS_CLIENTS, WsConn, open_ws, ws_client_kind
 
-FIXTURE = Path("/work/shared/fixtures/binance/spot-aggTrade-frames.jsonl")
+FIXTURE = Path(__file__).resolve().parents[1] / "tests/data/binance/spot-aggTrade-frames.jsonl"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 

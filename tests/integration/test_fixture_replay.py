@@ -17,12 +17,13 @@ from orders_cli.redis_conn import connect
 from orders_cli.sources.registry import get_source
 from orders_cli.store import gaps as gapops
 from orders_cli.telemetry import Telemetry
+from tests.datafiles import SPOT_FRAMES
 from tests.integration.harness import KS
 from tests.integration.replay_server import Frame, ReplayServer, load_frames, wait_for
 
 pytestmark = pytest.mark.integration
 
-FRAMES = "/work/shared/fixtures/binance/spot-aggTrade-frames.jsonl"
+FRAMES = str(SPOT_FRAMES)
 SEED_ORDER = [
     "event_type", "event_time", "symbol", "agg_trade_id", "price", "quantity",
     "first_trade_id", "last_trade_id", "trade_time", "is_buyer_maker",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import trio
@@ -20,6 +19,7 @@ from orders_cli.pipeline.wsopen import WS_CLIENTS
 from orders_cli.sources.base import SourceLimits
 from orders_cli.sources.registry import get_source
 from orders_cli.telemetry import Telemetry
+from tests.datafiles import SPOT_FRAMES
 
 STREAMS = ["btcusdt@aggTrade", "ethusdt@aggTrade", "bnbusdt@aggTrade"]
 
@@ -280,11 +280,10 @@ async def test_backoff_resets_only_after_a_healthy_connection(
     assert shard.backoff.attempts == attempts
 
 
-FIXTURE = Path("/work/shared/fixtures/binance/spot-aggTrade-frames.jsonl")
-FRAMES = FIXTURE.read_text().splitlines()[:200] if FIXTURE.exists() else []
+FIXTURE = SPOT_FRAMES
+FRAMES = FIXTURE.read_text().splitlines()[:200]
 
 
-@pytest.mark.skipif(not FIXTURE.exists(), reason="shared Binance fixtures not present")
 async def test_real_spot_source_and_recorded_frames(
     server: FakeServer, nursery: trio.Nursery
 ) -> None:

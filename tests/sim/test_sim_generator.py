@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -12,8 +11,9 @@ from simhelpers import small_config
 
 from orders_cli.sim import SimConfig
 from orders_cli.sim.engine import Engine, malformed
+from tests.datafiles import SPOT_FRAMES
 
-FIXTURE = Path("/work/shared/fixtures/binance/spot-aggTrade-frames.jsonl")
+FIXTURE = SPOT_FRAMES
 DEC8 = re.compile(r"^\d+\.\d{8}$")
 
 

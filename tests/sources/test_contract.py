@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
 import pytest
 from hypothesis import given
@@ -13,8 +11,9 @@ from orders_cli.errors import UsageError
 from orders_cli.models import ControlReply, Ignored, Rejection, ServerShutdown, Trade
 from orders_cli.sources.base import RestRequest, Source
 from orders_cli.sources.registry import SOURCES, get_source
+from tests.datafiles import BINANCE
 
-FIXTURES = Path("/work/shared/fixtures/binance")
+FIXTURES = BINANCE
 ALL = sorted(SOURCES)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import orjson
 import pytest
@@ -15,8 +14,9 @@ from orders_cli.sources.binance.wire import (
     parse_exchange_info_report,
     permissions_seen,
 )
+from tests.datafiles import BINANCE
 
-FIXTURES = Path("/work/shared/fixtures/binance")
+FIXTURES = BINANCE
 ROW = {"a": 26129, "p": "0.01633102", "q": "4.70443515", "f": 27781, "l": 27781}
 ROW |= {"T": 1498793709153, "m": True, "M": True}
 

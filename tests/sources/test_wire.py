@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -12,8 +11,9 @@ from hypothesis import strategies as st
 
 from orders_cli.models import ControlReply, Ignored, Rejection, ServerShutdown, Trade
 from orders_cli.sources.binance.wire import LIVE_KEYS, check_core, parse_frame
+from tests.datafiles import BINANCE
 
-FIXTURES = Path("/work/shared/fixtures/binance")
+FIXTURES = BINANCE
 GOOD: dict[str, Any] = {
     "e": "aggTrade",
     "E": 1617566591315,
