@@ -1,6 +1,6 @@
 """How a cold start finds its first trade: a market-specific strategy.
 
-Spot (reference §3.3): one ``startTime`` call (no ``endTime``) returns the oldest
+Spot (docs/binance.md §3.3): one ``startTime`` call (no ``endTime``) returns the oldest
 trades from that time on; ``fromId`` pages follow. Futures: ``startTime``/``endTime``
 spans must be < 1 h and ``fromId`` must not be combined with a time, so the locate
 phase walks windows of under an hour until one holds a trade.

@@ -19,7 +19,7 @@ from orders_cli.sources.base import Source
 
 log = logging.getLogger(__name__)
 
-# handshake URLs stay under the 8 KB request line common servers accept (reference §1.2)
+# handshake URLs stay under the 8 KB request line common servers accept (docs/binance.md §1.2)
 URL_MAX_BYTES = 8000
 
 

@@ -1,4 +1,4 @@
-"""Live control messages of Binance WebSocket Streams (reference §1.4): parsing and the
+"""Live control messages of Binance WebSocket Streams (docs/binance.md §1.4): parsing and the
 exact reply / error shapes. Pure functions; the connection applies the result."""
 
 from __future__ import annotations

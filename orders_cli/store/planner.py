@@ -2,7 +2,7 @@
 for the reorder window, which gaps open — on a copy of the symbol's state, so a failed or
 conflicting apply leaves the committed state untouched.
 
-Rules (design.md §4): ids of a symbol are contiguous. A trade at watermark+1 advances it;
+Rules: ids of a symbol are contiguous. A trade at watermark+1 advances it;
 above watermark+1 a live trade is held up to the reorder window (an equal-``T`` burst may
 arrive out of id order) before a gap is declared; a REST trade opens the gap at once; at
 or below the watermark a trade is applied only when it fills a recorded gap, otherwise it

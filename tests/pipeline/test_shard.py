@@ -370,7 +370,7 @@ async def test_handshake_url_stays_under_8kb_with_long_stream_names(
     server: FakeServer, nursery: trio.Nursery
 ) -> None:
     """200 streams of CJK names (9 bytes per character percent-encoded) make a ~15 KB
-    request line; common servers refuse lines over 8 KB (reference §1.2) and a refused
+    request line; common servers refuse lines over 8 KB (docs/binance.md §1.2) and a refused
     handshake is retried forever. The URL carries what fits; SUBSCRIBE carries the rest."""
     server.max_target = 8000
     streams = [f"币安人生{n:03d}usdt@aggTrade" for n in range(200)]

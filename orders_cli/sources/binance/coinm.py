@@ -1,4 +1,4 @@
-"""Binance COIN-M futures ``<symbol>@aggTrade`` (reference §1-§3, CM column).
+"""Binance COIN-M futures ``<symbol>@aggTrade`` (docs/binance.md).
 
 Shares the UM 2400/min REST weight pool since 2026-06-30 (two ingesters of usdm+coinm
 on one IP must split it). exchangeInfo says ``contractStatus`` (handled by the parser).

@@ -62,7 +62,7 @@ class BinanceMarket:
         """exchangeInfo for every listed instrument.
 
         Spot hides symbols whose permission sets hold only ``TRD_GRP_*`` groups unless
-        ``permissions`` names them (reference §3.2; Binance: "to display all permissions
+        ``permissions`` names them (docs/binance.md §3.2; Binance: "to display all permissions
         you need to specify them explicitly"). So the spot request sends ``permissions``
         as a JSON array of every name in the official enum (``SPOT``, ``MARGIN``,
         ``LEVERAGED``, ``TRD_GRP_002``..``TRD_GRP_025``). We send only documented names:

@@ -1,4 +1,4 @@
-"""Binance spot ``<symbol>@aggTrade`` (reference §1-§3, SPOT column)."""
+"""Binance spot ``<symbol>@aggTrade`` (docs/binance.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Stream names, WebSocket URLs and control messages (same forms on all Binance markets).
 
 URL length: no documented limit, but common servers refuse request lines over 8 KB
-(reference §1.2). ``connect_url`` callers put at most ``max_streams_in_url`` streams in the
+(docs/binance.md §1.2). ``connect_url`` callers put at most ``max_streams_in_url`` streams in the
 handshake (about 400 plain spot names fit in 8,000 bytes; far fewer CJK names, each
 character being 9 bytes percent-encoded) and add the rest with paced SUBSCRIBE messages.
 """

@@ -1,4 +1,4 @@
-"""Binance USD-M futures ``<symbol>@aggTrade`` (reference §1-§3, UM column).
+"""Binance USD-M futures ``<symbol>@aggTrade`` (docs/binance.md).
 
 aggTrade lives on the routed ``/market`` path (the root URL accepts and stays silent since
 2026-04-23). Streams per connection: docs conflict (1024 vs 200); 200 is the safe cap.
