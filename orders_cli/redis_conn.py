@@ -1,5 +1,6 @@
-"""Connecting to Redis: URL checks, the sync redis-py client every layer uses, and the
-server facts (version, memory, eviction policy) that ``run`` and ``status`` show.
+"""Connecting to Redis: the sync redis-py client every layer uses (its URL checked by
+:mod:`orders_cli.redis_url`), and the server facts (version, memory, eviction policy) that
+``run`` and ``status`` show.
 
 Eviction rule (:func:`eviction_warning`): Redis evicts keys only when ``maxmemory`` is
 set (non-zero) and the policy is not ``noeviction``. With ``maxmemory 0`` no policy ever
@@ -10,54 +11,15 @@ silently vanish, which breaks the completeness guarantee, so we warn.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import attrs
 import redis
 
 from orders_cli.errors import RedisUnavailable, UsageError
+from orders_cli.redis_url import redact, validate_redis_url
 
-REDIS_SCHEMES: tuple[str, ...] = ("redis", "rediss", "unix")
 SOCKET_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
 HEALTH_CHECK_INTERVAL_S = 30
-
-
-def validate_redis_url(url: str) -> str:
-    """Return ``url`` if it is a ``redis://``, ``rediss://`` or ``unix://`` URL, else raise
-    :class:`UsageError`."""
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise UsageError(f"invalid Redis URL {url!r}: {exc}") from exc
-    if parts.scheme not in REDIS_SCHEMES:
-        raise UsageError(
-            f"invalid Redis URL {url!r}: expected redis://HOST:PORT/DB, rediss://... "
-            "or unix:///path/to/redis.sock"
-        )
-    if parts.scheme == "unix":
-        if not parts.path:
-            raise UsageError(f"invalid Redis URL {url!r}: unix:// needs a socket path")
-    else:
-        if not parts.hostname:
-            raise UsageError(f"invalid Redis URL {url!r}: missing host")
-        try:
-            _ = parts.port
-        except ValueError as exc:
-            raise UsageError(f"invalid Redis URL {url!r}: {exc}") from exc
-        db = parts.path.lstrip("/")
-        if db and not db.isdigit():  # redis-py would quietly use DB 0
-            raise UsageError(f"invalid Redis URL {url!r}: the database is a number (/0, /1…)")
-    return url
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for messages and logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
 
 
 def connect(url: str) -> redis.Redis:

@@ -16,14 +16,8 @@ from orders_cli import redis_conn
 from orders_cli.cli import options
 from orders_cli.durations import format_duration, parse_duration, parse_duration_ms
 from orders_cli.errors import RedisUnavailable, UsageError
-from orders_cli.redis_conn import (
-    ServerFacts,
-    check,
-    connect,
-    eviction_warning,
-    redact,
-    validate_redis_url,
-)
+from orders_cli.redis_conn import ServerFacts, check, connect, eviction_warning
+from orders_cli.redis_url import redact, validate_redis_url
 
 
 # --- durations -------------------------------------------------------------------------

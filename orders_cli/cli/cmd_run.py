@@ -17,6 +17,7 @@ from orders_cli.cli.run_loop import Display, first_orders_error, run_ingest
 from orders_cli.config import RunConfig
 from orders_cli.durations import parse_duration
 from orders_cli.errors import UsageError
+from orders_cli.redis_url import redact
 
 log = logging.getLogger("orders")
 
@@ -85,7 +86,7 @@ def open_redis_url(stack: ExitStack, redis_url: str | None) -> str:
     url = emb.start()
     stack.callback(emb.stop)
     how = "reusing" if emb.reused else "started"
-    log.info("embedded Redis %s: %s (data in %s)", how, url, emb.data_dir)
+    log.info("embedded Redis %s: %s (data in %s)", how, redact(url), emb.data_dir)
     return url
 
 

@@ -20,7 +20,7 @@ import typer
 
 from orders_cli.durations import parse_duration
 from orders_cli.errors import UsageError
-from orders_cli.redis_conn import validate_redis_url
+from orders_cli.redis_url import validate_redis_url
 from orders_cli.sources.registry import SOURCES
 
 MARKETS: tuple[str, ...] = tuple(SOURCES)  # the plug-in seam decides which markets exist

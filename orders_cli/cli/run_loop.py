@@ -22,6 +22,7 @@ from orders_cli.errors import OrdersError
 from orders_cli.gctune import tuned_gc
 from orders_cli.health import publish_health
 from orders_cli.pipeline.supervisor import Ingester
+from orders_cli.redis_url import redact
 from orders_cli.sources.base import Source
 from orders_cli.store.processor import now_ms
 from orders_cli.telemetry import Telemetry
@@ -151,7 +152,7 @@ async def _run(
             ns = f" --namespace {cfg.namespace.rstrip(':')}" if cfg.namespace else ""
             log.info(  # the same store: a verify of another Redis would find nothing
                 "check it while it runs: orders verify --redis-url %s%s --rest-url %s",
-                cfg.redis_url,
+                redact(cfg.redis_url),
                 ns,
                 sim.rest_url,
             )
