@@ -87,8 +87,27 @@ def market_dir(market_prefix: str) -> str:
     return market_prefix.rstrip(":") or "spot"
 
 
+UNSAFE_IN_NAME = ("/", "\\", "\x00")
+
+
+def _component(name: str, what: str) -> str:
+    """``name`` as one path component under the archive root, or :class:`ArchiveError`.
+
+    Symbol names come from Redis, which anything with access to it can write: a name that
+    is empty, ``.``/``..``, or holds a separator would build a path outside the root."""
+    if name in ("", ".", "..") or any(c in name for c in UNSAFE_IN_NAME):
+        raise ArchiveError(f"unsafe {what} name {name!r} for an archive path: not archived")
+    return name
+
+
 def archive_path(root: Path, market: str, symbol: str, day: str) -> Path:
-    return root / market / symbol / f"{day}.parquet"
+    """``root/market/symbol/day.parquet``; :class:`ArchiveError` unless it stays under root."""
+    parts = [_component(market, "market"), _component(symbol, "symbol"), _component(day, "day")]
+    path = root.joinpath(*parts[:2], f"{parts[2]}.parquet")
+    base = root.resolve()
+    if base not in path.resolve().parents:
+        raise ArchiveError(f"unsafe archive path {path}: it leaves {root}; not archived")
+    return path
 
 
 def _rows(trades: Iterable[Trade]) -> dict[str, list[Any]]:

@@ -176,3 +176,26 @@ def test_archive_failure_deletes_nothing(r: redis.Redis, tmp_path: Path) -> None
     assert not report.ok
     assert r.zcard(KS.trades_latest("BTCUSDT")) == 50
     assert r.xlen(KS.trades_stream("BTCUSDT")) == 50  # stream kept too
+
+
+@pytest.mark.parametrize("hostile", ["../evil", "../../etc", "/abs", "..", ".", "a/b", "a\\b"])
+def test_archive_never_writes_outside_its_dir_whatever_symbol_names_redis_holds(
+    r: redis.Redis, tmp_path: Path, hostile: str
+) -> None:
+    pytest.importorskip("pyarrow")
+    old = NOW_MS - 2 * DAY_MS
+    store(r, KS, [trade(hostile, i, old + i) for i in range(3)])
+    store(r, KS, [trade("币安人生USDT", i, old + i) for i in range(3)])  # real, non-ASCII
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for dry_run in (True, False):
+        report = prune_once(r, KS, NOW_MS, POLICY, archive_dir=archive, dry_run=dry_run)
+        assert not report.ok
+        bad = [s for s in report.symbols if s.symbol == hostile]
+        assert bad and "unsafe" in (bad[0].error or "")
+        assert all(archive.resolve() in Path(p).resolve().parents for s in report.symbols
+                   for p in s.archived)  # fmt: skip
+    outside = [p for p in tmp_path.rglob("*") if archive not in p.parents and p != archive]
+    assert outside == []
+    assert r.zcard(KS.trades_latest(hostile)) == 3  # not archived: not deleted
+    assert r.zcard(KS.trades_latest("币安人生USDT")) == 0  # archived, then pruned
