@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MALFORMED_SAMPLES = 20
 MALFORMED_SAMPLE_CHARS = 512
+REJECT_UNSUBSCRIBED = "unsubscribed_symbol"  # a trade of a symbol this connection never asked for
 # a connection that stayed live this long was a success: the next failure backs off
 # from the start again (a server that accepts and drops at once keeps backing off)
 HEALTHY_AFTER_S = 30.0
@@ -94,14 +95,15 @@ class Shard:
         self.backoff = backoff if backoff is not None else Backoff(rng=self._rng)
         self.rotation = RotationPlan.for_source(source.limits, rotate_after, rng=self._rng)
         self.malformed_samples: deque[str] = deque(maxlen=MALFORMED_SAMPLES)
-        self._streams: list[str] = list(dict.fromkeys(streams))
+        self._streams: list[str] = []
+        self._symbol_set: frozenset[str] = frozenset()
         self._links: list[Link] = []
         self._serial = 0
         self._request_id = 0
         self.port = OutPort(name, out, telemetry)
         self._live_since: float | None = None
         self.conn: ConnectionState = telemetry.connection(name)
-        self.conn.streams = len(self._streams)
+        self._set_streams(list(dict.fromkeys(streams)))
 
     # -- public ------------------------------------------------------------------------
 
@@ -112,6 +114,11 @@ class Shard:
     def symbols(self) -> tuple[str, ...]:
         """Exchange symbols of this shard (uppercase, from ``<symbol>@<type>``)."""
         return tuple(s.split("@", 1)[0].upper() for s in self._streams)
+
+    def _set_streams(self, streams: list[str]) -> None:
+        self._streams = streams
+        self._symbol_set = frozenset(self.symbols())
+        self.conn.streams = len(streams)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run forever: ``started()`` once the first connection is live."""
@@ -141,8 +148,7 @@ class Shard:
         new = [s for s in dict.fromkeys(streams) if s not in self._streams]
         if not new:
             return
-        self._streams.extend(new)
-        self.conn.streams = len(self._streams)
+        self._set_streams([*self._streams, *new])
         for link in list(self._links):
             if link.live:
                 await self._live_control(link, new, subscribe=True)
@@ -150,8 +156,7 @@ class Shard:
     async def remove_streams(self, streams: Sequence[str]) -> None:
         """Unsubscribe ``streams`` live on every open connection (paced)."""
         gone = set(streams)
-        self._streams = [s for s in self._streams if s not in gone]
-        self.conn.streams = len(self._streams)
+        self._set_streams([s for s in self._streams if s not in gone])
         for link in list(self._links):
             if link.live:
                 here = [s for s in streams if s in link.streams]
@@ -331,8 +336,10 @@ class Shard:
                 try:
                     for raw in batch:
                         for event in parse(raw):
-                            if isinstance(event, Trade):
+                            if isinstance(event, Trade) and event.symbol in self._symbol_set:
                                 delivered += deliver(event)
+                            elif isinstance(event, Trade):
+                                self._reject(REJECT_UNSUBSCRIBED, event.symbol, raw)
                             else:
                                 self._on_control(link, event, raw)
                 finally:
@@ -350,8 +357,7 @@ class Shard:
                 self.telemetry.count("control_unmatched")
         elif isinstance(event, Rejection):
             self.telemetry.count("malformed")
-            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-            self.malformed_samples.append(f"{event.reason}: {text[:MALFORMED_SAMPLE_CHARS]}")
+            self._sample(event.reason, raw)
         elif isinstance(event, Ignored):
             self.telemetry.count("ignored")
             self.telemetry.count(f"ignored:{event.reason}")
@@ -361,6 +367,16 @@ class Shard:
             # its death is expected now: not a reconnect, the rotation replaces it
             link.retiring = True
             link.shutdown.set()
+
+    def _sample(self, reason: str, raw: str | bytes) -> None:
+        text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+        self.malformed_samples.append(f"{reason}: {text[:MALFORMED_SAMPLE_CHARS]}")
+
+    def _reject(self, reason: str, symbol: str, raw: str | bytes) -> None:
+        """A well-formed trade this connection must not carry: counted and sampled, never
+        stored (a symbol name from the wire reaches Redis keys and archive paths)."""
+        self.telemetry.count(f"rejected:{reason}")
+        self._sample(f"{reason} {symbol!r}", raw)
 
     async def _control(self, link: Link, streams: Sequence[str], *, subscribe: bool) -> None:
         """SUBSCRIBE/UNSUBSCRIBE in large paced batches; reply errors are logged, not fatal."""

@@ -93,6 +93,24 @@ async def test_frames_become_trades_and_malformed_is_counted(
     assert len(server.conns) == 1  # the malformed frame did not cost the connection
 
 
+async def test_a_trade_of_a_symbol_the_connection_did_not_subscribe_is_rejected_and_counted(
+    server: FakeServer, nursery: trio.Nursery
+) -> None:
+    send, recv = trio.open_memory_channel[WriterInput](100)
+    shard = make_shard(server, send)
+    with trio.fail_after(10):
+        await nursery.start(shard.run)
+        conn = await server.wait_conns(1)
+        await conn.send(trade_frame("XRPUSDT", 5))  # a real symbol, not on this connection
+        await conn.send(trade_frame("../EVIL", 6))
+        await conn.send(trade_frame("BTCUSDT", 7))
+        got = await next_of(recv, Trade)
+    assert isinstance(got, Trade) and (got.symbol, got.agg_id) == ("BTCUSDT", 7)
+    assert shard.telemetry.counters["rejected:unsubscribed_symbol"] == 2
+    assert shard.telemetry.counters["trades_received"] == 1
+    assert any("../EVIL" in sample for sample in shard.malformed_samples)
+
+
 @pytest.mark.parametrize("ws_client", WS_CLIENTS)
 async def test_cancel_closes_cleanly_with_1000(server: FakeServer, ws_client: str) -> None:
     send, _recv = trio.open_memory_channel[WriterInput](100)
