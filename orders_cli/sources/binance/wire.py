@@ -257,8 +257,8 @@ def parse_exchange_info_report(body: bytes) -> tuple[list[SymbolInfo], int]:
     """exchangeInfo body -> (instruments, number of malformed entries skipped).
 
     The status key is ``status`` (spot, USD-M) or ``contractStatus`` (COIN-M). Symbols stay
-    UTF-8 text (non-ASCII names exist). One bad entry is skipped, never fatal (reference
-    §4.1: a collector must not lose its whole universe to one odd symbol). A body that is
+    UTF-8 text (non-ASCII names exist). One bad entry is skipped, never fatal (a collector
+    must not lose its whole universe to one odd symbol). A body that is
     not an exchangeInfo object raises ``ExchangeRejected``."""
     out: list[SymbolInfo] = []
     skipped = 0
