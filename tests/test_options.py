@@ -119,14 +119,23 @@ def test_ensure_port_free() -> None:
         options.ensure_port_free("127.0.0.1", 70000)
 
 
+def test_non_ascii_symbols_are_accepted_like_any_other() -> None:
+    assert options.parse_symbols(["币安人生usdt", "我踏马来了USDT,btcusdt"]) == [
+        "币安人生USDT",
+        "我踏马来了USDT",
+        "BTCUSDT",
+    ]
+
+
 def test_parse_symbols_and_namespace() -> None:
     assert options.parse_symbols(["btcusdt,ethusdt", "BTCUSDT", " bnbusdt "]) == [
         "BTCUSDT",
         "ETHUSDT",
         "BNBUSDT",
     ]
-    with pytest.raises(UsageError):
-        options.parse_symbols(["BTC{USDT}"])
+    for bad in ("BTC{USDT}", "../X", "a/b", "a:b", "a.b", "_X", "a\tb"):
+        with pytest.raises(UsageError):
+            options.parse_symbols([bad])
     assert options.normalize_namespace("prod") == "prod:"
     assert options.normalize_namespace("prod:") == "prod:"
     assert options.normalize_namespace("") == ""

@@ -24,7 +24,9 @@ from orders_cli.redis_url import validate_redis_url
 from orders_cli.sources.registry import SOURCES
 
 MARKETS: tuple[str, ...] = tuple(SOURCES)  # the plug-in seam decides which markets exist
-_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9_\-]{0,39}")
+# letters and digits of any script (Binance lists names like 币安人生USDT), then also _ and -;
+# never a brace, colon, slash, dot or space: names become key parts and archive paths
+_SYMBOL = re.compile(r"[^\W_][\w\-]{0,39}")
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.\-]+:?")
 
 
@@ -72,7 +74,9 @@ def parse_symbols(items: list[str] | tuple[str, ...]) -> list[str]:
             if not sym:
                 continue
             if not _SYMBOL.fullmatch(sym):
-                raise UsageError(f"invalid symbol {raw!r}: expected letters and digits")
+                raise UsageError(
+                    f"invalid symbol {raw!r}: expected letters and digits (any script), _ or -"
+                )
             if sym not in out:
                 out.append(sym)
     return out
