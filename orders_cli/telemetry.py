@@ -12,6 +12,11 @@ from collections import Counter, deque
 
 import attrs
 
+# distinct labels per counter family ("ignored:<reason>"): a label taken from server text
+# must not grow the counters (and the Prometheus series) without bound
+LABELS_PER_FAMILY = 32
+OTHER_LABEL = "other"
+
 
 @attrs.define
 class ConnectionState:
@@ -52,6 +57,7 @@ class Telemetry:
     oldest_open_gap_ms: int | None = None
     backfill_queue: int = 0
     channel_depth: int = 0
+    _labels: Counter[str] = attrs.field(factory=Counter)
 
     def connection(self, shard: str) -> ConnectionState:
         state = self.connections.get(shard)
@@ -60,6 +66,17 @@ class Telemetry:
         return state
 
     def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] += n
+
+    def count_labelled(self, family: str, label: str, n: int = 1) -> None:
+        """``family:label`` += n, with at most :data:`LABELS_PER_FAMILY` distinct labels;
+        later ones are counted as ``family:other``."""
+        name = f"{family}:{label}"
+        if name not in self.counters:
+            if self._labels[family] >= LABELS_PER_FAMILY:
+                name = f"{family}:{OTHER_LABEL}"
+            else:
+                self._labels[family] += 1
         self.counters[name] += n
 
     def latency_percentile(self, q: float) -> float | None:

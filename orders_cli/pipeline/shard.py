@@ -360,7 +360,7 @@ class Shard:
             self._sample(event.reason, raw)
         elif isinstance(event, Ignored):
             self.telemetry.count("ignored")
-            self.telemetry.count(f"ignored:{event.reason}")
+            self.telemetry.count_labelled("ignored", event.reason)
         elif isinstance(event, ServerShutdown):
             self.telemetry.count("server_shutdown")
             log.info("shard %s: server announced shutdown of #%d", self.name, link.serial)

@@ -18,7 +18,7 @@ from orders_cli.pipeline.shard import OutputClosed, Shard
 from orders_cli.pipeline.wsopen import WS_CLIENTS
 from orders_cli.sources.base import SourceLimits
 from orders_cli.sources.registry import get_source
-from orders_cli.telemetry import Telemetry
+from orders_cli.telemetry import LABELS_PER_FAMILY, Telemetry
 from tests.datafiles import SPOT_FRAMES
 
 STREAMS = ["btcusdt@aggTrade", "ethusdt@aggTrade", "bnbusdt@aggTrade"]
@@ -109,6 +109,24 @@ async def test_a_trade_of_a_symbol_the_connection_did_not_subscribe_is_rejected_
     assert shard.telemetry.counters["rejected:unsubscribed_symbol"] == 2
     assert shard.telemetry.counters["trades_received"] == 1
     assert any("../EVIL" in sample for sample in shard.malformed_samples)
+
+
+async def test_event_names_from_the_server_do_not_grow_the_counters_without_bound(
+    server: FakeServer, nursery: trio.Nursery
+) -> None:
+    send, recv = trio.open_memory_channel[WriterInput](100)
+    shard = make_shard(server, send)
+    with trio.fail_after(10):
+        await nursery.start(shard.run)
+        conn = await server.wait_conns(1)
+        for n in range(200):
+            await conn.send(json.dumps({"stream": "x", "data": {"e": f"made-up-{n}"}}))
+        await conn.send(trade_frame("BTCUSDT", 1))
+        await next_of(recv, Trade)
+    ignored = [name for name in shard.telemetry.counters if name.startswith("ignored:")]
+    assert len(ignored) <= LABELS_PER_FAMILY + 1
+    assert shard.telemetry.counters["ignored"] == 200
+    assert sum(shard.telemetry.counters[name] for name in ignored) == 200
 
 
 @pytest.mark.parametrize("ws_client", WS_CLIENTS)
