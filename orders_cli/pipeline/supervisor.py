@@ -16,7 +16,7 @@ from typing import Any
 import trio
 
 from orders_cli.config import RunConfig
-from orders_cli.errors import ExchangeUnavailable, UsageError
+from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, UsageError
 from orders_cli.models import SymbolInfo
 from orders_cli.pipeline.backfill import Backfill
 from orders_cli.pipeline.backfill_gate import PageGate
@@ -254,7 +254,13 @@ class Ingester:
                 f"cannot reach the exchange REST API at {self.rest_url} ({exc}); "
                 "offline? try `orders run --simulate`"
             ) from exc
-        infos = self.source.parse_exchange_info(body)
+        try:
+            infos = self.source.parse_exchange_info(body)
+        except ExchangeRejected as exc:  # an HTML page, cut-off JSON: not the exchange's word
+            raise ExchangeUnavailable(
+                f"{exc} (from {self.rest_url}): not a Binance exchangeInfo answer; "
+                "a proxy or CDN page? check --rest-url, or retry later"
+            ) from exc
         limit = self.source.parse_weight_limit(body)
         if limit is not None and limit != rest.weight_limit:
             log.info("REST weight limit: %d/min (advertised by the exchange)", limit)
