@@ -16,6 +16,8 @@ Policy of ``get`` (callers never see httpx exceptions):
 
 from __future__ import annotations
 
+import logging
+import math
 import random
 import time
 from types import TracebackType
@@ -37,15 +39,32 @@ from orders_cli.sources.base import RestRequest
 from orders_cli.telemetry import Telemetry
 
 USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+log = logging.getLogger(__name__)
+
 DEFAULT_429_WAIT = 60.0  # Retry-After missing on a 429
 DEFAULT_418_WAIT = 120.0  # bans start at 2 minutes
 
 
+MAX_BAN_WAIT = 3 * 86400.0  # Binance's longest ban; a server asking for more is wrong
+
+
 def _retry_after(resp: httpx.Response, default: float) -> float:
-    try:
-        return max(0.0, float(resp.headers["Retry-After"]))
-    except (KeyError, ValueError):
+    """``Retry-After`` in seconds: missing -> ``default``; unreadable, infinite or beyond
+    :data:`MAX_BAN_WAIT` -> capped there, and said (REST must never stop for good)."""
+    raw = resp.headers.get("Retry-After")
+    if raw is None:
         return default
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = math.nan
+    if not math.isfinite(wait) or wait > MAX_BAN_WAIT:
+        log.warning(
+            "REST: HTTP %d with Retry-After %r: waiting %g s instead (Binance's longest ban)",
+            resp.status_code, raw[:40], MAX_BAN_WAIT,
+        )  # fmt: skip
+        return MAX_BAN_WAIT
+    return max(0.0, wait)
 
 
 def _rejected(path: str, resp: httpx.Response) -> ExchangeRejected:

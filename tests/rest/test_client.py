@@ -17,6 +17,7 @@ from orders_cli.errors import (
     UsageError,
 )
 from orders_cli.rest import RestClient
+from orders_cli.rest.client import MAX_BAN_WAIT
 from orders_cli.sources.base import RestRequest
 from orders_cli.telemetry import Telemetry
 
@@ -143,6 +144,25 @@ async def test_429_forever_raises_rate_limited(autojump_clock: trio.abc.Clock) -
     assert info.value.retry_after == 2.0
     assert len(fake.times) == 4
     assert fake.times == [0.0, 2.0, 4.0, 6.0]
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e300", "-5", "99999999"])
+async def test_an_absurd_retry_after_is_capped_and_said(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    async def answer(request: httpx.Request, n: int) -> httpx.Response:
+        if n == 1:
+            return httpx.Response(418, headers={"Retry-After": value}, json={"code": -1003})
+        return ok()
+
+    fake = Fake(answer)
+    async with client(fake) as rest:
+        with trio.fail_after(MAX_BAN_WAIT + 60), pytest.raises(IpBanned) as info:
+            await rest.get(REQ)
+        assert 0.0 <= info.value.retry_after <= MAX_BAN_WAIT
+        await rest.get(REQ)  # the pause ends: REST is never stopped for good
+    if value != "-5":
+        assert "Retry-After" in caplog.text
 
 
 async def test_418_stops_every_call_until_the_ban_ends(autojump_clock: trio.abc.Clock) -> None:
