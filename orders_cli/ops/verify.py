@@ -304,8 +304,14 @@ class Verifier:
                 rep.exchange_side, rep.in_flight = split.exchange_side, total(flight)
                 skip = {a for r in flight for a in range(r.first, r.last + 1)}
                 found = [t for t in cc.found if t.agg_id not in skip]
-                if self.opts.repair and (found or split.exchange_side):
+                if self.opts.repair:  # what the stream holds comes back from it, not REST
+                    in_stream = {a for r in rep.stream_extra for a in range(r.first, r.last + 1)}
+                    found = [t for t in found if t.agg_id not in in_stream]
                     rep.repaired = await trio.to_thread.run_sync(
+                        vr.restore_from_stream, self.redis, self.ks, sym, in_stream, lo - MARGIN_MS
+                    )
+                if self.opts.repair and (found or split.exchange_side):
+                    rep.repaired += await trio.to_thread.run_sync(
                         vr.repair,
                         self.redis,
                         self.ks,

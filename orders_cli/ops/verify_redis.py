@@ -18,7 +18,7 @@ from orders_cli.ops.verify_ids import IdRange, clip, subtract, to_ranges_merge
 from orders_cli.pipeline.messages import Backfilled, ExchangeHole, WriterInput
 from orders_cli.store import gaps as gapops
 from orders_cli.store.keys import Keyspace
-from orders_cli.store.member import decode_member
+from orders_cli.store.member import decode_member, decode_stream_fields, encode_member
 from orders_cli.store.planner import PlanConfig
 from orders_cli.store.processor import Processor, now_ms
 
@@ -139,6 +139,23 @@ def record_gaps(r: Any, ks: Keyspace, symbol: str, ranges: Sequence[IdRange]) ->
         raise StateConflict(f"state of {symbol} keeps changing") from exc
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         raise RedisUnavailable(f"lost Redis: {exc}") from exc
+    return added
+
+
+def restore_from_stream(r: Any, ks: Keyspace, symbol: str, ids: set[int], from_ms: int) -> int:
+    """ZSET members of ``ids`` (trades the stream has and the ZSET lost) rebuilt from their
+    stream entries, byte for byte what the writer stored; the stream is only read, never
+    appended to. Returns how many members were added."""
+    want = set(ids)
+    key = ks.trades_latest(symbol)
+    added = 0
+    for _, fields in _stream_entries(r, ks.trades_stream(symbol), from_ms):
+        if not want:
+            break
+        if int(fields[b"a"]) in want:
+            t = decode_stream_fields(symbol, fields)
+            want.discard(t.agg_id)
+            added += int(r.zadd(key, {encode_member(t): t.trade_time}, nx=True))
     return added
 
 

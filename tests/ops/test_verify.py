@@ -63,6 +63,34 @@ async def test_missing_trade_is_found_repaired_then_clean(redis_server: Any) -> 
         assert sorted(stream_ids) == [t.agg_id for t in trades]
 
 
+async def test_repair_never_appends_a_stream_entry_that_is_already_there(
+    redis_server: Any,
+) -> None:
+    r = redis_server.client()
+    async with running_sim(sim_config()) as sim:
+        trades = truth_trades(sim, SYM)
+        store(r, trades)
+        victim = trades[40]
+        members = r.zrangebyscore(KS.trades_latest(SYM), victim.trade_time, victim.trade_time)
+        gone = [m for m in members if orjson.loads(m)["agg_trade_id"] == str(victim.agg_id)]
+        assert r.zrem(KS.trades_latest(SYM), *gone) == 1  # the ZSET lost it, the stream did not
+        before = r.xrange(KS.trades_stream(SYM))
+
+        report = await verify(r, sim, SYM, repair=True, grace_ms=0)
+        rep = report.symbols[0]
+        assert rep.stream_extra == [IdRange(victim.agg_id, victim.agg_id)]
+        assert rep.repaired == 1
+
+        assert r.xrange(KS.trades_stream(SYM)) == before  # nothing appended
+        stored = [
+            int(orjson.loads(m)["agg_trade_id"]) for m in r.zrange(KS.trades_latest(SYM), 0, -1)
+        ]
+        assert sorted(stored) == [t.agg_id for t in trades]
+        assert gone[0] in r.zrange(KS.trades_latest(SYM), 0, -1)  # the same member, byte for byte
+        clean = await verify(r, sim, SYM, grace_ms=0)
+        assert clean.clean, clean.symbols[0]
+
+
 async def test_head_behind_rest_is_missing_and_repaired(redis_server: Any) -> None:
     r = redis_server.client()
     async with running_sim(sim_config()) as sim:
