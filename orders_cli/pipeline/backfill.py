@@ -54,6 +54,7 @@ from orders_cli.pipeline.messages import (
     HeadSeen,
     WriterInput,
 )
+from orders_cli.retry import RetryPolicy
 from orders_cli.sources.base import RestRequest
 from orders_cli.telemetry import Telemetry
 
@@ -132,8 +133,7 @@ class Backfill:
         self._page_limit = min(page_limit, source.limits.agg_trades_max_limit)
         self._clock_ms = clock_ms
         self._planner = planner if planner is not None else planner_for(source)
-        self._retry_base_s = retry_base_s
-        self._retry_cap_s = retry_cap_s
+        self._retry = RetryPolicy(retry_base_s, retry_cap_s, jitter="none")
         self._max_empty_retries = max_empty_retries
         self._queue = WorkQueue()
         self._busy: set[str] = set()
@@ -266,7 +266,7 @@ class Backfill:
         except ExchangeUnavailable as exc:
             self._count("backfill_errors")
             self._count("backfill_retries")
-            delay = min(self._retry_cap_s, self._retry_base_s * 2**work.attempts)
+            delay = self._retry.delay(work.attempts)
             log.warning("backfill %s: exchange unavailable (%s), retry in %.0fs", work, exc, delay)
             self._queue.push(
                 attrs.evolve(
@@ -322,7 +322,7 @@ class Backfill:
                     "backfill %s [%d, %d]: REST has nothing, giving up", w.symbol, w.first, w.last
                 )
                 return
-            delay = min(self._retry_cap_s, self._retry_base_s * 2**w.empty_tries)
+            delay = self._retry.delay(w.empty_tries)
             self._queue.push(
                 attrs.evolve(
                     w, empty_tries=w.empty_tries + 1, not_before=trio.current_time() + delay
