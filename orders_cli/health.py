@@ -6,12 +6,13 @@ Snapshot JSON (version 1)::
 
     {"version": 1, "ingester_id", "heartbeat_ms", "uptime_s",
      "connections": [{"shard", "market", "state", "state_for_s", "streams", "messages",
-                      "reconnects", "last_message_age_s", "last_error"}],
+                      "reconnects", "last_message_age_s", "last_error", "clock_offset_ms"}],
      "connections_by_state": {"live": n, ...},
      "rates": {"overall": msg/s, "by_market": {"spot": msg/s}, "window_s"},
      "silent_symbols": [...],          # from ``extra`` (the ingester knows per-symbol times)
      "latency_ms": {"p50", "p99", "max", "samples"},
-     "late_trades", "bar_corrections", "malformed", "duplicates", "dropped_overload",
+     "late_trades", "bar_corrections", "malformed", "out_of_range", "duplicates",
+     "dropped_overload",
      "gaps": {"open", "oldest_open_ms", "oldest_open_age_s", "opened", "filled",
               "exchange_side"},
      "redis": {"state", "used_memory", "maxmemory", "used_ratio", "memory_alert",
@@ -81,6 +82,7 @@ def snapshot(
                 "reconnects": c.reconnects,
                 "last_message_age_s": None if last is None else round(now_mono - last, 3),
                 "last_error": c.last_error,
+                "clock_offset_ms": c.clock_offset_ms,
             }
         )
     lat = list(telemetry.latency_ms)
@@ -108,6 +110,7 @@ def snapshot(
         "late_trades": counters["late_trades"],
         "bar_corrections": counters["bar_corrections"],
         "malformed": counters["malformed"],
+        "out_of_range": counters["out_of_range"],
         "duplicates": counters["duplicates"],
         "dropped_overload": counters["dropped_overload"],
         "gaps": {

@@ -60,6 +60,16 @@ class TelemetryCollector(Collector):
             state.add_metric([market, s], float(n))
         yield state
 
+        offset = GaugeMetricFamily(
+            "orders_clock_offset_ms",
+            "Host clock minus the exchange's event times, per shard (lowest over 10 s)",
+            labels=["shard"],
+        )
+        for c in conns:
+            if c.clock_offset_ms is not None:
+                offset.add_metric([c.shard], float(c.clock_offset_ms))
+        yield offset
+
         reconnects = CounterMetricFamily(
             "orders_reconnects", "Reconnects per shard", labels=["shard"]
         )

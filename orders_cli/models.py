@@ -125,10 +125,12 @@ class ControlReply:
 
 @attrs.frozen(slots=True)
 class Rejection:
-    """A frame that could not be understood. Counted, sampled, never fatal."""
+    """A frame that could not be understood, or whose values are out of the range a trade
+    can have (``out_of_range``: counted apart). Counted, sampled, never fatal."""
 
     reason: str
     raw: str
+    out_of_range: bool = False
 
 
 @attrs.frozen(slots=True)

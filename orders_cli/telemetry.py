@@ -12,6 +12,10 @@ from collections import Counter, deque
 
 import attrs
 
+CLOCK_OFFSET_LIMIT_MS = 5_000
+"""A connection whose event times are further than this from the host clock is warned
+about (pipeline/clockwatch.py), never rejected."""
+
 
 @attrs.define
 class ConnectionState:
@@ -23,6 +27,7 @@ class ConnectionState:
     reconnects: int = 0
     last_message_monotonic: float | None = None
     last_error: str | None = None
+    clock_offset_ms: int | None = None  # host clock minus the event times (pipeline/clockwatch)
 
     def set(self, state: str, error: str | None = None) -> None:
         if state != self.state:

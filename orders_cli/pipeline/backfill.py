@@ -24,7 +24,7 @@ import attrs
 import trio
 
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, RateLimited
-from orders_cli.models import Trade
+from orders_cli.models import Rejection, Trade
 from orders_cli.pipeline.backfill_gate import Held, PageGate, subtract
 from orders_cli.pipeline.backfill_plan import (
     AggTradesSource,
@@ -289,7 +289,18 @@ class Backfill:
         self._count("backfill_rest_calls")  # RestClient counts rest_calls (all callers)
         self._count("backfill_weight", req.weight)
         body = await self._rest.get(req)
-        return _ordered(self._source.parse_agg_trades(symbol, body))
+        rejected: list[Rejection] = []
+        trades = self._source.parse_agg_trades(symbol, body, rejected)
+        if rejected:  # their ids are missing from the page: an exchange-side hole
+            self._count("out_of_range", len(rejected))
+            log.warning(
+                "backfill %s: %d trade(s) out of range left out (%s: %s)",
+                symbol,
+                len(rejected),
+                rejected[0].reason,
+                rejected[0].raw[:200],
+            )
+        return _ordered(trades)
 
     async def _emit(self, symbol: str, lo: int, hi: int, trades: list[Trade]) -> None:
         """Send the page of ids ``[lo, hi]``: its ``trades``, then the ids REST lacks."""

@@ -19,6 +19,7 @@ import trio
 
 from orders_cli.models import ControlReply, Ignored, Rejection, ServerShutdown, Trade
 from orders_cli.pipeline.backoff import Backoff, ConnectBudget
+from orders_cli.pipeline.clockwatch import ClockWatch
 from orders_cli.pipeline.control import control_streams
 from orders_cli.pipeline.link import (
     RECONNECTABLE,
@@ -73,6 +74,7 @@ class Shard:
         backoff: Backoff | None = None,
         healthy_after: float = HEALTHY_AFTER_S,
         ws_client: WsClientKind = DEFAULT_WS_CLIENT,
+        clock_watch: ClockWatch | None = None,
     ) -> None:
         self.name = name
         self.source = source
@@ -92,6 +94,7 @@ class Shard:
         self.ws_client = ws_client
         self._rng = rng if rng is not None else random.Random()
         self.backoff = backoff if backoff is not None else Backoff(rng=self._rng)
+        self.clock = clock_watch if clock_watch is not None else ClockWatch()
         self.rotation = RotationPlan.for_source(source.limits, rotate_after, rng=self._rng)
         self.malformed_samples: deque[str] = deque(maxlen=MALFORMED_SAMPLES)
         self._streams: list[str] = list(dict.fromkeys(streams))
@@ -328,11 +331,13 @@ class Shard:
                 if not link.first_message.is_set():
                     link.first_message.set()
                 delivered = 0
+                last: Trade | None = None
                 try:
                     for raw in batch:
                         for event in parse(raw):
                             if isinstance(event, Trade):
                                 delivered += deliver(event)
+                                last = event
                             else:
                                 self._on_control(link, event, raw)
                 finally:
@@ -340,6 +345,8 @@ class Shard:
                     # no other task can see the counter between the two
                     if delivered:
                         count("trades_received", delivered)
+                if last is not None:  # the host clock against E: once per batch
+                    self.clock.frame(self.name, last.event_time, conn, self.telemetry)
         if watchdog.cancelled_caught:
             silence.silent_for(allowed)
             raise ShardStalled(f"no frame for {allowed:g}s on connection #{link.serial}")
@@ -350,6 +357,8 @@ class Shard:
                 self.telemetry.count("control_unmatched")
         elif isinstance(event, Rejection):
             self.telemetry.count("malformed")
+            if event.out_of_range:
+                self.telemetry.count("out_of_range")
             text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
             self.malformed_samples.append(f"{event.reason}: {text[:MALFORMED_SAMPLE_CHARS]}")
         elif isinstance(event, Ignored):
