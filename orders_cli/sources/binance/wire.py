@@ -14,6 +14,8 @@ import orjson
 
 from orders_cli.errors import ExchangeRejected
 from orders_cli.models import (
+    MAX_TIME_MS,
+    MIN_TIME_MS,
     ControlReply,
     Event,
     Ignored,
@@ -31,9 +33,8 @@ _is_decimal = re.compile(r"[0-9]+(?:\.[0-9]+)?").fullmatch
 # NUL inside either one would make two. One regex call instead of two on the hot path.
 _are_decimals = re.compile(r"[0-9]+(?:\.[0-9]+)?\x00[0-9]+(?:\.[0-9]+)?").fullmatch
 
-# Bounds of a storable trade, checked without the host clock (its clock may be wrong).
-MIN_TIME_MS = 1_483_228_800_000  # 2017-01-01T00:00:00Z: before Binance existed
-MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z: a T in µs or ns lands far above
+# Bounds of a storable trade, checked without the host clock (its clock may be wrong);
+# the time bounds (MIN_TIME_MS, MAX_TIME_MS) are the models' own.
 MAX_SKEW_MS = 86_400_000  # |T - E| of a live frame: an event is not a day off its trade
 MAX_ID = 2**53  # ids, first and last trade ids: exact in every JSON reader
 # decimal128(38, 18), the archive's type: at most 18 digits after the point, 20 before
