@@ -19,9 +19,10 @@ Snapshot JSON (version 1)::
                "eviction_policy"},
      ...extra}
 
-``Telemetry.oldest_open_gap_ms`` is read as the wall-clock ms at which the oldest open gap
-was opened. ``rates`` are the lifetime average unless the caller passes a window (the
-publisher does: the message delta between two publishes).
+``Telemetry.oldest_open_gap_ms`` is the stamp of the oldest open gap (epoch ms); its age
+is measured on the monotonic clock (``Telemetry.oldest_open_gap_mono``), never from the
+wall clock, which may step. ``rates`` are the lifetime average unless the caller passes a
+window (the publisher does: the message delta between two publishes).
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def snapshot(
     used, maxmem = telemetry.redis_used_memory, telemetry.redis_maxmemory
     ratio = used / maxmem if used is not None and maxmem else None
     oldest = telemetry.oldest_open_gap_ms
+    opened_mono = telemetry.oldest_open_gap_mono
     snap: dict[str, Any] = {
         "version": VERSION,
         "ingester_id": ingester_id,
@@ -116,7 +118,9 @@ def snapshot(
         "gaps": {
             "open": telemetry.open_gaps,
             "oldest_open_ms": oldest,
-            "oldest_open_age_s": None if oldest is None else max(0, now_ms - oldest) / 1000,
+            "oldest_open_age_s": (
+                None if opened_mono is None else round(max(0.0, now_mono - opened_mono), 3)
+            ),
             "opened": counters["gaps_opened"],
             "filled": counters["gaps_filled"],
             "exchange_side": counters["gaps_exchange_side"],

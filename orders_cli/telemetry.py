@@ -55,6 +55,7 @@ class Telemetry:
     symbols_listed: int = 0
     open_gaps: int = 0
     oldest_open_gap_ms: int | None = None
+    oldest_open_gap_mono: float | None = None  # time.monotonic() when it opened: its age
     backfill_queue: int = 0
     channel_depth: int = 0
 

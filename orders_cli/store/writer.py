@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 
 import attrs
 import trio
@@ -132,6 +133,10 @@ class Writer:
         t.counters.update(outcome.counters)
         t.latency_ms.extend(outcome.latencies_ms)
         t.open_gaps, t.oldest_open_gap_ms = self.processor.open_gaps()
+        oldest = t.oldest_open_gap_ms
+        t.oldest_open_gap_mono = (
+            None if oldest is None else time.monotonic() - self.processor.gap_age_ms(oldest) / 1000
+        )
         if self.backfill is None:
             return
         requests: list[BackfillInput] = [*outcome.gap_requests, *outcome.cold_starts]
