@@ -28,6 +28,7 @@ import platformdirs
 import redis
 
 from orders_cli.errors import RedisUnavailable
+from orders_cli.retry import Backoff
 
 START_TIMEOUT_S = 10.0  # until the first PING answer (LOADING counts as alive)
 LOAD_TIMEOUT_S = 600.0  # a large AOF may take minutes to load
@@ -102,7 +103,7 @@ def wait_until_ready(
     """
     start = time.monotonic()
     deadline = start + timeout
-    delay = 0.005
+    backoff = Backoff(0.005, 0.1, jitter="none")
     while True:
         if proc is not None and proc.poll() is not None:
             raise RedisUnavailable(
@@ -119,8 +120,7 @@ def wait_until_ready(
             raise RedisUnavailable(
                 f"redis-server did not answer PING within {deadline - start:.0f}s: {log_tail(log)}"
             )
-        time.sleep(delay)  # polling a child process, not waiting for luck
-        delay = min(delay * 2, 0.1)
+        time.sleep(backoff.next())  # polling a child process, not waiting for luck
 
 
 def _ping(url: str) -> bool:

@@ -6,21 +6,23 @@ Snapshot JSON (version 1)::
 
     {"version": 1, "ingester_id", "heartbeat_ms", "uptime_s",
      "connections": [{"shard", "market", "state", "state_for_s", "streams", "messages",
-                      "reconnects", "last_message_age_s", "last_error"}],
+                      "reconnects", "last_message_age_s", "last_error", "clock_offset_ms"}],
      "connections_by_state": {"live": n, ...},
      "rates": {"overall": msg/s, "by_market": {"spot": msg/s}, "window_s"},
      "silent_symbols": [...],          # from ``extra`` (the ingester knows per-symbol times)
      "latency_ms": {"p50", "p99", "max", "samples"},
-     "late_trades", "bar_corrections", "malformed", "duplicates", "dropped_overload",
+     "late_trades", "bar_corrections", "malformed", "out_of_range", "duplicates",
+     "dropped_overload",
      "gaps": {"open", "oldest_open_ms", "oldest_open_age_s", "opened", "filled",
               "exchange_side"},
      "redis": {"state", "used_memory", "maxmemory", "used_ratio", "memory_alert",
                "eviction_policy"},
      ...extra}
 
-``Telemetry.oldest_open_gap_ms`` is read as the wall-clock ms at which the oldest open gap
-was opened. ``rates`` are the lifetime average unless the caller passes a window (the
-publisher does: the message delta between two publishes).
+``Telemetry.oldest_open_gap_ms`` is the stamp of the oldest open gap (epoch ms); its age
+is measured on the monotonic clock (``Telemetry.oldest_open_gap_mono``), never from the
+wall clock, which may step. ``rates`` are the lifetime average unless the caller passes a
+window (the publisher does: the message delta between two publishes).
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ def snapshot(
                 "reconnects": c.reconnects,
                 "last_message_age_s": None if last is None else round(now_mono - last, 3),
                 "last_error": c.last_error,
+                "clock_offset_ms": c.clock_offset_ms,
             }
         )
     lat = list(telemetry.latency_ms)
@@ -88,6 +91,7 @@ def snapshot(
     used, maxmem = telemetry.redis_used_memory, telemetry.redis_maxmemory
     ratio = used / maxmem if used is not None and maxmem else None
     oldest = telemetry.oldest_open_gap_ms
+    opened_mono = telemetry.oldest_open_gap_mono
     snap: dict[str, Any] = {
         "version": VERSION,
         "ingester_id": ingester_id,
@@ -108,12 +112,15 @@ def snapshot(
         "late_trades": counters["late_trades"],
         "bar_corrections": counters["bar_corrections"],
         "malformed": counters["malformed"],
+        "out_of_range": counters["out_of_range"],
         "duplicates": counters["duplicates"],
         "dropped_overload": counters["dropped_overload"],
         "gaps": {
             "open": telemetry.open_gaps,
             "oldest_open_ms": oldest,
-            "oldest_open_age_s": None if oldest is None else max(0, now_ms - oldest) / 1000,
+            "oldest_open_age_s": (
+                None if opened_mono is None else round(max(0.0, now_mono - opened_mono), 3)
+            ),
             "opened": counters["gaps_opened"],
             "filled": counters["gaps_filled"],
             "exchange_side": counters["gaps_exchange_side"],

@@ -11,6 +11,7 @@ that is a few microseconds stale, never a torn number.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,6 +61,16 @@ class TelemetryCollector(Collector):
             state.add_metric([market, s], float(n))
         yield state
 
+        offset = GaugeMetricFamily(
+            "orders_clock_offset_ms",
+            "Host clock minus the exchange's event times, per shard (lowest over 10 s)",
+            labels=["shard"],
+        )
+        for c in conns:
+            if c.clock_offset_ms is not None:
+                offset.add_metric([c.shard], float(c.clock_offset_ms))
+        yield offset
+
         reconnects = CounterMetricFamily(
             "orders_reconnects", "Reconnects per shard", labels=["shard"]
         )
@@ -83,6 +94,13 @@ class TelemetryCollector(Collector):
                 "orders_oldest_open_gap_ms",
                 "When the oldest open gap opened",
                 tel.oldest_open_gap_ms,
+            ),
+            (
+                "orders_oldest_open_gap_age_seconds",
+                "Age of the oldest open gap (monotonic clock)",
+                None
+                if tel.oldest_open_gap_mono is None
+                else max(0.0, time.monotonic() - tel.oldest_open_gap_mono),
             ),
             ("orders_backfill_queue", "Backfill requests queued", tel.backfill_queue),
             ("orders_channel_depth", "Events waiting for the writer", tel.channel_depth),

@@ -10,6 +10,11 @@ from decimal import Decimal
 
 import attrs
 
+# The trade times a stored trade can have, whatever the host clock says: 2017-01-01 (before
+# Binance existed) to 2100-01-01 (a T in µs or ns lands far above), in ms.
+MIN_TIME_MS = 1_483_228_800_000
+MAX_TIME_MS = 4_102_444_800_000
+
 
 @attrs.frozen(slots=True)
 class Trade:
@@ -125,10 +130,12 @@ class ControlReply:
 
 @attrs.frozen(slots=True)
 class Rejection:
-    """A frame that could not be understood. Counted, sampled, never fatal."""
+    """A frame that could not be understood, or whose values are out of the range a trade
+    can have (``out_of_range``: counted apart). Counted, sampled, never fatal."""
 
     reason: str
     raw: str
+    out_of_range: bool = False
 
 
 @attrs.frozen(slots=True)

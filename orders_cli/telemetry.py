@@ -17,6 +17,10 @@ import attrs
 LABELS_PER_FAMILY = 32
 OTHER_LABEL = "other"
 
+CLOCK_OFFSET_LIMIT_MS = 5_000
+"""A connection whose event times are further than this from the host clock is warned
+about (pipeline/clockwatch.py), never rejected."""
+
 
 @attrs.define
 class ConnectionState:
@@ -28,6 +32,7 @@ class ConnectionState:
     reconnects: int = 0
     last_message_monotonic: float | None = None
     last_error: str | None = None
+    clock_offset_ms: int | None = None  # host clock minus the event times (pipeline/clockwatch)
 
     def set(self, state: str, error: str | None = None) -> None:
         if state != self.state:
@@ -55,6 +60,7 @@ class Telemetry:
     symbols_listed: int = 0
     open_gaps: int = 0
     oldest_open_gap_ms: int | None = None
+    oldest_open_gap_mono: float | None = None  # time.monotonic() when it opened: its age
     backfill_queue: int = 0
     channel_depth: int = 0
     _labels: Counter[str] = attrs.field(factory=Counter)

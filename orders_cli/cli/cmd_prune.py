@@ -22,8 +22,10 @@ from orders_cli.ops.lock import LockHeld
 from orders_cli.ops.policy import RetentionPolicy, default_bar_retention
 
 EXIT_HELP = (
-    "Exit status: 0 done (or nothing to do); 1 partial: some symbol failed (see the report), "
-    "nothing within retention was touched; 2 usage error; 3 Redis unavailable; "
+    "Exit status: 0 done (or nothing to do); 1 partial: some symbol failed, or the wall clock "
+    "is more than 5 min ahead of the newest stored trade (the cut is then measured from that "
+    "trade; see the report), nothing within retention was touched; 2 usage error; "
+    "3 Redis unavailable; "
     "75 another prune holds the lock (EX_TEMPFAIL: try again later)."
 )
 
@@ -172,4 +174,6 @@ def register(app: typer.Typer) -> None:
             out_console().print(prune_table(report))
             for err in report.errors:
                 Console(stderr=True).print(f"[red]error:[/red] {err}")
+            for warning in report.warnings:
+                Console(stderr=True).print(f"[yellow]warning:[/yellow] {warning}")
         raise typer.Exit(0 if report.ok else 1)

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from orders_cli.telemetry import Telemetry
+from orders_cli.telemetry import CLOCK_OFFSET_LIMIT_MS, Telemetry
 
 STATE_STYLE = {
     "live": "green",
@@ -68,7 +68,8 @@ def panel(t: Telemetry, rate: float, title: str) -> Panel:
     )
     head.add_row(
         f"duplicates {c['duplicates']:,}",
-        f"malformed {c['malformed']:,}",
+        f"malformed {c['malformed']:,}"
+        + (f" · out of range {c['out_of_range']:,}" if c["out_of_range"] else ""),
         f"dropped {c['dropped_overload']:,}",
         f"late {c['late_trades']:,} · bar corrections {c['bar_corrections']:,}",
     )
@@ -78,6 +79,16 @@ def panel(t: Telemetry, rate: float, title: str) -> Panel:
         f"exchange-side {c['exchange_holes']:,}",
         f"backfill queue {t.backfill_queue:,} · REST calls {c['rest_calls']:,}",
     )
+    off = [cs for cs in t.connections.values() if cs.clock_offset_ms is not None]
+    worst = max(off, key=lambda cs: abs(cs.clock_offset_ms or 0), default=None)
+    if worst is not None and abs(worst.clock_offset_ms or 0) > CLOCK_OFFSET_LIMIT_MS:
+        head.add_row(
+            Text(
+                f"clock: host {(worst.clock_offset_ms or 0) / 1000:+.1f}s off the exchange's "
+                f"event times ({worst.shard})",
+                style="yellow",
+            )
+        )
     conns = Table(box=None, pad_edge=False, expand=False)
     for col in ("connection", "state", "streams", "messages", "reconnects", "last error"):
         conns.add_column(col)
@@ -103,6 +114,7 @@ def summary_fields(t: Telemetry, rate: float) -> dict[str, Any]:
         "stored": c["trades_stored"],
         "dup": c["duplicates"],
         "malformed": c["malformed"],
+        "out_of_range": c["out_of_range"],
         "dropped": c["dropped_overload"],
         "gaps_open": t.open_gaps,
         "late": c["late_trades"],

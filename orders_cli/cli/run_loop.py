@@ -97,6 +97,7 @@ async def _retention(ing: Ingester) -> None:
     from orders_cli.ops.prune import prune_once
 
     policy = RetentionPolicy(trades_s=ing.cfg.retention_s)
+    warned = False  # once per episode of a clock ahead of the data
     while True:
         await trio.sleep(ing.cfg.prune_every_s)
         try:
@@ -104,6 +105,10 @@ async def _retention(ing: Ingester) -> None:
             log.debug("retention pass: %s", report)
         except (LockHeld, OrdersError) as exc:
             log.info("retention pass skipped: %s", exc)
+            continue
+        if report.warnings and not warned:
+            log.warning("retention pass: %s", "; ".join(report.warnings))
+        warned = bool(report.warnings)
 
 
 async def run_ingest(

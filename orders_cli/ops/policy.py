@@ -9,6 +9,25 @@ from typing import Any
 import attrs
 
 DAY_S = 86400.0
+CLOCK_AHEAD_LIMIT_MS = 5 * 60_000
+"""A wall clock further than this ahead of the newest stored trade is warned about (the
+cut is at the newest trade time then, see :func:`retention_now`)."""
+
+
+def retention_now(wall_ms: int, newest_trade_ms: int | None) -> tuple[int, str | None]:
+    """The "now" retention cuts from: ``min(wall clock, newest stored trade time)``, so a
+    clock that steps forward never deletes what is within retention of the data itself;
+    and a warning when the wall clock is more than ``CLOCK_AHEAD_LIMIT_MS`` ahead."""
+    if newest_trade_ms is None or newest_trade_ms >= wall_ms:
+        return wall_ms, None
+    ahead = wall_ms - newest_trade_ms
+    if ahead <= CLOCK_AHEAD_LIMIT_MS:
+        return newest_trade_ms, None
+    return newest_trade_ms, (
+        f"the wall clock is {ahead / 1000:.0f}s ahead of the newest stored trade "
+        f"({newest_trade_ms} ms): retention cut from the newest trade time instead; "
+        "check the host clock (or the market has been quiet that long)"
+    )
 
 
 def default_bar_retention() -> dict[str, float | None]:
@@ -66,10 +85,15 @@ class PruneReport:
     symbols: list[SymbolPrune] = attrs.field(factory=list)
     malformed: int = 0
     errors: list[str] = attrs.field(factory=list)
+    cut_ms: int | None = None
+    """The "now" every retention cut was measured from (:func:`retention_now`)."""
+    newest_trade_ms: int | None = None
+    warnings: list[str] = attrs.field(factory=list)
+    """Not failures, but the pass did less than asked (exit 1, "partial")."""
 
     @property
     def ok(self) -> bool:
-        return not self.errors and all(s.error is None for s in self.symbols)
+        return not self.errors and not self.warnings and all(s.error is None for s in self.symbols)
 
     @property
     def totals(self) -> dict[str, int]:
@@ -92,4 +116,7 @@ class PruneReport:
             "totals": self.totals,
             "symbols": [attrs.asdict(s) for s in self.symbols if s.total or s.error or s.archived],
             "errors": self.errors,
+            "cut_ms": self.cut_ms,
+            "newest_trade_ms": self.newest_trade_ms,
+            "warnings": self.warnings,
         }

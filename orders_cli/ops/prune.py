@@ -5,7 +5,11 @@ blocks for more than a few ms; holds the prune lock so two passes never overlap;
 idempotent (a second pass at the same ``now_ms`` removes nothing) and safe to kill at any
 point (what was deleted was past retention; what was not is deleted by the next pass).
 
-What goes, per symbol ``S`` (cutoff = ``now_ms - keep``):
+Every cut is measured from ``min(now_ms, the newest stored trade time over all symbols)``
+(:func:`~orders_cli.ops.policy.retention_now`): a wall clock that stepped forward never
+deletes what is within retention of the data itself, and the report warns about it.
+
+What goes, per symbol ``S`` (cutoff = ``now - keep``):
 - ``trades:{S}:latest`` members with score (trade time) < cutoff;
 - ``trades:{S}:stream`` entries with id < ``cutoff-0`` (XTRIM MINID; ids are ≥ trade time);
 - ``stats:{S}:<tf>`` bars with window start < ``now_ms - policy.bars_s[tf]``;
@@ -30,10 +34,10 @@ import orjson
 import redis
 
 from orders_cli.errors import RedisUnavailable
-from orders_cli.models import Trade
+from orders_cli.models import MAX_TIME_MS, MIN_TIME_MS, Trade
 from orders_cli.ops import archive as arch
 from orders_cli.ops.lock import PruneLock
-from orders_cli.ops.policy import PruneReport, RetentionPolicy, SymbolPrune
+from orders_cli.ops.policy import PruneReport, RetentionPolicy, SymbolPrune, retention_now
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
 
@@ -73,6 +77,23 @@ def _noop(key: str, n: int) -> None:
 
 def _symbols(r: redis.Redis, keyspace: Keyspace) -> list[str]:
     return sorted({s.decode() for s in r.sscan_iter(keyspace.symbols(), count=1000)})
+
+
+def _newest_trade_ms(r: redis.Redis, keyspace: Keyspace, symbols: list[str]) -> int | None:
+    """The newest ``last_trade_time`` the writer recorded over ``symbols`` (a time outside
+    the bounds a trade can have, stored before they were checked, does not count)."""
+    pipe = r.pipeline(transaction=False)
+    for s in symbols:
+        pipe.hget(keyspace.state(s), "last_trade_time")
+    newest = None
+    for raw in pipe.execute():
+        try:
+            t = int(raw)
+        except (TypeError, ValueError):
+            continue
+        if MIN_TIME_MS <= t < MAX_TIME_MS and (newest is None or t > newest):
+            newest = t
+    return newest
 
 
 def _zset_prune(
@@ -271,12 +292,18 @@ def prune_once(
         if not dry_run:
             lock.acquire()
         try:
-            for symbol in _symbols(r, keyspace):
+            symbols = _symbols(r, keyspace)
+            report.newest_trade_ms = _newest_trade_ms(r, keyspace, symbols)
+            cut_now, warning = retention_now(now_ms, report.newest_trade_ms)
+            report.cut_ms = cut_now
+            if warning is not None:
+                report.warnings.append(warning)
+            for symbol in symbols:
                 if lock.held:
                     lock.refresh()
-                sp = _prune_symbol(r, keyspace, symbol, now_ms, policy, dry_run, archive_dir, cb)
+                sp = _prune_symbol(r, keyspace, symbol, cut_now, policy, dry_run, archive_dir, cb)
                 report.symbols.append(sp)
-            mal_cut = policy.cutoff_ms(now_ms, policy.malformed_s)
+            mal_cut = policy.cutoff_ms(cut_now, policy.malformed_s)
             report.malformed = _malformed_prune(
                 r, keyspace.malformed_samples(), mal_cut, policy.chunk, dry_run, cb
             )

@@ -9,6 +9,7 @@ import orjson
 import redis
 
 from orders_cli.store.keys import Keyspace
+from orders_cli.telemetry import CLOCK_OFFSET_LIMIT_MS
 
 
 @attrs.frozen(slots=True)
@@ -56,6 +57,12 @@ def evaluate(snapshots: list[dict[str, Any]], limits: StatusLimits, now_ms: int)
         if not conns:
             warnings.append(f"{who}: no connections")
         for c in conns:
+            offset = c.get("clock_offset_ms")
+            if isinstance(offset, int) and abs(offset) > CLOCK_OFFSET_LIMIT_MS:
+                warnings.append(
+                    f"{who}: connection {c.get('shard')}: host clock {offset / 1000:+.1f}s off"
+                    " the exchange's event times"
+                )
             down_for = float(c.get("state_for_s", 0)) + lag_s
             if c.get("state") != "live" and down_for > limits.max_down_s:
                 problems.append(

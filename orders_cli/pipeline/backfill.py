@@ -24,7 +24,7 @@ import attrs
 import trio
 
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, RateLimited
-from orders_cli.models import Trade
+from orders_cli.models import Rejection, Trade
 from orders_cli.pipeline.backfill_gate import Held, PageGate, subtract
 from orders_cli.pipeline.backfill_plan import (
     AggTradesSource,
@@ -54,6 +54,7 @@ from orders_cli.pipeline.messages import (
     HeadSeen,
     WriterInput,
 )
+from orders_cli.retry import RetryPolicy
 from orders_cli.sources.base import RestRequest
 from orders_cli.telemetry import Telemetry
 
@@ -132,8 +133,7 @@ class Backfill:
         self._page_limit = min(page_limit, source.limits.agg_trades_max_limit)
         self._clock_ms = clock_ms
         self._planner = planner if planner is not None else planner_for(source)
-        self._retry_base_s = retry_base_s
-        self._retry_cap_s = retry_cap_s
+        self._retry = RetryPolicy(retry_base_s, retry_cap_s, jitter="none")
         self._max_empty_retries = max_empty_retries
         self._queue = WorkQueue()
         self._busy: set[str] = set()
@@ -266,7 +266,7 @@ class Backfill:
         except ExchangeUnavailable as exc:
             self._count("backfill_errors")
             self._count("backfill_retries")
-            delay = min(self._retry_cap_s, self._retry_base_s * 2**work.attempts)
+            delay = self._retry.delay(work.attempts)
             log.warning("backfill %s: exchange unavailable (%s), retry in %.0fs", work, exc, delay)
             self._queue.push(
                 attrs.evolve(
@@ -289,7 +289,18 @@ class Backfill:
         self._count("backfill_rest_calls")  # RestClient counts rest_calls (all callers)
         self._count("backfill_weight", req.weight)
         body = await self._rest.get(req)
-        return _ordered(self._source.parse_agg_trades(symbol, body))
+        rejected: list[Rejection] = []
+        trades = self._source.parse_agg_trades(symbol, body, rejected)
+        if rejected:  # their ids are missing from the page: an exchange-side hole
+            self._count("out_of_range", len(rejected))
+            log.warning(
+                "backfill %s: %d trade(s) out of range left out (%s: %s)",
+                symbol,
+                len(rejected),
+                rejected[0].reason,
+                rejected[0].raw[:200],
+            )
+        return _ordered(trades)
 
     async def _emit(self, symbol: str, lo: int, hi: int, trades: list[Trade]) -> None:
         """Send the page of ids ``[lo, hi]``: its ``trades``, then the ids REST lacks."""
@@ -322,7 +333,7 @@ class Backfill:
                     "backfill %s [%d, %d]: REST has nothing, giving up", w.symbol, w.first, w.last
                 )
                 return
-            delay = min(self._retry_cap_s, self._retry_base_s * 2**w.empty_tries)
+            delay = self._retry.delay(w.empty_tries)
             self._queue.push(
                 attrs.evolve(
                     w, empty_tries=w.empty_tries + 1, not_before=trio.current_time() + delay

@@ -12,7 +12,7 @@ from typing import Protocol, cast
 
 import attrs
 
-from orders_cli.models import Trade
+from orders_cli.models import Rejection, Trade
 from orders_cli.sources.base import RestRequest, SourceLimits
 
 
@@ -32,7 +32,9 @@ class AggTradesSource(Protocol):
         limit: int = 1000,
     ) -> RestRequest: ...
 
-    def parse_agg_trades(self, symbol: str, body: bytes) -> list[Trade]: ...
+    def parse_agg_trades(
+        self, symbol: str, body: bytes, rejected: list[Rejection] | None = None
+    ) -> list[Trade]: ...
 
 
 class ColdStartPlanner(Protocol):

@@ -1,44 +1,16 @@
-"""Reconnect pacing: capped exponential backoff with full jitter, and the shared
-connection-attempt budget (e.g. 300 attempts per rolling 5 minutes per IP)."""
+"""Reconnect pacing: the capped backoff (:mod:`orders_cli.retry`, the one retry policy)
+and the shared connection-attempt budget (e.g. 300 attempts per rolling 5 minutes per IP)."""
 
 from __future__ import annotations
 
-import random
 from collections import deque
 
 import trio
 
+from orders_cli.retry import Backoff, RetryPolicy
 from orders_cli.sources.base import SourceLimits
 
-
-class Backoff:
-    """Delay before reconnect attempt n: uniform in [0, min(cap, base * 2**n)].
-
-    ``reset()`` after a success so the next failure starts from ``base`` again.
-    """
-
-    def __init__(
-        self, base: float = 0.5, cap: float = 30.0, *, rng: random.Random | None = None
-    ) -> None:
-        if base <= 0 or cap < base:
-            raise ValueError(f"need 0 < base <= cap, got base={base} cap={cap}")
-        self.base = base
-        self.cap = cap
-        self.attempts = 0
-        self._rng = rng if rng is not None else random.Random()
-
-    def ceiling(self) -> float:
-        """The upper bound of the next delay."""
-        # cap the exponent too: 2**attempts overflows float after ~1000 failures
-        return min(self.cap, self.base * 2.0 ** min(self.attempts, 64))
-
-    def next(self) -> float:
-        delay = self._rng.uniform(0.0, self.ceiling())
-        self.attempts += 1
-        return delay
-
-    def reset(self) -> None:
-        self.attempts = 0
+__all__ = ["Backoff", "ConnectBudget", "RetryPolicy"]
 
 
 class ConnectBudget:

@@ -19,6 +19,7 @@ import trio
 
 from orders_cli.models import ControlReply, Ignored, Rejection, ServerShutdown, Trade
 from orders_cli.pipeline.backoff import Backoff, ConnectBudget
+from orders_cli.pipeline.clockwatch import ClockWatch
 from orders_cli.pipeline.control import control_streams
 from orders_cli.pipeline.link import (
     RECONNECTABLE,
@@ -74,6 +75,7 @@ class Shard:
         backoff: Backoff | None = None,
         healthy_after: float = HEALTHY_AFTER_S,
         ws_client: WsClientKind = DEFAULT_WS_CLIENT,
+        clock_watch: ClockWatch | None = None,
     ) -> None:
         self.name = name
         self.source = source
@@ -93,6 +95,7 @@ class Shard:
         self.ws_client = ws_client
         self._rng = rng if rng is not None else random.Random()
         self.backoff = backoff if backoff is not None else Backoff(rng=self._rng)
+        self.clock = clock_watch if clock_watch is not None else ClockWatch()
         self.rotation = RotationPlan.for_source(source.limits, rotate_after, rng=self._rng)
         self.malformed_samples: deque[str] = deque(maxlen=MALFORMED_SAMPLES)
         self._streams: list[str] = []
@@ -333,11 +336,13 @@ class Shard:
                 if not link.first_message.is_set():
                     link.first_message.set()
                 delivered = 0
+                last: Trade | None = None
                 try:
                     for raw in batch:
                         for event in parse(raw):
                             if isinstance(event, Trade) and event.symbol in self._symbol_set:
                                 delivered += deliver(event)
+                                last = event
                             elif isinstance(event, Trade):
                                 self._reject(REJECT_UNSUBSCRIBED, event.symbol, raw)
                             else:
@@ -347,6 +352,8 @@ class Shard:
                     # no other task can see the counter between the two
                     if delivered:
                         count("trades_received", delivered)
+                if last is not None:  # the host clock against E: once per batch
+                    self.clock.frame(self.name, last.event_time, conn, self.telemetry)
         if watchdog.cancelled_caught:
             silence.silent_for(allowed)
             raise ShardStalled(f"no frame for {allowed:g}s on connection #{link.serial}")
@@ -357,6 +364,8 @@ class Shard:
                 self.telemetry.count("control_unmatched")
         elif isinstance(event, Rejection):
             self.telemetry.count("malformed")
+            if event.out_of_range:
+                self.telemetry.count("out_of_range")
             self._sample(event.reason, raw)
         elif isinstance(event, Ignored):
             self.telemetry.count("ignored")

@@ -35,6 +35,7 @@ from orders_cli.errors import (
     UsageError,
 )
 from orders_cli.rest.budget import WeightBudget
+from orders_cli.retry import RetryPolicy
 from orders_cli.sources.base import RestRequest
 from orders_cli.telemetry import Telemetry
 
@@ -116,8 +117,7 @@ class RestClient:
         self._budget = WeightBudget(weight_limit_per_minute, target_fraction, minute_offset or 0.0)
         self._max_attempts = max(1, max_attempts)
         self._max_rate_limit_retries = max(0, max_rate_limit_retries)
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
+        self._retry = RetryPolicy(backoff_base, backoff_cap, jitter="equal")
         self._rng = rng if rng is not None else random.Random()
         self.banned_until: float | None = None  # trio clock
         self.paused_until: float | None = None  # trio clock, after a 429
@@ -150,11 +150,6 @@ class RestClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
-
-    def _backoff(self, attempt: int) -> float:
-        """Equal jitter: half the capped exponential delay fixed, half random."""
-        d = min(self._backoff_cap, self._backoff_base * 2.0 ** (attempt - 1))
-        return d / 2 + self._rng.uniform(0, d / 2)
 
     async def _wait_turn(self, weight: int) -> None:
         if self._align_to_wall_clock:
@@ -250,4 +245,4 @@ class RestClient:
             self._telemetry.count("rest_errors")
             if failures >= self._max_attempts:
                 raise ExchangeUnavailable(f"{req.path}: {why} ({failures} attempts)")
-            await trio.sleep(self._backoff(failures))
+            await trio.sleep(self._retry.delay(failures - 1, self._rng))

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import attrs
 
-from orders_cli.models import Event, SymbolInfo, Trade
+from orders_cli.models import Event, Rejection, SymbolInfo, Trade
 
 
 @attrs.frozen(slots=True)
@@ -97,7 +97,10 @@ class Source(Protocol):
         limit: int = 1000,
     ) -> RestRequest: ...
 
-    def parse_agg_trades(self, symbol: str, body: bytes) -> list[Trade]:
+    def parse_agg_trades(
+        self, symbol: str, body: bytes, rejected: list[Rejection] | None = None
+    ) -> list[Trade]:
         """REST aggTrades reply -> trades (``event_time`` = ``trade_time``). Raises
-        ``ExchangeRejected`` on a malformed body."""
+        ``ExchangeRejected`` on a malformed body; trades out of a storable trade's range
+        are left out and appended to ``rejected``."""
         ...

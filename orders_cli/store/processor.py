@@ -94,6 +94,9 @@ class Processor:
         self.backfill_ms = backfill_ms
         self.clock_ms = clock_ms
         self.monotonic = monotonic
+        # gaps are stamped and aged on this clock: the wall clock at start plus monotonic
+        # time since, so a wall clock that steps neither ages nor rejuvenates a gap
+        self._gap_clock_base = clock_ms() - round(monotonic() * 1000)
         self.states: dict[str, SymbolState] = {}
         self.bars = BarCache(redis, keyspace)
         self.rollups = Rollups(self.timeframes, rollup_s)
@@ -132,6 +135,14 @@ class Processor:
             self.redis, self.ks, st, self.timeframes, oldest_ms=oldest, counters=out.counters
         )
 
+    def gap_clock_ms(self) -> int:
+        """Epoch ms that never step (see ``_gap_clock_base``): gaps' ``opened_ms``."""
+        return self._gap_clock_base + round(self.monotonic() * 1000)
+
+    def gap_age_ms(self, opened_ms: int) -> int:
+        """How long ago a gap stamped ``opened_ms`` opened (0 for a future stamp)."""
+        return max(0, self.gap_clock_ms() - opened_ms)
+
     def preload(self, symbols: Sequence[str]) -> Outcome:
         out = Outcome()
         self._guard(lambda: self._load(symbols, out))
@@ -145,7 +156,7 @@ class Processor:
 
     # ------------------------------------------------------------------ planning
     def _plan(self, st: SymbolState, items: Sequence[WriterInput], flush: bool) -> Plan:
-        cfg, now_ms_, now = self.cfg, self.clock_ms(), self.monotonic()
+        cfg, now_ms_, now = self.cfg, self.gap_clock_ms(), self.monotonic()
         plan = Plan.start(st)
         for item in items:
             if isinstance(item, Trade):
@@ -363,7 +374,8 @@ class Processor:
 
     # ------------------------------------------------------------------ views
     def open_gaps(self) -> tuple[int, int | None]:
-        """(ids missing across all known symbols, opened_ms of the oldest open gap).
+        """(ids missing across all known symbols, opened_ms of the oldest open gap; its
+        age is :meth:`gap_age_ms`).
         Cold-start ranges are not counted: their size is unknown until the backfill finds
         the first trade inside the retention window."""
         total, oldest = 0, None
@@ -386,7 +398,7 @@ class Processor:
         out: list[GapRequest | ColdStart] = []
         for s, st in self.states.items():
             for g in st.gaps:
-                if g.exchange_side or now - g.opened_ms < older_than_ms:
+                if g.exchange_side or self.gap_age_ms(g.opened_ms) < older_than_ms:
                     continue
                 if g.cold and g.first <= self.cfg.first_agg_id:
                     out.append(ColdStart(s, now - self.backfill_ms, g.last + 1))

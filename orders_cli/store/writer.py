@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 
 import attrs
 import trio
@@ -20,6 +21,7 @@ from orders_cli.pipeline.messages import (
     ShardEvent,
     WriterInput,
 )
+from orders_cli.retry import Backoff
 from orders_cli.store.processor import Outcome, Processor
 from orders_cli.store.worker import RedisWorker
 from orders_cli.telemetry import Telemetry
@@ -105,7 +107,7 @@ class Writer:
     async def _apply(self, batch: list[WriterInput], *, flush: bool) -> None:
         events = [b for b in batch if isinstance(b, ShardEvent)]
         data = [b for b in batch if not isinstance(b, ShardEvent)]
-        delay = 0.1
+        backoff = Backoff(0.1, self.retry_max_s, jitter="none")
         while True:
             try:
                 outcome = await self.worker.run(self.processor.process, data, flush)
@@ -117,8 +119,7 @@ class Writer:
                     )
                 self.telemetry.redis_state = "retrying"
                 self.telemetry.count("redis_retries")
-                await trio.sleep(delay)
-                delay = min(delay * 2, self.retry_max_s)
+                await trio.sleep(backoff.next())
         if self.telemetry.redis_state != "ok":
             log.info("Redis writes are going through")
         self.telemetry.redis_state = "ok"
@@ -132,6 +133,10 @@ class Writer:
         t.counters.update(outcome.counters)
         t.latency_ms.extend(outcome.latencies_ms)
         t.open_gaps, t.oldest_open_gap_ms = self.processor.open_gaps()
+        oldest = t.oldest_open_gap_ms
+        t.oldest_open_gap_mono = (
+            None if oldest is None else time.monotonic() - self.processor.gap_age_ms(oldest) / 1000
+        )
         if self.backfill is None:
             return
         requests: list[BackfillInput] = [*outcome.gap_requests, *outcome.cold_starts]

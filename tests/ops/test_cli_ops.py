@@ -143,6 +143,7 @@ def test_status_exit_codes(server: Any, capfd: pytest.CaptureFixture[str]) -> No
 
     tel.open_gaps = 1
     tel.oldest_open_gap_ms = int(time.time() * 1000) - 15 * 60_000
+    tel.oldest_open_gap_mono = time.monotonic() - 15 * 60
     _publish(r, tel)
     rc, out, _ = _main(capfd, server.url, "status", "--json", "--max-gap-age", "10m")
     assert rc == 1

@@ -11,7 +11,7 @@ import orjson
 import trio
 
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, IpBanned, RateLimited
-from orders_cli.models import Trade
+from orders_cli.models import Rejection, Trade
 from orders_cli.pipeline.messages import Backfilled, WriterInput
 from orders_cli.sources.base import RestRequest, SourceLimits
 
@@ -57,7 +57,9 @@ class FakeSource:
         params["limit"] = str(limit)
         return RestRequest("/api/v3/aggTrades", params, self.limits.agg_trades_weight)
 
-    def parse_agg_trades(self, symbol: str, body: bytes) -> list[Trade]:
+    def parse_agg_trades(
+        self, symbol: str, body: bytes, rejected: list[Rejection] | None = None
+    ) -> list[Trade]:
         rows = orjson.loads(body)
         if not isinstance(rows, list):
             raise ExchangeRejected("malformed aggTrades body")

@@ -69,6 +69,7 @@ async def test_long_cold_start_with_frequent_regaps_fetches_each_page_once(
         PlanConfig(first_agg_id=0, cold_start=True, reorder_s=0.0),
         backfill_ms=86_400_000,  # the window holds all of A: its first id is 0
         clock_ms=now_ms,
+        monotonic=trio.current_time,  # gap ages: the same virtual time as the wall clock
     )
     telemetry = Telemetry()
     gate = PageGate()

@@ -63,9 +63,9 @@ def test_agg_trades_request_and_parse(source: Source) -> None:
     assert req.path.endswith("/aggTrades")
     assert req.params == {"symbol": "BTCUSDT", "fromId": "5", "limit": "1000"}
     assert req.weight == source.limits.agg_trades_weight
-    body = b'[{"a":5,"p":"1.0","q":"2","f":1,"l":1,"T":9,"m":false}]'
+    body = b'[{"a":5,"p":"1.0","q":"2","f":1,"l":1,"T":1700000000009,"m":false}]'
     (t,) = source.parse_agg_trades("BTCUSDT", body)
-    assert (t.agg_id, t.event_time, t.symbol) == (5, 9, "BTCUSDT")
+    assert (t.agg_id, t.event_time, t.symbol) == (5, 1700000000009, "BTCUSDT")
 
 
 def test_urls_and_control(source: Source) -> None:

@@ -74,8 +74,8 @@ def test_futures_paths_and_urls() -> None:
 
 def test_futures_frames_with_nq_and_st() -> None:
     raw = (
-        b'{"e":"aggTrade","E":123456789,"s":"BTCUSDT","a":5933014,"p":"0.001","q":"100",'
-        b'"nq":"100","f":100,"l":105,"T":123456785,"m":true,"st":1}'
+        b'{"e":"aggTrade","E":1700000000009,"s":"BTCUSDT","a":5933014,"p":"0.001","q":"100",'
+        b'"nq":"100","f":100,"l":105,"T":1700000000005,"m":true,"st":1}'
     )
     (t,) = USDM.parse(raw)
     assert getattr(t, "quantity", None) == "100"

@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orders_cli.models import ControlReply, Ignored, Rejection, ServerShutdown, Trade
-from orders_cli.sources.binance.wire import LIVE_KEYS, check_core, parse_frame
+from orders_cli.sources.binance.wire import (
+    LIVE_KEYS,
+    MAX_SKEW_MS,
+    MAX_TIME_MS,
+    MIN_TIME_MS,
+    check_core,
+    parse_frame,
+)
 from tests.datafiles import BINANCE
 
 FIXTURES = BINANCE
@@ -288,6 +295,10 @@ def _reference_trade_event(d: dict[str, Any]) -> object:
     reason = check_core(d)
     if reason is not None:
         return Rejection(reason, "")
+    if not MIN_TIME_MS <= d["E"] < MAX_TIME_MS:
+        return Rejection("range:E", "")
+    if not abs(d["T"] - d["E"]) < MAX_SKEW_MS:
+        return Rejection("range:E-T", "")
     return Trade(d["s"], d["a"], d["p"], d["q"], d["f"], d["l"], d["T"], d["m"], event_time=d["E"])
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import attrs
 import orjson
 
-from orders_cli.models import Event, SymbolInfo, Trade
+from orders_cli.models import Event, Rejection, SymbolInfo, Trade
 from orders_cli.sources.base import RestRequest, SourceLimits
 from orders_cli.sources.binance import urls, wire
 
@@ -117,5 +117,7 @@ class BinanceMarket:
             weight=self.limits.agg_trades_weight,
         )
 
-    def parse_agg_trades(self, symbol: str, body: bytes) -> list[Trade]:
-        return wire.parse_agg_trades(symbol, body)
+    def parse_agg_trades(
+        self, symbol: str, body: bytes, rejected: list[Rejection] | None = None
+    ) -> list[Trade]:
+        return wire.parse_agg_trades(symbol, body, rejected)

@@ -14,6 +14,8 @@ import orjson
 
 from orders_cli.errors import ExchangeRejected
 from orders_cli.models import (
+    MAX_TIME_MS,
+    MIN_TIME_MS,
     ControlReply,
     Event,
     Ignored,
@@ -31,6 +33,16 @@ _is_decimal = re.compile(r"[0-9]+(?:\.[0-9]+)?").fullmatch
 # NUL inside either one would make two. One regex call instead of two on the hot path.
 _are_decimals = re.compile(r"[0-9]+(?:\.[0-9]+)?\x00[0-9]+(?:\.[0-9]+)?").fullmatch
 
+# Bounds of a storable trade, checked without the host clock (its clock may be wrong);
+# the time bounds (MIN_TIME_MS, MAX_TIME_MS) are the models' own.
+MAX_SKEW_MS = 86_400_000  # |T - E| of a live frame: an event is not a day off its trade
+MAX_ID = 2**53  # ids, first and last trade ids: exact in every JSON reader
+# decimal128(38, 18), the archive's type: at most 18 digits after the point, 20 before
+MAX_FRACTION_DIGITS = 18
+MAX_WHOLE_DIGITS = 20
+# a decimal of at most this many characters fits whatever its shape ("d." + 18 digits)
+_SURELY_FITS = MAX_WHOLE_DIGITS
+
 #: keys a live aggTrade must carry, in the order reasons are reported
 LIVE_KEYS: tuple[str, ...] = ("e", "E", "s", "a", "p", "q", "f", "l", "T", "m")
 #: keys one element of a REST aggTrades list must carry
@@ -46,8 +58,19 @@ def _text(raw: str | bytes) -> str:
     return raw[:RAW_SAMPLE_MAX].decode("utf-8", "replace")
 
 
+_OUT_OF_RANGE = ("range:", "precision:")
+
+
 def _reject(reason: str, raw: str | bytes) -> list[Event]:
-    return [Rejection(reason, _text(raw))]
+    return [Rejection(reason, _text(raw), reason.startswith(_OUT_OF_RANGE))]
+
+
+def _fits_decimal128(text: str) -> bool:
+    """A well-formed decimal string fits decimal128(38, 18) exactly."""
+    if len(text) <= _SURELY_FITS:
+        return True
+    whole, _, fraction = text.partition(".")
+    return len(fraction) <= MAX_FRACTION_DIGITS and len(whole.lstrip("0")) <= MAX_WHOLE_DIGITS
 
 
 def _first_missing(d: dict[str, Any], keys: tuple[str, ...]) -> str:
@@ -63,22 +86,27 @@ def _is_int(v: object) -> bool:
 
 def check_core(d: dict[str, Any]) -> str | None:
     """Reason why the shared fields ``a,p,q,f,l,T,m`` of ``d`` are invalid, or None.
-    The keys must be present (checked by the caller)."""
+    The keys must be present (checked by the caller). ``range:``/``precision:`` reasons
+    are values out of a storable trade's bounds (see ``MIN_TIME_MS`` and below)."""
     a = d["a"]
     if type(a) is not int:
         return "type:a"
-    if a < 0:
+    if not 0 <= a < MAX_ID:
         return "range:a"
     p = d["p"]
     if type(p) is not str:
         return "type:p"
     if _is_decimal(p) is None:
         return "bad_decimal:p"
+    if not _fits_decimal128(p):
+        return "precision:p"
     q = d["q"]
     if type(q) is not str:
         return "type:q"
     if _is_decimal(q) is None:
         return "bad_decimal:q"
+    if not _fits_decimal128(q):
+        return "precision:q"
     first = d["f"]
     if type(first) is not int:
         return "type:f"
@@ -89,10 +117,12 @@ def check_core(d: dict[str, Any]) -> str | None:
         return "range:f"
     if first > last:
         return "order:f>l"
+    if last >= MAX_ID:
+        return "range:l"
     t = d["T"]
     if type(t) is not int:
         return "type:T"
-    if t < 0:
+    if not MIN_TIME_MS <= t < MAX_TIME_MS:
         return "range:T"
     if type(d["m"]) is not bool:
         return "type:m"
@@ -123,9 +153,13 @@ def _trade(d: dict[str, Any], raw: str | bytes) -> list[Event]:
         and type(last) is int
         and type(t) is int
         and type(m) is bool
-        and a >= 0
-        and 0 <= first <= last
-        and t >= 0
+        and 0 <= a < MAX_ID
+        and 0 <= first <= last < MAX_ID
+        and MIN_TIME_MS <= t < MAX_TIME_MS
+        and MIN_TIME_MS <= e_time < MAX_TIME_MS
+        and -MAX_SKEW_MS < t - e_time < MAX_SKEW_MS
+        and len(p) <= _SURELY_FITS
+        and len(q) <= _SURELY_FITS
         and _are_decimals(f"{p}\x00{q}") is not None
     ):
         return [new_trade(s, a, p, q, first, last, t, m, e_time)]
@@ -138,7 +172,11 @@ def _trade(d: dict[str, Any], raw: str | bytes) -> list[Event]:
     reason = check_core(d)
     if reason is not None:
         return _reject(reason, raw)
-    return [new_trade(s, a, p, q, first, last, t, m, e_time)]  # pragma: no cover - see above
+    if not MIN_TIME_MS <= e_time < MAX_TIME_MS:
+        return _reject("range:E", raw)
+    if not -MAX_SKEW_MS < t - e_time < MAX_SKEW_MS:
+        return _reject("range:E-T", raw)
+    return [new_trade(s, a, p, q, first, last, t, m, e_time)]  # long decimals that fit
 
 
 def _control(d: dict[str, Any], raw: str | bytes) -> list[Event]:
@@ -218,9 +256,14 @@ def _error_body(obj: Any, what: str) -> ExchangeRejected | None:
     return None
 
 
-def parse_agg_trades(symbol: str, body: bytes) -> list[Trade]:
+def parse_agg_trades(
+    symbol: str, body: bytes, rejected: list[Rejection] | None = None
+) -> list[Trade]:
     """REST ``aggTrades`` list -> trades (``event_time`` = ``T``). Raises
-    ``ExchangeRejected`` naming the first bad element and the reason."""
+    ``ExchangeRejected`` naming the first malformed element and the reason. An element
+    whose values are out of range (a well-formed page, one poisoned trade) is left out
+    and appended to ``rejected``: its id is then missing from the page, an exchange-side
+    hole, never fetched again."""
     obj = _load_body(body, "aggTrades")
     err = _error_body(obj, "aggTrades")
     if err is not None:
@@ -236,7 +279,11 @@ def parse_agg_trades(symbol: str, body: bytes) -> list[Trade]:
                 raise ExchangeRejected(f"aggTrades[{i}]: missing:{k}")
         reason = check_core(d)
         if reason is not None:
-            raise ExchangeRejected(f"aggTrades[{i}]: {reason}")
+            if not reason.startswith(_OUT_OF_RANGE):
+                raise ExchangeRejected(f"aggTrades[{i}]: {reason}")
+            if rejected is not None:
+                rejected.append(Rejection(reason, _text(orjson.dumps(d)), out_of_range=True))
+            continue
         t = d["T"]
         out.append(new_trade(symbol, d["a"], d["p"], d["q"], d["f"], d["l"], t, d["m"], t))
     return out
