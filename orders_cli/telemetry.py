@@ -47,6 +47,7 @@ class Telemetry:
     redis_used_memory: int | None = None
     redis_maxmemory: int | None = None
     redis_eviction_policy: str | None = None
+    redis_memory_rate: float | None = None  # bytes/s used_memory grows (smoothed)
     symbols_subscribed: int = 0
     symbols_listed: int = 0
     open_gaps: int = 0

@@ -76,18 +76,28 @@ async def _display(t: Telemetry, d: Display, title: str) -> None:
         log.info("%s", summary_line(t, fields["rate"]), extra={"fields": fields})
 
 
-async def _redis_facts(ing: Ingester) -> None:
+async def _redis_facts(ing: Ingester, every_s: float = 5.0, alpha: float = 0.3) -> None:
+    """Redis memory for the panel, health and metrics: used, max, and how fast it grows
+    (smoothed over samples ``every_s`` apart) for the time to full."""
     t = ing.telemetry
+    prev: tuple[float, int] | None = None
     while True:
         try:
             info: dict[str, Any] = await ing.worker.call(lambda r: r.info("memory"))
-            t.redis_used_memory = int(info.get("used_memory", 0))
+            used = int(info.get("used_memory", 0))
+            t.redis_used_memory = used
             t.redis_maxmemory = int(info.get("maxmemory", 0))
             policy = info.get("maxmemory_policy")
             t.redis_eviction_policy = policy.decode() if isinstance(policy, bytes) else policy
+            now = trio.current_time()
+            if prev is not None and now > prev[0]:
+                rate = (used - prev[1]) / (now - prev[0])
+                old = t.redis_memory_rate
+                t.redis_memory_rate = rate if old is None else old + alpha * (rate - old)
+            prev = (now, used)
         except OrdersError:
             pass  # the writer shows Redis as retrying
-        await trio.sleep(5)
+        await trio.sleep(every_s)
 
 
 async def _retention(ing: Ingester) -> None:

@@ -28,6 +28,7 @@ from orders_cli.pipeline.messages import BackfillInput, WriterInput
 from orders_cli.pipeline.shard import Shard
 from orders_cli.pipeline.sharding import plan_shards
 from orders_cli.pipeline.wsopen import ws_client_kind
+from orders_cli.redis_conn import ingester_name, name_connections
 from orders_cli.rest.client import RestClient
 from orders_cli.sources.base import Source
 from orders_cli.store.info import save_malformed, write_infos
@@ -115,6 +116,8 @@ class Ingester:
             telemetry=t,
         ) as rest:
             infos = await self._discover(rest)
+            name = ingester_name(cfg.ingester_id)  # `orders status` sees us while writes fail
+            await self.worker.run_retrying(name_connections, self.redis, name)
             trading = [i.symbol for i in infos if i.trading]  # infos: --symbols applied
             t.symbols_listed, t.symbols_subscribed = len(infos), len(trading)
             processor = Processor(
