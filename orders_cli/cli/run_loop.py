@@ -101,18 +101,28 @@ async def _redis_facts(ing: Ingester, every_s: float = 5.0, alpha: float = 0.3) 
 
 
 async def _retention(ing: Ingester) -> None:
-    from orders_cli.ops.lock import LockHeld
-    from orders_cli.ops.policy import RetentionPolicy
-    from orders_cli.ops.prune import prune_once
+    """The in-run retention pass, every ``prune_every_s``: one chunk per turn of the Redis
+    thread, so the writer's batches go in between (a pass may delete millions of trades);
+    a pass that fails (lock held, Redis away or refusing) is skipped, never the run."""
+    from orders_cli.ops.policy import PruneReport, RetentionPolicy
+    from orders_cli.ops.prune import prune_steps
 
     policy = RetentionPolicy(trades_s=ing.cfg.retention_s)
     while True:
         await trio.sleep(ing.cfg.prune_every_s)
+        report = PruneReport(now_ms=now_ms(), dry_run=False)
+        steps = prune_steps(ing.redis, ing.ks, report, policy)
         try:
-            report = await ing.worker.run(prune_once, ing.redis, ing.ks, now_ms(), policy)
-            log.debug("retention pass: %s", report)
-        except (LockHeld, OrdersError) as exc:
+            while await ing.worker.run(next, steps, False):
+                pass
+            log.debug("retention pass: %s", report.totals)
+            for note in report.notes:
+                log.info("retention pass: %s", note)
+        except OrdersError as exc:  # LockHeld, RedisUnavailable, RedisRejected
             log.info("retention pass skipped: %s", exc)
+        finally:
+            with trio.move_on_after(2, shield=True), contextlib.suppress(OrdersError):
+                await ing.worker.run(steps.close)  # releases the lock if held
 
 
 async def run_ingest(

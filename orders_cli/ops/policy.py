@@ -66,6 +66,7 @@ class PruneReport:
     symbols: list[SymbolPrune] = attrs.field(factory=list)
     malformed: int = 0
     errors: list[str] = attrs.field(factory=list)
+    notes: list[str] = attrs.field(factory=list)  # said to the user; not failures
 
     @property
     def ok(self) -> bool:
@@ -92,4 +93,5 @@ class PruneReport:
             "totals": self.totals,
             "symbols": [attrs.asdict(s) for s in self.symbols if s.total or s.error or s.archived],
             "errors": self.errors,
+            "notes": self.notes,
         }
