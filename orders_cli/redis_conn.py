@@ -161,6 +161,7 @@ def name_connections(client: redis.Redis, name: str) -> None:
     pool = client.connection_pool
     pool.connection_kwargs["client_name"] = name
     pool.disconnect()
+    pool.reset()  # the pooled connection objects keep their own name: new ones instead
     client.ping()
 
 

@@ -46,7 +46,7 @@ class RedisDiagnosis:
 
 
 def _mib(n: int) -> str:
-    return f"{n / 2**20:,.1f} MiB"
+    return f"{n / 2**20:,.1f} MiB" if n >= 2**20 else f"{n:,} bytes"
 
 
 def diagnose_redis(r: redis.Redis) -> RedisDiagnosis:

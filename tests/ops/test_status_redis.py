@@ -14,7 +14,7 @@ import pytest
 from orders_cli.health import snapshot
 from orders_cli.metrics import TelemetryCollector
 from orders_cli.ops.status import RedisDiagnosis, StatusLimits, evaluate
-from orders_cli.redis_conn import ingester_name, name_connections
+from orders_cli.redis_conn import ingester_name, name_connections, named_ingesters
 from orders_cli.store.keys import Keyspace
 from orders_cli.telemetry import Telemetry
 from tests.redis_server import RedisServer
@@ -89,3 +89,15 @@ def test_memory_over_80_percent_warns_with_the_time_to_full_in_status_health_and
     refusing = metrics["orders_redis_refusing"].samples
     assert [(s.labels["reason"], s.value) for s in refusing] == [("OOM", 1.0)]
     assert "refusing (OOM)" in evaluate([snapshot(tel, "host-1")], StatusLimits(), 0).problems[0]
+
+
+def test_an_ingesters_connections_keep_their_name_when_pooled_before_and_after_a_reconnect(
+    redis_shared: RedisServer,
+) -> None:
+    admin, ingester = redis_shared.client(), redis_shared.client()
+    ingester.ping()  # a pooled connection opened before the name was given
+    name_connections(ingester, ingester_name("host 7"))
+    assert named_ingesters(admin) == ["host_7"]
+    admin.client_kill_filter(_type="normal", skipme=True)  # every client but admin
+    ingester.ping()  # reconnects
+    assert named_ingesters(admin) == ["host_7"]
