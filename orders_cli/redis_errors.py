@@ -31,8 +31,8 @@ _BY_CLASS: tuple[tuple[type[redis.exceptions.RedisError], str], ...] = (
     (redis.exceptions.NoScriptError, NOSCRIPT),
     (redis.exceptions.BusyLoadingError, "LOADING"),
     (redis.exceptions.TryAgainError, "TRYAGAIN"),
+    (redis.exceptions.MasterDownError, "MASTERDOWN"),  # a ClusterDownError subclass: first
     (redis.exceptions.ClusterDownError, "CLUSTERDOWN"),
-    (redis.exceptions.MasterDownError, "MASTERDOWN"),
 )
 _CODE = re.compile(r"-?([A-Z][A-Z_]+)\b")
 # Redis <= 6.x wraps an error raised inside a script: "Error running script (call to
