@@ -38,6 +38,8 @@ _CODE = re.compile(r"-?([A-Z][A-Z_]+)\b")
 # Redis <= 6.x wraps an error raised inside a script: "Error running script (call to
 # f_<sha>): @user_script:12: -OOM command not allowed ..."
 _IN_SCRIPT = re.compile(r"^Error running script .*?: -?([A-Z][A-Z_]+) ")
+# redis-py's pipelines: "Command # 1 (SADD k v) of pipeline caused error: WRONGTYPE ..."
+_IN_PIPELINE = re.compile(r"^Command # \d+ \(.*?\) of pipeline caused error: ")
 
 
 @attrs.frozen(slots=True)
@@ -57,6 +59,9 @@ class Refusal:
 def classify(exc: redis.exceptions.ResponseError | redis.exceptions.BusyLoadingError) -> Refusal:
     """The code of an error reply and its message."""
     message = str(exc)
+    in_pipeline = _IN_PIPELINE.match(message)
+    if in_pipeline is not None:
+        message = message[in_pipeline.end() :]
     for cls, code in _BY_CLASS:
         if isinstance(exc, cls):
             return Refusal(code, message)

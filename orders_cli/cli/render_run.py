@@ -129,7 +129,7 @@ def summary_fields(t: Telemetry, rate: float) -> dict[str, Any]:
         "gaps_open": t.open_gaps,
         "late": c["late_trades"],
         "conns": f"{live}/{len(t.connections)}",
-        "redis": t.redis_state,
+        "redis": t.redis_state + (f"({t.redis_refusal})" if t.redis_refusal else ""),
         "lag_p50": t.latency_percentile(0.5),
         "lag_p99": t.latency_percentile(0.99),
         "queue": t.channel_depth,

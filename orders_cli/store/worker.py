@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import redis.exceptions
 import trio
 
-from orders_cli.errors import RedisRefusing, RedisUnavailable
+from orders_cli.errors import RedisRefusing, RedisRejected, RedisUnavailable
 from orders_cli.pipeline.backoff import Backoff
 from orders_cli.redis_errors import as_orders_error, classify
 from orders_cli.telemetry import Telemetry
@@ -60,12 +60,14 @@ class RedisWorker:
             self.accepted()
             return out
 
-    def waiting(self, exc: RedisUnavailable, what: str) -> None:
+    def waiting(self, exc: RedisUnavailable | RedisRejected, what: str) -> None:
         """Redis did not take ``what``: show it (a log line when the state changes)."""
         t = self.telemetry
-        state, reason = (
-            ("refusing", exc.reason) if isinstance(exc, RedisRefusing) else ("retrying", None)
-        )
+        state, reason = "retrying", None
+        if isinstance(exc, RedisRefusing):
+            state, reason = "refusing", exc.reason
+        elif isinstance(exc, RedisRejected):
+            state, reason = "rejecting", exc.code
         if (t.redis_state, t.redis_refusal) != (state, reason):
             log.warning("Redis %s, keeping %s and retrying: %s", state, what, exc)
         t.redis_state, t.redis_refusal = state, reason

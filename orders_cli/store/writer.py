@@ -12,7 +12,7 @@ import math
 import attrs
 import trio
 
-from orders_cli.errors import RedisUnavailable
+from orders_cli.errors import RedisRejected, RedisUnavailable
 from orders_cli.pipeline.backfill_gate import PageGate
 from orders_cli.pipeline.backoff import Backoff
 from orders_cli.pipeline.messages import (
@@ -113,7 +113,9 @@ class Writer:
         while True:
             try:
                 outcome = await self.worker.run(self.processor.process, data, flush)
-            except RedisUnavailable as exc:
+            except (RedisUnavailable, RedisRejected) as exc:
+                # rejected outside one symbol's apply (the round's state loads): a store-wide
+                # fault the operator fixes; keep the batch and stay up meanwhile
                 self.worker.waiting(exc, f"{len(data)} inputs")
                 await trio.sleep(backoff.next())
                 continue

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from orders_cli.cli.render_run import redis_cell
 from orders_cli.health import snapshot
 from orders_cli.metrics import TelemetryCollector
 from orders_cli.ops.status import RedisDiagnosis, StatusLimits, evaluate
@@ -83,7 +84,9 @@ def test_memory_over_80_percent_warns_with_the_time_to_full_in_status_health_and
     verdict = evaluate([snap], StatusLimits(), int(time.time() * 1000), diag)
     assert verdict.healthy
     assert any("Redis memory at 85%" in w and "full in 15m" in w for w in verdict.warnings)
+    assert "full in 15m" in redis_cell(tel)
     tel.redis_state, tel.redis_refusal = "refusing", "OOM"
+    assert "refusing (OOM)" in redis_cell(tel)
     metrics = {m.name: m for m in TelemetryCollector(tel).collect()}
     assert metrics["orders_redis_time_to_full_seconds"].samples[0].value == pytest.approx(900)
     refusing = metrics["orders_redis_refusing"].samples

@@ -45,6 +45,8 @@ def test_oom_readonly_and_misconf_replies_are_classified_as_refusals_that_pass(
         assert refusal_of(r) == "MISCONF"
     assert classify(redis.ResponseError("WRONGTYPE Operation against a key")).code == "WRONGTYPE"
     assert not classify(redis.ResponseError("unknown command 'FOO'")).transient
+    piped = "Command # 1 (SADD s BTC) of pipeline caused error: WRONGTYPE Operation against"
+    assert classify(redis.ResponseError(piped)).code == "WRONGTYPE"
     wrapped = "Error running script (call to f_1): @user_script:9: -OOM command not allowed "
     assert classify(redis.ResponseError(wrapped)).code == "OOM"
     with pytest.raises(redis.ResponseError) as exc:
@@ -140,3 +142,28 @@ def test_worker_calls_map_error_replies_and_retry_the_keyspace_claim_through_rea
 
         trio.run(main)
         assert rr.get(KS.origin()) == EXCHANGE.encode()
+
+
+def test_the_writer_stays_up_through_a_store_wide_rejection_and_applies_once_fixed(
+    redis_shared: RedisServer,
+) -> None:
+    r = redis_shared.client()
+    r.set(KS.symbols(), "not a set")  # the round's SADD now answers WRONGTYPE
+    telemetry = Telemetry()
+
+    async def main() -> None:
+        send, recv = trio.open_memory_channel[Any](100)
+        worker = RedisWorker(r, telemetry)
+        writer = Writer(make(r, Clock()), worker, recv, None, telemetry, retry_max_s=0.2)
+        with trio.fail_after(20):
+            async with trio.open_nursery() as n:
+                await n.start(writer.run)
+                await send.send(trade(1))
+                await until(lambda: telemetry.redis_state == "rejecting")
+                assert telemetry.redis_refusal == "WRONGTYPE"
+                r.delete(KS.symbols())
+                await until(lambda: telemetry.redis_state == "ok")
+                await send.aclose()
+
+    trio.run(main)
+    assert stored_ids(r) == [1]
