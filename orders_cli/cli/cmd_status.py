@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
                     else:
                         from orders_cli.cli.render_ops import status_view
 
-                        view = status_view(snaps, verdict)
+                        view = status_view(snaps, verdict, diag)
                         if watch:
                             if live is None:
                                 from rich.live import Live

@@ -36,6 +36,16 @@ def status(capfd: pytest.CaptureFixture[str], url: str) -> tuple[int, dict[str, 
     return int(info.value.code or 0), orjson.loads(capfd.readouterr().out)
 
 
+def status_text(capfd: pytest.CaptureFixture[str], url: str) -> tuple[int, str]:
+    from orders_cli.cli.app import main
+
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["status", "--redis-url", url])
+    sys.stdout.flush()
+    return int(info.value.code or 0), capfd.readouterr().out
+
+
 def healthy_telemetry() -> Telemetry:
     tel = Telemetry()
     tel.connection("spot#0").set("live")
@@ -56,6 +66,9 @@ def test_status_says_ingester_alive_and_redis_refusing_writes_while_out_of_memor
         assert rc == 1 and not doc["healthy"]
         assert "ingester host-1 alive, Redis refusing writes (OOM)" in doc["problems"][0]
         assert doc["redis"]["refusing"] == "OOM"
+        rc, text = status_text(capfd, redis_server.url)
+        assert rc == 1 and "UNHEALTHY" in text and "refusing writes (OOM)" in text
+        assert "ingesters connected: host-1" in text
     r.delete(KS.health("host-1"))  # its key expired while its writes were refused
     rc, doc = status(capfd, redis_server.url)
     assert rc == 1

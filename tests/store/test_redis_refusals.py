@@ -167,3 +167,15 @@ def test_the_writer_stays_up_through_a_store_wide_rejection_and_applies_once_fix
 
     trio.run(main)
     assert stored_ids(r) == [1]
+
+
+def test_a_flushed_script_cache_is_reloaded_and_the_batch_applied(
+    redis_shared: RedisServer,
+) -> None:
+    r = redis_shared.client()
+    p = make(r, Clock())
+    p.process([trade(1)])
+    r.script_flush()  # a restart or failover keeps the connection's view: NOSCRIPT
+    out = p.process([trade(2)])
+    assert out.counters["trades_stored"] == 1
+    assert stored_ids(r) == stream_ids(r) == [1, 2]
