@@ -6,7 +6,6 @@ went through, and tells the backfill what to fetch."""
 
 from __future__ import annotations
 
-import logging
 import math
 
 import attrs
@@ -25,8 +24,6 @@ from orders_cli.pipeline.messages import (
 from orders_cli.store.processor import Outcome, Processor
 from orders_cli.store.worker import RETRY_BASE_S, RedisWorker
 from orders_cli.telemetry import Telemetry
-
-log = logging.getLogger("orders.writer")
 
 
 class Writer:
