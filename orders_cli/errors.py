@@ -30,6 +30,27 @@ class RedisUnavailable(OrdersError):
     exit_code = 3
 
 
+class RedisRefusing(RedisUnavailable):
+    """Redis answers but refuses writes for now (``reason``: OOM, READONLY, MISCONF,
+    LOADING, BUSY, TRYAGAIN, CLUSTERDOWN, MASTERDOWN): keep what is to be written and
+    retry with backoff; the operator frees memory, fixes persistence or the failover."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class RedisRejected(OrdersError):
+    """Redis answered one command with an error that retrying the same command will not
+    fix (``ERR``, ``WRONGTYPE``...): do not retry it as it is."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, code: str = "ERR") -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class ExchangeUnavailable(OrdersError):
     """The exchange (REST or WebSocket) cannot be reached; retry with backoff."""
 

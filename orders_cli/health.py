@@ -15,8 +15,8 @@ Snapshot JSON (version 1)::
      "dropped_overload",
      "gaps": {"open", "oldest_open_ms", "oldest_open_age_s", "opened", "filled",
               "exchange_side"},
-     "redis": {"state", "used_memory", "maxmemory", "used_ratio", "memory_alert",
-               "eviction_policy"},
+     "redis": {"state", "refusal", "used_memory", "maxmemory", "used_ratio",
+               "memory_alert", "eviction_policy", "growth_bytes_per_s", "time_to_full_s"},
      ...extra}
 
 ``Telemetry.oldest_open_gap_ms`` is the stamp of the oldest open gap (epoch ms); its age
@@ -34,11 +34,12 @@ from typing import Any
 import orjson
 import trio
 
+from orders_cli.redis_conn import MEMORY_WARN_RATIO, time_to_full_s
 from orders_cli.store.keys import Keyspace
 from orders_cli.telemetry import Telemetry
 
 VERSION = 1
-MEMORY_ALERT_RATIO = 0.85
+MEMORY_ALERT_RATIO = MEMORY_WARN_RATIO
 
 Write = Callable[[str, bytes, int], Awaitable[None]]
 
@@ -129,11 +130,14 @@ def snapshot(
         "channel_depth": telemetry.channel_depth,
         "redis": {
             "state": telemetry.redis_state,
+            "refusal": telemetry.redis_refusal,
             "used_memory": used,
             "maxmemory": maxmem,
             "used_ratio": ratio,
             "memory_alert": ratio is not None and ratio >= MEMORY_ALERT_RATIO,
             "eviction_policy": telemetry.redis_eviction_policy,
+            "growth_bytes_per_s": telemetry.redis_memory_rate,
+            "time_to_full_s": time_to_full_s(used, maxmem, telemetry.redis_memory_rate),
         },
     }
     if extra:

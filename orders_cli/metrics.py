@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from orders_cli.health import messages_by_market
+from orders_cli.redis_conn import time_to_full_s
 from orders_cli.telemetry import Telemetry
 
 STATES = ("connecting", "subscribing", "live", "backoff", "stalled", "closed")
@@ -109,10 +110,23 @@ class TelemetryCollector(Collector):
             ("orders_redis_used_memory_bytes", "Redis used_memory", tel.redis_used_memory),
             ("orders_redis_maxmemory_bytes", "Redis maxmemory (0 = none)", tel.redis_maxmemory),
             ("orders_redis_up", "1 when the writer reaches Redis", tel.redis_state == "ok"),
+            (
+                "orders_redis_time_to_full_seconds",
+                "Time until used_memory reaches maxmemory at the current growth",
+                time_to_full_s(tel.redis_used_memory, tel.redis_maxmemory, tel.redis_memory_rate),
+            ),
         ]
         for name, doc, value in gauges:
             if value is not None:
                 yield GaugeMetricFamily(name, doc, value=float(value))
+        refusing = GaugeMetricFamily(
+            "orders_redis_refusing",
+            "1 while Redis refuses the writer's writes, by the code of its reply (OOM...)",
+            labels=["reason"],
+        )
+        if tel.redis_refusal is not None:
+            refusing.add_metric([tel.redis_refusal], 1.0)
+        yield refusing
 
 
 def serve_metrics(

@@ -15,11 +15,16 @@ import attrs
 import redis
 
 from orders_cli.errors import RedisUnavailable, UsageError
+from orders_cli.redis_errors import classify
 from orders_cli.redis_url import redact, validate_redis_url
 
 SOCKET_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
 HEALTH_CHECK_INTERVAL_S = 30
+INGESTER_NAME_PREFIX = "orders-ingester:"
+"""``CLIENT SETNAME`` of an ingester's connections: ``orders status`` finds a running
+ingester in ``CLIENT LIST`` even while Redis refuses the writes of its health key."""
+MEMORY_WARN_RATIO = 0.8
 
 
 def connect(url: str) -> redis.Redis:
@@ -67,7 +72,11 @@ def check(url: str, client: redis.Redis | None = None) -> ServerFacts:
     own = client is None
     r = connect(url) if client is None else client
     try:
-        r.ping()
+        try:
+            r.ping()
+        except redis.ResponseError as exc:  # MISCONF refuses PING too: reachable though
+            if not classify(exc).transient:
+                raise
         info = r.info("server")
         info.update(r.info("memory"))
     except redis.AuthenticationError as exc:
@@ -101,3 +110,43 @@ def eviction_warning(facts: ServerFacts) -> str | None:
         f"maxmemory-policy {facts.maxmemory_policy}): stored trades could silently vanish; "
         "use `CONFIG SET maxmemory-policy noeviction` or a dedicated server"
     )
+
+
+def ingester_name(ingester_id: str) -> str:
+    """The connection name of ingester ``ingester_id`` (no spaces: CLIENT SETNAME)."""
+    return INGESTER_NAME_PREFIX + "_".join(ingester_id.split())
+
+
+def name_connections(client: redis.Redis, name: str) -> None:
+    """Every connection ``client`` opens from now on runs ``CLIENT SETNAME name`` (also
+    after a reconnect); the open ones are closed so that they reopen under it."""
+    pool = client.connection_pool
+    pool.connection_kwargs["client_name"] = name
+    pool.disconnect()
+    pool.reset()  # the pooled connection objects keep their own name: new ones instead
+    client.client_getname()  # connects (and names) now; not a write: passes MISCONF
+
+
+def named_ingesters(client: redis.Redis) -> list[str]:
+    """Ids of the ingesters connected now (``CLIENT LIST``, by :func:`ingester_name`);
+    none when the ACL does not allow CLIENT LIST."""
+    try:
+        clients = client.client_list()
+    except redis.ResponseError:
+        return []
+    names = (str(c.get("name", "")) for c in clients)
+    return sorted(
+        {n[len(INGESTER_NAME_PREFIX) :] for n in names if n.startswith(INGESTER_NAME_PREFIX)}
+    )
+
+
+def time_to_full_s(used: int | None, maxmemory: int | None, rate: float | None) -> float | None:
+    """Seconds until ``used`` reaches ``maxmemory`` at ``rate`` bytes/s; ``None`` when
+    there is no limit or memory is not growing; 0 when already full."""
+    if not used or not maxmemory:
+        return None
+    if used >= maxmemory:
+        return 0.0
+    if rate is None or rate <= 0:
+        return None
+    return (maxmemory - used) / rate

@@ -52,10 +52,12 @@ class Telemetry:
     counters: Counter[str] = attrs.field(factory=Counter)
     # E -> visible-in-Redis latency samples in ms (bounded reservoir of the newest)
     latency_ms: deque[float] = attrs.field(factory=lambda: deque(maxlen=4096))
-    redis_state: str = "unknown"  # ok | retrying | down
+    redis_state: str = "unknown"  # ok | retrying (connection lost) | refusing (error replies)
+    redis_refusal: str | None = None  # while refusing: the code (OOM, READONLY, MISCONF...)
     redis_used_memory: int | None = None
     redis_maxmemory: int | None = None
     redis_eviction_policy: str | None = None
+    redis_memory_rate: float | None = None  # bytes/s used_memory grows (smoothed)
     symbols_subscribed: int = 0
     symbols_listed: int = 0
     open_gaps: int = 0

@@ -172,6 +172,8 @@ def register(app: typer.Typer) -> None:
             from orders_cli.cli.render_ops import prune_table
 
             out_console().print(prune_table(report))
+            for note in report.notes:
+                Console(stderr=True).print(f"[yellow]note:[/yellow] {note}")
             for err in report.errors:
                 Console(stderr=True).print(f"[red]error:[/red] {err}")
             for warning in report.warnings:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
+import attrs
 import orjson
 import redis
 import typer
@@ -19,12 +20,13 @@ from orders_cli.cli.options import (
 )
 from orders_cli.durations import parse_duration
 from orders_cli.errors import RedisUnavailable
-from orders_cli.ops.status import StatusLimits, evaluate, read_health
+from orders_cli.ops.status import StatusLimits, check_status
 
 EXIT_HELP = (
     "Exit status: 0 healthy; 1 unhealthy (no live ingester, a connection down longer than "
     "--max-down, an open gap older than --max-gap-age, an ingester that reports its Redis "
-    "writes retrying); 2 usage error; 3 this command cannot reach Redis."
+    "writes retrying, Redis itself refusing writes: out of memory, failing persistence, a "
+    "replica, loading); 2 usage error; 3 this command cannot reach Redis."
 )
 
 
@@ -61,10 +63,10 @@ def register(app: typer.Typer) -> None:
                 live = None
                 while True:
                     try:
-                        snaps = read_health(r, keyspace)
+                        now = int(time.time() * 1000)
+                        snaps, diag, verdict = check_status(r, keyspace, limits, now)
                     except (redis.ConnectionError, redis.TimeoutError) as exc:
                         raise RedisUnavailable(f"Redis went away: {exc}") from exc
-                    verdict = evaluate(snaps, limits, int(time.time() * 1000))
                     healthy = verdict.healthy
                     if as_json:
                         doc = {
@@ -72,13 +74,14 @@ def register(app: typer.Typer) -> None:
                             "problems": list(verdict.problems),
                             "warnings": list(verdict.warnings),
                             "ingesters": snaps,
+                            "redis": attrs.asdict(diag),
                         }
                         sys.stdout.buffer.write(orjson.dumps(doc) + b"\n")
                         sys.stdout.flush()
                     else:
                         from orders_cli.cli.render_ops import status_view
 
-                        view = status_view(snaps, verdict)
+                        view = status_view(snaps, verdict, diag)
                         if watch:
                             if live is None:
                                 from rich.live import Live

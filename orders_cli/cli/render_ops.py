@@ -13,7 +13,7 @@ from rich.text import Text
 
 from orders_cli.models import Trade
 from orders_cli.ops.policy import PruneReport
-from orders_cli.ops.status import Verdict
+from orders_cli.ops.status import RedisDiagnosis, Verdict
 
 
 def _time(ms: int) -> str:
@@ -104,7 +104,21 @@ def _num(v: Any, fmt: str = "{:,.1f}") -> str:
     return "-" if v is None else fmt.format(v)
 
 
-def status_view(snapshots: Sequence[dict[str, Any]], verdict: Verdict) -> Group:
+def _redis_line(diag: RedisDiagnosis) -> Text:
+    limit = "no limit"
+    if diag.maxmemory:
+        limit = f"{_mib(diag.maxmemory)} ({100 * diag.used_memory / diag.maxmemory:.0f}%)"
+    state = f"refusing writes ({diag.refusing})" if diag.refusing else "taking writes"
+    return Text(
+        f"redis: {diag.role or '?'}, {state} · used {_mib(diag.used_memory)}"
+        f" / max {limit} · policy {diag.policy}"
+        f" · ingesters connected: {', '.join(diag.connected_ingesters) or 'none'}"
+    )
+
+
+def status_view(
+    snapshots: Sequence[dict[str, Any]], verdict: Verdict, diag: RedisDiagnosis | None = None
+) -> Group:
     parts: list[Any] = []
     head = (
         Text("HEALTHY", style="bold green")
@@ -112,6 +126,8 @@ def status_view(snapshots: Sequence[dict[str, Any]], verdict: Verdict) -> Group:
         else Text("UNHEALTHY", style="bold red")
     )
     parts.append(Text.assemble("orders status: ", head))
+    if diag is not None:
+        parts.append(_redis_line(diag))
     for snap in snapshots:
         if snap.get("invalid"):
             continue

@@ -11,6 +11,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from orders_cli.durations import format_duration
+from orders_cli.redis_conn import MEMORY_WARN_RATIO, time_to_full_s
 from orders_cli.telemetry import CLOCK_OFFSET_LIMIT_MS, Telemetry
 
 STATE_STYLE = {
@@ -48,6 +50,27 @@ class RateMeter:
         return self.rate
 
 
+def redis_cell(t: Telemetry) -> str:
+    """Redis' state (and the code of its refusal), memory used / max, time to full."""
+    state = t.redis_state + (f" ({t.redis_refusal})" if t.redis_refusal else "")
+    style = "green" if t.redis_state == "ok" else "red"
+    out = f"redis [b {style}]{state}[/]"
+    used, maxmem = t.redis_used_memory, t.redis_maxmemory
+    if used:
+        out += f" {used / 2**20:,.0f}"
+        if maxmem:
+            warn = used >= MEMORY_WARN_RATIO * maxmem
+            out += (
+                f"/{maxmem / 2**20:,.0f} MiB" if not warn else f"/[red]{maxmem / 2**20:,.0f}[/] MiB"
+            )
+            left = time_to_full_s(used, maxmem, t.redis_memory_rate)
+            if left is not None:
+                out += f" full in {format_duration(left)}" if left else " [red]full[/]"
+        else:
+            out += " MiB"
+    return out
+
+
 def panel(t: Telemetry, rate: float, title: str) -> Panel:
     c = t.counters
     head = Table.grid(padding=(0, 3))
@@ -62,8 +85,7 @@ def panel(t: Telemetry, rate: float, title: str) -> Panel:
     head.add_row(
         f"lag p50 {_fmt_ms(t.latency_percentile(0.5))}",
         f"p99 {_fmt_ms(t.latency_percentile(0.99))}",
-        f"redis [b]{t.redis_state}[/]"
-        + (f" {t.redis_used_memory / 2**20:,.0f} MiB" if t.redis_used_memory else ""),
+        redis_cell(t),
         f"queue {t.channel_depth:,}",
     )
     head.add_row(
@@ -119,7 +141,7 @@ def summary_fields(t: Telemetry, rate: float) -> dict[str, Any]:
         "gaps_open": t.open_gaps,
         "late": c["late_trades"],
         "conns": f"{live}/{len(t.connections)}",
-        "redis": t.redis_state,
+        "redis": t.redis_state + (f"({t.redis_refusal})" if t.redis_refusal else ""),
         "lag_p50": t.latency_percentile(0.5),
         "lag_p99": t.latency_percentile(0.99),
         "queue": t.channel_depth,

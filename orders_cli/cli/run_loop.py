@@ -77,35 +77,55 @@ async def _display(t: Telemetry, d: Display, title: str) -> None:
         log.info("%s", summary_line(t, fields["rate"]), extra={"fields": fields})
 
 
-async def _redis_facts(ing: Ingester) -> None:
+async def _redis_facts(ing: Ingester, every_s: float = 5.0, alpha: float = 0.3) -> None:
+    """Redis memory for the panel, health and metrics: used, max, and how fast it grows
+    (smoothed over samples ``every_s`` apart) for the time to full."""
     t = ing.telemetry
+    prev: tuple[float, int] | None = None
     while True:
         try:
             info: dict[str, Any] = await ing.worker.call(lambda r: r.info("memory"))
-            t.redis_used_memory = int(info.get("used_memory", 0))
+            used = int(info.get("used_memory", 0))
+            t.redis_used_memory = used
             t.redis_maxmemory = int(info.get("maxmemory", 0))
             policy = info.get("maxmemory_policy")
             t.redis_eviction_policy = policy.decode() if isinstance(policy, bytes) else policy
+            now = trio.current_time()
+            if prev is not None and now > prev[0]:
+                rate = (used - prev[1]) / (now - prev[0])
+                old = t.redis_memory_rate
+                t.redis_memory_rate = rate if old is None else old + alpha * (rate - old)
+            prev = (now, used)
         except OrdersError:
             pass  # the writer shows Redis as retrying
-        await trio.sleep(5)
+        await trio.sleep(every_s)
 
 
 async def _retention(ing: Ingester) -> None:
-    from orders_cli.ops.lock import LockHeld
-    from orders_cli.ops.policy import RetentionPolicy
-    from orders_cli.ops.prune import prune_once
+    """The in-run retention pass, every ``prune_every_s``: one chunk per turn of the Redis
+    thread, so the writer's batches go in between (a pass may delete millions of trades);
+    a pass that fails (lock held, Redis away or refusing) is skipped, never the run."""
+    from orders_cli.ops.policy import PruneReport, RetentionPolicy
+    from orders_cli.ops.prune import prune_steps
 
     policy = RetentionPolicy(trades_s=ing.cfg.retention_s)
     warned = False  # once per episode of a clock ahead of the data
     while True:
         await trio.sleep(ing.cfg.prune_every_s)
+        report = PruneReport(now_ms=now_ms(), dry_run=False)
+        steps = prune_steps(ing.redis, ing.ks, report, policy)
         try:
-            report = await ing.worker.run(prune_once, ing.redis, ing.ks, now_ms(), policy)
-            log.debug("retention pass: %s", report)
-        except (LockHeld, OrdersError) as exc:
+            while await ing.worker.run(next, steps, False):
+                pass
+            log.debug("retention pass: %s", report.totals)
+            for note in report.notes:
+                log.info("retention pass: %s", note)
+        except OrdersError as exc:  # LockHeld, RedisUnavailable, RedisRejected
             log.info("retention pass skipped: %s", exc)
             continue
+        finally:
+            with trio.move_on_after(2, shield=True), contextlib.suppress(OrdersError):
+                await ing.worker.run(steps.close)  # releases the lock if held
         if report.warnings and not warned:
             log.warning("retention pass: %s", "; ".join(report.warnings))
         warned = bool(report.warnings)

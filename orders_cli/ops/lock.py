@@ -1,6 +1,10 @@
 """The prune lock: ``SET key token NX PX ttl``; refreshed and released only by its owner
 (compare-and-pexpire / compare-and-delete in Lua), so two prunes never overlap and a killed
-prune's lock expires by itself after ``ttl_ms``."""
+prune's lock expires by itself after ``ttl_ms``.
+
+On a full Redis (``maxmemory`` with ``noeviction``) the ``SET`` is refused with ``OOM``
+while deletes still go through: prune is the tool that frees memory, so it then checks
+(``GET``) that no other prune holds the lock and runs without it (``unlocked``)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import types
 import redis
 
 from orders_cli.errors import OrdersError
+from orders_cli.redis_errors import classify
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -37,9 +42,19 @@ class PruneLock:
         self.ttl_ms = ttl_ms
         self.token = secrets.token_hex(16)
         self.held = False
+        self.unlocked = False  # running without the lock: Redis refused it (OOM)
 
     def acquire(self) -> None:
-        if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
+        try:
+            taken = self.client.set(self.key, self.token, nx=True, px=self.ttl_ms)
+        except redis.ResponseError as exc:
+            if classify(exc).code != "OOM":
+                raise
+            if self.client.get(self.key) is None:
+                self.unlocked = True
+                return
+            taken = False
+        if not taken:
             pttl = self.client.pttl(self.key)
             raise LockHeld(f"another prune holds {self.key} (expires in {max(pttl, 0)} ms)")
         self.held = True

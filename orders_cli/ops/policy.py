@@ -90,6 +90,7 @@ class PruneReport:
     newest_trade_ms: int | None = None
     warnings: list[str] = attrs.field(factory=list)
     """Not failures, but the pass did less than asked (exit 1, "partial")."""
+    notes: list[str] = attrs.field(factory=list)  # said to the user; not failures
 
     @property
     def ok(self) -> bool:
@@ -119,4 +120,5 @@ class PruneReport:
             "cut_ms": self.cut_ms,
             "newest_trade_ms": self.newest_trade_ms,
             "warnings": self.warnings,
+            "notes": self.notes,
         }

@@ -26,7 +26,7 @@ of a symbol is trimmed only after its trades were archived.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import cast
 
@@ -38,10 +38,12 @@ from orders_cli.models import MAX_TIME_MS, MIN_TIME_MS, Trade
 from orders_cli.ops import archive as arch
 from orders_cli.ops.lock import PruneLock
 from orders_cli.ops.policy import PruneReport, RetentionPolicy, SymbolPrune, retention_now
+from orders_cli.redis_errors import classify
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
 
 Progress = Callable[[str, int], None]  # (key, removed in this chunk)
+Steps = Generator[bool, None, int]  # yields True between chunks, returns how many removed
 
 _ZCHUNK = """
 local m = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -98,7 +100,7 @@ def _newest_trade_ms(r: redis.Redis, keyspace: Keyspace, symbols: list[str]) -> 
 
 def _zset_prune(
     r: redis.Redis, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
-) -> int:
+) -> Steps:
     if dry_run:
         return int(r.zcount(key, "-inf", f"({cutoff_ms}"))
     total = 0
@@ -109,11 +111,12 @@ def _zset_prune(
             progress(key, n)
         if n < chunk:
             return total
+        yield True
 
 
 def _stream_prune(
     r: redis.Redis, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
-) -> int:
+) -> Steps:
     if cutoff_ms <= 0:
         return 0
     minid = f"{cutoff_ms}-0"
@@ -134,6 +137,7 @@ def _stream_prune(
             progress(key, n)
         if n == 0:
             break
+        yield True
     n = int(r.xtrim(key, minid=minid, approximate=False))  # the rest of one partial node
     if n:
         progress(key, n)
@@ -206,7 +210,7 @@ def _gaps_prune(r: redis.Redis, key: str, cutoff_ms: int, dry_run: bool) -> int:
 
 def _malformed_prune(
     r: redis.Redis, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
-) -> int:
+) -> Steps:
     if dry_run:
         count, end = 0, -1
         while True:
@@ -230,6 +234,7 @@ def _malformed_prune(
             progress(key, n)
         if n < chunk:
             return total
+        yield True
 
 
 def _prune_symbol(
@@ -241,32 +246,36 @@ def _prune_symbol(
     dry_run: bool,
     archive_dir: Path | None,
     progress: Progress,
-) -> SymbolPrune:
-    sp = SymbolPrune(symbol=symbol)
+    sp: SymbolPrune,
+) -> Generator[bool, None, None]:
+    """Prune one symbol into ``sp``; yields between chunks."""
     cutoff = policy.cutoff_ms(now_ms, policy.trades_s)
     try:
         latest = keyspace.trades_latest(symbol)
         if archive_dir is None:
-            sp.trades = _zset_prune(r, latest, cutoff, policy.chunk, dry_run, progress)
+            sp.trades = yield from _zset_prune(r, latest, cutoff, policy.chunk, dry_run, progress)
         else:
             market = arch.market_dir(keyspace.market_prefix)
             sp.trades = _archive_trades(
                 r, latest, cutoff, policy, dry_run, progress, archive_dir, market, sp
             )
         stream = keyspace.trades_stream(symbol)
-        sp.stream = _stream_prune(r, stream, cutoff, policy.chunk, dry_run, progress)
+        sp.stream = yield from _stream_prune(r, stream, cutoff, policy.chunk, dry_run, progress)
         for tf, keep_s in policy.bars_s.items():
             if keep_s is None:
                 continue
             bars_cut = policy.cutoff_ms(now_ms, keep_s)
-            n = _zset_prune(r, keyspace.bars(symbol, tf), bars_cut, policy.chunk, dry_run, progress)
+            bars_key = keyspace.bars(symbol, tf)
+            n = yield from _zset_prune(r, bars_key, bars_cut, policy.chunk, dry_run, progress)
             if n:
                 sp.bars[tf] = n
         gaps_cut = policy.cutoff_ms(now_ms, policy.exchange_gaps_s)
         sp.gaps = _gaps_prune(r, keyspace.state(symbol), gaps_cut, dry_run)
-    except (redis.ResponseError, arch.ArchiveError, orjson.JSONDecodeError) as exc:
+    except redis.ResponseError as exc:
+        if classify(exc).code != "OOM":  # a full Redis takes deletes, not the gaps' CAS
+            sp.error = f"{type(exc).__name__}: {exc}"
+    except (arch.ArchiveError, orjson.JSONDecodeError) as exc:
         sp.error = f"{type(exc).__name__}: {exc}"
-    return sp
 
 
 def prune_once(
@@ -282,15 +291,39 @@ def prune_once(
     """One retention pass (see the module doc). Raises :class:`~orders_cli.ops.lock.LockHeld`
     if another prune runs, :class:`RedisUnavailable` if Redis goes away; per-symbol failures
     are in ``report.symbols[i].error`` (``report.ok`` is False)."""
+    report = PruneReport(now_ms=now_ms, dry_run=dry_run)
+    for _ in prune_steps(
+        redis_client, keyspace, report, policy, archive_dir=archive_dir, progress=progress
+    ):
+        pass
+    return report
+
+
+def prune_steps(
+    redis_client: redis.Redis,
+    keyspace: Keyspace,
+    report: PruneReport,
+    policy: RetentionPolicy,
+    *,
+    archive_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> Generator[bool, None, None]:
+    """:func:`prune_once` (at ``report.now_ms``, into ``report``) in bounded steps: yields
+    True after each chunk, so the in-run pass can let the writer in between (run each
+    ``next()`` in the Redis thread). Close it to stop early: the lock is released."""
     if archive_dir is not None:
         arch.require_pyarrow()
-    report = PruneReport(now_ms=now_ms, dry_run=dry_run)
     cb = progress or _noop
-    r = redis_client
+    r, dry_run, now_ms = redis_client, report.dry_run, report.now_ms
     try:
         lock = PruneLock(r, keyspace.prune_lock(), policy.lock_ttl_ms)
         if not dry_run:
             lock.acquire()
+        if lock.unlocked:
+            report.notes.append(
+                "Redis is out of memory and refused the prune lock; no other prune holds "
+                "it: pruning without the lock"
+            )
         try:
             symbols = _symbols(r, keyspace)
             report.newest_trade_ms = _newest_trade_ms(r, keyspace, symbols)
@@ -301,14 +334,16 @@ def prune_once(
             for symbol in symbols:
                 if lock.held:
                     lock.refresh()
-                sp = _prune_symbol(r, keyspace, symbol, cut_now, policy, dry_run, archive_dir, cb)
+                sp = SymbolPrune(symbol=symbol)
+                yield from _prune_symbol(
+                    r, keyspace, symbol, cut_now, policy, dry_run, archive_dir, cb, sp
+                )
                 report.symbols.append(sp)
             mal_cut = policy.cutoff_ms(cut_now, policy.malformed_s)
-            report.malformed = _malformed_prune(
+            report.malformed = yield from _malformed_prune(
                 r, keyspace.malformed_samples(), mal_cut, policy.chunk, dry_run, cb
             )
         finally:
             lock.__exit__(None, None, None)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise RedisUnavailable(f"Redis went away during prune: {exc}") from exc
-    return report

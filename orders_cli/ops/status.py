@@ -1,4 +1,10 @@
-"""Reading the ingesters' health snapshots and judging them (``orders status``)."""
+"""Reading the ingesters' health snapshots and Redis' own state, and judging them
+(``orders status``).
+
+Redis is diagnosed from INFO, not only through the ingesters' health keys: while Redis
+refuses writes (out of memory with ``noeviction``, failing persistence, a replica) an
+ingester cannot renew its key, so a stale key would say HEALTHY and a missing one "not
+running". Ingesters are also seen by their named connections (``CLIENT LIST``)."""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ import attrs
 import orjson
 import redis
 
+from orders_cli.durations import format_duration
+from orders_cli.redis_conn import MEMORY_WARN_RATIO, named_ingesters
 from orders_cli.store.keys import Keyspace
 from orders_cli.telemetry import CLOCK_OFFSET_LIMIT_MS
 
@@ -23,6 +31,45 @@ class Verdict:
     healthy: bool
     problems: tuple[str, ...]
     warnings: tuple[str, ...]
+
+
+@attrs.frozen(slots=True)
+class RedisDiagnosis:
+    """What Redis says about itself. ``refusing``: the code its writes answer now."""
+
+    refusing: str | None
+    detail: str
+    used_memory: int
+    maxmemory: int
+    policy: str
+    role: str
+    connected_ingesters: tuple[str, ...]
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def diagnose_redis(r: redis.Redis) -> RedisDiagnosis:
+    """INFO memory / persistence / replication and CLIENT LIST; read-only."""
+    info: dict[str, Any] = {}
+    for section in ("memory", "persistence", "replication"):
+        info.update(r.info(section))
+    used, maxmem = int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
+    policy, role = str(info.get("maxmemory_policy", "noeviction")), str(info.get("role", ""))
+    refusing, detail = None, ""
+    if role == "slave":
+        refusing = "READONLY"
+        detail = f"this Redis is a replica of {info.get('master_host')}:{info.get('master_port')}"
+    elif int(info.get("loading", 0)):
+        refusing, detail = "LOADING", "Redis is loading its dataset"
+    elif info.get("rdb_last_bgsave_status") == "err" or info.get("aof_last_write_status") == "err":
+        refusing = "MISCONF"
+        detail = "persistence is failing (last RDB save or AOF write failed): check its dir"
+    elif maxmem and used >= maxmem and policy == "noeviction":
+        refusing = "OOM"
+        detail = f"used {_mib(used)} of maxmemory {_mib(maxmem)} with noeviction"
+    return RedisDiagnosis(refusing, detail, used, maxmem, policy, role, tuple(named_ingesters(r)))
 
 
 def read_health(r: redis.Redis, keyspace: Keyspace) -> list[dict[str, Any]]:
@@ -41,11 +88,26 @@ def read_health(r: redis.Redis, keyspace: Keyspace) -> list[dict[str, Any]]:
     return out
 
 
-def evaluate(snapshots: list[dict[str, Any]], limits: StatusLimits, now_ms: int) -> Verdict:
+def evaluate(
+    snapshots: list[dict[str, Any]],
+    limits: StatusLimits,
+    now_ms: int,
+    redis_diag: RedisDiagnosis | None = None,
+) -> Verdict:
     """Problems make ``orders status`` exit 1; warnings are shown only."""
     problems: list[str] = []
     warnings: list[str] = []
-    if not snapshots:
+    connected = redis_diag.connected_ingesters if redis_diag is not None else ()
+    if redis_diag is not None:
+        _judge_redis(redis_diag, snapshots, problems, warnings)
+    reporting = {str(snap.get("ingester_id")) for snap in snapshots}
+    silent = [i for i in connected if i not in reporting]
+    if silent:
+        problems.append(
+            f"ingester {', '.join(silent)} is connected to Redis but reports no health"
+            " (its health key is missing: are its writes refused?)"
+        )
+    elif not snapshots:
         problems.append("no live ingester (no health key: `orders run` is not running)")
     for snap in snapshots:
         who = snap.get("ingester_id", "?")
@@ -79,10 +141,45 @@ def evaluate(snapshots: list[dict[str, Any]], limits: StatusLimits, now_ms: int)
             )
         red = snap.get("redis", {})
         if red.get("state") not in (None, "ok", "unknown"):
-            problems.append(f"{who}: Redis is {red['state']}")
+            why = f" ({red['refusal']})" if red.get("refusal") else ""
+            problems.append(f"{who}: Redis is {red['state']}{why}")
         if red.get("memory_alert"):
-            warnings.append(f"{who}: Redis memory at {100 * red.get('used_ratio', 0):.0f}%")
+            left = red.get("time_to_full_s")
+            full = f", full in {format_duration(left)}" if left else ""
+            warnings.append(f"{who}: Redis memory at {100 * red.get('used_ratio', 0):.0f}%{full}")
         policy = red.get("eviction_policy")
         if policy and policy != "noeviction" and red.get("maxmemory"):
             warnings.append(f"{who}: Redis may evict keys (maxmemory-policy {policy})")
     return Verdict(healthy=not problems, problems=tuple(problems), warnings=tuple(warnings))
+
+
+def _judge_redis(
+    diag: RedisDiagnosis,
+    snapshots: list[dict[str, Any]],
+    problems: list[str],
+    warnings: list[str],
+) -> None:
+    if diag.refusing is not None:
+        who = ", ".join(diag.connected_ingesters)
+        alive = f"ingester {who} alive, " if who else ""
+        problems.append(f"{alive}Redis refusing writes ({diag.refusing}): {diag.detail}")
+    elif diag.maxmemory and diag.used_memory >= MEMORY_WARN_RATIO * diag.maxmemory:
+        lefts = [
+            snap.get("redis", {}).get("time_to_full_s")
+            for snap in snapshots
+            if snap.get("redis", {}).get("time_to_full_s") is not None
+        ]
+        full = f", full in {format_duration(min(lefts))} at the current rate" if lefts else ""
+        warnings.append(
+            f"Redis memory at {100 * diag.used_memory / diag.maxmemory:.0f}% "
+            f"({_mib(diag.used_memory)} of {_mib(diag.maxmemory)}){full}"
+        )
+
+
+def check_status(
+    r: redis.Redis, keyspace: Keyspace, limits: StatusLimits, now_ms: int
+) -> tuple[list[dict[str, Any]], RedisDiagnosis, Verdict]:
+    """Everything ``orders status`` shows: the snapshots, Redis' own state, the verdict."""
+    snaps = read_health(r, keyspace)
+    diag = diagnose_redis(r)
+    return snaps, diag, evaluate(snaps, limits, now_ms, diag)

@@ -57,7 +57,9 @@ class ListingSync:
         infos = ing.wanted(source.parse_exchange_info(body))
         changed = [i for i in infos if ing.infos.get(i.symbol) != i]
         if changed:
-            await ing.worker.run(write_infos, ing.redis, ing.ks, changed, source.name, now_ms())
+            await ing.worker.run_retrying(
+                write_infos, ing.redis, ing.ks, changed, source.name, now_ms()
+            )
         ing.infos.update({i.symbol: i for i in infos})
         subscribed = set(ing.subscribed)
         trading = {i.symbol for i in infos if i.trading}

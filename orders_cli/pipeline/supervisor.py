@@ -28,6 +28,7 @@ from orders_cli.pipeline.messages import BackfillInput, WriterInput
 from orders_cli.pipeline.shard import Shard
 from orders_cli.pipeline.sharding import plan_shards
 from orders_cli.pipeline.wsopen import ws_client_kind
+from orders_cli.redis_conn import ingester_name, name_connections
 from orders_cli.rest.client import RestClient
 from orders_cli.sources.base import Source
 from orders_cli.store.info import save_malformed, write_infos
@@ -63,7 +64,7 @@ class Ingester:
         self.redis = redis
         self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.ks = Keyspace(market_prefix=source.key_prefix, namespace=cfg.namespace)
-        self.worker = RedisWorker(redis)
+        self.worker = RedisWorker(redis, self.telemetry)
         self.ws_url = cfg.ws_url or source.default_ws_url
         self.rest_url = cfg.rest_url or source.default_rest_url
         self.shards: list[Shard] = []
@@ -115,6 +116,8 @@ class Ingester:
             telemetry=t,
         ) as rest:
             infos = await self._discover(rest)
+            name = ingester_name(cfg.ingester_id)  # `orders status` sees us while writes fail
+            await self.worker.run_retrying(name_connections, self.redis, name)
             trading = [i.symbol for i in infos if i.trading]  # infos: --symbols applied
             t.symbols_listed, t.symbols_subscribed = len(infos), len(trading)
             processor = Processor(
@@ -130,7 +133,7 @@ class Ingester:
                 rollup_s=cfg.rollup_s,
                 retention_ms=int(cfg.retention_s * 1000),
             )
-            resume = await self.worker.run(processor.preload, trading)
+            resume = await self.worker.run_retrying(processor.preload, trading)
             writer_send, writer_recv = trio.open_memory_channel[WriterInput](cfg.channel_size)
             bf_send, bf_recv = trio.open_memory_channel[BackfillInput](10_000)
             self.gate = PageGate()  # backfill pages the writer has not applied yet
@@ -279,10 +282,12 @@ class Ingester:
             infos = self.wanted(infos)
         self.infos = {i.symbol: i for i in infos}
         if self.origin is not None:  # the exchange answered: now we may clear demo data
-            await self.worker.run(
+            await self.worker.run_retrying(
                 partial(claim, self.redis, self.ks, self.origin, me=self.cfg.ingester_id)
             )
-        await self.worker.run(write_infos, self.redis, self.ks, infos, self.source.name, now_ms())
+        await self.worker.run_retrying(
+            write_infos, self.redis, self.ks, infos, self.source.name, now_ms()
+        )
         return infos
 
     async def _save_samples(self) -> None:
@@ -293,7 +298,7 @@ class Ingester:
                 while shard.malformed_samples:
                     samples.append(shard.malformed_samples.popleft())
             if samples:
-                await self.worker.run(save_malformed, self.redis, self.ks, samples)
+                await self.worker.run_retrying(save_malformed, self.redis, self.ks, samples)
 
     async def _gauges(self) -> None:
         t = self.telemetry

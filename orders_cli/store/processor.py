@@ -6,6 +6,7 @@ Runs in the single writer thread (``trio.to_thread``); never on the trio loop.
 
 from __future__ import annotations
 
+import logging
 import operator
 import time
 from collections import Counter, defaultdict
@@ -16,7 +17,7 @@ from typing import Any
 import attrs
 import redis.exceptions
 
-from orders_cli.errors import RedisUnavailable
+from orders_cli.errors import RedisRefusing, RedisUnavailable
 from orders_cli.models import Trade
 from orders_cli.pipeline.backfill_queue import COLD_PRIORITY
 from orders_cli.pipeline.messages import (
@@ -29,6 +30,7 @@ from orders_cli.pipeline.messages import (
     HeadSeen,
     WriterInput,
 )
+from orders_cli.redis_errors import as_orders_error, classify, refusing
 from orders_cli.stats.bars import Bar, bars_for_batch, window_start
 from orders_cli.stats.codec import encode_bar, encode_bar_and_current
 from orders_cli.store import gaps as gapops
@@ -36,6 +38,7 @@ from orders_cli.store import packed, planner
 from orders_cli.store.bar_cache import BarCache
 from orders_cli.store.keys import TIMEFRAMES, Keyspace
 from orders_cli.store.planner import Plan, PlanConfig, SymbolState
+from orders_cli.store.quarantine import Round, quarantine
 from orders_cli.store.rollup import (
     Rollups,
     encode_marker,
@@ -44,6 +47,7 @@ from orders_cli.store.rollup_recovery import recover_rollup
 from orders_cli.store.script import APPLY_LUA, APPLY_SHA, Arg, apply_args
 from orders_cli.store.symbol_io import load_states
 
+log = logging.getLogger("orders.writer")
 MAX_ATTEMPTS = 5
 _AGG_ID = operator.attrgetter("agg_id")
 _TRADE_TIME = operator.attrgetter("trade_time")
@@ -64,6 +68,10 @@ class Outcome:
     gap_requests: list[GapRequest] = attrs.field(factory=list)
     cold_starts: list[ColdStart] = attrs.field(factory=list)
     latencies_ms: list[float] = attrs.field(factory=list)
+    # symbols whose apply Redis refused for now (OOM, READONLY...): their inputs, to be
+    # retried alone; what the other symbols applied in the round is stored
+    refused: dict[str, list[WriterInput]] = attrs.field(factory=dict)
+    refusal: RedisRefusing | None = None
 
 
 class Processor:
@@ -191,12 +199,24 @@ class Processor:
         for s in roll:
             by_symbol.setdefault(s, [])
         todo = dict(by_symbol)
+        quarantined: set[str] = set()
         for _attempt in range(MAX_ATTEMPTS):
             if not todo:
                 break
-            conflicts: list[str] = self._guard(partial(self._apply_round, todo, flush, roll, out))
-            out.counters["conflicts"] += len(conflicts)
-            todo = {s: todo[s] for s in conflicts}
+            done: Round = self._guard(partial(self._apply_round, todo, flush, roll, out))
+            out.counters["conflicts"] += len(done.conflicts)
+            for s, refusal in done.refused.items():
+                out.refused[s] = todo[s]
+                out.refusal = refusing(refusal, f"the apply of {s}")
+            nxt = {s: todo[s] for s in done.conflicts}
+            for s, refusal in done.poison.items():
+                if s in quarantined:  # even the gap record was refused: give the batch up
+                    out.counters["quarantine_failed"] += 1
+                    log.error("Redis refused %s's gap record too, dropped: %s", s, refusal.message)
+                    continue
+                quarantined.add(s)
+                nxt[s] = quarantine(s, todo[s], refusal, out.counters)
+            todo = nxt
         if todo:
             raise RedisUnavailable(f"state of {sorted(todo)[:5]} keeps changing under us")
         return out
@@ -205,15 +225,21 @@ class Processor:
         try:
             return fn()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            self.states.clear()  # whatever was half-applied: reload before the next use
-            self.bars.clear()
-            self.rollups.clear()  # the rollup markers in Redis cover what was applied
-            self._script_loaded = False
+            self._reset()
             raise RedisUnavailable(f"lost Redis: {exc}") from exc
+        except redis.exceptions.ResponseError as exc:
+            self._reset()
+            raise as_orders_error(classify(exc), "the writer's round") from exc
+
+    def _reset(self) -> None:
+        self.states.clear()  # whatever was half-applied: reload before the next use
+        self.bars.clear()
+        self.rollups.clear()  # the rollup markers in Redis cover what was applied
+        self._script_loaded = False
 
     def _apply_round(
         self, todo: dict[str, list[WriterInput]], flush: bool, roll: set[str], out: Outcome
-    ) -> list[str]:
+    ) -> Round:
         self._load(list(todo), out)
         plans: dict[str, Plan] = {}
         for s, items in todo.items():
@@ -223,8 +249,9 @@ class Processor:
                 plans[s] = plan
             else:  # nothing to write (all duplicates, or all held for reordering)
                 self.states[s].pending = plan.pending
+        done = Round()
         if not plans:
-            return []
+            return done
         new_bars: dict[str, dict[str, dict[int, Bar]]] = {}
         after: dict[str, dict[int, Bar]] = {}  # base bars not rolled up once applied
         marks: dict[str, tuple[int, ...]] = {}  # ... and the state's marker for them
@@ -248,23 +275,26 @@ class Processor:
         )
         results = packed.execute(self.redis, commands)
         done_ms = self.clock_ms()
-        conflicts: list[str] = []
         for s, res in zip(symbols, results, strict=True):
             if isinstance(res, redis.exceptions.ResponseError):
-                self.forget([s])
-                if "NOSCRIPT" in str(res):
+                self.forget([s])  # apply.lua checks before writing: nothing of s was applied
+                refusal = classify(res)
+                if refusal.noscript:
                     self._script_loaded = False
-                    conflicts.append(s)
-                    continue
-                raise RedisUnavailable(f"Redis refused the write for {s}: {res}")
+                    done.conflicts.append(s)
+                elif refusal.transient:
+                    done.refused[s] = refusal
+                else:
+                    done.poison[s] = refusal
+                continue
             if int(res[0]) != 1:
                 self.forget([s])
-                conflicts.append(s)
+                done.conflicts.append(s)
                 continue
             self._commit(s, plans[s], merged.get(s, {}), int(res[1]), done_ms, out)
             self.rollups.commit(s, after[s], self.monotonic())
             self.states[s].rollup = marks[s]
-        return conflicts
+        return done
 
     def _bars(
         self, symbol: str, trades: Sequence[Trade], roll: bool

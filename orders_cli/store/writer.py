@@ -1,18 +1,18 @@
 """The writer task: drains the bounded inbox (up to ``batch_max`` items or ``batch_s``),
 applies the batch in the single Redis thread, retries with backoff while Redis is away
 (the batch is kept: nothing acknowledged is lost; the bounded inbox fills and the shards
-drop-and-record instead), and tells the backfill what to fetch."""
+drop-and-record instead), retries alone the symbols Redis refused in a round the others
+went through, and tells the backfill what to fetch."""
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 
 import attrs
 import trio
 
-from orders_cli.errors import RedisUnavailable
+from orders_cli.errors import RedisRejected, RedisUnavailable
 from orders_cli.pipeline.backfill_gate import PageGate
 from orders_cli.pipeline.messages import (
     BackfillInput,
@@ -23,10 +23,8 @@ from orders_cli.pipeline.messages import (
 )
 from orders_cli.retry import Backoff
 from orders_cli.store.processor import Outcome, Processor
-from orders_cli.store.worker import RedisWorker
+from orders_cli.store.worker import RETRY_BASE_S, RedisWorker
 from orders_cli.telemetry import Telemetry
-
-log = logging.getLogger("orders.writer")
 
 
 class Writer:
@@ -105,28 +103,34 @@ class Writer:
         return batch, False
 
     async def _apply(self, batch: list[WriterInput], *, flush: bool) -> None:
+        """Apply ``batch``; keep it while Redis is away or refuses (capped backoff), and
+        when Redis refuses only some symbols (the others are stored), retry those alone."""
         events = [b for b in batch if isinstance(b, ShardEvent)]
         data = [b for b in batch if not isinstance(b, ShardEvent)]
-        backoff = Backoff(0.1, self.retry_max_s, jitter="none")
+        backoff = Backoff(RETRY_BASE_S, self.retry_max_s, jitter="none")
         while True:
             try:
                 outcome = await self.worker.run(self.processor.process, data, flush)
-                break
-            except RedisUnavailable as exc:
-                if self.telemetry.redis_state != "retrying":
-                    log.warning(
-                        "Redis unavailable, keeping %d inputs and retrying: %s", len(data), exc
-                    )
-                self.telemetry.redis_state = "retrying"
-                self.telemetry.count("redis_retries")
+            except (RedisUnavailable, RedisRejected) as exc:
+                # rejected outside one symbol's apply (the round's state loads): a store-wide
+                # fault the operator fixes; keep the batch and stay up meanwhile
+                self.worker.waiting(exc, f"{len(data)} inputs")
                 await trio.sleep(backoff.next())
-        if self.telemetry.redis_state != "ok":
-            log.info("Redis writes are going through")
-        self.telemetry.redis_state = "ok"
-        if self.gate is not None:  # before the re-requests: they see these pages applied
-            self.gate.release(data)
-        self.batches += 1
-        await self._report(outcome, events)
+                continue
+            held = {id(i) for items in outcome.refused.values() for i in items}
+            if self.gate is not None:  # before the re-requests: they see these pages applied
+                self.gate.release([d for d in data if id(d) not in held])
+            self.batches += 1
+            await self._report(outcome, events)
+            events = []
+            if outcome.refusal is None:
+                break
+            data = [d for d in data if id(d) in held]
+            self.worker.waiting(
+                outcome.refusal, f"{len(data)} inputs of {len(outcome.refused)} symbols"
+            )
+            await trio.sleep(backoff.next())
+        self.worker.accepted()
 
     async def _report(self, outcome: Outcome, events: list[ShardEvent]) -> None:
         t = self.telemetry

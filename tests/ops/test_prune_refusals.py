@@ -1,0 +1,119 @@
+"""`orders prune` is the tool that frees memory: on a full Redis (its lock's SET refused
+with OOM, deletes allowed) it checks that no other prune holds the lock and runs without
+it, saying so. The in-run retention pass never crashes the run and goes in chunks that
+let the writer in between."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import types
+from typing import Any
+
+import orjson
+import pytest
+import trio
+
+from orders_cli.cli.run_loop import _retention
+from orders_cli.ops.lock import PruneLock
+from orders_cli.ops.policy import PruneReport, RetentionPolicy
+from orders_cli.ops.prune import prune_steps
+from orders_cli.store.keys import Keyspace
+from orders_cli.store.worker import RedisWorker
+from tests.ops.helpers import DAY_MS, store, trade
+from tests.redis_server import RedisServer
+from tests.store.redis_faults import out_of_memory, replica_of
+
+KS = Keyspace()
+
+
+def prune_cli(capfd: pytest.CaptureFixture[str], url: str) -> tuple[int, dict[str, Any]]:
+    from orders_cli.cli.app import main
+
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["prune", "--keep", "1h", "--json", "--redis-url", url])
+    sys.stdout.flush()
+    return int(info.value.code or 0), orjson.loads(capfd.readouterr().out)
+
+
+def old_and_new(r: Any, n_old: int) -> int:
+    now = int(time.time() * 1000)
+    store(r, KS, [trade("BTCUSDT", a, now - 2 * DAY_MS + a) for a in range(n_old)])
+    store(r, KS, [trade("BTCUSDT", n_old + 1, now)])
+    return now
+
+
+def test_prune_on_a_full_redis_runs_without_the_lock_and_says_so(
+    redis_server: RedisServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    r = redis_server.client()
+    old_and_new(r, 50)
+    with out_of_memory(r):
+        rc, doc = prune_cli(capfd, redis_server.url)
+        assert rc == 0, doc
+        assert doc["totals"]["trades"] == 50
+        assert "pruning without the lock" in doc["notes"][0]
+        assert r.zcard(KS.trades_latest("BTCUSDT")) == 1
+        assert r.get(KS.prune_lock()) is None
+
+
+def test_prune_on_a_full_redis_still_stops_when_another_prune_holds_the_lock(
+    redis_server: RedisServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    r = redis_server.client()
+    old_and_new(r, 5)
+    other = PruneLock(r, KS.prune_lock())
+    other.acquire()
+    with out_of_memory(r):
+        rc, doc = prune_cli(capfd, redis_server.url)
+    assert rc == 75 and "another prune holds" in doc["lock_held"]
+    assert r.zcard(KS.trades_latest("BTCUSDT")) == 6
+
+
+def test_a_pass_goes_in_chunks_and_the_writer_gets_in_between(redis_shared: RedisServer) -> None:
+    r = redis_shared.client()
+    now = old_and_new(r, 1000)
+    order: list[str] = []
+    report = PruneReport(now_ms=now, dry_run=False)
+    policy = RetentionPolicy(trades_s=3600, chunk=100)
+    steps = prune_steps(r, KS, report, policy, progress=lambda key, n: order.append("prune"))
+
+    async def main() -> None:
+        worker = RedisWorker(r)
+        with trio.fail_after(20):
+            async with trio.open_nursery() as n:
+
+                async def writer() -> None:
+                    while True:
+                        await worker.run(order.append, "write")
+
+                n.start_soon(writer)
+                while await worker.run(next, steps, False):
+                    pass
+                n.cancel_scope.cancel()
+
+    trio.run(main)
+    assert report.totals["trades"] == 1000
+    first, last = order.index("prune"), len(order) - 1 - order[::-1].index("prune")
+    assert order[first:last].count("write") >= 9  # one turn of the writer per chunk
+
+
+def test_the_in_run_retention_pass_survives_a_redis_refusing_writes(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with replica_of(redis_server) as replica:
+        rr = replica.client()
+        worker = RedisWorker(rr)
+        cfg = types.SimpleNamespace(retention_s=3600.0, prune_every_s=0.05)
+        ing: Any = types.SimpleNamespace(cfg=cfg, redis=rr, ks=KS, worker=worker)
+
+        async def main() -> None:
+            with trio.move_on_after(0.5):
+                await _retention(ing)
+
+        with caplog.at_level(logging.INFO, logger="orders.run"):
+            trio.run(main)
+    assert "retention pass skipped: Redis refuses" in caplog.text
+    assert "READONLY" in caplog.text
