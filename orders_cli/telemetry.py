@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
+from typing import Literal, get_args
 
 import attrs
+
+ConnState = Literal["connecting", "subscribing", "live", "backoff", "stalled", "closed"]
+CONN_STATES: tuple[ConnState, ...] = get_args(ConnState)
 
 
 @attrs.define
 class ConnectionState:
     shard: str  # e.g. "spot#0"
-    state: str = "connecting"  # connecting | subscribing | live | backoff | stalled | closed
+    state: ConnState = "connecting"
     streams: int = 0
     since_monotonic: float = attrs.field(factory=time.monotonic)
     messages: int = 0
@@ -24,7 +28,7 @@ class ConnectionState:
     last_message_monotonic: float | None = None
     last_error: str | None = None
 
-    def set(self, state: str, error: str | None = None) -> None:
+    def set(self, state: ConnState, error: str | None = None) -> None:
         if state != self.state:
             self.state = state
             self.since_monotonic = time.monotonic()

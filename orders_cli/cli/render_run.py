@@ -11,9 +11,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from orders_cli.telemetry import Telemetry
+from orders_cli.telemetry import ConnState, Telemetry
 
-STATE_STYLE = {
+STATE_STYLE: dict[ConnState, str] = {
     "live": "green",
     "connecting": "yellow",
     "subscribing": "yellow",
