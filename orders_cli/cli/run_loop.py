@@ -30,18 +30,6 @@ log = logging.getLogger("orders.run")
 STOP_GRACE_S = 4.5
 
 
-def first_orders_error(exc: BaseException) -> OrdersError | None:
-    """The first OrdersError inside (possibly nested) exception groups."""
-    if isinstance(exc, OrdersError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = first_orders_error(inner)
-            if found is not None:
-                return found
-    return None
-
-
 @attrs.frozen
 class Display:
     tty: bool
@@ -91,7 +79,6 @@ async def _redis_facts(ing: Ingester) -> None:
 
 
 async def _retention(ing: Ingester) -> None:
-    from orders_cli.ops.lock import LockHeld
     from orders_cli.ops.policy import RetentionPolicy
     from orders_cli.ops.prune import prune_once
 
@@ -101,7 +88,7 @@ async def _retention(ing: Ingester) -> None:
         try:
             report = await ing.worker.run(prune_once, ing.redis, ing.ks, now_ms(), policy)
             log.debug("retention pass: %s", report)
-        except (LockHeld, OrdersError) as exc:
+        except OrdersError as exc:  # LockHeld: another prune runs
             log.info("retention pass skipped: %s", exc)
 
 

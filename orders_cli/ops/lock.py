@@ -10,7 +10,7 @@ import types
 
 import redis
 
-from orders_cli.errors import OrdersError
+from orders_cli.errors import LockHeld
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -20,12 +20,6 @@ _REFRESH = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
-
-
-class LockHeld(OrdersError):
-    """Another prune holds the lock; try again later (EX_TEMPFAIL)."""
-
-    exit_code = 75
 
 
 class PruneLock:

@@ -29,7 +29,7 @@ from typing import cast
 import orjson
 import redis
 
-from orders_cli.errors import RedisUnavailable
+from orders_cli.errors import ArchiveError, RedisUnavailable
 from orders_cli.models import Trade
 from orders_cli.ops import archive as arch
 from orders_cli.ops.lock import PruneLock
@@ -243,7 +243,7 @@ def _prune_symbol(
                 sp.bars[tf] = n
         gaps_cut = policy.cutoff_ms(now_ms, policy.exchange_gaps_s)
         sp.gaps = _gaps_prune(r, keyspace.state(symbol), gaps_cut, dry_run)
-    except (redis.ResponseError, arch.ArchiveError, orjson.JSONDecodeError) as exc:
+    except (redis.ResponseError, ArchiveError, orjson.JSONDecodeError) as exc:
         sp.error = f"{type(exc).__name__}: {exc}"
     return sp
 
@@ -258,7 +258,7 @@ def prune_once(
     archive_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> PruneReport:
-    """One retention pass (see the module doc). Raises :class:`~orders_cli.ops.lock.LockHeld`
+    """One retention pass (see the module doc). Raises :class:`~orders_cli.errors.LockHeld`
     if another prune runs, :class:`RedisUnavailable` if Redis goes away; per-symbol failures
     are in ``report.symbols[i].error`` (``report.ok`` is False)."""
     if archive_dir is not None:

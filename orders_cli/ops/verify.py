@@ -30,7 +30,7 @@ import attrs
 import orjson
 import trio
 
-from orders_cli.errors import ExchangeRejected, OrdersError
+from orders_cli.errors import ExchangeRejected, orders_error_in
 from orders_cli.models import Trade
 from orders_cli.ops import verify_bars as vb
 from orders_cli.ops import verify_redis as vr
@@ -166,21 +166,6 @@ class VerifyReport:
         return b"\n".join(rows) + b"\n"
 
 
-def _leaves(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
-    return [exc]
-
-
-def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first of our own errors (Redis/exchange unreachable) from the symbol tasks, so
-    the CLI maps it to one line and an exit code; anything else stays a group."""
-    for leaf in _leaves(group):
-        if isinstance(leaf, OrdersError):
-            return leaf
-    return group
-
-
 class Verifier:
     """Runs the checks for a set of symbols against one Redis and one REST client."""
 
@@ -220,7 +205,9 @@ class Verifier:
                 for rep in report.symbols:
                     nursery.start_soon(one, rep)
         except BaseExceptionGroup as group:
-            raise _single(group) from None
+            # the first of our own errors (Redis/exchange unreachable) from the symbol tasks,
+            # so the CLI maps it to one line and an exit code; anything else stays a group
+            raise (orders_error_in(group) or group) from None
         return report
 
     # ---------------------------------------------------------------- REST helpers

@@ -10,7 +10,8 @@ import pytest
 import redis
 from helpers import DAY_MS, HOUR_MS, NOW_MS, bar, set_gaps, store, trade
 
-from orders_cli.ops.lock import LockHeld, PruneLock
+from orders_cli.errors import LockHeld
+from orders_cli.ops.lock import PruneLock
 from orders_cli.ops.policy import RetentionPolicy
 from orders_cli.ops.prune import prune_once
 from orders_cli.store.keys import Keyspace
