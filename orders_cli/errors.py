@@ -65,6 +65,11 @@ class StateConflict(OrdersError):
     """Another writer changed a symbol's state under us; reload and recompute."""
 
 
+class MalformedHealthRecord(OrdersError):
+    """A health key holds a record this ``orders status`` cannot read (not JSON, another
+    version, a foreign writer): fix or delete that key."""
+
+
 class LockHeld(OrdersError):
     """Another prune holds the lock; try again later (EX_TEMPFAIL)."""
 

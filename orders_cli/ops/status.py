@@ -1,14 +1,27 @@
-"""Reading the ingesters' health snapshots and judging them (``orders status``)."""
+"""Reading the ingesters' health snapshots and judging them (``orders status``).
+
+A snapshot is structured (cattrs) into a :class:`HealthRecord` of the fields the verdict
+reads; a record that is not one (not JSON, another version, a field of the wrong type: a
+foreign writer or another orders release) raises :class:`MalformedHealthRecord` naming
+its key and what is wrong.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import attrs
+import cattrs
 import orjson
 import redis
+from cattrs.gen import make_dict_structure_fn
 
+from orders_cli.errors import MalformedHealthRecord
+from orders_cli.health import VERSION
 from orders_cli.store.keys import Keyspace
+
+MAX_ERRORS_SHOWN = 3
 
 
 @attrs.frozen(slots=True)
@@ -24,58 +37,136 @@ class Verdict:
     warnings: tuple[str, ...]
 
 
-def read_health(r: redis.Redis, keyspace: Keyspace) -> list[dict[str, Any]]:
+@attrs.frozen(slots=True)
+class ConnectionHealth:
+    shard: str
+    state: str
+    state_for_s: float = 0.0
+    last_error: str | None = None
+
+
+@attrs.frozen(slots=True)
+class GapHealth:
+    open: int = 0
+    oldest_open_age_s: float | None = None
+
+
+@attrs.frozen(slots=True)
+class RedisHealth:
+    state: str | None = None
+    memory_alert: bool = False
+    used_ratio: float | None = None
+    eviction_policy: str | None = None
+    maxmemory: int | None = None
+
+
+@attrs.frozen(slots=True)
+class HealthRecord:
+    """The fields of a snapshot (``orders_cli.health``) that :func:`evaluate` judges."""
+
+    version: int
+    ingester_id: str
+    heartbeat_ms: int
+    connections: tuple[ConnectionHealth, ...] = ()
+    gaps: GapHealth = GapHealth()
+    redis: RedisHealth = RedisHealth()
+
+
+@attrs.frozen(slots=True)
+class Health:
+    key: str
+    doc: dict[str, Any]  # the snapshot as published (the JSON output and the dashboard)
+    record: HealthRecord
+
+
+_converter = cattrs.Converter()
+
+
+def _objects_only(cls: type[Any]) -> Callable[[Any, type[Any]], Any]:
+    """cattrs reads a class from anything with ``in`` and ``[]``: a string would do."""
+    fields = make_dict_structure_fn(cls, _converter)
+
+    def structure(value: Any, kind: type[Any]) -> Any:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object, got {type(value).__name__}")
+        return fields(value, kind)
+
+    return structure
+
+
+_converter.register_structure_hook_factory(attrs.has, _objects_only)
+
+
+def parse_health(key: str, raw: bytes) -> Health:
+    """The snapshot stored under ``key``, or :class:`MalformedHealthRecord`."""
+
+    def malformed(what: str) -> MalformedHealthRecord:
+        return MalformedHealthRecord(f"health record of {key} is malformed: {what}")
+
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise malformed(f"not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise malformed(f"not a JSON object but {type(doc).__name__}")
+    try:
+        record = _converter.structure(doc, HealthRecord)
+    except cattrs.BaseValidationError as exc:
+        errors = cattrs.transform_error(exc, path="record")
+        more = len(errors) - MAX_ERRORS_SHOWN
+        raise malformed(
+            "; ".join(errors[:MAX_ERRORS_SHOWN]) + (f" (and {more} more)" if more > 0 else "")
+        ) from None
+    if record.version != VERSION:
+        raise malformed(f"version {record.version} (this orders reads version {VERSION})")
+    return Health(key, doc, record)
+
+
+def read_health(r: redis.Redis, keyspace: Keyspace) -> list[Health]:
     """Every live ingester's snapshot (SCAN over ``Keyspace.health_pattern()``)."""
     out = []
     for key in sorted(r.scan_iter(match=keyspace.health_pattern(), count=500)):
         raw = cast(bytes | None, r.get(key))
-        if raw is None:  # expired between SCAN and GET
-            continue
-        try:
-            snap = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            snap = {"ingester_id": key.decode(), "invalid": True}
-        if isinstance(snap, dict):
-            out.append(snap)
+        if raw is not None:  # else: expired between SCAN and GET
+            out.append(parse_health(key.decode(), raw))
     return out
 
 
-def evaluate(snapshots: list[dict[str, Any]], limits: StatusLimits, now_ms: int) -> Verdict:
+def any_health(r: redis.Redis, keyspace: Keyspace) -> bool:
+    """Whether any ingester publishes health to ``keyspace`` (whatever its record holds)."""
+    return next(iter(r.scan_iter(match=keyspace.health_pattern(), count=500)), None) is not None
+
+
+def evaluate(records: Sequence[HealthRecord], limits: StatusLimits, now_ms: int) -> Verdict:
     """Problems make ``orders status`` exit 1; warnings are shown only."""
     problems: list[str] = []
     warnings: list[str] = []
-    if not snapshots:
+    if not records:
         problems.append("no live ingester (no health key: `orders run` is not running)")
-    for snap in snapshots:
-        who = snap.get("ingester_id", "?")
-        if snap.get("invalid"):
-            problems.append(f"{who}: unreadable health snapshot")
-            continue
-        lag_s = max(0.0, (now_ms - int(snap.get("heartbeat_ms", now_ms))) / 1000)
-        conns = snap.get("connections", [])
-        if not conns:
+    for rec in records:
+        who = rec.ingester_id
+        lag_s = max(0.0, (now_ms - rec.heartbeat_ms) / 1000)
+        if not rec.connections:
             warnings.append(f"{who}: no connections")
-        for c in conns:
-            down_for = float(c.get("state_for_s", 0)) + lag_s
-            if c.get("state") != "live" and down_for > limits.max_down_s:
+        for c in rec.connections:
+            down_for = c.state_for_s + lag_s
+            if c.state != "live" and down_for > limits.max_down_s:
                 problems.append(
-                    f"{who}: connection {c.get('shard')} is {c.get('state')} for {down_for:.0f}s"
-                    f" (> {limits.max_down_s:g}s)"
-                    + (f": {c['last_error']}" if c.get("last_error") else "")
+                    f"{who}: connection {c.shard} is {c.state} for {down_for:.0f}s"
+                    f" (> {limits.max_down_s:g}s)" + (f": {c.last_error}" if c.last_error else "")
                 )
-        gaps = snap.get("gaps", {})
-        age = gaps.get("oldest_open_age_s")
-        if age is not None and gaps.get("open", 0) and age + lag_s > limits.max_gap_age_s:
+        gaps = rec.gaps
+        age = gaps.oldest_open_age_s
+        if age is not None and gaps.open and age + lag_s > limits.max_gap_age_s:
             problems.append(
-                f"{who}: {gaps['open']} open gap(s), oldest {age + lag_s:.0f}s old"
+                f"{who}: {gaps.open} open gap(s), oldest {age + lag_s:.0f}s old"
                 f" (> {limits.max_gap_age_s:g}s)"
             )
-        red = snap.get("redis", {})
-        if red.get("state") not in (None, "ok", "unknown"):
-            problems.append(f"{who}: Redis is {red['state']}")
-        if red.get("memory_alert"):
-            warnings.append(f"{who}: Redis memory at {100 * red.get('used_ratio', 0):.0f}%")
-        policy = red.get("eviction_policy")
-        if policy and policy != "noeviction" and red.get("maxmemory"):
-            warnings.append(f"{who}: Redis may evict keys (maxmemory-policy {policy})")
+        red = rec.redis
+        if red.state not in (None, "ok", "unknown"):
+            problems.append(f"{who}: Redis is {red.state}")
+        if red.memory_alert:
+            warnings.append(f"{who}: Redis memory at {100 * (red.used_ratio or 0):.0f}%")
+        if red.eviction_policy and red.eviction_policy != "noeviction" and red.maxmemory:
+            warnings.append(f"{who}: Redis may evict keys (maxmemory-policy {red.eviction_policy})")
     return Verdict(healthy=not problems, problems=tuple(problems), warnings=tuple(warnings))

@@ -150,5 +150,35 @@ def test_status_exit_codes(server: Any, capfd: pytest.CaptureFixture[str]) -> No
     assert _main(capfd, server.url, "status", "--max-gap-age", "1h")[0] == 0
 
 
+def _valid_record() -> dict[str, Any]:
+    tel = Telemetry()
+    tel.connection("spot#0").set("live")
+    return snapshot(tel, "bad")
+
+
+@pytest.mark.parametrize(
+    ("raw", "what"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"foreign": true}', "version"),
+        (orjson.dumps({**_valid_record(), "version": 2}), "version 2"),
+        (orjson.dumps({**_valid_record(), "heartbeat_ms": "soon"}), "heartbeat_ms"),
+        (orjson.dumps({**_valid_record(), "connections": [{"shard": "spot#0"}]}), "state"),
+        (orjson.dumps({**_valid_record(), "gaps": "none"}), "gaps"),
+    ],
+)
+def test_status_names_a_malformed_health_record_in_one_line_and_exits_1(
+    server: Any, capfd: pytest.CaptureFixture[str], raw: bytes, what: str
+) -> None:
+    server.client().set(KS.health("bad"), raw, ex=10)
+    rc, out, err = _main(capfd, server.url, "status", "--json")
+    assert rc == 1
+    assert out == ""
+    assert err.startswith(f"orders: error: health record of {KS.health('bad')} is malformed: ")
+    assert what in err
+    assert err.count("\n") == 1, err
+
+
 def test_status_redis_unavailable_exits_3(capfd: pytest.CaptureFixture[str]) -> None:
     assert _main(capfd, "redis://127.0.0.1:1/0", "status")[0] == 3
