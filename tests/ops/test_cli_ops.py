@@ -13,13 +13,13 @@ import orjson
 import pytest
 import redis
 import trio
-from helpers import DAY_MS, store, stream_add, trade
 
 from orders_cli.health import snapshot
 from orders_cli.ops.lock import PruneLock
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import encode_member
 from orders_cli.telemetry import Telemetry
+from tests.ops.helpers import DAY_MS, store, stream_add, trade
 
 KS = Keyspace()
 

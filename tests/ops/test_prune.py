@@ -8,7 +8,6 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
-from helpers import DAY_MS, HOUR_MS, NOW_MS, bar, set_gaps, store, trade
 
 from orders_cli.errors import LockHeld
 from orders_cli.ops.lock import PruneLock
@@ -16,6 +15,7 @@ from orders_cli.ops.policy import RetentionPolicy
 from orders_cli.ops.prune import prune_once
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member, encode_member
+from tests.ops.helpers import DAY_MS, HOUR_MS, NOW_MS, bar, set_gaps, store, trade
 
 KS = Keyspace()
 POLICY = RetentionPolicy(

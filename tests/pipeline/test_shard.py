@@ -3,66 +3,34 @@
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import AsyncIterator
 
 import pytest
 import trio
-from wsfake import FakeServer, FakeSource, trade_frame
 
 from orders_cli.models import Trade
-from orders_cli.pipeline.backoff import Backoff, ConnectBudget
 from orders_cli.pipeline.link import SilenceGauge
-from orders_cli.pipeline.messages import ShardEvent, WriterInput
-from orders_cli.pipeline.shard import OutputClosed, Shard
+from orders_cli.pipeline.messages import WriterInput
+from orders_cli.pipeline.shard import OutputClosed
 from orders_cli.pipeline.wsopen import WS_CLIENTS
 from orders_cli.sources.base import SourceLimits
 from orders_cli.sources.registry import get_source
-from orders_cli.telemetry import Telemetry
 from tests.datafiles import SPOT_FRAMES
-
-STREAMS = ["btcusdt@aggTrade", "ethusdt@aggTrade", "bnbusdt@aggTrade"]
+from tests.pipeline.wsfake import (
+    STREAMS,
+    FakeServer,
+    FakeSource,
+    make_shard,
+    next_event,
+    next_of,
+    trade_frame,
+)
 
 
 @pytest.fixture
 async def server(nursery: trio.Nursery) -> AsyncIterator[FakeServer]:
     srv: FakeServer = await nursery.start(FakeServer().run)
     yield srv
-
-
-def make_shard(
-    server: FakeServer,
-    out: trio.MemorySendChannel[WriterInput],
-    streams: list[str] = STREAMS,
-    **kw: object,
-) -> Shard:
-    kw.setdefault("backoff", Backoff(0.01, 0.05, rng=random.Random(1)))
-    kw.setdefault("close_timeout", 1.0)
-    return Shard(
-        "fake#0",
-        FakeSource(),
-        server.url,
-        streams,
-        out,
-        Telemetry(),
-        ConnectBudget(100),
-        rng=random.Random(7),
-        **kw,  # type: ignore[arg-type]  # test helper forwards keyword options
-    )
-
-
-async def next_of(recv: trio.MemoryReceiveChannel[WriterInput], kind: type) -> WriterInput:
-    while True:
-        item = await recv.receive()
-        if isinstance(item, kind):
-            return item
-
-
-async def next_event(recv: trio.MemoryReceiveChannel[WriterInput], kind: str) -> ShardEvent:
-    while True:
-        item = await recv.receive()
-        if isinstance(item, ShardEvent) and item.kind == kind:
-            return item
 
 
 @pytest.mark.parametrize("ws_client", WS_CLIENTS)
