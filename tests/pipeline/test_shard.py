@@ -1,4 +1,5 @@
-"""Shard connection lifecycle against a local fake server (real sockets, real clock)."""
+"""Shard connection lifecycle against a local fake server (real loopback sockets, virtual
+clock: see :func:`clock`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio
+import trio.testing
 
 from orders_cli.models import Trade
 from orders_cli.pipeline.link import SilenceGauge
@@ -26,6 +28,18 @@ from tests.pipeline.wsfake import (
     trade_frame,
 )
 
+# real seconds with no task runnable before the virtual clock jumps to the next deadline:
+# loopback I/O between the shard and the fake server wakes a task far sooner than that
+AUTOJUMP_S = 0.02
+
+
+@pytest.fixture
+def clock() -> trio.testing.MockClock:
+    """Virtual time for every test here (timeouts, backoff, pacing, stall watchdog), so what
+    it asserts about durations does not depend on how fast or busy the machine is.
+    pytest-trio runs a test on the clock that is one of its own arguments."""
+    return trio.testing.MockClock(autojump_threshold=AUTOJUMP_S)
+
 
 @pytest.fixture
 async def server(nursery: trio.Nursery) -> AsyncIterator[FakeServer]:
@@ -35,7 +49,7 @@ async def server(nursery: trio.Nursery) -> AsyncIterator[FakeServer]:
 
 @pytest.mark.parametrize("ws_client", WS_CLIENTS)
 async def test_frames_become_trades_and_malformed_is_counted(
-    server: FakeServer, nursery: trio.Nursery, ws_client: str
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery, ws_client: str
 ) -> None:
     send, recv = trio.open_memory_channel[WriterInput](100)
     shard = make_shard(server, send, ws_client=ws_client)
@@ -62,7 +76,9 @@ async def test_frames_become_trades_and_malformed_is_counted(
 
 
 @pytest.mark.parametrize("ws_client", WS_CLIENTS)
-async def test_cancel_closes_cleanly_with_1000(server: FakeServer, ws_client: str) -> None:
+async def test_cancel_closes_cleanly_with_1000(
+    clock: trio.testing.MockClock, server: FakeServer, ws_client: str
+) -> None:
     send, _recv = trio.open_memory_channel[WriterInput](100)
     shard = make_shard(server, send, ws_client=ws_client)
     with trio.fail_after(10):
@@ -85,7 +101,9 @@ def sliding_max(times: list[float], window: float) -> int:
     return best
 
 
-async def test_large_subscribe_in_paced_batches(server: FakeServer, nursery: trio.Nursery) -> None:
+async def test_large_subscribe_in_paced_batches(
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
+) -> None:
     streams = [f"s{n:04d}usdt@aggTrade" for n in range(800)]
     send, recv = trio.open_memory_channel[WriterInput](100)
     source = FakeSource(SourceLimits(max_messages_per_second=50.0))
@@ -108,7 +126,7 @@ async def test_large_subscribe_in_paced_batches(server: FakeServer, nursery: tri
 
 
 async def test_subscribe_error_is_logged_not_fatal(
-    server: FakeServer, nursery: trio.Nursery
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
 ) -> None:
     streams = ["aaa@aggTrade", "bbb@aggTrade", "ccc@aggTrade"]
     server.error_for = {"ccc@aggTrade"}
@@ -128,7 +146,7 @@ async def test_subscribe_error_is_logged_not_fatal(
 
 
 async def test_one_refused_name_does_not_cost_its_batch(
-    server: FakeServer, nursery: trio.Nursery
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
 ) -> None:
     """An error reply refuses a whole SUBSCRIBE batch; the halves are subscribed again
     until the one name the server refuses is alone: every other stream is carried."""
@@ -149,7 +167,7 @@ async def test_one_refused_name_does_not_cost_its_batch(
 
 @pytest.mark.parametrize("ws_client", WS_CLIENTS)
 async def test_abort_reconnects_and_resubscribes(
-    server: FakeServer, nursery: trio.Nursery, ws_client: str
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery, ws_client: str
 ) -> None:
     streams = ["aaa@aggTrade", "bbb@aggTrade", "ccc@aggTrade"]
     send, recv = trio.open_memory_channel[WriterInput](100)
@@ -172,7 +190,7 @@ async def test_abort_reconnects_and_resubscribes(
 
 @pytest.mark.parametrize("ws_client", WS_CLIENTS)
 async def test_rejected_handshake_backs_off_and_retries(
-    server: FakeServer, nursery: trio.Nursery, ws_client: str
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery, ws_client: str
 ) -> None:
     server.refuse = 3
     send, _recv = trio.open_memory_channel[WriterInput](100)
@@ -184,7 +202,9 @@ async def test_rejected_handshake_backs_off_and_retries(
     assert len(server.conns) == 1
 
 
-async def test_stall_reconnects_that_connection(server: FakeServer, nursery: trio.Nursery) -> None:
+async def test_stall_reconnects_that_connection(
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
+) -> None:
     send, recv = trio.open_memory_channel[WriterInput](100)
     shard = make_shard(server, send, stall_timeout=0.3)
     with trio.fail_after(10):
@@ -198,7 +218,9 @@ async def test_stall_reconnects_that_connection(server: FakeServer, nursery: tri
     assert shard.conn.last_error is not None and "ShardStalled" in shard.conn.last_error
 
 
-async def test_add_and_remove_streams_live(server: FakeServer, nursery: trio.Nursery) -> None:
+async def test_add_and_remove_streams_live(
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
+) -> None:
     send, recv = trio.open_memory_channel[WriterInput](100)
     shard = make_shard(server, send, ["aaa@aggTrade"])
     with trio.fail_after(10):
@@ -220,7 +242,7 @@ async def test_add_and_remove_streams_live(server: FakeServer, nursery: trio.Nur
 
 
 async def test_closed_writer_channel_is_not_a_reconnect(
-    server: FakeServer, nursery: trio.Nursery
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
 ) -> None:
     send, recv = trio.open_memory_channel[WriterInput](100)
     shard = make_shard(server, send)
@@ -232,7 +254,11 @@ async def test_closed_writer_channel_is_not_a_reconnect(
 
 @pytest.mark.parametrize(("healthy_after", "attempts"), [(0.05, 1), (100.0, 2)])
 async def test_backoff_resets_only_after_a_healthy_connection(
-    server: FakeServer, nursery: trio.Nursery, healthy_after: float, attempts: int
+    clock: trio.testing.MockClock,
+    server: FakeServer,
+    nursery: trio.Nursery,
+    healthy_after: float,
+    attempts: int,
 ) -> None:
     send, recv = trio.open_memory_channel[WriterInput](100)
     shard = make_shard(server, send, healthy_after=healthy_after)
@@ -253,7 +279,7 @@ FRAMES = FIXTURE.read_text().splitlines()[:200]
 
 
 async def test_real_spot_source_and_recorded_frames(
-    server: FakeServer, nursery: trio.Nursery
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
 ) -> None:
     frames = FRAMES
     expected = [json.loads(f)["data"]["a"] for f in frames]
@@ -274,7 +300,7 @@ async def test_real_spot_source_and_recorded_frames(
 
 
 async def test_add_streams_on_a_dying_connection_does_not_raise(
-    server: FakeServer, nursery: trio.Nursery
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
 ) -> None:
     server.reply = False
     send, _recv = trio.open_memory_channel[WriterInput](100)
@@ -293,7 +319,7 @@ async def test_add_streams_on_a_dying_connection_does_not_raise(
 
 @pytest.mark.parametrize("took_effect", [True, False])
 async def test_subscribe_without_reply_is_confirmed_or_sent_again(
-    server: FakeServer, nursery: trio.Nursery, took_effect: bool
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery, took_effect: bool
 ) -> None:
     """A SUBSCRIBE whose reply is lost may or may not have taken effect: the shard asks
     LIST_SUBSCRIPTIONS and subscribes again only what the server does not carry."""
@@ -319,7 +345,7 @@ async def test_subscribe_without_reply_is_confirmed_or_sent_again(
 
 
 async def test_subscribe_never_confirmed_is_reported_not_fatal(
-    server: FakeServer, nursery: trio.Nursery
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
 ) -> None:
     server.reply = False  # no reply to anything, LIST_SUBSCRIPTIONS included
     send, recv = trio.open_memory_channel[WriterInput](100)
@@ -335,7 +361,7 @@ async def test_subscribe_never_confirmed_is_reported_not_fatal(
 
 
 async def test_handshake_url_stays_under_8kb_with_long_stream_names(
-    server: FakeServer, nursery: trio.Nursery
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
 ) -> None:
     """200 streams of CJK names (9 bytes per character percent-encoded) make a ~15 KB
     request line; common servers refuse lines over 8 KB (reference §1.2) and a refused
@@ -378,7 +404,9 @@ def test_silence_gauge_follows_the_connection_s_own_pace() -> None:
     assert busy.allowed() == 60.0
 
 
-async def test_a_quiet_connection_is_not_a_stall(server: FakeServer, nursery: trio.Nursery) -> None:
+async def test_a_quiet_connection_is_not_a_stall(
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
+) -> None:
     """Messages 0.3 s apart with a stall timeout of 0.1 s: at most the first silence (the
     pace is not known yet) counts as a stall; a real stall is still caught, after at most
     10x the timeout."""
@@ -398,4 +426,5 @@ async def test_a_quiet_connection_is_not_a_stall(server: FakeServer, nursery: tr
                 break
         start = trio.current_time()
         await next_event(recv, "stalled")  # the server has gone silent
-        assert trio.current_time() - start <= 1.0 + 0.5
+        # the last frame came just before ``start``: caught at 10x the timeout, to the tick
+        assert trio.current_time() - start == pytest.approx(1.0)
