@@ -16,6 +16,7 @@ import attrs
 import redis
 
 from orders_cli.errors import RedisUnavailable, UsageError
+from orders_cli.redis_types import RedisClient
 
 REDIS_SCHEMES: tuple[str, ...] = ("redis", "rediss", "unix")
 SOCKET_TIMEOUT_S = 10.0
@@ -100,7 +101,7 @@ def _str(value: object) -> str:
     return str(value) if value is not None else ""
 
 
-def check(url: str, client: redis.Redis | None = None) -> ServerFacts:
+def check(url: str, client: RedisClient | None = None) -> ServerFacts:
     """PING and INFO the server; :class:`RedisUnavailable` with one line if that fails."""
     own = client is None
     r = connect(url) if client is None else client

@@ -25,6 +25,7 @@ from orders_cli.models import Trade
 from orders_cli.ops.conn import open_redis
 from orders_cli.ops.status import any_health
 from orders_cli.ops.tail import Follower, resolve_symbols, stats_view
+from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import encode_member
 
@@ -78,7 +79,7 @@ class _Out:
 
 
 async def _follow(
-    r: redis.Redis,
+    r: RedisClient,
     follower: Follower,
     out: _Out,
     count: int | None,

@@ -22,6 +22,7 @@ from orders_cli.errors import OrdersError
 from orders_cli.gctune import tuned_gc
 from orders_cli.health import publish_health
 from orders_cli.pipeline.supervisor import Ingester
+from orders_cli.redis_types import RedisClient
 from orders_cli.sources.base import Source
 from orders_cli.store.processor import now_ms
 from orders_cli.telemetry import Telemetry
@@ -95,7 +96,7 @@ async def _retention(ing: Ingester) -> None:
 async def run_ingest(
     cfg: RunConfig,
     source: Source,
-    redis: Any,
+    redis: RedisClient,
     display: Display,
     *,
     sim_cfg: Any = None,
@@ -120,7 +121,7 @@ async def run_ingest(
 async def _run(
     cfg: RunConfig,
     source: Source,
-    redis: Any,
+    redis: RedisClient,
     display: Display,
     telemetry: Telemetry,
     sim_cfg: Any,

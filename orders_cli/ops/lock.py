@@ -11,6 +11,7 @@ import types
 import redis
 
 from orders_cli.errors import LockHeld
+from orders_cli.redis_types import RedisClient
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -25,7 +26,7 @@ return 0
 class PruneLock:
     """Context manager holding ``key`` for ``ttl_ms`` (refresh with :meth:`refresh`)."""
 
-    def __init__(self, client: redis.Redis, key: str, ttl_ms: int = 60_000) -> None:
+    def __init__(self, client: RedisClient, key: str, ttl_ms: int = 60_000) -> None:
         self.client = client
         self.key = key
         self.ttl_ms = ttl_ms

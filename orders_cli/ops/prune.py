@@ -34,6 +34,7 @@ from orders_cli.models import Trade
 from orders_cli.ops import archive as arch
 from orders_cli.ops.lock import PruneLock
 from orders_cli.ops.policy import PruneReport, RetentionPolicy, SymbolPrune
+from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
 
@@ -71,12 +72,12 @@ def _noop(key: str, n: int) -> None:
     return None
 
 
-def _symbols(r: redis.Redis, keyspace: Keyspace) -> list[str]:
+def _symbols(r: RedisClient, keyspace: Keyspace) -> list[str]:
     return sorted({s.decode() for s in r.sscan_iter(keyspace.symbols(), count=1000)})
 
 
 def _zset_prune(
-    r: redis.Redis, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
+    r: RedisClient, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
 ) -> int:
     if dry_run:
         return int(r.zcount(key, "-inf", f"({cutoff_ms}"))
@@ -91,7 +92,7 @@ def _zset_prune(
 
 
 def _stream_prune(
-    r: redis.Redis, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
+    r: RedisClient, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
 ) -> int:
     if cutoff_ms <= 0:
         return 0
@@ -120,7 +121,7 @@ def _stream_prune(
 
 
 def _archive_trades(
-    r: redis.Redis,
+    r: RedisClient,
     key: str,
     cutoff_ms: int,
     policy: RetentionPolicy,
@@ -168,7 +169,7 @@ def _archive_trades(
     return len(members)
 
 
-def _gaps_prune(r: redis.Redis, key: str, cutoff_ms: int, dry_run: bool) -> int:
+def _gaps_prune(r: RedisClient, key: str, cutoff_ms: int, dry_run: bool) -> int:
     for _ in range(5):  # compare-and-set; retry if the writer changed the gaps meanwhile
         raw = r.hget(key, "gaps")
         if raw is None:
@@ -184,7 +185,7 @@ def _gaps_prune(r: redis.Redis, key: str, cutoff_ms: int, dry_run: bool) -> int:
 
 
 def _malformed_prune(
-    r: redis.Redis, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
+    r: RedisClient, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
 ) -> int:
     if dry_run:
         count, end = 0, -1
@@ -212,7 +213,7 @@ def _malformed_prune(
 
 
 def _prune_symbol(
-    r: redis.Redis,
+    r: RedisClient,
     keyspace: Keyspace,
     symbol: str,
     now_ms: int,
@@ -249,7 +250,7 @@ def _prune_symbol(
 
 
 def prune_once(
-    redis_client: redis.Redis,
+    redis_client: RedisClient,
     keyspace: Keyspace,
     now_ms: int,
     policy: RetentionPolicy,

@@ -14,11 +14,11 @@ from typing import Any, cast
 import attrs
 import cattrs
 import orjson
-import redis
 from cattrs.gen import make_dict_structure_fn
 
 from orders_cli.errors import MalformedHealthRecord
 from orders_cli.health import VERSION
+from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 
 MAX_ERRORS_SHOWN = 3
@@ -122,7 +122,7 @@ def parse_health(key: str, raw: bytes) -> Health:
     return Health(key, doc, record)
 
 
-def read_health(r: redis.Redis, keyspace: Keyspace) -> list[Health]:
+def read_health(r: RedisClient, keyspace: Keyspace) -> list[Health]:
     """Every live ingester's snapshot (SCAN over ``Keyspace.health_pattern()``)."""
     out = []
     for key in sorted(r.scan_iter(match=keyspace.health_pattern(), count=500)):
@@ -132,7 +132,7 @@ def read_health(r: redis.Redis, keyspace: Keyspace) -> list[Health]:
     return out
 
 
-def any_health(r: redis.Redis, keyspace: Keyspace) -> bool:
+def any_health(r: RedisClient, keyspace: Keyspace) -> bool:
     """Whether any ingester publishes health to ``keyspace`` (whatever its record holds)."""
     return next(iter(r.scan_iter(match=keyspace.health_pattern(), count=500)), None) is not None
 

@@ -44,6 +44,7 @@ from orders_cli.ops.verify_ids import (
     to_ranges,
     total,
 )
+from orders_cli.redis_types import RedisClient
 from orders_cli.rest.client import RestClient
 from orders_cli.sources.base import RestRequest, Source
 from orders_cli.store.keys import Keyspace
@@ -171,7 +172,7 @@ class Verifier:
 
     def __init__(
         self,
-        redis: Any,
+        redis: RedisClient,
         keyspace: Keyspace,
         source: Source,
         rest: RestClient,

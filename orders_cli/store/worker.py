@@ -11,12 +11,13 @@ import redis.exceptions
 import trio
 
 from orders_cli.errors import RedisUnavailable
+from orders_cli.redis_types import RedisClient
 
 T = TypeVar("T")
 
 
 class RedisWorker:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self.client = client
         self.limiter = trio.CapacityLimiter(1)
 
