@@ -1,10 +1,13 @@
 """The one exception tree of orders. Lower layers map library errors into these at the
 boundary; the CLI maps these to exit codes (see man/orders.1).
 
-Names say what the caller should do about it.
+Names say what the caller should do about it. :func:`orders_error_in` picks one out of
+the exception groups trio's nurseries raise.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 
 class OrdersError(Exception):
@@ -81,3 +84,38 @@ class ExchangeRejected(OrdersError):
 
 class StateConflict(OrdersError):
     """Another writer changed a symbol's state under us; reload and recompute."""
+
+
+class MalformedHealthRecord(OrdersError):
+    """A health key holds a record this ``orders status`` cannot read (not JSON, another
+    version, a foreign writer): fix or delete that key."""
+
+
+class LockHeld(OrdersError):
+    """Another prune holds the lock; try again later (EX_TEMPFAIL)."""
+
+    exit_code = 75
+
+
+class ArchiveUnavailable(UsageError):
+    """``--archive`` needs pyarrow: ``pip install 'orders[archive]'``."""
+
+
+class ArchiveError(OrdersError):
+    """An archive file could not be written or read; nothing was deleted for it."""
+
+
+def leaves(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` itself, or every non-group exception inside (nested) exception groups, in
+    order."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from leaves(inner)
+    else:
+        yield exc
+
+
+def orders_error_in(exc: BaseException) -> OrdersError | None:
+    """The first :class:`OrdersError` in ``exc`` (itself or inside nested groups), else
+    None."""
+    return next((leaf for leaf in leaves(exc) if isinstance(leaf, OrdersError)), None)

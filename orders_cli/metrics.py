@@ -21,9 +21,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from orders_cli.health import messages_by_market
 from orders_cli.redis_conn import time_to_full_s
-from orders_cli.telemetry import Telemetry
-
-STATES = ("connecting", "subscribing", "live", "backoff", "stalled", "closed")
+from orders_cli.telemetry import CONN_STATES, Telemetry
 
 
 class TelemetryCollector(Collector):
@@ -55,8 +53,8 @@ class TelemetryCollector(Collector):
         counts: dict[tuple[str, str], int] = {}
         for c in conns:
             market = c.shard.split("#", 1)[0]
-            for s in STATES:
-                counts.setdefault((market, s), 0)
+            for known in CONN_STATES:
+                counts.setdefault((market, known), 0)
             counts[(market, c.state)] = counts.get((market, c.state), 0) + 1
         for (market, s), n in sorted(counts.items()):
             state.add_metric([market, s], float(n))

@@ -16,6 +16,7 @@ import redis
 
 from orders_cli.errors import RedisUnavailable, UsageError
 from orders_cli.redis_errors import classify
+from orders_cli.redis_types import RedisClient
 from orders_cli.redis_url import redact, validate_redis_url
 
 SOCKET_TIMEOUT_S = 10.0
@@ -67,7 +68,7 @@ def _str(value: object) -> str:
     return str(value) if value is not None else ""
 
 
-def check(url: str, client: redis.Redis | None = None) -> ServerFacts:
+def check(url: str, client: RedisClient | None = None) -> ServerFacts:
     """PING and INFO the server; :class:`RedisUnavailable` with one line if that fails."""
     own = client is None
     r = connect(url) if client is None else client
@@ -117,9 +118,12 @@ def ingester_name(ingester_id: str) -> str:
     return INGESTER_NAME_PREFIX + "_".join(ingester_id.split())
 
 
-def name_connections(client: redis.Redis, name: str) -> None:
+def name_connections(client: RedisClient, name: str) -> None:
     """Every connection ``client`` opens from now on runs ``CLIENT SETNAME name`` (also
-    after a reconnect); the open ones are closed so that they reopen under it."""
+    after a reconnect); the open ones are closed so that they reopen under it. A cluster
+    client (one pool per node) is not named yet."""
+    if not isinstance(client, redis.Redis):
+        return
     pool = client.connection_pool
     pool.connection_kwargs["client_name"] = name
     pool.disconnect()
@@ -127,7 +131,7 @@ def name_connections(client: redis.Redis, name: str) -> None:
     client.client_getname()  # connects (and names) now; not a write: passes MISCONF
 
 
-def named_ingesters(client: redis.Redis) -> list[str]:
+def named_ingesters(client: RedisClient) -> list[str]:
     """Ids of the ingesters connected now (``CLIENT LIST``, by :func:`ingester_name`);
     none when the ACL does not allow CLIENT LIST."""
     try:

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
+from typing import Literal, get_args
 
 import attrs
+
+ConnState = Literal["connecting", "subscribing", "live", "backoff", "stalled", "closed"]
+CONN_STATES: tuple[ConnState, ...] = get_args(ConnState)
 
 # distinct labels per counter family ("ignored:<reason>"): a label taken from server text
 # must not grow the counters (and the Prometheus series) without bound
@@ -25,7 +29,7 @@ about (pipeline/clockwatch.py), never rejected."""
 @attrs.define
 class ConnectionState:
     shard: str  # e.g. "spot#0"
-    state: str = "connecting"  # connecting | subscribing | live | backoff | stalled | closed
+    state: ConnState = "connecting"
     streams: int = 0
     since_monotonic: float = attrs.field(factory=time.monotonic)
     messages: int = 0
@@ -34,7 +38,7 @@ class ConnectionState:
     last_error: str | None = None
     clock_offset_ms: int | None = None  # host clock minus the event times (pipeline/clockwatch)
 
-    def set(self, state: str, error: str | None = None) -> None:
+    def set(self, state: ConnState, error: str | None = None) -> None:
         if state != self.state:
             self.state = state
             self.since_monotonic = time.monotonic()

@@ -17,7 +17,7 @@ settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 # Private redis-server fixtures (tests/redis_server.py); never the Redis on 6379.
-from redis_server import (  # noqa: E402  # after the hypothesis profile setup above
+from tests.redis_server import (  # noqa: E402  # after the hypothesis profile setup above
     redis_server,  # noqa: F401  # re-exported as a pytest fixture
     redis_session_server,  # noqa: F401  # re-exported as a pytest fixture
     redis_shared,  # noqa: F401  # re-exported as a pytest fixture

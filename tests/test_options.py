@@ -10,7 +10,6 @@ import pytest
 import typer
 from hypothesis import given
 from hypothesis import strategies as st
-from redis_server import RedisServer, free_port
 
 from orders_cli import redis_conn
 from orders_cli.cli import options
@@ -18,6 +17,7 @@ from orders_cli.durations import format_duration, parse_duration, parse_duration
 from orders_cli.errors import RedisUnavailable, UsageError
 from orders_cli.redis_conn import ServerFacts, check, connect, eviction_warning
 from orders_cli.redis_url import redact, validate_redis_url
+from tests.redis_server import RedisServer, free_port
 
 
 # --- durations -------------------------------------------------------------------------

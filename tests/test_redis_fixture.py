@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import redis
-from redis_server import RedisServer
 
 from orders_cli.embedded import find_redis_server
 from orders_cli.errors import RedisUnavailable
+from tests.redis_server import RedisServer
 
 
 def test_fixture_is_private_and_answers(redis_server: RedisServer) -> None:

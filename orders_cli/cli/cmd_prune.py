@@ -17,8 +17,7 @@ from orders_cli.cli.options import (
     redis_url_option,
 )
 from orders_cli.durations import parse_duration
-from orders_cli.errors import UsageError
-from orders_cli.ops.lock import LockHeld
+from orders_cli.errors import LockHeld, UsageError
 from orders_cli.ops.policy import RetentionPolicy, default_bar_retention
 
 EXIT_HELP = (

@@ -13,10 +13,10 @@ import trio
 import typer
 
 from orders_cli.cli import options as o
-from orders_cli.cli.run_loop import Display, first_orders_error, run_ingest
+from orders_cli.cli.run_loop import Display, run_ingest
 from orders_cli.config import RunConfig
 from orders_cli.durations import parse_duration
-from orders_cli.errors import UsageError
+from orders_cli.errors import UsageError, orders_error_in
 from orders_cli.redis_url import redact
 
 log = logging.getLogger("orders")
@@ -229,7 +229,7 @@ def register(app: typer.Typer) -> None:
                     )
                 )
             except BaseException as exc:  # unwrap trio's exception groups at the boundary
-                err = first_orders_error(exc)
+                err = orders_error_in(exc)
                 if err is not None:
                     raise err from None
                 raise

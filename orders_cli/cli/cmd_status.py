@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
                             "healthy": verdict.healthy,
                             "problems": list(verdict.problems),
                             "warnings": list(verdict.warnings),
-                            "ingesters": snaps,
+                            "ingesters": [h.doc for h in snaps],
                             "redis": attrs.asdict(diag),
                         }
                         sys.stdout.buffer.write(orjson.dumps(doc) + b"\n")
@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
                     else:
                         from orders_cli.cli.render_ops import status_view
 
-                        view = status_view(snaps, verdict, diag)
+                        view = status_view([h.doc for h in snaps], verdict, diag)
                         if watch:
                             if live is None:
                                 from rich.live import Live

@@ -23,8 +23,9 @@ from orders_cli.durations import parse_duration_ms
 from orders_cli.errors import RedisUnavailable
 from orders_cli.models import Trade
 from orders_cli.ops.conn import open_redis
-from orders_cli.ops.status import read_health
+from orders_cli.ops.status import any_health
 from orders_cli.ops.tail import Follower, resolve_symbols, stats_view
+from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import encode_member
 
@@ -78,7 +79,7 @@ class _Out:
 
 
 async def _follow(
-    r: redis.Redis,
+    r: RedisClient,
     follower: Follower,
     out: _Out,
     count: int | None,
@@ -145,7 +146,7 @@ def register(app: typer.Typer) -> None:
                     follower = Follower.start(r, keyspace, wanted, since_ms)
                 except (redis.ConnectionError, redis.TimeoutError) as exc:
                     raise RedisUnavailable(f"Redis went away: {exc}") from exc
-                if not read_health(r, keyspace):  # no ingester publishes health here
+                if not any_health(r, keyspace):  # no ingester publishes health here
                     typer.echo(
                         "orders tail: no `orders run` is reporting to this Redis "
                         "(see `orders status`); waiting for new trades anyway",

@@ -129,8 +129,6 @@ def status_view(
     if diag is not None:
         parts.append(_redis_line(diag))
     for snap in snapshots:
-        if snap.get("invalid"):
-            continue
         lat, gaps, red = snap.get("latency_ms", {}), snap.get("gaps", {}), snap.get("redis", {})
         rates = snap.get("rates", {})
         summary = Table(title=f"ingester {snap.get('ingester_id')}", show_header=False)

@@ -13,9 +13,9 @@ from rich.text import Text
 
 from orders_cli.durations import format_duration
 from orders_cli.redis_conn import MEMORY_WARN_RATIO, time_to_full_s
-from orders_cli.telemetry import CLOCK_OFFSET_LIMIT_MS, Telemetry
+from orders_cli.telemetry import CLOCK_OFFSET_LIMIT_MS, ConnState, Telemetry
 
-STATE_STYLE = {
+STATE_STYLE: dict[ConnState, str] = {
     "live": "green",
     "connecting": "yellow",
     "subscribing": "yellow",

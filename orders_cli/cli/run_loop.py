@@ -22,6 +22,7 @@ from orders_cli.errors import OrdersError
 from orders_cli.gctune import tuned_gc
 from orders_cli.health import publish_health
 from orders_cli.pipeline.supervisor import Ingester
+from orders_cli.redis_types import RedisClient
 from orders_cli.redis_url import redact
 from orders_cli.sources.base import Source
 from orders_cli.store.processor import now_ms
@@ -29,18 +30,6 @@ from orders_cli.telemetry import Telemetry
 
 log = logging.getLogger("orders.run")
 STOP_GRACE_S = 4.5
-
-
-def first_orders_error(exc: BaseException) -> OrdersError | None:
-    """The first OrdersError inside (possibly nested) exception groups."""
-    if isinstance(exc, OrdersError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = first_orders_error(inner)
-            if found is not None:
-                return found
-    return None
 
 
 @attrs.frozen
@@ -134,7 +123,7 @@ async def _retention(ing: Ingester) -> None:
 async def run_ingest(
     cfg: RunConfig,
     source: Source,
-    redis: Any,
+    redis: RedisClient,
     display: Display,
     *,
     sim_cfg: Any = None,
@@ -159,7 +148,7 @@ async def run_ingest(
 async def _run(
     cfg: RunConfig,
     source: Source,
-    redis: Any,
+    redis: RedisClient,
     display: Display,
     telemetry: Telemetry,
     sim_cfg: Any,

@@ -18,16 +18,8 @@ from typing import Any
 
 import attrs
 
-from orders_cli.errors import OrdersError, UsageError
+from orders_cli.errors import ArchiveError, ArchiveUnavailable, UsageError
 from orders_cli.models import Trade
-
-
-class ArchiveUnavailable(UsageError):
-    """``--archive`` needs pyarrow: ``pip install 'orders[archive]'``."""
-
-
-class ArchiveError(OrdersError):
-    """An archive file could not be written or read; nothing was deleted for it."""
 
 
 def _pa() -> Any:

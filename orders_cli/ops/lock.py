@@ -14,8 +14,9 @@ import types
 
 import redis
 
-from orders_cli.errors import OrdersError
+from orders_cli.errors import LockHeld
 from orders_cli.redis_errors import classify
+from orders_cli.redis_types import RedisClient
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -27,16 +28,10 @@ return 0
 """
 
 
-class LockHeld(OrdersError):
-    """Another prune holds the lock; try again later (EX_TEMPFAIL)."""
-
-    exit_code = 75
-
-
 class PruneLock:
     """Context manager holding ``key`` for ``ttl_ms`` (refresh with :meth:`refresh`)."""
 
-    def __init__(self, client: redis.Redis, key: str, ttl_ms: int = 60_000) -> None:
+    def __init__(self, client: RedisClient, key: str, ttl_ms: int = 60_000) -> None:
         self.client = client
         self.key = key
         self.ttl_ms = ttl_ms

@@ -33,12 +33,13 @@ from typing import cast
 import orjson
 import redis
 
-from orders_cli.errors import RedisUnavailable
+from orders_cli.errors import ArchiveError, RedisUnavailable
 from orders_cli.models import MAX_TIME_MS, MIN_TIME_MS, Trade
 from orders_cli.ops import archive as arch
 from orders_cli.ops.lock import PruneLock
 from orders_cli.ops.policy import PruneReport, RetentionPolicy, SymbolPrune, retention_now
 from orders_cli.redis_errors import classify
+from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
 
@@ -77,11 +78,11 @@ def _noop(key: str, n: int) -> None:
     return None
 
 
-def _symbols(r: redis.Redis, keyspace: Keyspace) -> list[str]:
+def _symbols(r: RedisClient, keyspace: Keyspace) -> list[str]:
     return sorted({s.decode() for s in r.sscan_iter(keyspace.symbols(), count=1000)})
 
 
-def _newest_trade_ms(r: redis.Redis, keyspace: Keyspace, symbols: list[str]) -> int | None:
+def _newest_trade_ms(r: RedisClient, keyspace: Keyspace, symbols: list[str]) -> int | None:
     """The newest ``last_trade_time`` the writer recorded over ``symbols`` (a time outside
     the bounds a trade can have, stored before they were checked, does not count)."""
     pipe = r.pipeline(transaction=False)
@@ -99,7 +100,7 @@ def _newest_trade_ms(r: redis.Redis, keyspace: Keyspace, symbols: list[str]) -> 
 
 
 def _zset_prune(
-    r: redis.Redis, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
+    r: RedisClient, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
 ) -> Steps:
     if dry_run:
         return int(r.zcount(key, "-inf", f"({cutoff_ms}"))
@@ -115,7 +116,7 @@ def _zset_prune(
 
 
 def _stream_prune(
-    r: redis.Redis, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
+    r: RedisClient, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
 ) -> Steps:
     if cutoff_ms <= 0:
         return 0
@@ -145,7 +146,7 @@ def _stream_prune(
 
 
 def _archive_trades(
-    r: redis.Redis,
+    r: RedisClient,
     key: str,
     cutoff_ms: int,
     policy: RetentionPolicy,
@@ -193,7 +194,7 @@ def _archive_trades(
     return len(members)
 
 
-def _gaps_prune(r: redis.Redis, key: str, cutoff_ms: int, dry_run: bool) -> int:
+def _gaps_prune(r: RedisClient, key: str, cutoff_ms: int, dry_run: bool) -> int:
     for _ in range(5):  # compare-and-set; retry if the writer changed the gaps meanwhile
         raw = r.hget(key, "gaps")
         if raw is None:
@@ -209,7 +210,7 @@ def _gaps_prune(r: redis.Redis, key: str, cutoff_ms: int, dry_run: bool) -> int:
 
 
 def _malformed_prune(
-    r: redis.Redis, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
+    r: RedisClient, key: str, cutoff_ms: int, chunk: int, dry_run: bool, progress: Progress
 ) -> Steps:
     if dry_run:
         count, end = 0, -1
@@ -238,7 +239,7 @@ def _malformed_prune(
 
 
 def _prune_symbol(
-    r: redis.Redis,
+    r: RedisClient,
     keyspace: Keyspace,
     symbol: str,
     now_ms: int,
@@ -274,12 +275,12 @@ def _prune_symbol(
     except redis.ResponseError as exc:
         if classify(exc).code != "OOM":  # a full Redis takes deletes, not the gaps' CAS
             sp.error = f"{type(exc).__name__}: {exc}"
-    except (arch.ArchiveError, orjson.JSONDecodeError) as exc:
+    except (ArchiveError, orjson.JSONDecodeError) as exc:
         sp.error = f"{type(exc).__name__}: {exc}"
 
 
 def prune_once(
-    redis_client: redis.Redis,
+    redis_client: RedisClient,
     keyspace: Keyspace,
     now_ms: int,
     policy: RetentionPolicy,
@@ -288,7 +289,7 @@ def prune_once(
     archive_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> PruneReport:
-    """One retention pass (see the module doc). Raises :class:`~orders_cli.ops.lock.LockHeld`
+    """One retention pass (see the module doc). Raises :class:`~orders_cli.errors.LockHeld`
     if another prune runs, :class:`RedisUnavailable` if Redis goes away; per-symbol failures
     are in ``report.symbols[i].error`` (``report.ok`` is False)."""
     report = PruneReport(now_ms=now_ms, dry_run=dry_run)
@@ -300,7 +301,7 @@ def prune_once(
 
 
 def prune_steps(
-    redis_client: redis.Redis,
+    redis_client: RedisClient,
     keyspace: Keyspace,
     report: PruneReport,
     policy: RetentionPolicy,

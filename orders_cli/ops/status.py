@@ -4,20 +4,33 @@
 Redis is diagnosed from INFO, not only through the ingesters' health keys: while Redis
 refuses writes (out of memory with ``noeviction``, failing persistence, a replica) an
 ingester cannot renew its key, so a stale key would say HEALTHY and a missing one "not
-running". Ingesters are also seen by their named connections (``CLIENT LIST``)."""
+running". Ingesters are also seen by their named connections (``CLIENT LIST``).
+
+A snapshot is structured (cattrs) into a :class:`HealthRecord` of the fields the verdict
+reads; a record that is not one (not JSON, another version, a field of the wrong type: a
+foreign writer or another orders release) raises :class:`MalformedHealthRecord` naming
+its key and what is wrong.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import attrs
+import cattrs
 import orjson
-import redis
+from cattrs.gen import make_dict_structure_fn
 
 from orders_cli.durations import format_duration
+from orders_cli.errors import MalformedHealthRecord
+from orders_cli.health import VERSION
 from orders_cli.redis_conn import MEMORY_WARN_RATIO, named_ingesters
+from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 from orders_cli.telemetry import CLOCK_OFFSET_LIMIT_MS
+
+MAX_ERRORS_SHOWN = 3
 
 
 @attrs.frozen(slots=True)
@@ -50,7 +63,7 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:,.1f} MiB" if n >= 2**20 else f"{n:,} bytes"
 
 
-def diagnose_redis(r: redis.Redis) -> RedisDiagnosis:
+def diagnose_redis(r: RedisClient) -> RedisDiagnosis:
     """INFO memory / persistence / replication and CLIENT LIST; read-only."""
     info: dict[str, Any] = {}
     for section in ("memory", "persistence", "replication"):
@@ -72,24 +85,111 @@ def diagnose_redis(r: redis.Redis) -> RedisDiagnosis:
     return RedisDiagnosis(refusing, detail, used, maxmem, policy, role, tuple(named_ingesters(r)))
 
 
-def read_health(r: redis.Redis, keyspace: Keyspace) -> list[dict[str, Any]]:
+@attrs.frozen(slots=True)
+class ConnectionHealth:
+    shard: str
+    state: str
+    state_for_s: float = 0.0
+    last_error: str | None = None
+    clock_offset_ms: int | None = None
+
+
+@attrs.frozen(slots=True)
+class GapHealth:
+    open: int = 0
+    oldest_open_age_s: float | None = None
+
+
+@attrs.frozen(slots=True)
+class RedisHealth:
+    state: str | None = None
+    memory_alert: bool = False
+    used_ratio: float | None = None
+    eviction_policy: str | None = None
+    maxmemory: int | None = None
+    refusal: str | None = None
+    time_to_full_s: float | None = None
+
+
+@attrs.frozen(slots=True)
+class HealthRecord:
+    """The fields of a snapshot (``orders_cli.health``) that :func:`evaluate` judges."""
+
+    version: int
+    ingester_id: str
+    heartbeat_ms: int
+    connections: tuple[ConnectionHealth, ...] = ()
+    gaps: GapHealth = GapHealth()
+    redis: RedisHealth = RedisHealth()
+
+
+@attrs.frozen(slots=True)
+class Health:
+    key: str
+    doc: dict[str, Any]  # the snapshot as published (the JSON output and the dashboard)
+    record: HealthRecord
+
+
+_converter = cattrs.Converter()
+
+
+def _objects_only(cls: type[Any]) -> Callable[[Any, type[Any]], Any]:
+    """cattrs reads a class from anything with ``in`` and ``[]``: a string would do."""
+    fields = make_dict_structure_fn(cls, _converter)
+
+    def structure(value: Any, kind: type[Any]) -> Any:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object, got {type(value).__name__}")
+        return fields(value, kind)
+
+    return structure
+
+
+_converter.register_structure_hook_factory(attrs.has, _objects_only)
+
+
+def parse_health(key: str, raw: bytes) -> Health:
+    """The snapshot stored under ``key``, or :class:`MalformedHealthRecord`."""
+
+    def malformed(what: str) -> MalformedHealthRecord:
+        return MalformedHealthRecord(f"health record of {key} is malformed: {what}")
+
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise malformed(f"not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise malformed(f"not a JSON object but {type(doc).__name__}")
+    try:
+        record = _converter.structure(doc, HealthRecord)
+    except cattrs.BaseValidationError as exc:
+        errors = cattrs.transform_error(exc, path="record")
+        more = len(errors) - MAX_ERRORS_SHOWN
+        raise malformed(
+            "; ".join(errors[:MAX_ERRORS_SHOWN]) + (f" (and {more} more)" if more > 0 else "")
+        ) from None
+    if record.version != VERSION:
+        raise malformed(f"version {record.version} (this orders reads version {VERSION})")
+    return Health(key, doc, record)
+
+
+def read_health(r: RedisClient, keyspace: Keyspace) -> list[Health]:
     """Every live ingester's snapshot (SCAN over ``Keyspace.health_pattern()``)."""
     out = []
     for key in sorted(r.scan_iter(match=keyspace.health_pattern(), count=500)):
         raw = cast(bytes | None, r.get(key))
-        if raw is None:  # expired between SCAN and GET
-            continue
-        try:
-            snap = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            snap = {"ingester_id": key.decode(), "invalid": True}
-        if isinstance(snap, dict):
-            out.append(snap)
+        if raw is not None:  # else: expired between SCAN and GET
+            out.append(parse_health(key.decode(), raw))
     return out
 
 
+def any_health(r: RedisClient, keyspace: Keyspace) -> bool:
+    """Whether any ingester publishes health to ``keyspace`` (whatever its record holds)."""
+    return next(iter(r.scan_iter(match=keyspace.health_pattern(), count=500)), None) is not None
+
+
 def evaluate(
-    snapshots: list[dict[str, Any]],
+    records: Sequence[HealthRecord],
     limits: StatusLimits,
     now_ms: int,
     redis_diag: RedisDiagnosis | None = None,
@@ -99,63 +199,56 @@ def evaluate(
     warnings: list[str] = []
     connected = redis_diag.connected_ingesters if redis_diag is not None else ()
     if redis_diag is not None:
-        _judge_redis(redis_diag, snapshots, problems, warnings)
-    reporting = {str(snap.get("ingester_id")) for snap in snapshots}
+        _judge_redis(redis_diag, records, problems, warnings)
+    reporting = {rec.ingester_id for rec in records}
     silent = [i for i in connected if i not in reporting]
     if silent:
         problems.append(
             f"ingester {', '.join(silent)} is connected to Redis but reports no health"
             " (its health key is missing: are its writes refused?)"
         )
-    elif not snapshots:
+    elif not records:
         problems.append("no live ingester (no health key: `orders run` is not running)")
-    for snap in snapshots:
-        who = snap.get("ingester_id", "?")
-        if snap.get("invalid"):
-            problems.append(f"{who}: unreadable health snapshot")
-            continue
-        lag_s = max(0.0, (now_ms - int(snap.get("heartbeat_ms", now_ms))) / 1000)
-        conns = snap.get("connections", [])
-        if not conns:
+    for rec in records:
+        who = rec.ingester_id
+        lag_s = max(0.0, (now_ms - rec.heartbeat_ms) / 1000)
+        if not rec.connections:
             warnings.append(f"{who}: no connections")
-        for c in conns:
-            offset = c.get("clock_offset_ms")
-            if isinstance(offset, int) and abs(offset) > CLOCK_OFFSET_LIMIT_MS:
+        for c in rec.connections:
+            if c.clock_offset_ms is not None and abs(c.clock_offset_ms) > CLOCK_OFFSET_LIMIT_MS:
                 warnings.append(
-                    f"{who}: connection {c.get('shard')}: host clock {offset / 1000:+.1f}s off"
-                    " the exchange's event times"
+                    f"{who}: connection {c.shard}: host clock {c.clock_offset_ms / 1000:+.1f}s"
+                    " off the exchange's event times"
                 )
-            down_for = float(c.get("state_for_s", 0)) + lag_s
-            if c.get("state") != "live" and down_for > limits.max_down_s:
+            down_for = c.state_for_s + lag_s
+            if c.state != "live" and down_for > limits.max_down_s:
                 problems.append(
-                    f"{who}: connection {c.get('shard')} is {c.get('state')} for {down_for:.0f}s"
-                    f" (> {limits.max_down_s:g}s)"
-                    + (f": {c['last_error']}" if c.get("last_error") else "")
+                    f"{who}: connection {c.shard} is {c.state} for {down_for:.0f}s"
+                    f" (> {limits.max_down_s:g}s)" + (f": {c.last_error}" if c.last_error else "")
                 )
-        gaps = snap.get("gaps", {})
-        age = gaps.get("oldest_open_age_s")
-        if age is not None and gaps.get("open", 0) and age + lag_s > limits.max_gap_age_s:
+        gaps = rec.gaps
+        age = gaps.oldest_open_age_s
+        if age is not None and gaps.open and age + lag_s > limits.max_gap_age_s:
             problems.append(
-                f"{who}: {gaps['open']} open gap(s), oldest {age + lag_s:.0f}s old"
+                f"{who}: {gaps.open} open gap(s), oldest {age + lag_s:.0f}s old"
                 f" (> {limits.max_gap_age_s:g}s)"
             )
-        red = snap.get("redis", {})
-        if red.get("state") not in (None, "ok", "unknown"):
-            why = f" ({red['refusal']})" if red.get("refusal") else ""
-            problems.append(f"{who}: Redis is {red['state']}{why}")
-        if red.get("memory_alert"):
-            left = red.get("time_to_full_s")
+        red = rec.redis
+        if red.state not in (None, "ok", "unknown"):
+            why = f" ({red.refusal})" if red.refusal else ""
+            problems.append(f"{who}: Redis is {red.state}{why}")
+        if red.memory_alert:
+            left = red.time_to_full_s
             full = f", full in {format_duration(left)}" if left else ""
-            warnings.append(f"{who}: Redis memory at {100 * red.get('used_ratio', 0):.0f}%{full}")
-        policy = red.get("eviction_policy")
-        if policy and policy != "noeviction" and red.get("maxmemory"):
-            warnings.append(f"{who}: Redis may evict keys (maxmemory-policy {policy})")
+            warnings.append(f"{who}: Redis memory at {100 * (red.used_ratio or 0):.0f}%{full}")
+        if red.eviction_policy and red.eviction_policy != "noeviction" and red.maxmemory:
+            warnings.append(f"{who}: Redis may evict keys (maxmemory-policy {red.eviction_policy})")
     return Verdict(healthy=not problems, problems=tuple(problems), warnings=tuple(warnings))
 
 
 def _judge_redis(
     diag: RedisDiagnosis,
-    snapshots: list[dict[str, Any]],
+    records: Sequence[HealthRecord],
     problems: list[str],
     warnings: list[str],
 ) -> None:
@@ -164,11 +257,7 @@ def _judge_redis(
         alive = f"ingester {who} alive, " if who else ""
         problems.append(f"{alive}Redis refusing writes ({diag.refusing}): {diag.detail}")
     elif diag.maxmemory and diag.used_memory >= MEMORY_WARN_RATIO * diag.maxmemory:
-        lefts = [
-            snap.get("redis", {}).get("time_to_full_s")
-            for snap in snapshots
-            if snap.get("redis", {}).get("time_to_full_s") is not None
-        ]
+        lefts = [rec.redis.time_to_full_s for rec in records if rec.redis.time_to_full_s]
         full = f", full in {format_duration(min(lefts))} at the current rate" if lefts else ""
         warnings.append(
             f"Redis memory at {100 * diag.used_memory / diag.maxmemory:.0f}% "
@@ -177,9 +266,9 @@ def _judge_redis(
 
 
 def check_status(
-    r: redis.Redis, keyspace: Keyspace, limits: StatusLimits, now_ms: int
-) -> tuple[list[dict[str, Any]], RedisDiagnosis, Verdict]:
+    r: RedisClient, keyspace: Keyspace, limits: StatusLimits, now_ms: int
+) -> tuple[list[Health], RedisDiagnosis, Verdict]:
     """Everything ``orders status`` shows: the snapshots, Redis' own state, the verdict."""
     snaps = read_health(r, keyspace)
     diag = diagnose_redis(r)
-    return snaps, diag, evaluate(snaps, limits, now_ms, diag)
+    return snaps, diag, evaluate([h.record for h in snaps], limits, now_ms, diag)

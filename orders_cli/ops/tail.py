@@ -8,21 +8,21 @@ from typing import Any, cast
 
 import attrs
 import orjson
-import redis
 
 from orders_cli.errors import UsageError
 from orders_cli.models import Trade
+from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_stream_fields
 
 MAX_SEQ = 18446744073709551615
 
 
-def known_symbols(r: redis.Redis, keyspace: Keyspace) -> set[str]:
+def known_symbols(r: RedisClient, keyspace: Keyspace) -> set[str]:
     return {s.decode() for s in r.sscan_iter(keyspace.symbols(), count=1000)}
 
 
-def resolve_symbols(r: redis.Redis, keyspace: Keyspace, wanted: list[str]) -> list[str]:
+def resolve_symbols(r: RedisClient, keyspace: Keyspace, wanted: list[str]) -> list[str]:
     """Upper-cased ``wanted``; :class:`UsageError` (exit 2) naming close matches if one is
     not stored."""
     symbols = [s.strip().upper() for s in wanted if s.strip()]
@@ -48,7 +48,7 @@ class Follower:
 
     @classmethod
     def start(
-        cls, r: redis.Redis, keyspace: Keyspace, symbols: list[str], since_ms: int | None
+        cls, r: RedisClient, keyspace: Keyspace, symbols: list[str], since_ms: int | None
     ) -> Follower:
         """From ``since_ms`` on (wall ms), else only entries added from now on."""
         symbol_of: dict[str, str] = {}
@@ -63,7 +63,7 @@ class Follower:
                 cursors[key] = "0-0" if since_ms <= 0 else f"{since_ms - 1}-{MAX_SEQ}"
         return cls(keyspace=keyspace, symbol_of=symbol_of, cursors=cursors)
 
-    def read(self, r: redis.Redis, block_ms: int, count: int = 1000) -> list[Trade]:
+    def read(self, r: RedisClient, block_ms: int, count: int = 1000) -> list[Trade]:
         """One XREAD BLOCK over every stream; advances the cursors; [] on timeout."""
         reply = cast(
             list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None,
@@ -79,7 +79,7 @@ class Follower:
         return out
 
 
-def stats_view(r: redis.Redis, keyspace: Keyspace, symbol: str) -> dict[str, Any]:
+def stats_view(r: RedisClient, keyspace: Keyspace, symbol: str) -> dict[str, Any]:
     """``{"symbol", "current": {field: str}, "bar_1m": {...} | None}`` (decimal strings)."""
     raw = cast(dict[bytes, bytes], r.hgetall(keyspace.stats_current(symbol)))
     current = {k.decode(): v.decode() for k, v in sorted(raw.items())}

@@ -30,7 +30,7 @@ import attrs
 import orjson
 import trio
 
-from orders_cli.errors import ExchangeRejected, OrdersError
+from orders_cli.errors import ExchangeRejected, orders_error_in
 from orders_cli.models import Trade
 from orders_cli.ops import verify_bars as vb
 from orders_cli.ops import verify_redis as vr
@@ -44,6 +44,7 @@ from orders_cli.ops.verify_ids import (
     to_ranges,
     total,
 )
+from orders_cli.redis_types import RedisClient
 from orders_cli.rest.client import RestClient
 from orders_cli.sources.base import RestRequest, Source
 from orders_cli.store.keys import Keyspace
@@ -166,27 +167,12 @@ class VerifyReport:
         return b"\n".join(rows) + b"\n"
 
 
-def _leaves(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
-    return [exc]
-
-
-def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first of our own errors (Redis/exchange unreachable) from the symbol tasks, so
-    the CLI maps it to one line and an exit code; anything else stays a group."""
-    for leaf in _leaves(group):
-        if isinstance(leaf, OrdersError):
-            return leaf
-    return group
-
-
 class Verifier:
     """Runs the checks for a set of symbols against one Redis and one REST client."""
 
     def __init__(
         self,
-        redis: Any,
+        redis: RedisClient,
         keyspace: Keyspace,
         source: Source,
         rest: RestClient,
@@ -220,7 +206,9 @@ class Verifier:
                 for rep in report.symbols:
                     nursery.start_soon(one, rep)
         except BaseExceptionGroup as group:
-            raise _single(group) from None
+            # the first of our own errors (Redis/exchange unreachable) from the symbol tasks,
+            # so the CLI maps it to one line and an exit code; anything else stays a group
+            raise (orders_error_in(group) or group) from None
         return report
 
     # ---------------------------------------------------------------- REST helpers

@@ -16,6 +16,7 @@ import redis.exceptions
 
 from orders_cli.errors import RedisUnavailable
 from orders_cli.models import Trade
+from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import TF_MS, Bar, bars_from_trades_reference
 from orders_cli.stats.check import compare_kline, diff_bars
 from orders_cli.stats.codec import decode_bar
@@ -63,7 +64,7 @@ class BarSnapshot:
         return min((t.trade_time for t in self.trades), default=None)
 
 
-def read_snapshot(r: Any, ks: Keyspace, symbol: str, lo_ms: int) -> BarSnapshot:
+def read_snapshot(r: RedisClient, ks: Keyspace, symbol: str, lo_ms: int) -> BarSnapshot:
     """Trades with ``T >= lo_ms`` and every bar that may overlap them, atomically (all
     keys share the symbol's hash tag)."""
     pipe = r.pipeline(transaction=True)

@@ -5,7 +5,7 @@ repair through the writer."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import redis
@@ -16,6 +16,7 @@ from orders_cli.models import Gap, Trade
 from orders_cli.ops.tail import resolve_symbols
 from orders_cli.ops.verify_ids import IdRange, clip, subtract, to_ranges_merge
 from orders_cli.pipeline.messages import Backfilled, ExchangeHole, WriterInput
+from orders_cli.redis_types import RedisClient
 from orders_cli.store import gaps as gapops
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member, decode_stream_fields, encode_member
@@ -37,13 +38,16 @@ class StoredIds:
     watermark: int | None
 
 
-def _zset_members(r: Any, key: str, lo: int) -> Iterator[tuple[bytes, float]]:
+def _zset_members(r: RedisClient, key: str, lo: int) -> Iterator[tuple[bytes, float]]:
     """Members with score >= lo, in (score, member) order, in chunks (a score cursor plus
     an offset over members that share the boundary score)."""
     start: float = lo
     skip = 0
     while True:
-        rows = r.zrangebyscore(key, start, "+inf", start=skip, num=CHUNK, withscores=True)
+        rows = cast(
+            list[tuple[bytes, float]],
+            r.zrangebyscore(key, start, "+inf", start=skip, num=CHUNK, withscores=True),
+        )
         yield from rows
         if len(rows) < CHUNK:
             return
@@ -53,10 +57,14 @@ def _zset_members(r: Any, key: str, lo: int) -> Iterator[tuple[bytes, float]]:
         start = last
 
 
-def _stream_entries(r: Any, key: str, from_ms: int) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
+def _stream_entries(
+    r: RedisClient, key: str, from_ms: int
+) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
     start = f"{max(0, from_ms)}-0"
     while True:
-        rows = r.xrange(key, min=start, max="+", count=CHUNK)
+        rows = cast(
+            list[tuple[bytes, dict[bytes, bytes]]], r.xrange(key, min=start, max="+", count=CHUNK)
+        )
         yield from rows
         if len(rows) < CHUNK:
             return
@@ -64,7 +72,7 @@ def _stream_entries(r: Any, key: str, from_ms: int) -> Iterator[tuple[bytes, dic
         start = f"{int(ms)}-{int(seq) + 1}"
 
 
-def read_stored(r: Any, ks: Keyspace, symbol: str, lo_ms: int, margin_ms: int) -> StoredIds:
+def read_stored(r: RedisClient, ks: Keyspace, symbol: str, lo_ms: int, margin_ms: int) -> StoredIds:
     """ZSET ids from ``lo_ms - margin_ms`` on, then stream ids (read after the ZSET, so a
     trade written meanwhile is in the stream, not missing from it)."""
     try:
@@ -72,7 +80,7 @@ def read_stored(r: Any, ks: Keyspace, symbol: str, lo_ms: int, margin_ms: int) -
             (int(decode_member(m).agg_id), int(score))
             for m, score in _zset_members(r, ks.trades_latest(symbol), lo_ms - margin_ms)
         ]
-        first = r.xrange(ks.trades_stream(symbol), count=1)
+        first = cast(list[tuple[bytes, Any]], r.xrange(ks.trades_stream(symbol), count=1))
         first_ms = int(first[0][0].split(b"-")[0]) if first else None
         stream = [
             (int(f[b"a"]), int(f[b"T"]))
@@ -90,7 +98,7 @@ def read_stored(r: Any, ks: Keyspace, symbol: str, lo_ms: int, margin_ms: int) -
     )
 
 
-def known(r: Any, ks: Keyspace, symbols: list[str]) -> list[str]:
+def known(r: RedisClient, ks: Keyspace, symbols: list[str]) -> list[str]:
     """``symbols`` upper-cased; :class:`UsageError` naming close matches (as ``orders
     tail`` does) if one is not in ``Keyspace.symbols()``."""
     try:
@@ -99,7 +107,7 @@ def known(r: Any, ks: Keyspace, symbols: list[str]) -> list[str]:
         raise RedisUnavailable(f"lost Redis: {exc}") from exc
 
 
-def stored_symbols(r: Any, ks: Keyspace) -> list[str]:
+def stored_symbols(r: RedisClient, ks: Keyspace) -> list[str]:
     try:
         raw = r.smembers(ks.symbols())
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
@@ -107,7 +115,7 @@ def stored_symbols(r: Any, ks: Keyspace) -> list[str]:
     return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in raw)
 
 
-def record_gaps(r: Any, ks: Keyspace, symbol: str, ranges: Sequence[IdRange]) -> int:
+def record_gaps(r: RedisClient, ks: Keyspace, symbol: str, ranges: Sequence[IdRange]) -> int:
     """Add ``ranges`` (the parts at or below the watermark not already in a gap) to the
     symbol's open gaps and bump its revision, atomically (WATCH): a running writer then
     reloads the state and backfills them, and our own repair may fill them. Returns how
@@ -142,7 +150,9 @@ def record_gaps(r: Any, ks: Keyspace, symbol: str, ranges: Sequence[IdRange]) ->
     return added
 
 
-def restore_from_stream(r: Any, ks: Keyspace, symbol: str, ids: set[int], from_ms: int) -> int:
+def restore_from_stream(
+    r: RedisClient, ks: Keyspace, symbol: str, ids: set[int], from_ms: int
+) -> int:
     """ZSET members of ``ids`` (trades the stream has and the ZSET lost) rebuilt from their
     stream entries, byte for byte what the writer stored; the stream is only read, never
     appended to. Returns how many members were added."""
@@ -155,12 +165,12 @@ def restore_from_stream(r: Any, ks: Keyspace, symbol: str, ids: set[int], from_m
         if int(fields[b"a"]) in want:
             t = decode_stream_fields(symbol, fields)
             want.discard(t.agg_id)
-            added += int(r.zadd(key, {encode_member(t): t.trade_time}, nx=True))
+            added += int(cast(int, r.zadd(key, {encode_member(t): t.trade_time}, nx=True)))
     return added
 
 
 def repair(
-    r: Any,
+    r: RedisClient,
     ks: Keyspace,
     symbol: str,
     trades: Sequence[Trade],

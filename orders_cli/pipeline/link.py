@@ -95,13 +95,6 @@ RECONNECTABLE: tuple[type[BaseException], ...] = (
 )
 
 
-def first_leaf(exc: BaseException) -> BaseException:
-    """The first non-group exception inside (nested) exception groups."""
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
-
-
 def handshake_url(
     source: Source, ws_base: str, streams: Sequence[str], limit: int
 ) -> tuple[str, int]:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 import trio
 
+from orders_cli.errors import leaves
 from orders_cli.models import ControlReply, Ignored, Rejection, ServerShutdown, Trade
 from orders_cli.pipeline.backoff import Backoff, ConnectBudget
 from orders_cli.pipeline.clockwatch import ClockWatch
@@ -27,7 +28,6 @@ from orders_cli.pipeline.link import (
     ShardStalled,
     SilenceGauge,
     cancel_when_cancelled,
-    first_leaf,
     handshake_url,
 )
 from orders_cli.pipeline.messages import ShardEvent, WriterInput
@@ -141,7 +141,7 @@ class Shard:
                     try:
                         await self._session(on_live)
                     except* RECONNECTABLE as group:
-                        error = first_leaf(group)
+                        error = next(leaves(group))
                     await self._after_disconnect(error)
         finally:
             self.conn.set("closed")
@@ -220,7 +220,7 @@ class Shard:
         try:
             new = await nursery.start(self._run_link)
         except* RECONNECTABLE as group:
-            failure = first_leaf(group)
+            failure = next(leaves(group))
         if new is None:
             self.telemetry.count("rotation_failures")
             self.conn.set("live", error=f"rotation failed: {failure!r}")

@@ -11,7 +11,6 @@ import logging
 import random
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
 
 import trio
 
@@ -29,6 +28,7 @@ from orders_cli.pipeline.shard import Shard
 from orders_cli.pipeline.sharding import plan_shards
 from orders_cli.pipeline.wsopen import ws_client_kind
 from orders_cli.redis_conn import ingester_name, name_connections
+from orders_cli.redis_types import RedisClient
 from orders_cli.rest.client import RestClient
 from orders_cli.sources.base import Source
 from orders_cli.store.info import save_malformed, write_infos
@@ -51,7 +51,7 @@ class Ingester:
         self,
         cfg: RunConfig,
         source: Source,
-        redis: Any,
+        redis: RedisClient,
         telemetry: Telemetry | None = None,
         *,
         origin: str | None = None,

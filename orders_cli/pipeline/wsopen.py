@@ -1,14 +1,32 @@
-"""The shard's choice of WebSocket client: the lean wsproto one (default) or trio-websocket
-(the fallback), behind one small interface."""
+"""The shard's choice of WebSocket client, behind one small interface (:class:`WsConn`)
+and one error vocabulary (:mod:`wsclient`'s ``WsClosed``, ``WsHandshakeError``,
+``WsConnectTimeout``).
+
+``wsproto`` (default) is our lean client (:mod:`wsclient`): no reader task, messages
+parsed in the caller's task. ``trio-websocket`` stays a user option (``--ws-client
+trio-websocket``): the customer's design card names it as the WebSocket library, it is a
+maintained, independent implementation to fall back on if ours misbehaves against the
+exchange, and the transport contract suite (tests/pipeline/test_ws_transport.py) runs
+every case over both, so the two cannot drift apart unnoticed.
+"""
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+import ssl
+from typing import Literal, NoReturn, Protocol
 
 import trio
-from trio_websocket import ConnectionTimeout, WebSocketConnection, connect_websocket_url
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionRejected,
+    HandshakeError,
+    WebSocketConnection,
+    connect_websocket_url,
+)
 
+from orders_cli.errors import leaves
 from orders_cli.pipeline import wsclient
+from orders_cli.pipeline.wsclient import WsClosed, WsConnectTimeout, WsHandshakeError
 
 WsClientKind = Literal["wsproto", "trio-websocket"]
 WS_CLIENTS: tuple[WsClientKind, ...] = ("wsproto", "trio-websocket")
@@ -37,6 +55,13 @@ class WsConn(Protocol):
     async def aclose(self, code: int = 1000) -> None: ...
 
 
+def _closed(exc: ConnectionClosed) -> NoReturn:
+    reason = exc.reason
+    if reason is None:
+        raise WsClosed(wsclient.ABNORMAL) from exc
+    raise WsClosed(reason.code, reason.reason) from exc
+
+
 class TrioWebsocketConn:
     """trio-websocket behind :class:`WsConn` (one message per ``get_messages``)."""
 
@@ -44,26 +69,67 @@ class TrioWebsocketConn:
         self.ws = ws
 
     async def get_messages(self) -> list[str | bytes]:
-        return [await self.ws.get_message()]
+        try:
+            return [await self.ws.get_message()]
+        except ConnectionClosed as exc:
+            _closed(exc)
 
     async def send_message(self, message: str) -> None:
-        await self.ws.send_message(message)
+        try:
+            await self.ws.send_message(message)
+        except ConnectionClosed as exc:
+            _closed(exc)
 
     async def aclose(self, code: int = 1000) -> None:
         await self.ws.aclose(code)
 
 
 async def open_ws(
-    kind: WsClientKind, nursery: trio.Nursery, url: str, *, connect_timeout: float
+    kind: WsClientKind,
+    nursery: trio.Nursery,
+    url: str,
+    *,
+    connect_timeout: float,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> WsConn:
-    """Connect with the chosen client. trio-websocket's reader task runs in ``nursery``;
-    the wsproto client has none (``nursery`` is unused)."""
+    """Connect with the chosen client (``ssl_context``: for ``wss://``, default: the
+    system's trust store). trio-websocket's reader task runs in ``nursery``; the wsproto
+    client has none (``nursery`` is unused)."""
     if kind == "wsproto":
-        return await wsclient.connect(url, connect_timeout=connect_timeout)
+        return await wsclient.connect(url, connect_timeout=connect_timeout, ssl_context=ssl_context)
     ws_client_kind(kind)
     try:
         with trio.fail_after(connect_timeout):
-            ws = await connect_websocket_url(nursery, url, message_queue_size=TW_QUEUE)
+            conn: TrioWebsocketConn = await nursery.start(_trio_websocket, url, ssl_context)
     except trio.TooSlowError:
-        raise ConnectionTimeout() from None
-    return TrioWebsocketConn(ws)
+        raise WsConnectTimeout(f"no WebSocket to {url} within {connect_timeout:g}s") from None
+    return conn
+
+
+async def _trio_websocket(
+    url: str,
+    ssl_context: ssl.SSLContext | None,
+    *,
+    task_status: trio.TaskStatus[TrioWebsocketConn] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """A trio-websocket connection and its reader task. trio-websocket raises a refused
+    or failed handshake in that task; mapped to :mod:`wsclient`'s errors here, they reach
+    the caller of ``start`` (until the connection is open) as one error."""
+    try:
+        async with trio.open_nursery() as inner:
+            ws = await connect_websocket_url(inner, url, ssl_context, message_queue_size=TW_QUEUE)
+            task_status.started(TrioWebsocketConn(ws))
+    except BaseExceptionGroup as group:
+        ours, rest = group.split((HandshakeError, ConnectionClosed))
+        if ours is None or rest is not None:
+            raise
+        _mapped(next(leaves(ours)))
+
+
+def _mapped(exc: BaseException) -> NoReturn:
+    if isinstance(exc, ConnectionRejected):
+        body = (exc.body or b"")[: wsclient.BODY_EXCERPT].decode("utf-8", "replace").strip()
+        raise WsHandshakeError(exc.status_code, body) from exc
+    if isinstance(exc, ConnectionClosed):
+        _closed(exc)
+    raise WsHandshakeError(0, repr(exc)) from exc

@@ -6,14 +6,13 @@ from __future__ import annotations
 import difflib
 from typing import cast
 
-import redis
-
+from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import Bar
 from orders_cli.stats.codec import decode_bar
 from orders_cli.store.keys import TIMEFRAMES, Keyspace
 
 
-def read_bars(r: redis.Redis, ks: Keyspace, symbol: str, tf: str, last: int) -> list[Bar]:
+def read_bars(r: RedisClient, ks: Keyspace, symbol: str, tf: str, last: int) -> list[Bar]:
     """The newest ``last`` bars of ``tf``, oldest first (one per window start)."""
     if last <= 0:
         return []
@@ -32,13 +31,13 @@ def read_bars(r: redis.Redis, ks: Keyspace, symbol: str, tf: str, last: int) -> 
     return out
 
 
-def read_current(r: redis.Redis, ks: Keyspace, symbol: str) -> dict[str, str]:
+def read_current(r: RedisClient, ks: Keyspace, symbol: str) -> dict[str, str]:
     """The ``stats:{S}:current`` hash as ``str -> str`` (empty if absent)."""
     raw = r.hgetall(ks.stats_current(symbol))
     return {_text(k): _text(v) for k, v in raw.items()}
 
 
-def symbol_known(r: redis.Redis, ks: Keyspace, symbol: str) -> bool:
+def symbol_known(r: RedisClient, ks: Keyspace, symbol: str) -> bool:
     """True if any stats key of ``symbol`` exists (or it is in the symbols SET)."""
     keys = [ks.stats_current(symbol), *(ks.bars(symbol, tf) for tf in TIMEFRAMES)]
     if int(r.exists(*keys)) > 0:
@@ -46,7 +45,7 @@ def symbol_known(r: redis.Redis, ks: Keyspace, symbol: str) -> bool:
     return bool(r.sismember(ks.symbols(), symbol))
 
 
-def close_symbols(r: redis.Redis, ks: Keyspace, symbol: str, n: int = 5) -> list[str]:
+def close_symbols(r: RedisClient, ks: Keyspace, symbol: str, n: int = 5) -> list[str]:
     """Stored symbols that look like ``symbol`` (difflib), best first."""
     known = sorted(_text(s) for s in r.smembers(ks.symbols()))
     matches = difflib.get_close_matches(symbol, known, n=n, cutoff=0.6)

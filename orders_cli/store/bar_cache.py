@@ -8,8 +8,8 @@ older windows cost a read (pipelined, one round trip per batch).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import Bar
 from orders_cli.stats.codec import decode_bar
 from orders_cli.store.keys import TIMEFRAMES, Keyspace
@@ -33,7 +33,7 @@ SymbolBars = dict[str, dict[int, Bar]]
 
 
 class BarCache:
-    def __init__(self, redis: Any, keyspace: Keyspace) -> None:
+    def __init__(self, redis: RedisClient, keyspace: Keyspace) -> None:
         self.redis = redis
         self.ks = keyspace
         self._bars: dict[str, SymbolBars] = {}

@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from orders_cli.models import SymbolInfo
+from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 
 
 def write_infos(
-    redis: Any, ks: Keyspace, infos: Sequence[SymbolInfo], market: str, now_ms: int
+    redis: RedisClient, ks: Keyspace, infos: Sequence[SymbolInfo], market: str, now_ms: int
 ) -> None:
     pipe = redis.pipeline(transaction=False)
     for info in infos:
@@ -29,7 +29,9 @@ def write_infos(
     pipe.execute()
 
 
-def save_malformed(redis: Any, ks: Keyspace, samples: Sequence[str], keep: int = 100) -> None:
+def save_malformed(
+    redis: RedisClient, ks: Keyspace, samples: Sequence[str], keep: int = 100
+) -> None:
     """Keep a bounded sample of malformed frames for inspection (newest first)."""
     if not samples:
         return

@@ -12,9 +12,10 @@ health on this Redis (it would be writing into what we clear).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import cast
 
 from orders_cli.errors import KeyspaceInUse, UsageError
+from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 
 log = logging.getLogger("orders.origin")
@@ -23,7 +24,7 @@ SIMULATOR = "simulator"
 EXCHANGE = "exchange"
 
 
-def wipe(redis: Any, ks: Keyspace, chunk: int = 500) -> int:
+def wipe(redis: RedisClient, ks: Keyspace, chunk: int = 500) -> int:
     """Delete every key of the keyspace (market + namespace), in small chunks."""
     deleted = 0
     for pattern in ks.data_patterns():
@@ -38,14 +39,14 @@ def wipe(redis: Any, ks: Keyspace, chunk: int = 500) -> int:
     return deleted
 
 
-def other_ingesters(redis: Any, ks: Keyspace, me: str | None) -> list[str]:
+def other_ingesters(redis: RedisClient, ks: Keyspace, me: str | None) -> list[str]:
     """Health keys of live ingesters of this namespace other than ``me``."""
     mine = ks.health(me).encode() if me is not None else None
     keys = redis.scan_iter(match=ks.health_pattern(), count=500)
     return sorted(k.decode(errors="replace") for k in keys if k != mine)
 
 
-def _wipe_if_alone(redis: Any, ks: Keyspace, me: str | None, what: str) -> int:
+def _wipe_if_alone(redis: RedisClient, ks: Keyspace, me: str | None, what: str) -> int:
     others = other_ingesters(redis, ks, me)
     if others:
         raise KeyspaceInUse(
@@ -57,12 +58,12 @@ def _wipe_if_alone(redis: Any, ks: Keyspace, me: str | None, what: str) -> int:
     return wipe(redis, ks)
 
 
-def claim(redis: Any, ks: Keyspace, origin: str, *, me: str | None = None) -> None:
+def claim(redis: RedisClient, ks: Keyspace, origin: str, *, me: str | None = None) -> None:
     """Mark the keyspace as filled by ``origin``, clearing simulator data first.
 
     ``me``: this ingester's id (its own health key does not count as another ingester).
     Raises :class:`KeyspaceInUse` instead of clearing data another ingester writes to."""
-    raw = redis.get(ks.origin())
+    raw = cast(bytes | None, redis.get(ks.origin()))
     current = raw.decode() if raw is not None else None
     if origin == SIMULATOR:
         if current == SIMULATOR:

@@ -13,7 +13,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import hiredis
+import redis
 import redis.exceptions
+
+from orders_cli.errors import UsageError
+from orders_cli.redis_types import RedisClient
 
 Command = Sequence[bytes | str | int]
 CHUNK = 64  # commands per write: small enough to overlap, large enough to amortise
@@ -24,14 +28,17 @@ def _pack(command: Command) -> bytes:
     return hiredis.pack_command(tuple(command))  # type: ignore[arg-type,no-any-return]  # stub: see above
 
 
-def execute(client: Any, commands: Iterable[Command], *, chunk: int = CHUNK) -> list[Any]:
+def execute(client: RedisClient, commands: Iterable[Command], *, chunk: int = CHUNK) -> list[Any]:
     """Send ``commands`` and return their replies (errors as values), in order.
 
     ``commands`` may be a generator: every ``chunk`` commands are written as soon as they
     are built, so Redis runs the first symbols' scripts while the caller's Python builds
     the next ones (the writer's round used to be "all Python, then all Redis")."""
+    if not isinstance(client, redis.Redis):  # a cluster has a pool per node
+        raise UsageError("the writer needs a single Redis server (Redis Cluster: not built yet)")
     pool = client.connection_pool
-    conn = pool.get_connection()
+    # Any: redis-py leaves Connection's send_packed_command/read_response unannotated
+    conn: Any = pool.get_connection()
     sent = 0
     try:
         buf: list[bytes] = []

@@ -31,6 +31,7 @@ from orders_cli.pipeline.messages import (
     WriterInput,
 )
 from orders_cli.redis_errors import as_orders_error, classify, refusing
+from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import Bar, bars_for_batch, window_start
 from orders_cli.stats.codec import encode_bar, encode_bar_and_current
 from orders_cli.store import gaps as gapops
@@ -77,7 +78,7 @@ class Outcome:
 class Processor:
     def __init__(
         self,
-        redis: Any,
+        redis: RedisClient,
         keyspace: Keyspace,
         cfg: PlanConfig,
         *,

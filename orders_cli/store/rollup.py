@@ -19,9 +19,9 @@ recomputed from what Redis holds; never lost, never counted twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from orders_cli.models import Trade
+from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import TF_MS, Bar, bars_at, bars_for_batch, merge_bars, roll_up
 from orders_cli.stats.codec import decode_bar
 from orders_cli.store.keys import Keyspace
@@ -143,7 +143,7 @@ class Rollups:
 
 
 def recompute(
-    redis: Any, ks: Keyspace, symbol: str, chain: Sequence[str], windows: Sequence[int]
+    redis: RedisClient, ks: Keyspace, symbol: str, chain: Sequence[str], windows: Sequence[int]
 ) -> dict[str, dict[int, Bar]]:
     """Bars of every coarse timeframe of ``chain`` whose window holds one of ``windows``
     (window starts of ``chain[1]``), recomputed from Redis: ``chain[1]`` from the stored

@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 from orders_cli.errors import RedisUnavailable
+from orders_cli.redis_types import RedisClient
 from orders_cli.stats.codec import encode_bar
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.planner import SymbolState
@@ -23,7 +23,7 @@ MAX_ATTEMPTS = 5
 
 
 def recover_rollup(
-    redis: Any,
+    redis: RedisClient,
     ks: Keyspace,
     st: SymbolState,
     chain: Sequence[str],

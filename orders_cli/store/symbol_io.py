@@ -4,8 +4,8 @@ after a restart, a conflict or a lost connection)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
+from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import Bar
 from orders_cli.stats.codec import decode_bar
 from orders_cli.store import gaps as gapops
@@ -28,7 +28,7 @@ def _int(raw: bytes | None) -> int | None:
     return None if raw is None or raw == b"" else int(raw)
 
 
-def load_states(redis: Any, ks: Keyspace, symbols: Sequence[str]) -> dict[str, SymbolState]:
+def load_states(redis: RedisClient, ks: Keyspace, symbols: Sequence[str]) -> dict[str, SymbolState]:
     """One pipelined HMGET per symbol."""
     pipe = redis.pipeline(transaction=False)
     for s in symbols:
@@ -50,7 +50,7 @@ def load_states(redis: Any, ks: Keyspace, symbols: Sequence[str]) -> dict[str, S
 
 
 def load_bars(
-    redis: Any, ks: Keyspace, wanted: Iterable[tuple[str, str, int]]
+    redis: RedisClient, ks: Keyspace, wanted: Iterable[tuple[str, str, int]]
 ) -> dict[tuple[str, str, int], Bar]:
     """Stored bars for (symbol, tf, window_start) triples; missing ones are absent.
     One ranged read per (symbol, tf) covering its wanted windows (a backfilled page

@@ -18,6 +18,7 @@ import trio
 
 from orders_cli.errors import RedisRefusing, RedisRejected, RedisUnavailable
 from orders_cli.redis_errors import as_orders_error, classify
+from orders_cli.redis_types import RedisClient
 from orders_cli.retry import Backoff
 from orders_cli.telemetry import Telemetry
 
@@ -28,7 +29,7 @@ RETRY_CAP_S = 5.0
 
 
 class RedisWorker:
-    def __init__(self, client: Any, telemetry: Telemetry | None = None) -> None:
+    def __init__(self, client: RedisClient, telemetry: Telemetry | None = None) -> None:
         self.client = client
         self.limiter = trio.CapacityLimiter(1)
         self.telemetry = telemetry if telemetry is not None else Telemetry()

@@ -13,13 +13,13 @@ import orjson
 import pytest
 import redis
 import trio
-from helpers import DAY_MS, store, stream_add, trade
 
 from orders_cli.health import snapshot
 from orders_cli.ops.lock import PruneLock
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import encode_member
 from orders_cli.telemetry import Telemetry
+from tests.ops.helpers import DAY_MS, store, stream_add, trade
 
 KS = Keyspace()
 
@@ -149,6 +149,36 @@ def test_status_exit_codes(server: Any, capfd: pytest.CaptureFixture[str]) -> No
     assert rc == 1
     assert "open gap" in orjson.loads(out)["problems"][0]
     assert _main(capfd, server.url, "status", "--max-gap-age", "1h")[0] == 0
+
+
+def _valid_record() -> dict[str, Any]:
+    tel = Telemetry()
+    tel.connection("spot#0").set("live")
+    return snapshot(tel, "bad")
+
+
+@pytest.mark.parametrize(
+    ("raw", "what"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"foreign": true}', "version"),
+        (orjson.dumps({**_valid_record(), "version": 2}), "version 2"),
+        (orjson.dumps({**_valid_record(), "heartbeat_ms": "soon"}), "heartbeat_ms"),
+        (orjson.dumps({**_valid_record(), "connections": [{"shard": "spot#0"}]}), "state"),
+        (orjson.dumps({**_valid_record(), "gaps": "none"}), "gaps"),
+    ],
+)
+def test_status_names_a_malformed_health_record_in_one_line_and_exits_1(
+    server: Any, capfd: pytest.CaptureFixture[str], raw: bytes, what: str
+) -> None:
+    server.client().set(KS.health("bad"), raw, ex=10)
+    rc, out, err = _main(capfd, server.url, "status", "--json")
+    assert rc == 1
+    assert out == ""
+    assert err.startswith(f"orders: error: health record of {KS.health('bad')} is malformed: ")
+    assert what in err
+    assert err.count("\n") == 1, err
 
 
 def test_status_redis_unavailable_exits_3(capfd: pytest.CaptureFixture[str]) -> None:

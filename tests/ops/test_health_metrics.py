@@ -11,7 +11,7 @@ import trio.testing
 
 from orders_cli.health import publish_health, snapshot
 from orders_cli.metrics import serve_metrics
-from orders_cli.ops.status import StatusLimits, evaluate
+from orders_cli.ops.status import StatusLimits, evaluate, parse_health
 from orders_cli.store.keys import Keyspace
 from orders_cli.telemetry import Telemetry
 
@@ -44,10 +44,11 @@ def test_snapshot_fields() -> None:
 def test_evaluate_connection_down_too_long() -> None:
     snap = snapshot(_telemetry(), "host-1")
     snap["connections"][1]["state_for_s"] = 120
-    verdict = evaluate([snap], StatusLimits(max_down_s=60), int(time.time() * 1000))
+    record = parse_health(Keyspace().health("host-1"), orjson.dumps(snap)).record
+    verdict = evaluate([record], StatusLimits(max_down_s=60), int(time.time() * 1000))
     assert not verdict.healthy
     assert "usdm#0 is backoff" in verdict.problems[0]
-    assert evaluate([snap], StatusLimits(max_down_s=600), snap["heartbeat_ms"]).healthy
+    assert evaluate([record], StatusLimits(max_down_s=600), snap["heartbeat_ms"]).healthy
 
 
 async def test_publish_health_writes_with_ttl(autojump_clock: trio.testing.MockClock) -> None:

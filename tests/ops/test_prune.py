@@ -8,13 +8,14 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
-from helpers import DAY_MS, HOUR_MS, NOW_MS, bar, set_gaps, store, trade
 
-from orders_cli.ops.lock import LockHeld, PruneLock
+from orders_cli.errors import LockHeld
+from orders_cli.ops.lock import PruneLock
 from orders_cli.ops.policy import RetentionPolicy
 from orders_cli.ops.prune import prune_once
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member, encode_member
+from tests.ops.helpers import DAY_MS, HOUR_MS, NOW_MS, bar, set_gaps, store, trade
 
 KS = Keyspace()
 POLICY = RetentionPolicy(

@@ -14,7 +14,13 @@ import pytest
 from orders_cli.cli.render_run import redis_cell
 from orders_cli.health import snapshot
 from orders_cli.metrics import TelemetryCollector
-from orders_cli.ops.status import RedisDiagnosis, StatusLimits, evaluate
+from orders_cli.ops.status import (
+    HealthRecord,
+    RedisDiagnosis,
+    StatusLimits,
+    evaluate,
+    parse_health,
+)
 from orders_cli.redis_conn import ingester_name, name_connections, named_ingesters
 from orders_cli.store.keys import Keyspace
 from orders_cli.telemetry import Telemetry
@@ -87,6 +93,10 @@ def test_status_sees_failing_persistence_and_a_replica(
         assert rc == 1 and "Redis refusing writes (MISCONF)" in doc["problems"][0]
 
 
+def _record(snap: dict[str, object]) -> HealthRecord:
+    return parse_health("orders:health:test", orjson.dumps(snap)).record
+
+
 def test_memory_over_80_percent_warns_with_the_time_to_full_in_status_health_and_metrics() -> None:
     tel = healthy_telemetry()
     tel.redis_used_memory, tel.redis_maxmemory = 85 * MIB, 100 * MIB
@@ -94,7 +104,7 @@ def test_memory_over_80_percent_warns_with_the_time_to_full_in_status_health_and
     snap = snapshot(tel, "host-1")
     assert snap["redis"]["time_to_full_s"] == pytest.approx(900)
     diag = RedisDiagnosis(None, "", 85 * MIB, 100 * MIB, "noeviction", "master", ("host-1",))
-    verdict = evaluate([snap], StatusLimits(), int(time.time() * 1000), diag)
+    verdict = evaluate([_record(snap)], StatusLimits(), int(time.time() * 1000), diag)
     assert verdict.healthy
     assert any("Redis memory at 85%" in w and "full in 15m" in w for w in verdict.warnings)
     assert "full in 15m" in redis_cell(tel)
@@ -104,7 +114,10 @@ def test_memory_over_80_percent_warns_with_the_time_to_full_in_status_health_and
     assert metrics["orders_redis_time_to_full_seconds"].samples[0].value == pytest.approx(900)
     refusing = metrics["orders_redis_refusing"].samples
     assert [(s.labels["reason"], s.value) for s in refusing] == [("OOM", 1.0)]
-    assert "refusing (OOM)" in evaluate([snapshot(tel, "host-1")], StatusLimits(), 0).problems[0]
+    assert (
+        "refusing (OOM)"
+        in evaluate([_record(snapshot(tel, "host-1"))], StatusLimits(), 0).problems[0]
+    )
 
 
 def test_an_ingesters_connections_keep_their_name_when_pooled_before_and_after_a_reconnect(

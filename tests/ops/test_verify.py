@@ -8,7 +8,11 @@ from typing import Any
 import attrs
 import orjson
 import pytest
-from verify_helpers import (
+
+from orders_cli.ops.verify_ids import IdRange
+from orders_cli.store import gaps as gapops
+from orders_cli.store.member import encode_member, stream_fields
+from tests.ops.verify_helpers import (
     KS,
     OTHER,
     SYM,
@@ -20,10 +24,6 @@ from verify_helpers import (
     truth_trades,
     verify,
 )
-
-from orders_cli.ops.verify_ids import IdRange
-from orders_cli.store import gaps as gapops
-from orders_cli.store.member import encode_member, stream_fields
 
 pytestmark = pytest.mark.integration
 

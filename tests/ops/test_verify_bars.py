@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import trio
-from verify_helpers import KS, OTHER, SPOT, SYM, running_sim, sim_config, verify
 
 from orders_cli.config import RunConfig
 from orders_cli.ops import verify_bars as vb
@@ -16,6 +15,7 @@ from orders_cli.pipeline.supervisor import Ingester
 from orders_cli.stats.codec import decode_bar, encode_bar
 from orders_cli.telemetry import Telemetry
 from tests.integration.harness import compare, open_gaps
+from tests.ops.verify_helpers import KS, OTHER, SPOT, SYM, running_sim, sim_config, verify
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from verify_helpers import (
+
+from orders_cli.ops.verify_ids import IdRange, to_ranges
+from tests.ops.verify_helpers import (
     KS,
     SYM,
     cli,
@@ -18,8 +20,6 @@ from verify_helpers import (
     truth_trades,
     verify,
 )
-
-from orders_cli.ops.verify_ids import IdRange, to_ranges
 
 pytestmark = pytest.mark.integration
 

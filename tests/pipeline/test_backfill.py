@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 import pytest
 import trio
-from bffake import T0, FakeExchange, FakeSource, PacedRest, ids_of, make_trades, params
 
 from orders_cli.pipeline.backfill import (
     Backfill,
@@ -31,6 +30,15 @@ from orders_cli.pipeline.messages import (
 )
 from orders_cli.sources.registry import SOURCES
 from orders_cli.telemetry import Telemetry
+from tests.pipeline.bffake import (
+    T0,
+    FakeExchange,
+    FakeSource,
+    PacedRest,
+    ids_of,
+    make_trades,
+    params,
+)
 
 
 async def run_backfill(

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 import pytest
 import trio
 import trio.testing
-from bffake import FakeExchange, FakeSource, ids_of, make_trades, params
 
 from orders_cli.pipeline.backfill import Backfill
 from orders_cli.pipeline.backfill_gate import PageGate, subtract
@@ -22,6 +21,7 @@ from orders_cli.pipeline.messages import (
     WriterInput,
 )
 from orders_cli.telemetry import Telemetry
+from tests.pipeline.bffake import FakeExchange, FakeSource, ids_of, make_trades, params
 
 
 class SlowWriter:

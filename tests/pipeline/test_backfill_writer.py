@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 import orjson
 import trio
 import trio.testing
-from bffake import FakeExchange, FakeSource, PacedRest, make_trades, params
 
 from orders_cli.pipeline.backfill import Backfill
 from orders_cli.pipeline.backfill_gate import PageGate
@@ -24,6 +23,7 @@ from orders_cli.store.processor import Processor
 from orders_cli.store.worker import RedisWorker
 from orders_cli.store.writer import Writer
 from orders_cli.telemetry import Telemetry
+from tests.pipeline.bffake import FakeExchange, FakeSource, PacedRest, make_trades, params
 
 KS = Keyspace()
 T = TypeVar("T")

@@ -1,27 +1,45 @@
-"""Shard connection lifecycle against a local fake server (real sockets, real clock)."""
+"""Shard connection lifecycle against a local fake server (real loopback sockets, virtual
+clock: see :func:`clock`)."""
 
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import AsyncIterator
 
 import pytest
 import trio
-from wsfake import FakeServer, FakeSource, trade_frame
+import trio.testing
 
 from orders_cli.models import Trade
-from orders_cli.pipeline.backoff import Backoff, ConnectBudget
 from orders_cli.pipeline.link import SilenceGauge
-from orders_cli.pipeline.messages import ShardEvent, WriterInput
-from orders_cli.pipeline.shard import OutputClosed, Shard
+from orders_cli.pipeline.messages import WriterInput
+from orders_cli.pipeline.shard import OutputClosed
 from orders_cli.pipeline.wsopen import WS_CLIENTS
 from orders_cli.sources.base import SourceLimits
 from orders_cli.sources.registry import get_source
-from orders_cli.telemetry import LABELS_PER_FAMILY, Telemetry
+from orders_cli.telemetry import LABELS_PER_FAMILY
 from tests.datafiles import SPOT_FRAMES
+from tests.pipeline.wsfake import (
+    STREAMS,
+    FakeServer,
+    FakeSource,
+    make_shard,
+    next_event,
+    next_of,
+    trade_frame,
+)
 
-STREAMS = ["btcusdt@aggTrade", "ethusdt@aggTrade", "bnbusdt@aggTrade"]
+# real seconds with no task runnable before the virtual clock jumps to the next deadline:
+# loopback I/O between the shard and the fake server wakes a task far sooner than that
+AUTOJUMP_S = 0.02
+
+
+@pytest.fixture
+def clock() -> trio.testing.MockClock:
+    """Virtual time for every test here (timeouts, backoff, pacing, stall watchdog), so what
+    it asserts about durations does not depend on how fast or busy the machine is.
+    pytest-trio runs a test on the clock that is one of its own arguments."""
+    return trio.testing.MockClock(autojump_threshold=AUTOJUMP_S)
 
 
 @pytest.fixture
@@ -30,44 +48,9 @@ async def server(nursery: trio.Nursery) -> AsyncIterator[FakeServer]:
     yield srv
 
 
-def make_shard(
-    server: FakeServer,
-    out: trio.MemorySendChannel[WriterInput],
-    streams: list[str] = STREAMS,
-    **kw: object,
-) -> Shard:
-    kw.setdefault("backoff", Backoff(0.01, 0.05, rng=random.Random(1)))
-    kw.setdefault("close_timeout", 1.0)
-    return Shard(
-        "fake#0",
-        FakeSource(),
-        server.url,
-        streams,
-        out,
-        Telemetry(),
-        ConnectBudget(100),
-        rng=random.Random(7),
-        **kw,  # type: ignore[arg-type]  # test helper forwards keyword options
-    )
-
-
-async def next_of(recv: trio.MemoryReceiveChannel[WriterInput], kind: type) -> WriterInput:
-    while True:
-        item = await recv.receive()
-        if isinstance(item, kind):
-            return item
-
-
-async def next_event(recv: trio.MemoryReceiveChannel[WriterInput], kind: str) -> ShardEvent:
-    while True:
-        item = await recv.receive()
-        if isinstance(item, ShardEvent) and item.kind == kind:
-            return item
-
-
 @pytest.mark.parametrize("ws_client", WS_CLIENTS)
 async def test_frames_become_trades_and_malformed_is_counted(
-    server: FakeServer, nursery: trio.Nursery, ws_client: str
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery, ws_client: str
 ) -> None:
     send, recv = trio.open_memory_channel[WriterInput](100)
     shard = make_shard(server, send, ws_client=ws_client)
@@ -130,7 +113,9 @@ async def test_event_names_from_the_server_do_not_grow_the_counters_without_boun
 
 
 @pytest.mark.parametrize("ws_client", WS_CLIENTS)
-async def test_cancel_closes_cleanly_with_1000(server: FakeServer, ws_client: str) -> None:
+async def test_cancel_closes_cleanly_with_1000(
+    clock: trio.testing.MockClock, server: FakeServer, ws_client: str
+) -> None:
     send, _recv = trio.open_memory_channel[WriterInput](100)
     shard = make_shard(server, send, ws_client=ws_client)
     with trio.fail_after(10):
@@ -153,7 +138,9 @@ def sliding_max(times: list[float], window: float) -> int:
     return best
 
 
-async def test_large_subscribe_in_paced_batches(server: FakeServer, nursery: trio.Nursery) -> None:
+async def test_large_subscribe_in_paced_batches(
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
+) -> None:
     streams = [f"s{n:04d}usdt@aggTrade" for n in range(800)]
     send, recv = trio.open_memory_channel[WriterInput](100)
     source = FakeSource(SourceLimits(max_messages_per_second=50.0))
@@ -176,7 +163,7 @@ async def test_large_subscribe_in_paced_batches(server: FakeServer, nursery: tri
 
 
 async def test_subscribe_error_is_logged_not_fatal(
-    server: FakeServer, nursery: trio.Nursery
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
 ) -> None:
     streams = ["aaa@aggTrade", "bbb@aggTrade", "ccc@aggTrade"]
     server.error_for = {"ccc@aggTrade"}
@@ -196,7 +183,7 @@ async def test_subscribe_error_is_logged_not_fatal(
 
 
 async def test_one_refused_name_does_not_cost_its_batch(
-    server: FakeServer, nursery: trio.Nursery
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
 ) -> None:
     """An error reply refuses a whole SUBSCRIBE batch; the halves are subscribed again
     until the one name the server refuses is alone: every other stream is carried."""
@@ -217,7 +204,7 @@ async def test_one_refused_name_does_not_cost_its_batch(
 
 @pytest.mark.parametrize("ws_client", WS_CLIENTS)
 async def test_abort_reconnects_and_resubscribes(
-    server: FakeServer, nursery: trio.Nursery, ws_client: str
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery, ws_client: str
 ) -> None:
     streams = ["aaa@aggTrade", "bbb@aggTrade", "ccc@aggTrade"]
     send, recv = trio.open_memory_channel[WriterInput](100)
@@ -240,7 +227,7 @@ async def test_abort_reconnects_and_resubscribes(
 
 @pytest.mark.parametrize("ws_client", WS_CLIENTS)
 async def test_rejected_handshake_backs_off_and_retries(
-    server: FakeServer, nursery: trio.Nursery, ws_client: str
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery, ws_client: str
 ) -> None:
     server.refuse = 3
     send, _recv = trio.open_memory_channel[WriterInput](100)
@@ -252,7 +239,9 @@ async def test_rejected_handshake_backs_off_and_retries(
     assert len(server.conns) == 1
 
 
-async def test_stall_reconnects_that_connection(server: FakeServer, nursery: trio.Nursery) -> None:
+async def test_stall_reconnects_that_connection(
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
+) -> None:
     send, recv = trio.open_memory_channel[WriterInput](100)
     shard = make_shard(server, send, stall_timeout=0.3)
     with trio.fail_after(10):
@@ -266,7 +255,9 @@ async def test_stall_reconnects_that_connection(server: FakeServer, nursery: tri
     assert shard.conn.last_error is not None and "ShardStalled" in shard.conn.last_error
 
 
-async def test_add_and_remove_streams_live(server: FakeServer, nursery: trio.Nursery) -> None:
+async def test_add_and_remove_streams_live(
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
+) -> None:
     send, recv = trio.open_memory_channel[WriterInput](100)
     shard = make_shard(server, send, ["aaa@aggTrade"])
     with trio.fail_after(10):
@@ -288,7 +279,7 @@ async def test_add_and_remove_streams_live(server: FakeServer, nursery: trio.Nur
 
 
 async def test_closed_writer_channel_is_not_a_reconnect(
-    server: FakeServer, nursery: trio.Nursery
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
 ) -> None:
     send, recv = trio.open_memory_channel[WriterInput](100)
     shard = make_shard(server, send)
@@ -300,7 +291,11 @@ async def test_closed_writer_channel_is_not_a_reconnect(
 
 @pytest.mark.parametrize(("healthy_after", "attempts"), [(0.05, 1), (100.0, 2)])
 async def test_backoff_resets_only_after_a_healthy_connection(
-    server: FakeServer, nursery: trio.Nursery, healthy_after: float, attempts: int
+    clock: trio.testing.MockClock,
+    server: FakeServer,
+    nursery: trio.Nursery,
+    healthy_after: float,
+    attempts: int,
 ) -> None:
     send, recv = trio.open_memory_channel[WriterInput](100)
     shard = make_shard(server, send, healthy_after=healthy_after)
@@ -321,7 +316,7 @@ FRAMES = FIXTURE.read_text().splitlines()[:200]
 
 
 async def test_real_spot_source_and_recorded_frames(
-    server: FakeServer, nursery: trio.Nursery
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
 ) -> None:
     frames = FRAMES
     expected = [json.loads(f)["data"]["a"] for f in frames]
@@ -342,7 +337,7 @@ async def test_real_spot_source_and_recorded_frames(
 
 
 async def test_add_streams_on_a_dying_connection_does_not_raise(
-    server: FakeServer, nursery: trio.Nursery
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
 ) -> None:
     server.reply = False
     send, _recv = trio.open_memory_channel[WriterInput](100)
@@ -361,7 +356,7 @@ async def test_add_streams_on_a_dying_connection_does_not_raise(
 
 @pytest.mark.parametrize("took_effect", [True, False])
 async def test_subscribe_without_reply_is_confirmed_or_sent_again(
-    server: FakeServer, nursery: trio.Nursery, took_effect: bool
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery, took_effect: bool
 ) -> None:
     """A SUBSCRIBE whose reply is lost may or may not have taken effect: the shard asks
     LIST_SUBSCRIPTIONS and subscribes again only what the server does not carry."""
@@ -387,7 +382,7 @@ async def test_subscribe_without_reply_is_confirmed_or_sent_again(
 
 
 async def test_subscribe_never_confirmed_is_reported_not_fatal(
-    server: FakeServer, nursery: trio.Nursery
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
 ) -> None:
     server.reply = False  # no reply to anything, LIST_SUBSCRIPTIONS included
     send, recv = trio.open_memory_channel[WriterInput](100)
@@ -403,7 +398,7 @@ async def test_subscribe_never_confirmed_is_reported_not_fatal(
 
 
 async def test_handshake_url_stays_under_8kb_with_long_stream_names(
-    server: FakeServer, nursery: trio.Nursery
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
 ) -> None:
     """200 streams of CJK names (9 bytes per character percent-encoded) make a ~15 KB
     request line; common servers refuse lines over 8 KB (docs/binance.md §1.2) and a refused
@@ -446,7 +441,9 @@ def test_silence_gauge_follows_the_connection_s_own_pace() -> None:
     assert busy.allowed() == 60.0
 
 
-async def test_a_quiet_connection_is_not_a_stall(server: FakeServer, nursery: trio.Nursery) -> None:
+async def test_a_quiet_connection_is_not_a_stall(
+    clock: trio.testing.MockClock, server: FakeServer, nursery: trio.Nursery
+) -> None:
     """Messages 0.3 s apart with a stall timeout of 0.1 s: at most the first silence (the
     pace is not known yet) counts as a stall; a real stall is still caught, after at most
     10x the timeout."""
@@ -466,4 +463,5 @@ async def test_a_quiet_connection_is_not_a_stall(server: FakeServer, nursery: tr
                 break
         start = trio.current_time()
         await next_event(recv, "stalled")  # the server has gone silent
-        assert trio.current_time() - start <= 1.0 + 0.5
+        # the last frame came just before ``start``: caught at 10x the timeout, to the tick
+        assert trio.current_time() - start == pytest.approx(1.0)

@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 import trio.lowlevel
-from test_shard import make_shard
-from wsfake import FakeServer, trade_frame
 
 from orders_cli.models import Trade
 from orders_cli.pipeline.messages import Dropped, ShardEvent, WriterInput
 from orders_cli.pipeline.wsopen import WS_CLIENTS
+from tests.pipeline.wsfake import FakeServer, make_shard, trade_frame
 
 CAPACITY = 8
 

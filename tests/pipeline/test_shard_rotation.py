@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio
-from test_shard import make_shard, next_event
 from trio_websocket import ConnectionClosed
-from wsfake import FakeConn, FakeServer, trade_frame
 
 from orders_cli.models import Trade
 from orders_cli.pipeline.messages import WriterInput
+from tests.pipeline.wsfake import FakeConn, FakeServer, make_shard, next_event, trade_frame
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from orders_cli.cli.render_run import panel
 from orders_cli.health import snapshot
 from orders_cli.metrics import TelemetryCollector
 from orders_cli.models import Event, Trade
-from orders_cli.ops.status import StatusLimits, evaluate
+from orders_cli.ops.status import StatusLimits, evaluate, parse_health
 from orders_cli.pipeline.backfill import Backfill
 from orders_cli.pipeline.backoff import Backoff, ConnectBudget
 from orders_cli.pipeline.clockwatch import ClockWatch
@@ -172,7 +172,8 @@ def test_the_clock_offset_and_out_of_range_count_show_in_panel_status_and_metric
     assert "out of range 2" in text and "host +12.3s off" in text
     snap = snapshot(tel, "host-1")
     assert snap["out_of_range"] == 2 and snap["connections"][0]["clock_offset_ms"] == 12_300
-    verdict = evaluate([snap], StatusLimits(), snap["heartbeat_ms"])
+    record = parse_health("orders:health:host-1", orjson.dumps(snap)).record
+    verdict = evaluate([record], StatusLimits(), snap["heartbeat_ms"])
     assert verdict.healthy and any("+12.3s off" in w for w in verdict.warnings)
     metrics = {m.name: m for m in TelemetryCollector(tel).collect()}
     (sample,) = metrics["orders_clock_offset_ms"].samples

@@ -1,9 +1,11 @@
-"""A tiny Binance-like WebSocket server (trio-websocket, 127.0.0.1 port 0) and a minimal
-source for shard tests. Not the project simulator: just enough to drive one shard."""
+"""A tiny Binance-like WebSocket server (trio-websocket, 127.0.0.1 port 0), a minimal
+source, and a shard wired to them, for shard tests. Not the project simulator: just
+enough to drive one shard."""
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -12,7 +14,11 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
 
 from orders_cli.models import ControlReply, Event, Ignored, Rejection, ServerShutdown, Trade
+from orders_cli.pipeline.backoff import Backoff, ConnectBudget
+from orders_cli.pipeline.messages import ShardEvent, WriterInput
+from orders_cli.pipeline.shard import Shard
 from orders_cli.sources.base import SourceLimits
+from orders_cli.telemetry import Telemetry
 
 
 class FakeSource:
@@ -206,3 +212,41 @@ class FakeServer:
             conn.closed.set()
             with trio.CancelScope(shield=True):
                 await self._notify()
+
+
+STREAMS = ["btcusdt@aggTrade", "ethusdt@aggTrade", "bnbusdt@aggTrade"]
+
+
+def make_shard(
+    server: FakeServer,
+    out: trio.MemorySendChannel[WriterInput],
+    streams: list[str] = STREAMS,
+    **kw: object,
+) -> Shard:
+    kw.setdefault("backoff", Backoff(0.01, 0.05, rng=random.Random(1)))
+    kw.setdefault("close_timeout", 1.0)
+    return Shard(
+        "fake#0",
+        FakeSource(),
+        server.url,
+        streams,
+        out,
+        Telemetry(),
+        ConnectBudget(100),
+        rng=random.Random(7),
+        **kw,  # type: ignore[arg-type]  # test helper forwards keyword options
+    )
+
+
+async def next_of(recv: trio.MemoryReceiveChannel[WriterInput], kind: type) -> WriterInput:
+    while True:
+        item = await recv.receive()
+        if isinstance(item, kind):
+            return item
+
+
+async def next_event(recv: trio.MemoryReceiveChannel[WriterInput], kind: str) -> ShardEvent:
+    while True:
+        item = await recv.receive()
+        if isinstance(item, ShardEvent) and item.kind == kind:
+            return item

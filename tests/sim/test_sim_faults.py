@@ -10,10 +10,10 @@ import httpx
 import orjson
 import pytest
 import trio
-from simhelpers import running, small_config
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
 from orders_cli.sim import Faults, FaultSpec
+from tests.sim.simhelpers import running, small_config
 
 
 async def _collect(ws: WebSocketConnection, n: int) -> list[bytes]:

@@ -7,11 +7,11 @@ import re
 from typing import Any
 
 import orjson
-from simhelpers import small_config
 
 from orders_cli.sim import SimConfig
 from orders_cli.sim.engine import Engine, malformed
 from tests.datafiles import SPOT_FRAMES
+from tests.sim.simhelpers import small_config
 
 FIXTURE = SPOT_FRAMES
 DEC8 = re.compile(r"^\d+\.\d{8}$")

@@ -7,9 +7,10 @@ import httpx
 import orjson
 import pytest
 import trio
-from simhelpers import RawWs, running, small_config
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 from wsproto.events import AcceptConnection, CloseConnection, Ping
+
+from tests.sim.simhelpers import RawWs, running, small_config
 
 
 async def _closed_code(ws: object) -> int:

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import orjson
 import trio
-from simhelpers import running, small_config
 from trio_websocket import open_websocket_url
 
 from orders_cli.sim import Faults, Simulator
+from tests.sim.simhelpers import running, small_config
 
 AGG_KEYS = ["a", "p", "q", "f", "l", "T", "m", "M"]
 

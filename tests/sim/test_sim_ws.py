@@ -8,10 +8,10 @@ from urllib.parse import quote
 import orjson
 import pytest
 import trio
-from simhelpers import running
 from trio_websocket import WebSocketConnection, open_websocket_url
 
 from orders_cli.sim.wsserver import parse_path
+from tests.sim.simhelpers import running
 
 
 async def _next(ws: WebSocketConnection) -> Any:

@@ -8,7 +8,6 @@ from decimal import Decimal
 import orjson
 import pytest
 from hypothesis import given
-from stats_strategies import trade_lists, units_str
 
 from orders_cli.models import Trade
 from orders_cli.stats.bars import (
@@ -29,6 +28,7 @@ from orders_cli.stats.codec import (
     encode_bar,
 )
 from orders_cli.store.keys import TIMEFRAMES
+from tests.stats.stats_strategies import trade_lists, units_str
 
 
 def _t(a: int, price: str, qty: str, t: int, maker: bool = False, f: int | None = None) -> Trade:

@@ -8,7 +8,6 @@ import random
 import attrs
 from hypothesis import given
 from hypothesis import strategies as st
-from stats_strategies import trade_lists
 
 from orders_cli.models import Trade
 from orders_cli.stats.bars import (
@@ -19,6 +18,7 @@ from orders_cli.stats.bars import (
 )
 from orders_cli.stats.codec import decode_bar, encode_bar
 from orders_cli.store.keys import TIMEFRAMES
+from tests.stats.stats_strategies import trade_lists
 
 
 def _split(trades: list[Trade], rnd: random.Random) -> list[list[Trade]]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import orjson
 from hypothesis import given, settings
-from stats_strategies import trade_lists
 
 from orders_cli.models import Trade
 from orders_cli.stats.bars import Bar, bars_for_batch
 from orders_cli.stats.codec import BAR_FIELDS, decode_bar, encode_bar, fmt_decimal
+from tests.stats.stats_strategies import trade_lists
 
 
 def _obvious(bar: Bar) -> bytes:
