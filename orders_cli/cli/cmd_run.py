@@ -159,7 +159,8 @@ def register(app: typer.Typer) -> None:
 
         Discovers every symbol (exchangeInfo), subscribes all TRADING ones over as few
         connections as the limits allow, stores each trade exactly once, backfills gaps
-        and resumes after a restart. Ctrl-C stops cleanly (what was received is written).
+        and resumes after a restart. Ctrl-C, SIGTERM and SIGHUP stop cleanly (what was
+        received is written, the health record removed, within the grace the log prints).
 
         Examples:
 

@@ -1,6 +1,10 @@
 """Every redis-py call of the ingester goes through here: one worker thread at a time
 (``trio.to_thread`` with a capacity of one). Never inline on the trio loop (a slow Redis
-would stop pongs), never several threads (measured: a second one halves throughput)."""
+would stop pongs), never several threads (measured: a second one halves throughput).
+
+A cancelled call abandons its thread (a hung Redis must not hold a stop past its grace):
+the thread keeps the limiter until its call returns, so later calls still run one at a
+time, after it."""
 
 from __future__ import annotations
 
@@ -24,7 +28,9 @@ class RedisWorker:
         """Run ``fn(*args)`` in the writer thread. Connection errors become
         ``RedisUnavailable``."""
         try:
-            return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+            return await trio.to_thread.run_sync(
+                fn, *args, limiter=self.limiter, abandon_on_cancel=True
+            )
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise RedisUnavailable(f"lost Redis: {exc}") from exc
 
