@@ -42,7 +42,7 @@ from orders_cli.store.rollup import (
 )
 from orders_cli.store.rollup_recovery import recover_rollup
 from orders_cli.store.script import APPLY_LUA, APPLY_SHA, Arg, apply_args
-from orders_cli.store.symbol_io import load_states
+from orders_cli.store.symbol_io import load_revisions, load_states
 
 MAX_ATTEMPTS = 5
 _AGG_ID = operator.attrgetter("agg_id")
@@ -64,6 +64,8 @@ class Outcome:
     gap_requests: list[GapRequest] = attrs.field(factory=list)
     cold_starts: list[ColdStart] = attrs.field(factory=list)
     latencies_ms: list[float] = attrs.field(factory=list)
+    # symbols whose state Redis holds at an older revision than this writer committed
+    rolled_back: list[str] = attrs.field(factory=list)
 
 
 class Processor:
@@ -100,6 +102,9 @@ class Processor:
         self.retention_ms = retention_ms
         self._symbol_keys: dict[str, list[str]] = {}
         self._script_loaded = False
+        # revisions committed before the last reset (reload them all: did Redis go back?)
+        self._known: dict[str, int] = {}
+        self._recheck = False  # one state went back: check every other one's revision
 
     # ------------------------------------------------------------------ loading
     def _load(self, symbols: Sequence[str], out: Outcome) -> None:
@@ -118,6 +123,8 @@ class Processor:
         now = self.clock_ms()
         for s, st in loaded.items():
             self.states[s] = st
+            if st.revision < self._known.pop(s, 0):
+                self._rolled_back(s, out)
             for g in st.gaps:  # resume what a previous run left open
                 if g.exchange_side:
                     continue
@@ -168,6 +175,10 @@ class Processor:
     # ------------------------------------------------------------------ applying
     def process(self, inputs: Sequence[WriterInput], flush: bool = False) -> Outcome:
         out = Outcome()
+        if self._known:  # after a reset: every symbol we knew, quiet ones too
+            self._guard(lambda: self._load(sorted(self._known), out))
+        if self._recheck:
+            self._guard(lambda: self._recheck_revisions(out))
         by_symbol: dict[str, list[WriterInput]] = defaultdict(list)
         for item in inputs:
             symbol = getattr(item, "symbol", None)
@@ -186,6 +197,8 @@ class Processor:
             conflicts: list[str] = self._guard(partial(self._apply_round, todo, flush, roll, out))
             out.counters["conflicts"] += len(conflicts)
             todo = {s: todo[s] for s in conflicts}
+        if out.rolled_back:  # Redis went back in time: the other symbols may have too
+            self._recheck = True
         if todo:
             raise RedisUnavailable(f"state of {sorted(todo)[:5]} keeps changing under us")
         return out
@@ -194,11 +207,35 @@ class Processor:
         try:
             return fn()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            self.states.clear()  # whatever was half-applied: reload before the next use
-            self.bars.clear()
-            self.rollups.clear()  # the rollup markers in Redis cover what was applied
-            self._script_loaded = False
+            self._reset()  # whatever was half-applied: reload before the next use
             raise RedisUnavailable(f"lost Redis: {exc}") from exc
+
+    def _rolled_back(self, symbol: str, out: Outcome) -> None:
+        out.rolled_back.append(symbol)
+        out.counters["state_rollbacks"] += 1
+
+    def _recheck_revisions(self, out: Outcome) -> None:
+        """Forget (reload at next use) every symbol whose state Redis holds at an older
+        revision than ours; the others keep their in-memory state (held trades too)."""
+        symbols = list(self.states)
+        for s, rev in load_revisions(self.redis, self.ks, symbols).items():
+            if rev < self.states[s].revision:
+                self._rolled_back(s, out)
+                self.forget([s])
+        self._recheck = False
+
+    def _reset(self) -> None:
+        """Drop every in-memory state (reloaded before its next use), remembering the
+        revision each was committed at: a reload that finds an older one means Redis
+        lost acknowledged writes (a restart with ``appendfsync everysec``, a restore of
+        an older snapshot). That is reported in ``Outcome.rolled_back`` and re-gapped
+        from the reloaded watermark, never treated as corruption."""
+        for s, st in self.states.items():
+            self._known[s] = max(st.revision, self._known.get(s, 0))
+        self.states.clear()
+        self.bars.clear()
+        self.rollups.clear()  # the rollup markers in Redis cover what was applied
+        self._script_loaded = False
 
     def _apply_round(
         self, todo: dict[str, list[WriterInput]], flush: bool, roll: set[str], out: Outcome
@@ -239,14 +276,18 @@ class Processor:
         done_ms = self.clock_ms()
         conflicts: list[str] = []
         for s, res in zip(symbols, results, strict=True):
+            if isinstance(res, redis.exceptions.NoScriptError):
+                # a restarted Redis has an empty script cache; the script never ran, so
+                # the state is intact (redis-py strips the NOSCRIPT prefix from the text)
+                self._script_loaded = False
+                conflicts.append(s)
+                continue
             if isinstance(res, redis.exceptions.ResponseError):
                 self.forget([s])
-                if "NOSCRIPT" in str(res):
-                    self._script_loaded = False
-                    conflicts.append(s)
-                    continue
                 raise RedisUnavailable(f"Redis refused the write for {s}: {res}")
             if int(res[0]) != 1:
+                if int(res[1]) < self.states[s].revision:
+                    self._rolled_back(s, out)
                 self.forget([s])
                 conflicts.append(s)
                 continue

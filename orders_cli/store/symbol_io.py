@@ -49,6 +49,14 @@ def load_states(redis: Any, ks: Keyspace, symbols: Sequence[str]) -> dict[str, S
     return out
 
 
+def load_revisions(redis: Any, ks: Keyspace, symbols: Sequence[str]) -> dict[str, int]:
+    """Each symbol's committed state revision (0: no state)."""
+    pipe = redis.pipeline(transaction=False)
+    for s in symbols:
+        pipe.hget(ks.state(s), "revision")
+    return {s: _int(raw) or 0 for s, raw in zip(symbols, pipe.execute(), strict=True)}
+
+
 def load_bars(
     redis: Any, ks: Keyspace, wanted: Iterable[tuple[str, str, int]]
 ) -> dict[tuple[str, str, int], Bar]:

@@ -144,6 +144,14 @@ class Writer:
                     for r in self.processor.stale_gap_requests(int(self.regap_s * 1000))
                 ]
             self._next_regap = now + self.regap_s
+        if outcome.rolled_back:
+            log.warning(
+                "Redis lost acknowledged writes of %d symbol%s (their state went back: a "
+                "restart or a restore of an older snapshot): reloaded; re-fetching from REST",
+                len(outcome.rolled_back),
+                "" if len(outcome.rolled_back) == 1 else "s",
+            )
+            requests.append(HeadCheck(tuple(outcome.rolled_back), reason="rollback"))
         requests += [
             HeadCheck(ev.symbols, reason="reconnect")
             for ev in events
