@@ -6,7 +6,7 @@ import logging
 import sys
 from contextlib import ExitStack
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import trio
@@ -17,6 +17,9 @@ from orders_cli.cli.run_loop import Display, first_orders_error, run_ingest
 from orders_cli.config import RunConfig
 from orders_cli.durations import parse_duration
 from orders_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from orders_cli.embedded import EmbeddedRedis
 
 log = logging.getLogger("orders")
 
@@ -75,18 +78,19 @@ def parse_timeframes(spec: str) -> tuple[str, ...]:
     return tuple(tf for tf in TIMEFRAMES if tf in wanted)
 
 
-def open_redis_url(stack: ExitStack, redis_url: str | None) -> str:
-    """The Redis to use: ``--redis-url`` or the embedded one (started, or reused)."""
-    if redis_url:
-        return redis_url
+def open_embedded(stack: ExitStack) -> EmbeddedRedis:
+    """The embedded Redis (started, or reused), held for this run: no other command
+    stops it while the run lasts; stopped on exit only if this run started it and no
+    other run uses it (embedded.py)."""
     from orders_cli.embedded import EmbeddedRedis
 
     emb = EmbeddedRedis()
+    stack.callback(emb.stop)  # also releases the run lock
+    emb.hold_for_run()
     url = emb.start()
-    stack.callback(emb.stop)
     how = "reusing" if emb.reused else "started"
     log.info("embedded Redis %s: %s (data in %s)", how, url, emb.data_dir)
-    return url
+    return emb
 
 
 def register(app: typer.Typer) -> None:
@@ -200,7 +204,8 @@ def register(app: typer.Typer) -> None:
 
             sim_cfg = SimConfig.from_fixture(n_symbols=sim_symbols, total_rate=sim_rate)
         with ExitStack() as stack:
-            url = open_redis_url(stack, redis_url)
+            embedded = None if redis_url else open_embedded(stack)
+            url = embedded.url if embedded is not None else str(redis_url)
             facts = redis_conn.check(url)
             warning = redis_conn.eviction_warning(facts)
             if warning:
@@ -226,6 +231,7 @@ def register(app: typer.Typer) -> None:
                         sim_cfg=sim_cfg,
                         metrics_port=metrics_port,
                         origin=SIMULATOR if simulate else EXCHANGE,
+                        embedded=embedded,
                     )
                 )
             except BaseException as exc:  # unwrap trio's exception groups at the boundary

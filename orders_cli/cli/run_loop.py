@@ -16,8 +16,10 @@ import trio
 from rich.console import Console
 from rich.live import Live
 
+from orders_cli.cli.embedded_watch import watch_embedded
 from orders_cli.cli.render_run import RateMeter, panel, summary_fields, summary_line
 from orders_cli.config import RunConfig
+from orders_cli.embedded import EmbeddedRedis
 from orders_cli.errors import OrdersError
 from orders_cli.gctune import tuned_gc
 from orders_cli.health import publish_health
@@ -150,8 +152,10 @@ async def run_ingest(
     title: str = "orders run",
     metrics_port: int | None = None,
     origin: str | None = None,
+    embedded: EmbeddedRedis | None = None,
 ) -> Telemetry:
-    """``origin``: the keyspace claim (store/origin.py), made once the exchange answered."""
+    """``origin``: the keyspace claim (store/origin.py), made once the exchange answered.
+    ``embedded``: the embedded Redis this run uses, restarted if it dies."""
     telemetry = Telemetry()
     with contextlib.ExitStack() as stack:
         if metrics_port is not None:
@@ -161,7 +165,7 @@ async def run_ingest(
             stack.callback(server.shutdown)
             log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", metrics_port)
         stack.enter_context(tuned_gc())
-        await _run(cfg, source, redis, display, telemetry, sim_cfg, title, origin)
+        await _run(cfg, source, redis, display, telemetry, sim_cfg, title, origin, embedded)
     return telemetry
 
 
@@ -174,6 +178,7 @@ async def _run(
     sim_cfg: Any,
     title: str,
     origin: str | None,
+    embedded: EmbeddedRedis | None,
 ) -> None:
     stop = _Stop()
     flushed = False
@@ -198,6 +203,8 @@ async def _run(
             root.start_soon(_signals, ing, stop)
             root.start_soon(_display, telemetry, display, title, stop.display)
             root.start_soon(_redis_facts, ing)
+            if embedded is not None:
+                await root.start(watch_embedded, embedded, telemetry)
             if cfg.prune_every_s > 0:
                 root.start_soon(_retention, ing)
 
