@@ -95,7 +95,9 @@ class _Stop:
 
 
 async def _display(t: Telemetry, d: Display, title: str, scope: trio.CancelScope) -> None:
-    with scope:
+    """Until ``scope`` is cancelled; a terminal that is gone (EIO, EPIPE after a SIGHUP)
+    ends the display, never the run."""
+    with scope, contextlib.suppress(OSError):
         await _draw(t, d, title)
 
 
@@ -245,4 +247,5 @@ async def _run(
             del fields["rate"]
             log.info("stopped", extra={"fields": fields})
         else:
-            print(summary_line(telemetry, 0.0).replace("rate=0/s ", ""), file=sys.stderr)
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                print(summary_line(telemetry, 0.0).replace("rate=0/s ", ""), file=sys.stderr)

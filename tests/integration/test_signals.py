@@ -4,6 +4,8 @@ a hung Redis exits within the grace the run printed."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import signal
 import subprocess
@@ -100,6 +102,53 @@ async def test_sighup_stops_the_run_like_sigterm_flushed_and_without_a_health_ke
     assert lines, stderr[-3000:]
     fields = dict(part.split("=", 1) for part in lines[-1].split() if "=" in part)
     assert int(fields["stored"]) == stored_count(r, list(sim.truth_by_symbol())) > 1000
+
+
+async def _drain(stream: trio.lowlevel.FdStream) -> None:
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        while await stream.receive_some(65536):
+            pass
+
+
+async def test_sighup_with_the_terminal_gone_still_flushes_and_clears_health(
+    redis_server: RedisServer,
+) -> None:
+    """The live panel on a pseudo-terminal; the terminal hangs up (its master closes:
+    every later write fails with EIO) and SIGHUP arrives, as when ssh drops."""
+    sim = Simulator(SimConfig.from_fixture(n_symbols=40, seed=9, total_rate=2000.0))
+    r = redis_server.client()
+    master, slave = os.openpty()
+    with trio.fail_after(60):
+        async with trio.open_nursery() as n:
+            await n.start(sim.serve)
+            symbols = list(sim.truth_by_symbol())
+            env = cli_env()
+            env["TERM"] = "xterm"
+            argv = [a for a in _run_argv(redis_server.url, sim) if a != "--no-panel"]
+            proc = await trio.lowlevel.open_process(
+                argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, cwd=ROOT, env=env
+            )
+            os.close(slave)
+            terminal = trio.lowlevel.FdStream(master)
+            n.start_soon(_drain, terminal)
+            try:
+                with trio.fail_after(20):
+                    await wait_for(
+                        lambda: stored_count(r, symbols) > 1000 and bool(_health_keys(r)),
+                        interval=0.1,
+                    )
+                await terminal.aclose()  # the terminal is gone
+                proc.send_signal(signal.SIGHUP)
+                with trio.fail_after(15):
+                    rc = await proc.wait()
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            sim.stop_trading()
+            n.cancel_scope.cancel()
+    assert rc == 0
+    assert _health_keys(r) == []
 
 
 async def test_ctrl_c_with_a_hung_redis_exits_within_the_printed_grace(
