@@ -283,6 +283,9 @@ class EmbeddedRedis:
             self._shutdown(proc)  # under the exclusive lock: no run starts meanwhile
 
     def _shutdown(self, proc: subprocess.Popen[bytes]) -> None:
+        if not _ping(self.url):  # hung (e.g. SIGSTOPped): a SHUTDOWN would block exit
+            log.warning("embedded Redis (pid %d) does not answer: left running", proc.pid)
+            return
         client = redis.Redis.from_url(self.url, socket_timeout=STOP_TIMEOUT_S)
         try:
             client.shutdown()  # fsyncs the AOF; redis-py swallows the closed connection

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -201,3 +202,18 @@ def test_a_dead_server_is_restarted_on_the_same_dir_with_its_data(data_dir: Path
     assert _client(url).get("k") == b"v"
     watcher.stop()
     assert not owner.alive()
+
+
+def test_stopping_a_hung_server_returns_at_once_and_leaves_it(data_dir: Path) -> None:
+    server = EmbeddedRedis(data_dir)
+    server.start()
+    pid = server.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 3.0  # not SHUTDOWN's 30 s socket timeout
+        assert _alive(pid)
+    finally:
+        os.kill(pid, signal.SIGCONT)
