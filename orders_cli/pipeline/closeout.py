@@ -33,9 +33,8 @@ def find_closeout(
     Synchronous: run it in the Redis worker thread."""
     trading = {i.symbol for i in listed if i.trading}
     names = {i.symbol for i in listed}
-    candidates = sorted(
-        s for s in held_symbols(redis, ks) - trading if not wanted or s in set(wanted)
-    )
+    scope = set(wanted)
+    candidates = sorted(s for s in held_symbols(redis, ks) - trading if not scope or s in scope)
     states = load_states(redis, ks, candidates)
     return Closeout(
         symbols=tuple(s for s in candidates if states[s].watermark is not None),

@@ -72,9 +72,10 @@ class ListingSync:
         if removed:  # their last trades may not have reached us live: ask REST for the head
             names = {i.symbol for i in listed}
             gone_for_good = [s for s in removed if s not in names]
-            await ing.worker.run(
-                mark_delisted, ing.redis, ing.ks, gone_for_good, source.name, now_ms()
-            )
+            if gone_for_good:
+                await ing.worker.run(
+                    mark_delisted, ing.redis, ing.ks, gone_for_good, source.name, now_ms()
+                )
             await ing.request_backfill(HeadCheck(tuple(removed), reason="unlisted"))
         new_streams = [source.stream_name(s) for s in added]
         for shard in ing.shards:
