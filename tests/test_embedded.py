@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +155,65 @@ def test_unwritable_data_dir_is_redis_unavailable(tmp_path: Path) -> None:
 
 def test_find_redis_server_prefers_path() -> None:
     assert find_redis_server() == find_redis_server(path=os.environ["PATH"])
+
+
+def test_a_starter_leaves_the_server_running_while_a_run_holds_the_run_lock(
+    data_dir: Path,
+) -> None:
+    starter = EmbeddedRedis(data_dir)  # e.g. `orders status` started it
+    url = starter.start()
+    run = EmbeddedRedis(data_dir)
+    run.hold_for_run()
+    assert run.start() == url and run.reused
+    starter.stop()
+    assert _client(url).ping()  # still serving the run
+    run.stop()  # not the run's own server: left running, lock released
+    assert _client(url).ping()
+
+
+def test_a_starter_stops_the_server_once_no_run_holds_the_lock(data_dir: Path) -> None:
+    starter = EmbeddedRedis(data_dir)
+    starter.start()
+    pid = starter.pid
+    assert pid is not None
+    run = EmbeddedRedis(data_dir)
+    run.hold_for_run()
+    run.release_run()
+    starter.stop()
+    assert not _alive(pid)
+
+
+def test_a_dead_server_is_restarted_on_the_same_dir_with_its_data(data_dir: Path) -> None:
+    owner = EmbeddedRedis(data_dir)
+    url = owner.start()
+    _client(url).set("k", b"v")  # in the AOF file at once (everysec delays the fsync only)
+    watcher = EmbeddedRedis(data_dir)  # another run, on the same dir
+    watcher.start()
+    pid = owner.pid
+    assert pid is not None and owner.alive() and watcher.alive()
+    os.kill(pid, 9)
+    deadline = time.monotonic() + 5.0
+    while owner.alive():  # reaps its dead child once the kill has landed
+        assert time.monotonic() < deadline, "redis-server survived SIGKILL"
+        time.sleep(0.01)  # polling a process's exit, bounded above
+    assert not watcher.alive()  # the pid file names a dead process
+    assert watcher.restart() == url  # the same unix socket
+    assert owner.restart() == url and owner.reused  # sees the new one: no second server
+    assert _client(url).get("k") == b"v"
+    watcher.stop()
+    assert not owner.alive()
+
+
+def test_stopping_a_hung_server_returns_at_once_and_leaves_it(data_dir: Path) -> None:
+    server = EmbeddedRedis(data_dir)
+    server.start()
+    pid = server.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 3.0  # not SHUTDOWN's 30 s socket timeout
+        assert _alive(pid)
+    finally:
+        os.kill(pid, signal.SIGCONT)

@@ -6,7 +6,7 @@ import logging
 import sys
 from contextlib import ExitStack
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import trio
@@ -18,6 +18,9 @@ from orders_cli.config import RunConfig
 from orders_cli.durations import parse_duration
 from orders_cli.errors import UsageError, orders_error_in
 from orders_cli.redis_url import redact
+
+if TYPE_CHECKING:
+    from orders_cli.embedded import EmbeddedRedis
 
 log = logging.getLogger("orders")
 
@@ -76,18 +79,19 @@ def parse_timeframes(spec: str) -> tuple[str, ...]:
     return tuple(tf for tf in TIMEFRAMES if tf in wanted)
 
 
-def open_redis_url(stack: ExitStack, redis_url: str | None) -> str:
-    """The Redis to use: ``--redis-url`` or the embedded one (started, or reused)."""
-    if redis_url:
-        return redis_url
+def open_embedded(stack: ExitStack) -> EmbeddedRedis:
+    """The embedded Redis (started, or reused), held for this run: no other command
+    stops it while the run lasts; stopped on exit only if this run started it and no
+    other run uses it (embedded.py)."""
     from orders_cli.embedded import EmbeddedRedis
 
     emb = EmbeddedRedis()
+    stack.callback(emb.stop)  # also releases the run lock
+    emb.hold_for_run()
     url = emb.start()
-    stack.callback(emb.stop)
     how = "reusing" if emb.reused else "started"
     log.info("embedded Redis %s: %s (data in %s)", how, redact(url), emb.data_dir)
-    return url
+    return emb
 
 
 def register(app: typer.Typer) -> None:
@@ -160,7 +164,8 @@ def register(app: typer.Typer) -> None:
 
         Discovers every symbol (exchangeInfo), subscribes all TRADING ones over as few
         connections as the limits allow, stores each trade exactly once, backfills gaps
-        and resumes after a restart. Ctrl-C stops cleanly (what was received is written).
+        and resumes after a restart. Ctrl-C, SIGTERM and SIGHUP stop cleanly (what was
+        received is written, the health record removed, within the grace the log prints).
 
         Examples:
 
@@ -200,7 +205,8 @@ def register(app: typer.Typer) -> None:
 
             sim_cfg = SimConfig.from_fixture(n_symbols=sim_symbols, total_rate=sim_rate)
         with ExitStack() as stack:
-            url = open_redis_url(stack, redis_url)
+            embedded = None if redis_url else open_embedded(stack)
+            url = embedded.url if embedded is not None else str(redis_url)
             facts = redis_conn.check(url)
             warning = redis_conn.eviction_warning(facts)
             if warning:
@@ -226,6 +232,7 @@ def register(app: typer.Typer) -> None:
                         sim_cfg=sim_cfg,
                         metrics_port=metrics_port,
                         origin=SIMULATOR if simulate else EXCHANGE,
+                        embedded=embedded,
                     )
                 )
             except BaseException as exc:  # unwrap trio's exception groups at the boundary

@@ -16,8 +16,10 @@ import trio
 from rich.console import Console
 from rich.live import Live
 
+from orders_cli.cli.embedded_watch import watch_embedded
 from orders_cli.cli.render_run import RateMeter, panel, summary_fields, summary_line
 from orders_cli.config import RunConfig
+from orders_cli.embedded import EmbeddedRedis
 from orders_cli.errors import OrdersError
 from orders_cli.gctune import tuned_gc
 from orders_cli.health import publish_health
@@ -29,7 +31,12 @@ from orders_cli.store.processor import now_ms
 from orders_cli.telemetry import Telemetry
 
 log = logging.getLogger("orders.run")
-STOP_GRACE_S = 4.5
+STOP_GRACE_S = 5.0
+"""From the stop signal to the end of the run, whatever Redis does: the one number the
+log prints and the run keeps."""
+HEALTH_CLEAR_S = 0.5
+"""The end of the grace kept for deleting the health key (the flush gets the rest)."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @attrs.frozen
@@ -40,19 +47,51 @@ class Display:
     json_logs: bool = False
 
 
-async def _signals(ing: Ingester, root: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _sig in signals:
+async def _signals(ing: Ingester, stop: _Stop) -> None:
+    """SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal or ssh session is gone) stop the
+    run: what was received is flushed within :data:`STOP_GRACE_S`; a second signal stops
+    at once. After SIGHUP the terminal is gone: the live panel stops drawing."""
+    with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        async for sig in signals:
+            if sig == signal.SIGHUP:
+                stop.display.cancel()
             if ing.stopping:
                 log.warning("second signal: stopping now")
-                root.cancel()
+                stop.whole.cancel()
                 return
-            log.info("stopping: flushing what was received (at most %.0fs)", STOP_GRACE_S)
+            log.info(
+                "stopping (%s): flushing what was received (at most %gs)",
+                signal.Signals(sig).name,
+                STOP_GRACE_S,
+            )
             ing.stop()
-            root.deadline = min(root.deadline, trio.current_time() + STOP_GRACE_S)
+            stop.begin(trio.current_time())
 
 
-async def _display(t: Telemetry, d: Display, title: str) -> None:
+@attrs.define
+class _Stop:
+    """The cancel scopes a stop signal acts on: ``whole`` (the run and its health-key
+    delete), ``ingest`` (the run, ended :data:`HEALTH_CLEAR_S` earlier) and ``display``."""
+
+    whole: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    ingest: trio.CancelScope | None = None
+    display: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+
+    def begin(self, now: float) -> None:
+        end = now + STOP_GRACE_S
+        self.whole.deadline = min(self.whole.deadline, end)
+        if self.ingest is not None:
+            self.ingest.deadline = min(self.ingest.deadline, end - HEALTH_CLEAR_S)
+
+
+async def _display(t: Telemetry, d: Display, title: str, scope: trio.CancelScope) -> None:
+    """Until ``scope`` is cancelled; a terminal that is gone (EIO, EPIPE after a SIGHUP)
+    ends the display, never the run."""
+    with scope, contextlib.suppress(OSError):
+        await _draw(t, d, title)
+
+
+async def _draw(t: Telemetry, d: Display, title: str) -> None:
     meter = RateMeter()
     if d.tty:
         console = d.console or Console()
@@ -130,8 +169,10 @@ async def run_ingest(
     title: str = "orders run",
     metrics_port: int | None = None,
     origin: str | None = None,
+    embedded: EmbeddedRedis | None = None,
 ) -> Telemetry:
-    """``origin``: the keyspace claim (store/origin.py), made once the exchange answered."""
+    """``origin``: the keyspace claim (store/origin.py), made once the exchange answered.
+    ``embedded``: the embedded Redis this run uses, restarted if it dies."""
     telemetry = Telemetry()
     with contextlib.ExitStack() as stack:
         if metrics_port is not None:
@@ -141,7 +182,7 @@ async def run_ingest(
             stack.callback(server.shutdown)
             log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", metrics_port)
         stack.enter_context(tuned_gc())
-        await _run(cfg, source, redis, display, telemetry, sim_cfg, title, origin)
+        await _run(cfg, source, redis, display, telemetry, sim_cfg, title, origin, embedded)
     return telemetry
 
 
@@ -154,57 +195,72 @@ async def _run(
     sim_cfg: Any,
     title: str,
     origin: str | None,
+    embedded: EmbeddedRedis | None,
 ) -> None:
-    async with trio.open_nursery() as root:
-        if sim_cfg is not None:
-            from orders_cli.sim import Simulator
+    stop = _Stop()
+    flushed = False
+    with stop.whole:
+        async with trio.open_nursery() as root:
+            stop.ingest = root.cancel_scope
+            if sim_cfg is not None:
+                from orders_cli.sim import Simulator
 
-            sim = Simulator(sim_cfg)
-            await root.start(sim.serve)
-            cfg = attrs.evolve(cfg, ws_url=sim.ws_url, rest_url=sim.rest_url)
-            log.info("simulator: ws %s, rest %s", sim.ws_url, sim.rest_url)
-            ns = f" --namespace {cfg.namespace.rstrip(':')}" if cfg.namespace else ""
-            log.info(  # the same store: a verify of another Redis would find nothing
-                "check it while it runs: orders verify --redis-url %s%s --rest-url %s",
-                redact(cfg.redis_url),
-                ns,
-                sim.rest_url,
+                sim = Simulator(sim_cfg)
+                await root.start(sim.serve)
+                cfg = attrs.evolve(cfg, ws_url=sim.ws_url, rest_url=sim.rest_url)
+                log.info("simulator: ws %s, rest %s", sim.ws_url, sim.rest_url)
+                ns = f" --namespace {cfg.namespace.rstrip(':')}" if cfg.namespace else ""
+                log.info(  # the same store: a verify of another Redis would find nothing
+                    "check it while it runs: orders verify --redis-url %s%s --rest-url %s",
+                    redact(cfg.redis_url),
+                    ns,
+                    sim.rest_url,
+                )
+            ing = Ingester(cfg, source, redis, telemetry, origin=origin)
+            root.start_soon(_signals, ing, stop)
+            root.start_soon(_display, telemetry, display, title, stop.display)
+            root.start_soon(_redis_facts, ing)
+            if embedded is not None:
+                await root.start(watch_embedded, embedded, telemetry)
+            if cfg.prune_every_s > 0:
+                root.start_soon(_retention, ing)
+
+            async def write_health(key: str, value: bytes, ttl: int) -> None:
+                with contextlib.suppress(OrdersError):
+                    await ing.worker.call(lambda r: r.set(key, value, ex=ttl))
+
+            def extra() -> dict[str, Any]:
+                w = ing.writer
+                return {"silent_symbols": w.processor.silent_symbols() if w is not None else []}
+
+            root.start_soon(
+                partial(
+                    publish_health,
+                    write_health,
+                    ing.ks,
+                    telemetry,
+                    cfg.ingester_id,
+                    cfg.health_interval_s,
+                    extra=extra,
+                )
             )
-        ing = Ingester(cfg, source, redis, telemetry, origin=origin)
-        root.start_soon(_signals, ing, root.cancel_scope)
-        root.start_soon(_display, telemetry, display, title)
-        root.start_soon(_redis_facts, ing)
-        if cfg.prune_every_s > 0:
-            root.start_soon(_retention, ing)
-
-        async def write_health(key: str, value: bytes, ttl: int) -> None:
-            with contextlib.suppress(OrdersError):
-                await ing.worker.call(lambda r: r.set(key, value, ex=ttl))
-
-        def extra() -> dict[str, Any]:
-            w = ing.writer
-            return {"silent_symbols": w.processor.silent_symbols() if w is not None else []}
-
-        root.start_soon(
-            partial(
-                publish_health,
-                write_health,
-                ing.ks,
-                telemetry,
-                cfg.ingester_id,
-                cfg.health_interval_s,
-                extra=extra,
-            )
+            await ing.run()
+            flushed = True
+            root.cancel_scope.cancel()
+        # a clean stop: no ghost "healthy" record for `orders status` to find
+        with contextlib.suppress(OrdersError):
+            await ing.worker.call(lambda r: r.delete(ing.ks.health(cfg.ingester_id)))
+    if not flushed and ing.stopping:
+        log.warning(
+            "stopped after the %gs grace with writes still pending (Redis did not answer): "
+            "the next start re-fetches what is missing from the exchange",
+            STOP_GRACE_S,
         )
-        await ing.run()
-        root.cancel_scope.cancel()
-    # a clean stop: no ghost "healthy" record for `orders status` to find
-    with contextlib.suppress(OrdersError):
-        await ing.worker.call(lambda r: r.delete(ing.ks.health(cfg.ingester_id)))
     if ing.stopping:
         if display.json_logs:  # every line of --json-logs is JSON
             fields = summary_fields(telemetry, 0.0)
             del fields["rate"]
             log.info("stopped", extra={"fields": fields})
         else:
-            print(summary_line(telemetry, 0.0).replace("rate=0/s ", ""), file=sys.stderr)
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                print(summary_line(telemetry, 0.0).replace("rate=0/s ", ""), file=sys.stderr)

@@ -1,6 +1,7 @@
 """Listing sync: poll exchangeInfo (weight-aware, through the REST budget), keep
-``symbol:{S}:info`` current, subscribe new TRADING symbols without a restart and
-unsubscribe those that leave TRADING."""
+``symbol:{S}:info`` current (``DELISTED`` for a subscribed symbol no longer listed at all),
+subscribe new TRADING symbols without a restart and unsubscribe those that leave TRADING
+(after a final head check, like pipeline/closeout.py does on a start)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from orders_cli.pipeline.backoff import ConnectBudget
 from orders_cli.pipeline.discovery import fetch_exchange_info
 from orders_cli.pipeline.messages import HeadCheck, WriterInput
 from orders_cli.rest.client import RestClient
-from orders_cli.store.info import write_infos
+from orders_cli.store.info import mark_delisted, write_infos
 from orders_cli.store.processor import now_ms
 
 if TYPE_CHECKING:
@@ -54,7 +55,8 @@ class ListingSync:
         ing = self.ing
         source = ing.source
         body = await fetch_exchange_info(self.rest, source)
-        infos = ing.wanted(source.parse_exchange_info(body))
+        listed = source.parse_exchange_info(body)
+        infos = ing.wanted(listed)
         changed = [i for i in infos if ing.infos.get(i.symbol) != i]
         if changed:
             await ing.worker.run_retrying(
@@ -70,6 +72,12 @@ class ListingSync:
             if gone:
                 await shard.remove_streams(gone)
         if removed:  # their last trades may not have reached us live: ask REST for the head
+            names = {i.symbol for i in listed}
+            gone_for_good = [s for s in removed if s not in names]
+            if gone_for_good:
+                await ing.worker.run(
+                    mark_delisted, ing.redis, ing.ks, gone_for_good, source.name, now_ms()
+                )
             await ing.request_backfill(HeadCheck(tuple(removed), reason="unlisted"))
         new_streams = [source.stream_name(s) for s in added]
         for shard in ing.shards:

@@ -21,9 +21,10 @@ from orders_cli.pipeline.backfill import Backfill
 from orders_cli.pipeline.backfill_gate import PageGate
 from orders_cli.pipeline.backfill_sweep import sweep_interval, sweeper
 from orders_cli.pipeline.backoff import ConnectBudget
+from orders_cli.pipeline.closeout import Closeout, find_closeout
 from orders_cli.pipeline.discovery import fetch_exchange_info
 from orders_cli.pipeline.listing import ListingSync
-from orders_cli.pipeline.messages import BackfillInput, WriterInput
+from orders_cli.pipeline.messages import BackfillInput, HeadCheck, WriterInput
 from orders_cli.pipeline.shard import Shard
 from orders_cli.pipeline.sharding import plan_shards
 from orders_cli.pipeline.wsopen import ws_client_kind
@@ -31,7 +32,7 @@ from orders_cli.redis_conn import ingester_name, name_connections
 from orders_cli.redis_types import RedisClient
 from orders_cli.rest.client import RestClient
 from orders_cli.sources.base import Source
-from orders_cli.store.info import save_malformed, write_infos
+from orders_cli.store.info import mark_delisted, save_malformed, write_infos
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.origin import claim
 from orders_cli.store.planner import PlanConfig
@@ -77,6 +78,7 @@ class Ingester:
         self._bf_send: trio.MemorySendChannel[BackfillInput] | None = None
         self._rest: RestClient | None = None
         self.gate: PageGate | None = None
+        self.closeout = Closeout()
 
     # ------------------------------------------------------------------ control
     def stop(self) -> None:
@@ -133,7 +135,8 @@ class Ingester:
                 rollup_s=cfg.rollup_s,
                 retention_ms=int(cfg.retention_s * 1000),
             )
-            resume = await self.worker.run_retrying(processor.preload, trading)
+            closing = list(self.closeout.symbols)
+            resume = await self.worker.run_retrying(processor.preload, [*trading, *closing])
             writer_send, writer_recv = trio.open_memory_channel[WriterInput](cfg.channel_size)
             bf_send, bf_recv = trio.open_memory_channel[BackfillInput](10_000)
             self.gate = PageGate()  # backfill pages the writer has not applied yet
@@ -152,6 +155,8 @@ class Ingester:
                 await outer.start(self.writer.run)
                 async with writer_send, bf_send:
                     self._resumed = [*resume.gap_requests, *resume.cold_starts]
+                    if closing:  # after their resumed gaps: the head check opens the tail
+                        self._resumed.append(HeadCheck(tuple(closing), reason="closeout"))
                     await self._run_producers(
                         rest, trading, writer_send, bf_send, bf_recv, task_status
                     )
@@ -279,7 +284,7 @@ class Ingester:
                 )
             if unknown:
                 log.warning("not listed on %s, ignored: %s", self.source.name, ", ".join(unknown))
-            infos = self.wanted(infos)
+        listed, infos = infos, self.wanted(infos)
         self.infos = {i.symbol: i for i in infos}
         if self.origin is not None:  # the exchange answered: now we may clear demo data
             await self.worker.run_retrying(
@@ -288,7 +293,23 @@ class Ingester:
         await self.worker.run_retrying(
             write_infos, self.redis, self.ks, infos, self.source.name, now_ms()
         )
+        await self._find_closeout(listed)
         return infos
+
+    async def _find_closeout(self, listed: list[SymbolInfo]) -> None:
+        """Held symbols that left TRADING while no run recorded them (pipeline/closeout.py)."""
+        found = await self.worker.run(find_closeout, self.redis, self.ks, listed, self.cfg.symbols)
+        await self.worker.run(
+            mark_delisted, self.redis, self.ks, found.delisted, self.source.name, now_ms()
+        )
+        if found.symbols:
+            log.info(
+                "closing out %d symbol%s no longer TRADING (final head check and fill): %s",
+                len(found.symbols),
+                "" if len(found.symbols) == 1 else "s",
+                ", ".join(found.symbols[:10]) + (" ..." if len(found.symbols) > 10 else ""),
+            )
+        self.closeout = found
 
     async def _save_samples(self) -> None:
         while True:

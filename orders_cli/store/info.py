@@ -9,6 +9,10 @@ from orders_cli.models import SymbolInfo
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 
+DELISTED = "DELISTED"
+"""``symbol:{S}:info.status`` of a symbol the exchange no longer lists at all (ours: the
+exchange's own statuses are kept as it sends them)."""
+
 
 def write_infos(
     redis: RedisClient, ks: Keyspace, infos: Sequence[SymbolInfo], market: str, now_ms: int
@@ -27,6 +31,25 @@ def write_infos(
         )
         pipe.sadd(ks.symbols(), info.symbol)
     pipe.execute()
+
+
+def mark_delisted(
+    redis: RedisClient, ks: Keyspace, symbols: Sequence[str], market: str, now_ms: int
+) -> None:
+    if not symbols:
+        return
+    pipe = redis.pipeline(transaction=False)
+    for symbol in symbols:
+        pipe.hset(
+            ks.symbol_info(symbol),
+            mapping={"status": DELISTED, "market": market, "updated_at": now_ms},
+        )
+    pipe.execute()
+
+
+def held_symbols(redis: RedisClient, ks: Keyspace) -> set[str]:
+    """Every symbol this market's keyspace has seen (listed or stored)."""
+    return {m.decode() if isinstance(m, bytes) else m for m in redis.smembers(ks.symbols())}
 
 
 def save_malformed(

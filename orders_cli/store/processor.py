@@ -46,7 +46,7 @@ from orders_cli.store.rollup import (
 )
 from orders_cli.store.rollup_recovery import recover_rollup
 from orders_cli.store.script import APPLY_LUA, APPLY_SHA, Arg, apply_args
-from orders_cli.store.symbol_io import load_states
+from orders_cli.store.symbol_io import load_revisions, load_states
 
 log = logging.getLogger("orders.writer")
 MAX_ATTEMPTS = 5
@@ -73,6 +73,8 @@ class Outcome:
     # retried alone; what the other symbols applied in the round is stored
     refused: dict[str, list[WriterInput]] = attrs.field(factory=dict)
     refusal: RedisRefusing | None = None
+    # symbols whose state Redis holds at an older revision than this writer committed
+    rolled_back: list[str] = attrs.field(factory=list)
 
 
 class Processor:
@@ -112,6 +114,9 @@ class Processor:
         self.retention_ms = retention_ms
         self._symbol_keys: dict[str, list[str]] = {}
         self._script_loaded = False
+        # revisions committed before the last reset (reload them all: did Redis go back?)
+        self._known: dict[str, int] = {}
+        self._recheck = False  # one state went back: check every other one's revision
 
     # ------------------------------------------------------------------ loading
     def _load(self, symbols: Sequence[str], out: Outcome) -> None:
@@ -130,6 +135,8 @@ class Processor:
         now = self.clock_ms()
         for s, st in loaded.items():
             self.states[s] = st
+            if st.revision < self._known.pop(s, 0):
+                self._rolled_back(s, out)
             for g in st.gaps:  # resume what a previous run left open
                 if g.exchange_side:
                     continue
@@ -188,6 +195,10 @@ class Processor:
     # ------------------------------------------------------------------ applying
     def process(self, inputs: Sequence[WriterInput], flush: bool = False) -> Outcome:
         out = Outcome()
+        if self._known:  # after a reset: every symbol we knew, quiet ones too
+            self._guard(lambda: self._load(sorted(self._known), out))
+        if self._recheck:
+            self._guard(lambda: self._recheck_revisions(out))
         by_symbol: dict[str, list[WriterInput]] = defaultdict(list)
         for item in inputs:
             symbol = getattr(item, "symbol", None)
@@ -218,6 +229,8 @@ class Processor:
                 quarantined.add(s)
                 nxt[s] = quarantine(s, todo[s], refusal, out.counters)
             todo = nxt
+        if out.rolled_back:  # Redis went back in time: the other symbols may have too
+            self._recheck = True
         if todo:
             raise RedisUnavailable(f"state of {sorted(todo)[:5]} keeps changing under us")
         return out
@@ -226,14 +239,35 @@ class Processor:
         try:
             return fn()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            self._reset()
+            self._reset()  # whatever was half-applied: reload before the next use
             raise RedisUnavailable(f"lost Redis: {exc}") from exc
         except redis.exceptions.ResponseError as exc:
             self._reset()
             raise as_orders_error(classify(exc), "the writer's round") from exc
 
+    def _rolled_back(self, symbol: str, out: Outcome) -> None:
+        out.rolled_back.append(symbol)
+        out.counters["state_rollbacks"] += 1
+
+    def _recheck_revisions(self, out: Outcome) -> None:
+        """Forget (reload at next use) every symbol whose state Redis holds at an older
+        revision than ours; the others keep their in-memory state (held trades too)."""
+        symbols = list(self.states)
+        for s, rev in load_revisions(self.redis, self.ks, symbols).items():
+            if rev < self.states[s].revision:
+                self._rolled_back(s, out)
+                self.forget([s])
+        self._recheck = False
+
     def _reset(self) -> None:
-        self.states.clear()  # whatever was half-applied: reload before the next use
+        """Drop every in-memory state (reloaded before its next use), remembering the
+        revision each was committed at: a reload that finds an older one means Redis
+        lost acknowledged writes (a restart with ``appendfsync everysec``, a restore of
+        an older snapshot). That is reported in ``Outcome.rolled_back`` and re-gapped
+        from the reloaded watermark, never treated as corruption."""
+        for s, st in self.states.items():
+            self._known[s] = max(st.revision, self._known.get(s, 0))
+        self.states.clear()
         self.bars.clear()
         self.rollups.clear()  # the rollup markers in Redis cover what was applied
         self._script_loaded = False
@@ -289,6 +323,8 @@ class Processor:
                     done.poison[s] = refusal
                 continue
             if int(res[0]) != 1:
+                if int(res[1]) < self.states[s].revision:
+                    self._rolled_back(s, out)
                 self.forget([s])
                 done.conflicts.append(s)
                 continue

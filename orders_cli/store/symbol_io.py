@@ -49,6 +49,14 @@ def load_states(redis: RedisClient, ks: Keyspace, symbols: Sequence[str]) -> dic
     return out
 
 
+def load_revisions(redis: RedisClient, ks: Keyspace, symbols: Sequence[str]) -> dict[str, int]:
+    """Each symbol's committed state revision (0: no state)."""
+    pipe = redis.pipeline(transaction=False)
+    for s in symbols:
+        pipe.hget(ks.state(s), "revision")
+    return {s: _int(raw) or 0 for s, raw in zip(symbols, pipe.execute(), strict=True)}
+
+
 def load_bars(
     redis: RedisClient, ks: Keyspace, wanted: Iterable[tuple[str, str, int]]
 ) -> dict[tuple[str, str, int], Bar]:

@@ -5,7 +5,11 @@ would stop pongs), never several threads (measured: a second one halves throughp
 Failures come out as orders errors: a lost connection or a refusal that passes
 (:class:`RedisUnavailable`, :class:`RedisRefusing`: retry), or an error reply that the
 same command would get again (:class:`RedisRejected`). While Redis is unavailable the
-telemetry says so (panel, health, metrics) and the log says it once per episode."""
+telemetry says so (panel, health, metrics) and the log says it once per episode.
+
+A cancelled call abandons its thread (a hung Redis must not hold a stop past its grace):
+the thread keeps the limiter until its call returns, so later calls still run one at a
+time, after it."""
 
 from __future__ import annotations
 
@@ -37,7 +41,9 @@ class RedisWorker:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` in the writer thread (errors: see the module doc)."""
         try:
-            return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+            return await trio.to_thread.run_sync(
+                fn, *args, limiter=self.limiter, abandon_on_cancel=True
+            )
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise RedisUnavailable(f"lost Redis: {exc}") from exc
         except redis.exceptions.ResponseError as exc:

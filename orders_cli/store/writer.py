@@ -6,6 +6,7 @@ went through, and tells the backfill what to fetch."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -25,6 +26,8 @@ from orders_cli.retry import Backoff
 from orders_cli.store.processor import Outcome, Processor
 from orders_cli.store.worker import RETRY_BASE_S, RedisWorker
 from orders_cli.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
 
 
 class Writer:
@@ -153,6 +156,14 @@ class Writer:
                     for r in self.processor.stale_gap_requests(int(self.regap_s * 1000))
                 ]
             self._next_regap = now + self.regap_s
+        if outcome.rolled_back:
+            log.warning(
+                "Redis lost acknowledged writes of %d symbol%s (their state went back: a "
+                "restart or a restore of an older snapshot): reloaded; re-fetching from REST",
+                len(outcome.rolled_back),
+                "" if len(outcome.rolled_back) == 1 else "s",
+            )
+            requests.append(HeadCheck(tuple(outcome.rolled_back), reason="rollback"))
         requests += [
             HeadCheck(ev.symbols, reason="reconnect")
             for ev in events

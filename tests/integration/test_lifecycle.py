@@ -4,11 +4,8 @@ start-up errors are one line with the documented exit code."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,37 +14,12 @@ import trio
 
 from orders_cli.sim import SimConfig, Simulator
 from orders_cli.store import gaps as gapops
+from tests.integration.cliproc import ROOT, cli_env, collect, orders_argv, stored_count
 from tests.integration.harness import KS, expected_member, stored
 from tests.integration.replay_server import wait_for
 from tests.redis_server import free_port
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _orders(*args: str) -> list[str]:
-    return [sys.executable, "-m", "orders_cli", *args]
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-async def _collect(stream: trio.abc.ReceiveStream | None, into: bytearray, eof: trio.Event) -> None:
-    assert stream is not None
-    async for chunk in stream:
-        into += chunk
-    eof.set()
-
-
-def _stored_count(r: Any, symbols: list[str]) -> int:
-    pipe = r.pipeline(transaction=False)
-    for s in symbols:
-        pipe.zcard(KS.trades_latest(s))
-    return sum(pipe.execute())
 
 
 def _accounted(r: Any, truth: dict[str, list[dict[str, Any]]]) -> list[str]:
@@ -97,7 +69,7 @@ async def test_sigint_mid_stream_exits_0_and_leaves_redis_consistent(
         async with trio.open_nursery() as n:
             await n.start(sim.serve)
             symbols = list(sim.truth_by_symbol())
-            argv = _orders(
+            argv = orders_argv(
                 "run",
                 "--redis-url", redis_server.url,
                 "--ws-url", sim.ws_url,
@@ -111,12 +83,12 @@ async def test_sigint_mid_stream_exits_0_and_leaves_redis_consistent(
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 cwd=ROOT,
-                env=_env(),
+                env=cli_env(),
             )
-            n.start_soon(_collect, proc.stderr, err, eof)
+            n.start_soon(collect, proc.stderr, err, eof)
             try:
                 # live and writing batches at a high rate: then Ctrl-C
-                await wait_for(lambda: _stored_count(r, symbols) > 3000, interval=0.1)
+                await wait_for(lambda: stored_count(r, symbols) > 3000, interval=0.1)
                 proc.send_signal(signal.SIGINT)
                 started = trio.current_time()
                 with trio.fail_after(5):
@@ -147,18 +119,18 @@ async def test_sigint_mid_stream_exits_0_and_leaves_redis_consistent(
         lines = [line for line in stderr.splitlines() if line.startswith("stored=")]
         assert lines, stderr[-3000:]
         fields = dict(part.split("=", 1) for part in lines[-1].split() if "=" in part)
-    assert int(fields["stored"]) == _stored_count(r, symbols) > 3000
+    assert int(fields["stored"]) == stored_count(r, symbols) > 3000
 
 
 async def _run_cli(*args: str) -> subprocess.CompletedProcess[bytes]:
     with trio.fail_after(20):
         return await trio.run_process(
-            _orders(*args),
+            orders_argv(*args),
             check=False,
             capture_stdout=True,
             capture_stderr=True,
             cwd=ROOT,
-            env=_env(),
+            env=cli_env(),
         )
 
 
