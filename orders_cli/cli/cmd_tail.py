@@ -45,13 +45,13 @@ An unknown symbol exits 2 and names close matches.
 
 Example: orders tail BTCUSDT  (from now on, until Ctrl-C)
 
-Example: orders tail BTCUSDT ETHUSDT --since 5m  (the last 5 minutes, then follow)
+Example: orders tail BTCUSDT ETHUSDT --since 5m  (the last 5 min, then follow)
 
-Example: orders tail BTCUSDT --since 5m --no-follow > btc.jsonl  (the history only)
+Example: orders tail BTCUSDT --since 5m --no-follow > btc.jsonl
 
 Example: orders tail BTCUSDT | head -n 100
 
-Example: orders tail BTCUSDT --stats  (a live view of the current window and 1m bar)
+Example: orders tail BTCUSDT --stats  (live: current window and 1m bar)
 """
 
 
@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
             "--since",
             "ORDERS_TAIL_SINCE",
             None,
-            help="Print the trades of this long ago up to now first (e.g. 5m), then follow.",
+            help="Print the trades of the last DURATION first (e.g. 5m), then follow.",
         ),
         follow: bool = typer.Option(
             True,
