@@ -16,7 +16,7 @@ import redis
 from orders_cli.errors import UsageError
 from orders_cli.models import Trade
 from orders_cli.store.keys import Keyspace
-from orders_cli.store.member import decode_stream_fields
+from orders_cli.store.member import decode_member, decode_stream_fields
 
 
 def known_symbols(r: redis.Redis, keyspace: Keyspace) -> set[str]:
@@ -51,18 +51,17 @@ class Tailed:
 @attrs.frozen(slots=True)
 class Seam:
     """Where one symbol's history ends and its live part begins: the stream's top entry
-    when following started. A trade is in the window when ``trade_time >= floor_ms``, or
-    when its id is above ``floor_id`` (without ``--since``: the id of that top entry, so a
-    live trade whose time steps back is still shown, a backfill of older ids is not)."""
+    when following started (None: an empty stream). The history holds the trades stored
+    up to it with ``trade_time >= floor_ms``; after it, a trade is also in the window when
+    its id is above ``floor_id``, the newest trade stored then (a live trade whose time
+    steps back is shown; a backfill of older ids is not, unless inside the window)."""
 
     stream_id: str | None
     floor_ms: int
-    floor_id: int | None
+    floor_id: int
 
     def admits(self, t: Trade) -> bool:
-        return t.trade_time >= self.floor_ms or (
-            self.floor_id is not None and t.agg_id > self.floor_id
-        )
+        return t.trade_time >= self.floor_ms or t.agg_id > self.floor_id
 
 
 def _by_time(parts: Iterable[Iterable[Trade]]) -> Iterator[Trade]:
@@ -100,19 +99,24 @@ class Follower:
         newest: list[Trade] = []
         for s in symbols:
             key = keyspace.trades_stream(s)
-            top = cast(list[tuple[bytes, dict[bytes, bytes]]], r.xrevrange(key, count=1))
+            pipe = r.pipeline(transaction=True)  # one symbol's keys share a slot
+            pipe.xrevrange(key, count=1)
+            pipe.zrevrangebyscore(keyspace.trades_latest(s), "+inf", "-inf", start=0, num=1)
+            top, newest_member = cast(
+                tuple[list[tuple[bytes, dict[bytes, bytes]]], list[bytes]], pipe.execute()
+            )
             top_id = top[0][0].decode() if top else None
+            stored = [decode_stream_fields(s, fields) for _, fields in top]
+            stored += [decode_member(m) for m in newest_member]
+            floor_id = max((t.agg_id for t in stored), default=-1)
             if since_ms is not None:
-                seams[s] = Seam(top_id, since_ms, None)
-            elif top:
-                # an entry's id ms is max(T, previous id ms): the newest trade time stored
-                top_ms = int(top_id.split("-")[0]) if top_id else 0
-                seams[s] = Seam(top_id, top_ms, int(top[0][1][b"a"]))
-            else:
-                seams[s] = Seam(None, 0, -1)
+                floor_ms = since_ms
+            else:  # an entry's id ms is max(T, previous id ms): the newest trade time stored
+                floor_ms = int(top_id.split("-")[0]) if top_id else 0
+            seams[s] = Seam(top_id, floor_ms, floor_id)
             symbol_of[key] = s
             cursors[key] = top_id or "0-0"
-            newest += [decode_stream_fields(s, fields) for _, fields in top]
+            newest += stored[:1]
         return cls(keyspace, seams, symbol_of, cursors, since_ms, newest)
 
     def _mark(self, t: Trade) -> Tailed:
@@ -134,7 +138,7 @@ class Follower:
             )
             for entry_id, fields in entries:
                 t = decode_stream_fields(symbol, fields)
-                if seam.admits(t):
+                if t.trade_time >= seam.floor_ms:
                     yield t
                 lo = "(" + entry_id.decode()
             if len(entries) < page:

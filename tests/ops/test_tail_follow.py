@@ -140,3 +140,20 @@ async def test_a_cold_start_backfill_older_than_the_window_is_not_shown(r: redis
         while not live:
             live += await trio.to_thread.run_sync(follower.read, r, 200)
     assert [s.trade.agg_id for s in itertools.chain(history, live)] == [100, 101]
+
+
+async def test_following_from_now_during_a_cold_start_backfill_shows_only_new_trades(
+    r: redis.Redis,
+) -> None:
+    w = writer(r, Clock(), cold=True)
+    now = T0 + 10_000_000
+    w.process([trade("BTCUSDT", 100, now)])
+    w.process([Backfilled("BTCUSDT", tuple(trade("BTCUSDT", a, T0 + a) for a in range(90, 95)))])
+    follower = Follower.start(r, KS, ["BTCUSDT"], None)  # the stream's top entry is id 94
+    w.process([Backfilled("BTCUSDT", tuple(trade("BTCUSDT", a, T0 + a) for a in range(95, 100)))])
+    w.process([trade("BTCUSDT", 101, now - 5)])  # its time steps back: shown all the same
+    with trio.fail_after(5):
+        live: list[Tailed] = []
+        while not live:
+            live += await trio.to_thread.run_sync(follower.read, r, 200)
+    assert [s.trade.agg_id for s in live] == [101]
