@@ -1,10 +1,13 @@
-"""`orders tail`: follow trades live from ``trades:{S}:stream`` (several symbols at once)."""
+"""`orders tail`: follow trades like ``tail -f`` from ``trades:{S}:stream`` (several symbols
+at once): the ``--since`` history first, then every trade as it is stored."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import sys
 import time
-from collections import deque
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -20,18 +23,37 @@ from orders_cli.cli.options import (
     redis_url_option,
 )
 from orders_cli.durations import parse_duration_ms
-from orders_cli.errors import RedisUnavailable
-from orders_cli.models import Trade
+from orders_cli.errors import RedisUnavailable, UsageError
 from orders_cli.ops.conn import open_redis
 from orders_cli.ops.status import any_health
-from orders_cli.ops.tail import Follower, resolve_symbols, stats_view
+from orders_cli.ops.tail import Follower, Tailed, resolve_symbols, stats_view
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import encode_member
 
 BLOCK_MS = 1000
-ROWS = 30
+HISTORY_BATCH = 500  # trades per write while printing the history
 _SYMBOLS = typer.Argument(..., metavar="SYMBOL...", help="Symbols to follow (e.g. BTCUSDT).")
+
+_HELP = """Follow trades as they are stored, like `tail -f`: one line per trade, appended.
+
+On a terminal: aligned columns (UTC time, symbol, side, price and quantity as stored, agg
+id); the terminal scrolls and keeps them. Into a pipe, or with --json: one JSON line per
+trade, exactly the stored member. Every trade once, per symbol in the order it was stored
+(id order; a trade that filled a gap comes when it was filled and is marked late on a
+terminal); several symbols interleaved by trade time. Ctrl-C, or a closed pipe, exits 0.
+An unknown symbol exits 2 and names close matches.
+
+Example: orders tail BTCUSDT  (from now on, until Ctrl-C)
+
+Example: orders tail BTCUSDT ETHUSDT --since 5m  (the last 5 min, then follow)
+
+Example: orders tail BTCUSDT --since 5m --no-follow > btc.jsonl
+
+Example: orders tail BTCUSDT | head -n 100
+
+Example: orders tail BTCUSDT --stats  (live: current window and 1m bar)
+"""
 
 
 def keyspace_for(market: str, namespace: str) -> Keyspace:
@@ -39,29 +61,39 @@ def keyspace_for(market: str, namespace: str) -> Keyspace:
 
 
 class _Out:
-    """JSON lines to stdout, or a rich live table on a TTY."""
+    """JSON lines (the stored member) to stdout, plain aligned lines on a terminal, or the
+    ``--stats`` view (a live table on a terminal, JSON lines otherwise)."""
 
-    def __init__(self, as_json: bool, title: str) -> None:
+    def __init__(self, as_json: bool, follower: Follower, show_stats: bool) -> None:
         self.as_json = as_json
-        self.title = title
-        self.rows: deque[Trade] = deque(maxlen=ROWS)
         self.views: dict[str, dict[str, Any]] = {}
+        self.console: Any = None
+        self.lines: Any = None
         self.live: Any = None
-        if not as_json:
+        if as_json:
+            return
+        from orders_cli.cli.console import out_console
+
+        self.console = out_console()
+        if show_stats:
             from rich.live import Live
 
-            self.live = Live(auto_refresh=False, transient=False)
+            self.live = Live(console=self.console, auto_refresh=False, transient=False)
             self.live.start()
+            return
+        from orders_cli.cli.render_tail import TradeLines
 
-    def trades(self, trades: list[Trade]) -> None:
+        self.lines = TradeLines(list(follower.seams), follower.newest)
+        self.console.print(self.lines.header(), soft_wrap=True, highlight=False)
+
+    def trades(self, shown: Sequence[Tailed]) -> None:
+        if not shown:
+            return
         if self.as_json:
-            sys.stdout.buffer.write(b"".join(encode_member(t) + b"\n" for t in trades))
+            sys.stdout.buffer.write(b"".join(encode_member(s.trade) + b"\n" for s in shown))
             sys.stdout.flush()
             return
-        from orders_cli.cli.render_ops import trades_table
-
-        self.rows.extend(trades)
-        self.live.update(trades_table(list(reversed(self.rows)), self.title), refresh=True)
+        self.console.print(self.lines.lines(shown), soft_wrap=True, highlight=False)
 
     def stats(self, views: list[dict[str, Any]]) -> None:
         if self.as_json:
@@ -78,40 +110,89 @@ class _Out:
             self.live.stop()
 
 
-async def _follow(
+def _batches(items: Iterator[Tailed], size: int) -> Iterator[list[Tailed]]:
+    while batch := list(itertools.islice(items, size)):
+        yield batch
+
+
+def _history(r: RedisClient, follower: Follower, out: _Out, count: int | None) -> int:
+    """Print the window's stored history; the number of trades printed."""
+    shown = 0
+    for batch in _batches(follower.history(r), HISTORY_BATCH):
+        batch = batch if count is None else batch[: count - shown]
+        out.trades(batch)
+        shown += len(batch)
+        if shown == count:
+            break
+    return shown
+
+
+async def _follow(r: RedisClient, follower: Follower, out: _Out, count: int | None) -> None:
+    shown = 0
+    while count is None or shown < count:
+        batch = await trio.to_thread.run_sync(follower.read, r, BLOCK_MS, abandon_on_cancel=True)
+        batch = batch if count is None else batch[: count - shown]
+        out.trades(batch)
+        shown += len(batch)
+
+
+async def _follow_stats(
+    r: RedisClient, follower: Follower, out: _Out, count: int | None, follow: bool
+) -> None:
+    views = [stats_view(r, follower.keyspace, s) for s in follower.seams]
+    out.stats(views[:count] if count else views)
+    shown = len(views)
+    while follow and (count is None or shown < count):
+        batch = await trio.to_thread.run_sync(follower.read, r, BLOCK_MS, abandon_on_cancel=True)
+        if not batch:
+            continue
+        symbols = sorted({s.trade.symbol for s in batch})
+        views = [stats_view(r, follower.keyspace, s) for s in symbols]
+        views = views if count is None else views[: count - shown]
+        out.stats(views)
+        shown += len(views)
+
+
+def _run(
     r: RedisClient,
     follower: Follower,
     out: _Out,
     count: int | None,
+    follow: bool,
     show_stats: bool,
 ) -> None:
-    shown = 0
     if show_stats:
-        views = [stats_view(r, follower.keyspace, s) for s in follower.symbol_of.values()]
-        out.stats(views[:count] if count else views)
-        shown = len(views)
-    while count is None or shown < count:
-        trades = await trio.to_thread.run_sync(follower.read, r, BLOCK_MS, abandon_on_cancel=True)
-        if not trades:
-            continue
-        if show_stats:
-            symbols = sorted({t.symbol for t in trades})
-            views = [stats_view(r, follower.keyspace, s) for s in symbols]
-            batch_v = views if count is None else views[: count - shown]
-            out.stats(batch_v)
-            shown += len(batch_v)
-        else:
-            batch_t = trades if count is None else trades[: count - shown]
-            out.trades(batch_t)
-            shown += len(batch_t)
+        trio.run(_follow_stats, r, follower, out, count, follow)
+        return
+    shown = _history(r, follower, out, count)
+    if follow and (count is None or shown < count):
+        trio.run(_follow, r, follower, out, None if count is None else count - shown)
+
+
+def _stdout_gone() -> None:
+    """The reader went away (``| head``): send what is still buffered nowhere, so the exit
+    does not complain about the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("tail")
+    @app.command("tail", help=_HELP)
     def tail(
         symbols: list[str] = _SYMBOLS,
         since: str | None = duration_option(
-            "--since", "ORDERS_TAIL_SINCE", None, help="Start this far in the past (e.g. 5m)."
+            "--since",
+            "ORDERS_TAIL_SINCE",
+            None,
+            help="Print the trades of the last DURATION first (e.g. 5m), then follow.",
+        ),
+        follow: bool = typer.Option(
+            True,
+            "--follow/--no-follow",
+            "-f",
+            help="Keep following new trades (the default); --no-follow prints the --since "
+            "history and exits.",
         ),
         count: int | None = typer.Option(
             None, "--count", "-n", min=1, help="Exit after N trades (or N --stats updates)."
@@ -126,14 +207,11 @@ def register(app: typer.Typer) -> None:
         market: str = market_option(),
         namespace: str = namespace_option(),
     ) -> None:
-        """Follow trades live from Redis (XREAD BLOCK), several symbols at once.
-
-        A rich live table on a terminal; JSON lines (the stored member JSON) with --json or
-        when stdout is not a terminal. Ctrl-C exits 0. An unknown symbol exits 2 and names
-        close matches.
-
-        Example: orders tail BTCUSDT ETHUSDT --since 5m --count 100 --json
-        """
+        if not follow and since is None and not show_stats:
+            raise UsageError(
+                "--no-follow prints the --since history: give --since too, "
+                "e.g. orders tail BTCUSDT --since 5m --no-follow"
+            )
         keyspace = keyspace_for(market, namespace)
         json_out = as_json or not sys.stdout.isatty()
         since_ms = None
@@ -144,23 +222,21 @@ def register(app: typer.Typer) -> None:
                 try:
                     wanted = resolve_symbols(r, keyspace, symbols)
                     follower = Follower.start(r, keyspace, wanted, since_ms)
+                    if follow and not any_health(r, keyspace):  # no ingester reports here
+                        typer.echo(
+                            "orders tail: no `orders run` is reporting to this Redis "
+                            "(see `orders status`); waiting for new trades anyway",
+                            err=True,
+                        )
+                    out = _Out(json_out, follower, show_stats)
+                    try:
+                        _run(r, follower, out, count, follow, show_stats)
+                    finally:
+                        out.close()
                 except (redis.ConnectionError, redis.TimeoutError) as exc:
                     raise RedisUnavailable(f"Redis went away: {exc}") from exc
-                if not any_health(r, keyspace):  # no ingester publishes health here
-                    typer.echo(
-                        "orders tail: no `orders run` is reporting to this Redis "
-                        "(see `orders status`); waiting for new trades anyway",
-                        err=True,
-                    )
-                out = _Out(json_out, f"orders tail {' '.join(wanted)}")
-                try:
-                    trio.run(_follow, r, follower, out, count, show_stats)
-                except (redis.ConnectionError, redis.TimeoutError) as exc:
-                    raise RedisUnavailable(f"Redis went away: {exc}") from exc
-                finally:
-                    out.close()
         except KeyboardInterrupt:
             raise typer.Exit(0) from None
         except BrokenPipeError:
-            sys.stderr.close()  # the reader went away (e.g. `| head`): not an error
+            _stdout_gone()
             raise typer.Exit(0) from None

@@ -1,4 +1,4 @@
-"""Rich renderings for ``orders tail``, ``orders prune`` and ``orders status`` (rows ->
+"""Rich renderings for ``orders tail --stats``, ``orders prune`` and ``orders status`` (rows ->
 tables). Only the CLI imports this module."""
 
 from __future__ import annotations
@@ -11,33 +11,12 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from orders_cli.models import Trade
 from orders_cli.ops.policy import PruneReport
 from orders_cli.ops.status import RedisDiagnosis, Verdict
 
 
 def _time(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%H:%M:%S.%f")[:-3]
-
-
-def trades_table(trades: Sequence[Trade], title: str) -> Table:
-    table = Table(title=title, expand=False)
-    for col, justify in (
-        ("time (UTC)", "left"),
-        ("symbol", "left"),
-        ("side", "left"),
-        ("price", "right"),
-        ("quantity", "right"),
-        ("agg id", "right"),
-        ("fills", "right"),
-    ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]  # literal justify
-    for t in trades:
-        side = Text("sell", style="red") if t.is_buyer_maker else Text("buy", style="green")
-        table.add_row(
-            _time(t.trade_time), t.symbol, side, t.price, t.quantity, str(t.agg_id), str(t.fills)
-        )
-    return table
 
 
 def stats_table(views: Sequence[dict[str, Any]]) -> Table:

@@ -1,9 +1,12 @@
-"""Following ``trades:{S}:stream`` (``orders tail``): symbol checks, XREAD cursors, and the
-``--stats`` view (current 100 ms window + latest 1m bar). Sync; run in a trio thread."""
+"""Following ``trades:{S}:stream`` (``orders tail``): symbol checks, a window's history and
+its live part with nothing lost or repeated between them, and the ``--stats`` view (current
+100 ms window + latest 1m bar). Sync; run in a trio thread."""
 
 from __future__ import annotations
 
 import difflib
+import heapq
+from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 import attrs
@@ -13,9 +16,7 @@ from orders_cli.errors import UsageError
 from orders_cli.models import Trade
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
-from orders_cli.store.member import decode_stream_fields
-
-MAX_SEQ = 18446744073709551615
+from orders_cli.store.member import decode_member, decode_stream_fields
 
 
 def known_symbols(r: RedisClient, keyspace: Keyspace) -> set[str]:
@@ -38,45 +39,137 @@ def resolve_symbols(r: RedisClient, keyspace: Keyspace, wanted: list[str]) -> li
     return symbols
 
 
+@attrs.frozen(slots=True)
+class Tailed:
+    """One trade to show. ``late``: an id below one already shown for its symbol (a gap
+    the ingester filled after the trades above it were stored)."""
+
+    trade: Trade
+    late: bool
+
+
+@attrs.frozen(slots=True)
+class Seam:
+    """Where one symbol's history ends and its live part begins: the stream's top entry
+    when following started (None: an empty stream). The history holds the trades stored
+    up to it with ``trade_time >= floor_ms``; after it, a trade is also in the window when
+    its id is above ``floor_id``, the newest trade stored then (a live trade whose time
+    steps back is shown; a backfill of older ids is not, unless inside the window)."""
+
+    stream_id: str | None
+    floor_ms: int
+    floor_id: int
+
+    def admits(self, t: Trade) -> bool:
+        return t.trade_time >= self.floor_ms or t.agg_id > self.floor_id
+
+
+def _by_time(parts: Iterable[Iterable[Trade]]) -> Iterator[Trade]:
+    """Several symbols' trades interleaved by trade time; each symbol's own order kept."""
+    return heapq.merge(*parts, key=lambda t: t.trade_time)
+
+
 @attrs.define
 class Follower:
-    """XREAD cursors over several symbols' streams."""
+    """Every stored trade of a window once, per symbol in the order the ingester stored it
+    (id order; a filled gap comes when it was filled, marked late), several symbols
+    interleaved by trade time.
+
+    The window starts at ``since_ms`` (``--since``), else at the newest trade stored when
+    following started. :meth:`history` reads each stream up to its :class:`Seam`,
+    :meth:`read` goes on from there: the seam is one stream entry id, so nothing is shown
+    twice or skipped. (A history read from the ``latest`` ZSET instead hands over at the
+    same seam, skipping live entries whose ids the history showed.)"""
 
     keyspace: Keyspace
+    seams: dict[str, Seam]  # symbol -> seam
     symbol_of: dict[str, str]  # stream key -> symbol
     cursors: dict[str | bytes | memoryview, str | bytes | memoryview | int]
+    since_ms: int | None
+    newest: list[Trade]  # each symbol's top stream entry when following started
+    shown_max: dict[str, int] = attrs.field(factory=dict)  # symbol -> highest id shown
 
     @classmethod
     def start(
         cls, r: RedisClient, keyspace: Keyspace, symbols: list[str], since_ms: int | None
     ) -> Follower:
-        """From ``since_ms`` on (wall ms), else only entries added from now on."""
+        seams: dict[str, Seam] = {}
         symbol_of: dict[str, str] = {}
         cursors: dict[str | bytes | memoryview, str | bytes | memoryview | int] = {}
+        newest: list[Trade] = []
         for s in symbols:
             key = keyspace.trades_stream(s)
+            pipe = r.pipeline(transaction=True)  # one symbol's keys share a slot
+            pipe.xrevrange(key, count=1)
+            pipe.zrevrangebyscore(keyspace.trades_latest(s), "+inf", "-inf", start=0, num=1)
+            top, newest_member = cast(
+                tuple[list[tuple[bytes, dict[bytes, bytes]]], list[bytes]], pipe.execute()
+            )
+            top_id = top[0][0].decode() if top else None
+            stored = [decode_stream_fields(s, fields) for _, fields in top]
+            stored += [decode_member(m) for m in newest_member]
+            floor_id = max((t.agg_id for t in stored), default=-1)
+            if since_ms is not None:
+                floor_ms = since_ms
+            else:  # an entry's id ms is max(T, previous id ms): the newest trade time stored
+                floor_ms = int(top_id.split("-")[0]) if top_id else 0
+            seams[s] = Seam(top_id, floor_ms, floor_id)
             symbol_of[key] = s
-            if since_ms is None:
-                last = cast(list[tuple[bytes, Any]], r.xrevrange(key, count=1))
-                cursors[key] = last[0][0].decode() if last else "0-0"
-            else:
-                cursors[key] = "0-0" if since_ms <= 0 else f"{since_ms - 1}-{MAX_SEQ}"
-        return cls(keyspace=keyspace, symbol_of=symbol_of, cursors=cursors)
+            cursors[key] = top_id or "0-0"
+            newest += stored[:1]
+        return cls(keyspace, seams, symbol_of, cursors, since_ms, newest)
 
-    def read(self, r: RedisClient, block_ms: int, count: int = 1000) -> list[Trade]:
-        """One XREAD BLOCK over every stream; advances the cursors; [] on timeout."""
+    def _mark(self, t: Trade) -> Tailed:
+        top = self.shown_max.get(t.symbol, -1)
+        if t.agg_id > top:
+            self.shown_max[t.symbol] = t.agg_id
+        return Tailed(t, late=t.agg_id < top)
+
+    def _stored_until_seam(self, r: RedisClient, symbol: str, page: int) -> Iterator[Trade]:
+        seam = self.seams[symbol]
+        if seam.stream_id is None:
+            return
+        key = self.keyspace.trades_stream(symbol)
+        lo = f"{max(seam.floor_ms, 0)}-0"  # an entry's id ms is never below its trade time
+        while True:
+            entries = cast(
+                list[tuple[bytes, dict[bytes, bytes]]],
+                r.xrange(key, min=lo, max=seam.stream_id, count=page),
+            )
+            for entry_id, fields in entries:
+                t = decode_stream_fields(symbol, fields)
+                if t.trade_time >= seam.floor_ms:
+                    yield t
+                lo = "(" + entry_id.decode()
+            if len(entries) < page:
+                return
+
+    def history(self, r: RedisClient, page: int = 1000) -> Iterator[Tailed]:
+        """The window's trades stored before following started (none without ``since``),
+        read a page at a time."""
+        if self.since_ms is None:
+            return
+        parts = [self._stored_until_seam(r, s, page) for s in self.seams]
+        for t in _by_time(parts):
+            yield self._mark(t)
+
+    def read(self, r: RedisClient, block_ms: int, count: int = 1000) -> list[Tailed]:
+        """One XREAD BLOCK over every stream from the cursors on; advances them; [] on a
+        timeout."""
         reply = cast(
             list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None,
             r.xread(self.cursors, count=count, block=block_ms),
         )
-        out: list[Trade] = []
+        parts: list[list[Trade]] = []
         for raw_key, entries in reply or []:
             key = raw_key.decode()
             symbol = self.symbol_of[key]
-            for entry_id, fields in entries:
-                out.append(decode_stream_fields(symbol, fields))
-                self.cursors[key] = entry_id.decode()
-        return out
+            seam = self.seams[symbol]
+            part = [decode_stream_fields(symbol, fields) for _, fields in entries]
+            parts.append([t for t in part if seam.admits(t)])
+            if entries:
+                self.cursors[key] = entries[-1][0].decode()
+        return [self._mark(t) for t in _by_time(parts)]
 
 
 def stats_view(r: RedisClient, keyspace: Keyspace, symbol: str) -> dict[str, Any]:
