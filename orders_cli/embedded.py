@@ -2,8 +2,8 @@
 ``--redis-url`` is given.
 
 One server per data directory (``platformdirs.user_data_dir("orders")/redis``): AOF with
-``appendfsync everysec``, ``maxmemory-policy noeviction``, bound to 127.0.0.1 with a unix
-socket (or a random TCP port when the socket path is too long). If a live server already
+``appendfsync everysec``, ``maxmemory-policy noeviction``, on a unix socket only (no TCP
+port: in a short private directory when the data dir is too deep). If a live server already
 answers PING there it is reused and left running on exit. A file lock serialises
 concurrent starts.
 
@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import importlib.util
 import logging
 import os
 import shutil
-import socket
+import stat
 import subprocess
 import sysconfig
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -158,18 +160,26 @@ def _process_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
-def _port_of(url: str) -> int | None:
-    if not url.startswith("redis://"):
-        return None
-    port = url.rsplit(":", 1)[-1].split("/")[0]
-    return int(port) if port.isdigit() else None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def private_socket_dir(data_dir: Path) -> Path:
+    """A short directory of ours for the socket when ``data_dir`` is too deep for one
+    (sockaddr_un holds ~100 bytes): ``$XDG_RUNTIME_DIR`` (per user, 0700) or the temp
+    dir, named after ``data_dir``. Created 0700; an existing one must be a real directory
+    of ours that nobody else can enter, else :class:`RedisUnavailable` (never a TCP port:
+    any local account could reach an unauthenticated one)."""
+    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
+    name = f"orders-{os.getuid()}-{digest}"
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    base = Path(runtime) if runtime and os.path.isdir(runtime) else Path(tempfile.gettempdir())
+    path = base / name
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    st = path.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise RedisUnavailable(
+            f"refusing the socket directory {path}: not private to this user "
+            "(a directory of another user, a symlink, or readable by others); remove it"
+        )
+    return path
 
 
 class EmbeddedRedis:
@@ -192,7 +202,10 @@ class EmbeddedRedis:
 
     @property
     def socket_path(self) -> Path:
-        return self.data_dir / "redis.sock"
+        own = self.data_dir / "redis.sock"
+        if len(str(own)) <= _SUN_PATH_MAX:
+            return own
+        return private_socket_dir(self.data_dir) / "redis.sock"
 
     @property
     def url_file(self) -> Path:
@@ -235,8 +248,8 @@ class EmbeddedRedis:
         return _process_alive(pid)
 
     def restart(self) -> str:
-        """Start the server again on the same dir (and TCP port, if it had one) after it
-        died, unless another command already did; returns its URL."""
+        """Start the server again on the same dir and socket after it died, unless another
+        command already did; returns its URL."""
         with self._lock():
             if self._proc is not None and self._proc.poll() is not None:
                 self._proc = None  # our child died (poll reaped it)
@@ -244,8 +257,7 @@ class EmbeddedRedis:
             if existing is not None and self.alive():
                 self.url, self.reused = existing, True
                 return existing
-            port = _port_of(self.url)
-            self.url, self.reused = self._spawn(port), False
+            self.url, self.reused = self._spawn(), False
         return self.url
 
     def _make_dir(self) -> None:
@@ -318,42 +330,32 @@ class EmbeddedRedis:
             return None
         return url if url and _ping(url) else None
 
-    def _spawn(self, port_wanted: int | None = None) -> str:
-        """``port_wanted``: a restart keeps the TCP port its clients know."""
-        use_socket = len(str(self.socket_path)) <= _SUN_PATH_MAX
+    def _spawn(self) -> str:
+        """A new server on the unix socket only (``--port 0``: no TCP listener)."""
+        sock = self.socket_path
         with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()  # stale: nothing answered PING on it
-        for attempt in range(5):
-            if use_socket:
-                port = 0
-            elif port_wanted and attempt == 0:
-                port = port_wanted
-            else:
-                port = _free_port()
-            url = f"unix://{self.socket_path}" if use_socket else f"redis://127.0.0.1:{port}/0"
-            proc = self._popen(port, use_socket)
-            client = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=1.0)
-            try:
-                wait_until_ready(client, proc, self.log_file)
-            except RedisUnavailable:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                if not use_socket and "in use" in log_tail(self.log_file, 5):
-                    continue  # somebody took the port between probe and bind
-                raise
-            finally:
-                client.close()
-            self._proc = proc
-            self.url_file.write_text(url + "\n")
-            return url
-        raise RedisUnavailable("could not bind a free port for the embedded Redis")
+            sock.unlink()  # stale: nothing answered PING on it
+        url = f"unix://{sock}"
+        proc = self._popen(sock)
+        client = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=1.0)
+        try:
+            wait_until_ready(client, proc, self.log_file)
+        except RedisUnavailable:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            raise
+        finally:
+            client.close()
+        self._proc = proc
+        self.url_file.write_text(url + "\n")
+        return url
 
-    def _popen(self, port: int, use_socket: bool) -> subprocess.Popen[bytes]:
+    def _popen(self, sock: Path) -> subprocess.Popen[bytes]:
         args = [
             self.binary,
             "--bind", "127.0.0.1",
-            "--port", str(port),
+            "--port", "0",
             "--dir", str(self.data_dir),
             "--appendonly", "yes",
             "--appendfsync", "everysec",
@@ -362,8 +364,7 @@ class EmbeddedRedis:
             "--pidfile", str(self.data_dir / "redis.pid"),
             "--daemonize", "no",
         ]  # fmt: skip
-        if use_socket:
-            args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
+        args += ["--unixsocket", str(sock), "--unixsocketperm", "700"]
         try:
             # the log gets config errors too (they go to stderr, before any logfile)
             with open(self.log_file, "ab") as log:

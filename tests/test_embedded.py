@@ -96,13 +96,37 @@ def test_stale_url_file_starts_a_new_server(data_dir: Path) -> None:
         assert _client(server.url).ping()
 
 
-def test_long_data_dir_falls_back_to_a_tcp_port(tmp_path: Path) -> None:
+def test_a_long_data_dir_never_opens_a_tcp_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A socket path too long for sockaddr_un used to fall back to an unauthenticated
+    127.0.0.1 port any local account could reach; now the socket goes to a short private
+    directory of ours and no TCP listener exists."""
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     with embedded_redis(deep) as server:
-        assert server.url.startswith("redis://127.0.0.1:")
-        port = int(server.url.rsplit(":", 1)[1].split("/")[0])
-        assert port not in (0, 6379)
-        assert _client(server.url).config_get("port") == {"port": str(port)}
+        assert server.url.startswith("unix://"), server.url
+        sock = Path(server.url.removeprefix("unix://"))
+        assert len(str(sock)) <= 100
+        assert _client(server.url).config_get("port") == {"port": "0"}
+        private = sock.parent.lstat()
+        assert private.st_uid == os.getuid() and private.st_mode & 0o077 == 0
+        again = EmbeddedRedis(deep)  # another command finds the same server
+        assert again.start() == server.url and again.reused
+
+
+def test_a_short_socket_dir_someone_else_prepared_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    emb = EmbeddedRedis(deep)
+    squat = emb.socket_path.parent
+    squat.chmod(0o755)  # as if prepared by someone else: others can enter it
+    with pytest.raises(RedisUnavailable, match="not private"):
+        emb.start()
 
 
 def test_concurrent_starts_share_one_server(data_dir: Path) -> None:
