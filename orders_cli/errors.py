@@ -27,6 +27,11 @@ class KeyspaceInUse(UsageError):
     or pick another ``--namespace`` / ``--redis-url``."""
 
 
+class StoreLayoutUnknown(UsageError):
+    """The Redis holds orders data in a key layout this release does not know: use the
+    release that wrote it, or another namespace / Redis."""
+
+
 class RedisUnavailable(OrdersError):
     """Redis cannot be reached or refused us; retry later or fix the URL."""
 

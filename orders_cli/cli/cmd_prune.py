@@ -153,7 +153,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError("--keep must be positive")
         keyspace = keyspace_for(market, namespace)
         try:
-            with open_redis(redis_url) as r:
+            with open_redis(redis_url, namespace) as r:
                 now_ms = int(time.time() * 1000)
                 report = prune_once(
                     r, keyspace, now_ms, policy, dry_run=dry_run, archive_dir=archive

@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
 
         sym = symbol.strip().upper()
         ks = _keyspace(market, namespace)
-        with open_redis(redis_url) as r:
+        with open_redis(redis_url, namespace) as r:
             if not symbol_known(r, ks, sym):
                 near = close_symbols(r, ks, sym)
                 hint = f"; did you mean: {', '.join(near)}" if near else ""

@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
         keyspace = keyspace_for(market, namespace)
         healthy = False
         try:
-            with open_redis(redis_url) as r:
+            with open_redis(redis_url, namespace) as r:
                 live = None
                 while True:
                     try:

@@ -218,7 +218,7 @@ def register(app: typer.Typer) -> None:
         if since is not None:
             since_ms = int(time.time() * 1000) - parse_duration_ms(since)
         try:
-            with open_redis(redis_url) as r:
+            with open_redis(redis_url, namespace) as r:
                 try:
                     wanted = resolve_symbols(r, keyspace, symbols)
                     follower = Follower.start(r, keyspace, wanted, since_ms)

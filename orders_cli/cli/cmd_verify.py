@@ -142,7 +142,7 @@ def _run(
 
     source = get_source(market)
     ks = Keyspace(market_prefix=source.key_prefix, namespace=namespace)
-    with open_redis(redis_url) as r:
+    with open_redis(redis_url, namespace) as r:
 
         async def main() -> VerifyReport:
             async with RestClient(

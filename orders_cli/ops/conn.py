@@ -9,11 +9,15 @@ from collections.abc import Iterator
 import redis
 
 from orders_cli.redis_conn import check, connect
+from orders_cli.store.keys import Keyspace
+from orders_cli.store.schema import check_schema
 
 
 @contextlib.contextmanager
-def open_redis(url: str | None) -> Iterator[redis.Redis]:
-    """A checked sync client; raises :class:`~orders_cli.errors.RedisUnavailable`."""
+def open_redis(url: str | None, namespace: str | None = None) -> Iterator[redis.Redis]:
+    """A checked sync client; raises :class:`~orders_cli.errors.RedisUnavailable`. With
+    ``namespace``, also :class:`~orders_cli.errors.StoreLayoutUnknown` when the store there
+    has a key layout this release does not know."""
     embedded = None
     if url is None:
         from orders_cli.embedded import EmbeddedRedis
@@ -23,6 +27,8 @@ def open_redis(url: str | None) -> Iterator[redis.Redis]:
     client = connect(url)
     try:
         check(url, client)
+        if namespace is not None:
+            check_schema(client, Keyspace(namespace=namespace))
         yield client
     finally:
         client.close()

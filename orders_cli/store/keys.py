@@ -72,6 +72,10 @@ class Keyspace:
         kinds = ("trades:{*", "stats:{*", "symbol:{*", "state:{*", "orders:*")
         return [p + kind for kind in kinds]
 
+    def schema(self) -> str:
+        """STRING: the key layout version of this namespace (``store/schema.py``)."""
+        return f"{self.namespace}orders:schema"
+
     def malformed_samples(self) -> str:
         """LIST of recent malformed frames (bounded, newest first)."""
         return f"{self._p}orders:malformed"

@@ -17,6 +17,7 @@ from typing import cast
 from orders_cli.errors import KeyspaceInUse, UsageError
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
+from orders_cli.store.schema import check_schema, claim_schema
 
 log = logging.getLogger("orders.origin")
 
@@ -62,7 +63,9 @@ def claim(redis: RedisClient, ks: Keyspace, origin: str, *, me: str | None = Non
     """Mark the keyspace as filled by ``origin``, clearing simulator data first.
 
     ``me``: this ingester's id (its own health key does not count as another ingester).
-    Raises :class:`KeyspaceInUse` instead of clearing data another ingester writes to."""
+    Raises :class:`KeyspaceInUse` instead of clearing data another ingester writes to, and
+    :class:`StoreLayoutUnknown` before touching a store of an unknown key layout."""
+    check_schema(redis, ks)
     raw = cast(bytes | None, redis.get(ks.origin()))
     current = raw.decode() if raw is not None else None
     if origin == SIMULATOR:
@@ -78,3 +81,4 @@ def claim(redis: RedisClient, ks: Keyspace, origin: str, *, me: str | None = Non
         n = _wipe_if_alone(redis, ks, me, "the simulator's demo data")
         log.warning("removed the simulator's demo data from this Redis (%d keys)", n)
     redis.set(ks.origin(), origin)
+    claim_schema(redis, ks)
