@@ -83,6 +83,8 @@ def test_a_batch_redis_rejects_is_quarantined_as_a_gap_and_the_other_symbols_are
     out = p.process([trade(2, sym="ETHUSDT"), trade(3, sym="ETHUSDT"), trade(2), trade(3)])
     assert out.refusal is None and not out.refused
     assert stored_ids(r) == [1, 2, 3]
+    # the symbol applied in the partly failed round counts as stored, not as duplicates
+    assert out.counters["trades_stored"] == 2 and out.counters["duplicates"] == 0
     assert out.counters["quarantined_batches"] == 1
     assert out.counters["quarantined_trades"] == 2
     assert [g[:2] for g in gaps(r, "ETHUSDT")] == [[2, 3]]
