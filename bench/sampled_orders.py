@@ -101,7 +101,7 @@ def _knobs() -> None:
     if recv:
         import functools
 
-        from orders_cli.pipeline import wsopen
+        from orders_cli.ws import wsopen
 
         # open_ws looks the name up in its module globals at each connect
         orig = getattr(wsopen, "connect_websocket_url")  # noqa: B009 - not re-exported

@@ -24,7 +24,7 @@ import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 
-from orders_cli.pipeline.wsopen import WS_CLIENTS, WsConn, open_ws, ws_client_kind
+from orders_cli.ws.wsopen import WS_CLIENTS, WsConn, open_ws, ws_client_kind
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests/data/binance/spot-aggTrade-frames.jsonl"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -18,7 +18,7 @@ from orders_cli.cli.options import (
 )
 from orders_cli.durations import parse_duration
 from orders_cli.errors import LockHeld, UsageError
-from orders_cli.ops.policy import RetentionPolicy, default_bar_retention
+from orders_cli.store.retention_policy import RetentionPolicy, default_bar_retention
 
 EXIT_HELP = (
     "Exit status: 0 done (or nothing to do); 1 partial: some symbol failed, or the wall clock "
@@ -55,7 +55,7 @@ def _bars_policy(spec: str | None) -> dict[str, float | None]:
 
 
 def _archive_ls(root: Path, as_json: bool) -> None:
-    from orders_cli.ops.archive import list_archive
+    from orders_cli.store.archive import list_archive
 
     files = list_archive(root)
     bad = [f for f in files if f.problems]
@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
             _archive_ls(archive_ls, as_json)
         from orders_cli.cli.cmd_tail import keyspace_for
         from orders_cli.ops.conn import open_redis
-        from orders_cli.ops.prune import prune_once
+        from orders_cli.store.prune import prune_once
 
         policy = RetentionPolicy(
             trades_s=parse_duration(keep),

@@ -231,7 +231,7 @@ def market_option(default: str = "spot", help: str | None = None) -> Any:
 
 
 def validate_ws_client(value: str) -> str:
-    from orders_cli.pipeline.wsopen import ws_client_kind
+    from orders_cli.ws.wsopen import ws_client_kind
 
     try:
         return ws_client_kind(value.strip().lower())

@@ -11,8 +11,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from orders_cli.ops.policy import PruneReport
 from orders_cli.ops.status import RedisDiagnosis, Verdict
+from orders_cli.store.retention_policy import PruneReport
 
 
 def _time(ms: int) -> str:

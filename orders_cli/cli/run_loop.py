@@ -23,7 +23,7 @@ from orders_cli.embedded import EmbeddedRedis
 from orders_cli.errors import OrdersError
 from orders_cli.gctune import tuned_gc
 from orders_cli.health import publish_health
-from orders_cli.pipeline.supervisor import Ingester
+from orders_cli.ingest.ingester import Ingester
 from orders_cli.redis_types import RedisClient
 from orders_cli.redis_url import redact
 from orders_cli.sources.base import Source
@@ -133,8 +133,8 @@ async def _retention(ing: Ingester) -> None:
     """The in-run retention pass, every ``prune_every_s``: one chunk per turn of the Redis
     thread, so the writer's batches go in between (a pass may delete millions of trades);
     a pass that fails (lock held, Redis away or refusing) is skipped, never the run."""
-    from orders_cli.ops.policy import PruneReport, RetentionPolicy
-    from orders_cli.ops.prune import prune_steps
+    from orders_cli.store.prune import prune_steps
+    from orders_cli.store.retention_policy import PruneReport, RetentionPolicy
 
     policy = RetentionPolicy(trades_s=ing.cfg.retention_s)
     warned = False  # once per episode of a clock ahead of the data

@@ -12,10 +12,10 @@ import redis
 import redis.exceptions
 
 from orders_cli.errors import RedisUnavailable, StateConflict
+from orders_cli.messages import Backfilled, ExchangeHole, WriterInput
 from orders_cli.models import Gap, Trade
 from orders_cli.ops.tail import resolve_symbols
 from orders_cli.ops.verify_ids import IdRange, clip, subtract, to_ranges_merge
-from orders_cli.pipeline.messages import Backfilled, ExchangeHole, WriterInput
 from orders_cli.redis_types import RedisClient
 from orders_cli.store import gaps as gapops
 from orders_cli.store.keys import Keyspace

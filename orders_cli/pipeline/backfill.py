@@ -24,6 +24,17 @@ import attrs
 import trio
 
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, RateLimited
+from orders_cli.messages import (
+    Backfilled,
+    BackfillInput,
+    ColdStart,
+    ColdStartDone,
+    ExchangeHole,
+    GapRequest,
+    HeadCheck,
+    HeadSeen,
+    WriterInput,
+)
 from orders_cli.models import Rejection, Trade
 from orders_cli.pipeline.backfill_gate import Held, PageGate, subtract
 from orders_cli.pipeline.backfill_plan import (
@@ -43,17 +54,6 @@ from orders_cli.pipeline.backfill_queue import (
     WorkQueue,
 )
 from orders_cli.pipeline.backfill_sweep import sweep_interval, sweeper
-from orders_cli.pipeline.messages import (
-    Backfilled,
-    BackfillInput,
-    ColdStart,
-    ColdStartDone,
-    ExchangeHole,
-    GapRequest,
-    HeadCheck,
-    HeadSeen,
-    WriterInput,
-)
 from orders_cli.retry import RetryPolicy
 from orders_cli.sources.base import RestRequest
 from orders_cli.telemetry import Telemetry

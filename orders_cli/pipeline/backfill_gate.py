@@ -19,7 +19,7 @@ from collections.abc import Iterable
 import attrs
 import trio
 
-from orders_cli.pipeline.messages import Backfilled, ColdStartDone, ExchangeHole, WriterInput
+from orders_cli.messages import Backfilled, ColdStartDone, ExchangeHole, WriterInput
 
 Held = Backfilled | ExchangeHole | ColdStartDone
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import trio
 
-from orders_cli.pipeline.messages import BackfillInput, HeadCheck
+from orders_cli.messages import BackfillInput, HeadCheck
 
 
 def sweep_interval(

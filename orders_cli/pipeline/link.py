@@ -13,9 +13,9 @@ from wsproto.utilities import LocalProtocolError
 
 from orders_cli.models import ControlReply
 from orders_cli.pipeline.pacing import MessagePacer
-from orders_cli.pipeline.wsclient import WsError
-from orders_cli.pipeline.wsopen import WsConn
 from orders_cli.sources.base import Source
+from orders_cli.ws.wsclient import WsError
+from orders_cli.ws.wsopen import WsConn
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import trio
 
+from orders_cli.messages import Dropped, WriterInput
 from orders_cli.models import Trade
-from orders_cli.pipeline.messages import Dropped, WriterInput
 from orders_cli.telemetry import Telemetry
 
 

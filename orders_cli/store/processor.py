@@ -18,9 +18,7 @@ import attrs
 import redis.exceptions
 
 from orders_cli.errors import RedisRefusing, RedisUnavailable
-from orders_cli.models import Trade
-from orders_cli.pipeline.backfill_queue import COLD_PRIORITY
-from orders_cli.pipeline.messages import (
+from orders_cli.messages import (
     Backfilled,
     ColdStart,
     ColdStartDone,
@@ -30,6 +28,8 @@ from orders_cli.pipeline.messages import (
     HeadSeen,
     WriterInput,
 )
+from orders_cli.models import Trade
+from orders_cli.pipeline.backfill_queue import COLD_PRIORITY
 from orders_cli.redis_errors import as_orders_error, classify, refusing
 from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import Bar, bars_for_batch, window_start

@@ -10,8 +10,8 @@ from collections import Counter
 
 import attrs
 
+from orders_cli.messages import Backfilled, Dropped, WriterInput
 from orders_cli.models import Trade
-from orders_cli.pipeline.messages import Backfilled, Dropped, WriterInput
 from orders_cli.redis_errors import Refusal
 
 log = logging.getLogger("orders.writer")

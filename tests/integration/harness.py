@@ -11,7 +11,7 @@ import orjson
 import trio
 
 from orders_cli.config import RunConfig
-from orders_cli.pipeline.supervisor import Ingester
+from orders_cli.ingest.ingester import Ingester
 from orders_cli.redis_conn import connect
 from orders_cli.sim import SimConfig, Simulator
 from orders_cli.sources.registry import get_source

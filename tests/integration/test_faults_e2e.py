@@ -71,7 +71,7 @@ async def test_kill_then_restart_leaves_no_hole(redis_server: Any) -> None:
     second run on the same Redis: the downtime is backfilled, nothing doubled."""
     cfg = SimConfig.from_fixture(n_symbols=30, seed=5, total_rate=150.0)
     from orders_cli.config import RunConfig
-    from orders_cli.pipeline.supervisor import Ingester
+    from orders_cli.ingest.ingester import Ingester
     from orders_cli.redis_conn import connect
     from orders_cli.sim import Simulator
     from orders_cli.sources.registry import get_source

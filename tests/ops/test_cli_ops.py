@@ -15,9 +15,9 @@ import redis
 import trio
 
 from orders_cli.health import snapshot
-from orders_cli.ops.lock import PruneLock
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import encode_member
+from orders_cli.store.prune_lock import PruneLock
 from orders_cli.telemetry import Telemetry
 from tests.ops.helpers import DAY_MS, store, stream_add, trade
 

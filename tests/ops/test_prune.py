@@ -10,11 +10,11 @@ import pytest
 import redis
 
 from orders_cli.errors import LockHeld
-from orders_cli.ops.lock import PruneLock
-from orders_cli.ops.policy import RetentionPolicy
-from orders_cli.ops.prune import prune_once
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member, encode_member
+from orders_cli.store.prune import prune_once
+from orders_cli.store.prune_lock import PruneLock
+from orders_cli.store.retention_policy import RetentionPolicy
 from tests.ops.helpers import DAY_MS, HOUR_MS, NOW_MS, bar, set_gaps, store, trade
 
 KS = Keyspace()
@@ -130,7 +130,7 @@ def test_lock_release_is_compare_and_delete(r: redis.Redis) -> None:
 
 def test_archive_round_trip(r: redis.Redis, tmp_path: Path) -> None:
     pytest.importorskip("pyarrow")
-    from orders_cli.ops.archive import list_archive, read_rows
+    from orders_cli.store.archive import list_archive, read_rows
 
     old, fresh = _seed(r)
     day_ms = 1_759_968_000_000  # 2025-10-09T00:00:00Z

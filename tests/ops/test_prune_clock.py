@@ -11,9 +11,9 @@ import orjson
 import pytest
 import redis
 
-from orders_cli.ops.policy import RetentionPolicy
-from orders_cli.ops.prune import prune_once
 from orders_cli.store.keys import Keyspace
+from orders_cli.store.prune import prune_once
+from orders_cli.store.retention_policy import RetentionPolicy
 from tests.ops.helpers import DAY_MS, HOUR_MS, NOW_MS, store, trade
 
 KS = Keyspace(namespace="clock:")

@@ -16,10 +16,10 @@ import pytest
 import trio
 
 from orders_cli.cli.run_loop import _retention
-from orders_cli.ops.lock import PruneLock
-from orders_cli.ops.policy import PruneReport, RetentionPolicy
-from orders_cli.ops.prune import prune_steps
 from orders_cli.store.keys import Keyspace
+from orders_cli.store.prune import prune_steps
+from orders_cli.store.prune_lock import PruneLock
+from orders_cli.store.retention_policy import PruneReport, RetentionPolicy
 from orders_cli.store.worker import RedisWorker
 from tests.ops.helpers import DAY_MS, store, trade
 from tests.redis_server import RedisServer

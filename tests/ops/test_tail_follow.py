@@ -13,9 +13,9 @@ import redis
 import trio
 import trio.lowlevel
 
+from orders_cli.messages import Backfilled
 from orders_cli.models import Trade
 from orders_cli.ops.tail import Follower, Tailed
-from orders_cli.pipeline.messages import Backfilled
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.planner import PlanConfig
 from orders_cli.store.processor import Processor

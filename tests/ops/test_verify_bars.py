@@ -10,8 +10,8 @@ import pytest
 import trio
 
 from orders_cli.config import RunConfig
+from orders_cli.ingest.ingester import Ingester
 from orders_cli.ops import verify_bars as vb
-from orders_cli.pipeline.supervisor import Ingester
 from orders_cli.stats.codec import decode_bar, encode_bar
 from orders_cli.telemetry import Telemetry
 from tests.integration.harness import compare, open_gaps

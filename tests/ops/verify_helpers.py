@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import trio
 
+from orders_cli.messages import Backfilled
 from orders_cli.models import Trade
 from orders_cli.ops.verify import Verifier, VerifyOptions, VerifyReport
-from orders_cli.pipeline.messages import Backfilled
 from orders_cli.rest.client import RestClient
 from orders_cli.sim import SimConfig, Simulator
 from orders_cli.sim.config import Faults, SymbolSpec

@@ -11,8 +11,8 @@ import orjson
 import trio
 
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, IpBanned, RateLimited
+from orders_cli.messages import Backfilled, WriterInput
 from orders_cli.models import Rejection, Trade
-from orders_cli.pipeline.messages import Backfilled, WriterInput
 from orders_cli.sources.base import RestRequest, SourceLimits
 
 T0 = 1_700_000_000_000

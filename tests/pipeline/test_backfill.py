@@ -9,15 +9,7 @@ from collections.abc import Sequence
 import pytest
 import trio
 
-from orders_cli.pipeline.backfill import (
-    Backfill,
-    ColdStartPlanner,
-    SpotColdStart,
-    WindowedColdStart,
-    planner_for,
-)
-from orders_cli.pipeline.backfill_plan import AggTradesSource
-from orders_cli.pipeline.messages import (
+from orders_cli.messages import (
     Backfilled,
     BackfillInput,
     ColdStart,
@@ -28,6 +20,14 @@ from orders_cli.pipeline.messages import (
     HeadSeen,
     WriterInput,
 )
+from orders_cli.pipeline.backfill import (
+    Backfill,
+    ColdStartPlanner,
+    SpotColdStart,
+    WindowedColdStart,
+    planner_for,
+)
+from orders_cli.pipeline.backfill_plan import AggTradesSource
 from orders_cli.sources.registry import SOURCES
 from orders_cli.telemetry import Telemetry
 from tests.pipeline.bffake import (

@@ -10,9 +10,7 @@ import pytest
 import trio
 import trio.testing
 
-from orders_cli.pipeline.backfill import Backfill
-from orders_cli.pipeline.backfill_gate import PageGate, subtract
-from orders_cli.pipeline.messages import (
+from orders_cli.messages import (
     Backfilled,
     BackfillInput,
     ColdStart,
@@ -20,6 +18,8 @@ from orders_cli.pipeline.messages import (
     GapRequest,
     WriterInput,
 )
+from orders_cli.pipeline.backfill import Backfill
+from orders_cli.pipeline.backfill_gate import PageGate, subtract
 from orders_cli.telemetry import Telemetry
 from tests.pipeline.bffake import FakeExchange, FakeSource, ids_of, make_trades, params
 

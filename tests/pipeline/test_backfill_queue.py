@@ -9,9 +9,9 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
+from orders_cli.messages import BackfillInput, HeadCheck
 from orders_cli.pipeline.backfill import missing_ranges, sweep_interval, sweeper
 from orders_cli.pipeline.backfill_queue import HeadWork, LocateWork, RangeWork, WorkQueue
-from orders_cli.pipeline.messages import BackfillInput, HeadCheck
 
 
 def ranges(q: WorkQueue, symbol: str) -> list[tuple[int, int | None]]:

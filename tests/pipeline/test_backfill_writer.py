@@ -13,15 +13,15 @@ import orjson
 import trio
 import trio.testing
 
+from orders_cli.messages import BackfillInput, ColdStart, GapRequest, WriterInput
 from orders_cli.pipeline.backfill import Backfill
 from orders_cli.pipeline.backfill_gate import PageGate
-from orders_cli.pipeline.messages import BackfillInput, ColdStart, GapRequest, WriterInput
+from orders_cli.pipeline.writer import Writer
 from orders_cli.sources.base import RestRequest
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.planner import PlanConfig
 from orders_cli.store.processor import Processor
 from orders_cli.store.worker import RedisWorker
-from orders_cli.store.writer import Writer
 from orders_cli.telemetry import Telemetry
 from tests.pipeline.bffake import FakeExchange, FakeSource, PacedRest, make_trades, params
 

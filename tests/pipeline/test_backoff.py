@@ -10,7 +10,7 @@ import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orders_cli.pipeline.backoff import Backoff, ConnectBudget
+from orders_cli.backoff import Backoff, ConnectBudget
 from orders_cli.pipeline.pacing import MessagePacer
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import attrs
 import trio
 
+from orders_cli.backoff import ConnectBudget
+from orders_cli.messages import BackfillInput, HeadCheck
 from orders_cli.models import SymbolInfo
-from orders_cli.pipeline.backoff import ConnectBudget
 from orders_cli.pipeline.listing import ListingSync
-from orders_cli.pipeline.messages import BackfillInput, HeadCheck
 from orders_cli.rest.client import RestClient
 from orders_cli.sim import SimConfig, Simulator
 from orders_cli.sources.base import Source

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orders_cli.errors import ExchangeUnavailable
+from orders_cli.messages import Backfilled, BackfillInput, GapRequest, WriterInput
 from orders_cli.models import Trade
 from orders_cli.pipeline.backfill import Backfill
-from orders_cli.pipeline.messages import Backfilled, BackfillInput, GapRequest, WriterInput
 from orders_cli.retry import Backoff, Jitter, RetryPolicy
 from orders_cli.sources.base import RestRequest
 from orders_cli.telemetry import Telemetry

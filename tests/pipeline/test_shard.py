@@ -10,14 +10,14 @@ import pytest
 import trio
 import trio.testing
 
+from orders_cli.messages import WriterInput
 from orders_cli.models import Trade
 from orders_cli.pipeline.link import SilenceGauge
-from orders_cli.pipeline.messages import WriterInput
 from orders_cli.pipeline.shard import OutputClosed
-from orders_cli.pipeline.wsopen import WS_CLIENTS
 from orders_cli.sources.base import SourceLimits
 from orders_cli.sources.registry import get_source
 from orders_cli.telemetry import LABELS_PER_FAMILY
+from orders_cli.ws.wsopen import WS_CLIENTS
 from tests.datafiles import SPOT_FRAMES
 from tests.pipeline.wsfake import (
     STREAMS,

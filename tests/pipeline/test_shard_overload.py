@@ -8,9 +8,9 @@ import pytest
 import trio
 import trio.lowlevel
 
+from orders_cli.messages import Dropped, ShardEvent, WriterInput
 from orders_cli.models import Trade
-from orders_cli.pipeline.messages import Dropped, ShardEvent, WriterInput
-from orders_cli.pipeline.wsopen import WS_CLIENTS
+from orders_cli.ws.wsopen import WS_CLIENTS
 from tests.pipeline.wsfake import FakeServer, make_shard, trade_frame
 
 CAPACITY = 8

@@ -10,8 +10,8 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
+from orders_cli.messages import WriterInput
 from orders_cli.models import Trade
-from orders_cli.pipeline.messages import WriterInput
 from tests.pipeline.wsfake import FakeConn, FakeServer, make_shard, next_event, trade_frame
 
 

@@ -16,21 +16,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
+from orders_cli.backoff import Backoff, ConnectBudget
 from orders_cli.cli.render_run import panel
 from orders_cli.health import snapshot
-from orders_cli.metrics import TelemetryCollector
-from orders_cli.models import Event, Trade
-from orders_cli.ops.status import StatusLimits, evaluate, parse_health
-from orders_cli.pipeline.backfill import Backfill
-from orders_cli.pipeline.backoff import Backoff, ConnectBudget
-from orders_cli.pipeline.clockwatch import ClockWatch
-from orders_cli.pipeline.messages import (
+from orders_cli.messages import (
     Backfilled,
     BackfillInput,
     ExchangeHole,
     GapRequest,
     WriterInput,
 )
+from orders_cli.metrics import TelemetryCollector
+from orders_cli.models import Event, Trade
+from orders_cli.ops.status import StatusLimits, evaluate, parse_health
+from orders_cli.pipeline.backfill import Backfill
+from orders_cli.pipeline.clockwatch import ClockWatch
 from orders_cli.pipeline.shard import Shard
 from orders_cli.sources.base import RestRequest
 from orders_cli.sources.binance.wire import parse_frame

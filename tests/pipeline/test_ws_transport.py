@@ -2,7 +2,7 @@
 every client ``--ws-client`` can select (the wsproto one and trio-websocket), through
 :func:`open_ws`, against a trio-websocket server on 127.0.0.1 port 0.
 
-Both clients speak one error vocabulary (``orders_cli.pipeline.wsclient``): a close frame
+Both clients speak one error vocabulary (``orders_cli.ws.wsclient``): a close frame
 or a lost connection is :class:`WsClosed` with its code, a refused handshake
 :class:`WsHandshakeError` with its status, a handshake that never finishes
 :class:`WsConnectTimeout`; every one of them is in the shard's ``RECONNECTABLE``.
@@ -21,8 +21,8 @@ import trustme
 from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
 from orders_cli.pipeline.link import RECONNECTABLE
-from orders_cli.pipeline.wsclient import WsClosed, WsConnectTimeout, WsHandshakeError
-from orders_cli.pipeline.wsopen import WS_CLIENTS, WsClientKind, WsConn, open_ws
+from orders_cli.ws.wsclient import WsClosed, WsConnectTimeout, WsHandshakeError
+from orders_cli.ws.wsopen import WS_CLIENTS, WsClientKind, WsConn, open_ws
 
 T = 10  # seconds: the bound on every test's I/O
 CLOSE_TIMEOUT = 2.0  # what the shard allows aclose (it bounds the call itself)

@@ -13,7 +13,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketReque
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Request, TextMessage
 
-from orders_cli.pipeline.wsclient import (
+from orders_cli.ws.wsclient import (
     WsClient,
     WsClosed,
     WsConnectTimeout,

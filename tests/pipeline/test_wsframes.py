@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wsproto.frame_protocol import FrameProtocol
 
-from orders_cli.pipeline.wsframes import FrameReader, ProtocolViolation
+from orders_cli.ws.wsframes import FrameReader, ProtocolViolation
 
 MAX = 1 << 16
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from orders_cli.health import snapshot
+from orders_cli.messages import GapRequest
 from orders_cli.models import Trade
-from orders_cli.pipeline.messages import GapRequest
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.planner import PlanConfig
 from orders_cli.store.processor import Processor

@@ -10,7 +10,7 @@ import trio
 
 from orders_cli.config import RunConfig
 from orders_cli.errors import ExchangeUnavailable, KeyspaceInUse, UsageError
-from orders_cli.pipeline.supervisor import Ingester
+from orders_cli.ingest.ingester import Ingester
 from orders_cli.sim import SimConfig, Simulator
 from orders_cli.sources.registry import get_source
 from orders_cli.store.keys import Keyspace

@@ -9,8 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from orders_cli.models import Trade
-from orders_cli.pipeline.messages import (
+from orders_cli.messages import (
     Backfilled,
     ColdStart,
     ColdStartDone,
@@ -19,6 +18,7 @@ from orders_cli.pipeline.messages import (
     GapRequest,
     HeadSeen,
 )
+from orders_cli.models import Trade
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_stream_fields, encode_member
 from orders_cli.store.planner import PlanConfig

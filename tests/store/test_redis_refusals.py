@@ -12,11 +12,11 @@ import redis
 import trio
 
 from orders_cli.errors import RedisRefusing, RedisRejected
+from orders_cli.pipeline.writer import Writer
 from orders_cli.redis_errors import classify
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.origin import EXCHANGE, claim
 from orders_cli.store.worker import RedisWorker
-from orders_cli.store.writer import Writer
 from orders_cli.telemetry import Telemetry
 from tests.redis_server import RedisServer
 from tests.store.redis_faults import failing_persistence, out_of_memory, replica_of, until

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orders_cli.pipeline.messages import Backfilled, GapRequest, HeadSeen
+from orders_cli.messages import Backfilled, GapRequest, HeadSeen
 from tests.store.test_processor import KS, Clock, gaps, make, stored_ids, stream_ids, trade
 
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orders_cli.messages import Backfilled
 from orders_cli.models import Trade
-from orders_cli.pipeline.messages import Backfilled
 from orders_cli.stats.bars import Bar, bars_from_trades_reference
 from orders_cli.stats.codec import decode_bar
 from orders_cli.store.keys import TIMEFRAMES, Keyspace

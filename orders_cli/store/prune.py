@@ -6,7 +6,7 @@ idempotent (a second pass at the same ``now_ms`` removes nothing) and safe to ki
 point (what was deleted was past retention; what was not is deleted by the next pass).
 
 Every cut is measured from ``min(now_ms, the newest stored trade time over all symbols)``
-(:func:`~orders_cli.ops.policy.retention_now`): a wall clock that stepped forward never
+(:func:`~orders_cli.store.retention_policy.retention_now`): a wall clock that stepped forward never
 deletes what is within retention of the data itself, and the report warns about it.
 
 What goes, per symbol ``S`` (cutoff = ``now - keep``):
@@ -19,7 +19,7 @@ and globally the malformed samples (JSON objects with ``at_ms``, newest first) o
 ``policy.malformed_s``; samples without ``at_ms`` are left alone.
 
 With ``archive_dir`` the trades about to go are first written to Parquet (see
-:mod:`orders_cli.ops.archive`) and only those written and fsynced are deleted; the stream
+:mod:`orders_cli.store.archive`) and only those written and fsynced are deleted; the stream
 of a symbol is trimmed only after its trades were archived.
 """
 
@@ -35,13 +35,18 @@ import redis
 
 from orders_cli.errors import ArchiveError, RedisUnavailable
 from orders_cli.models import MAX_TIME_MS, MIN_TIME_MS, Trade
-from orders_cli.ops import archive as arch
-from orders_cli.ops.lock import PruneLock
-from orders_cli.ops.policy import PruneReport, RetentionPolicy, SymbolPrune, retention_now
 from orders_cli.redis_errors import classify
 from orders_cli.redis_types import RedisClient
+from orders_cli.store import archive as arch
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
+from orders_cli.store.prune_lock import PruneLock
+from orders_cli.store.retention_policy import (
+    PruneReport,
+    RetentionPolicy,
+    SymbolPrune,
+    retention_now,
+)
 
 Progress = Callable[[str, int], None]  # (key, removed in this chunk)
 Steps = Generator[bool, None, int]  # yields True between chunks, returns how many removed

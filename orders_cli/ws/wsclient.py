@@ -33,7 +33,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from orders_cli.pipeline.wsframes import FrameReader, ProtocolViolation
+from orders_cli.ws.wsframes import FrameReader, ProtocolViolation
 
 __all__ = [
     "MAX_MESSAGE_SIZE",

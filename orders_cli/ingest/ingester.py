@@ -14,20 +14,20 @@ from functools import partial
 
 import trio
 
+from orders_cli.backoff import ConnectBudget
 from orders_cli.config import RunConfig
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, UsageError
+from orders_cli.messages import BackfillInput, HeadCheck, WriterInput
 from orders_cli.models import SymbolInfo
 from orders_cli.pipeline.backfill import Backfill
 from orders_cli.pipeline.backfill_gate import PageGate
 from orders_cli.pipeline.backfill_sweep import sweep_interval, sweeper
-from orders_cli.pipeline.backoff import ConnectBudget
 from orders_cli.pipeline.closeout import Closeout, find_closeout
 from orders_cli.pipeline.discovery import fetch_exchange_info
 from orders_cli.pipeline.listing import ListingSync
-from orders_cli.pipeline.messages import BackfillInput, HeadCheck, WriterInput
 from orders_cli.pipeline.shard import Shard
 from orders_cli.pipeline.sharding import plan_shards
-from orders_cli.pipeline.wsopen import ws_client_kind
+from orders_cli.pipeline.writer import Writer
 from orders_cli.redis_conn import ingester_name, name_connections
 from orders_cli.redis_types import RedisClient
 from orders_cli.rest.client import RestClient
@@ -38,8 +38,8 @@ from orders_cli.store.origin import claim
 from orders_cli.store.planner import PlanConfig
 from orders_cli.store.processor import Processor, now_ms
 from orders_cli.store.worker import RedisWorker
-from orders_cli.store.writer import Writer
 from orders_cli.telemetry import Telemetry
+from orders_cli.ws.wsopen import ws_client_kind
 
 log = logging.getLogger("orders.run")
 

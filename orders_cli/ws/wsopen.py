@@ -25,8 +25,8 @@ from trio_websocket import (
 )
 
 from orders_cli.errors import leaves
-from orders_cli.pipeline import wsclient
-from orders_cli.pipeline.wsclient import WsClosed, WsConnectTimeout, WsHandshakeError
+from orders_cli.ws import wsclient
+from orders_cli.ws.wsclient import WsClosed, WsConnectTimeout, WsHandshakeError
 
 WsClientKind = Literal["wsproto", "trio-websocket"]
 WS_CLIENTS: tuple[WsClientKind, ...] = ("wsproto", "trio-websocket")

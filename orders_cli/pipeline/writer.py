@@ -14,14 +14,14 @@ import attrs
 import trio
 
 from orders_cli.errors import RedisRejected, RedisUnavailable
-from orders_cli.pipeline.backfill_gate import PageGate
-from orders_cli.pipeline.messages import (
+from orders_cli.messages import (
     BackfillInput,
     GapRequest,
     HeadCheck,
     ShardEvent,
     WriterInput,
 )
+from orders_cli.pipeline.backfill_gate import PageGate
 from orders_cli.retry import Backoff
 from orders_cli.store.processor import Outcome, Processor
 from orders_cli.store.worker import RETRY_BASE_S, RedisWorker
