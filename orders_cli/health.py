@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 import trio
 
+from orders_cli import clock
 from orders_cli.redis_conn import MEMORY_WARN_RATIO, time_to_full_s
 from orders_cli.store.keys import Keyspace
 from orders_cli.telemetry import Telemetry
@@ -67,7 +68,7 @@ def snapshot(
 ) -> dict[str, Any]:
     """A JSON-able dict of everything ``orders status`` and alerts need (see module doc)."""
     now_mono = time.monotonic()
-    now_ms = int(time.time() * 1000)
+    now_ms = clock.now_ms()
     conns = []
     by_state: dict[str, int] = {}
     for c in list(telemetry.connections.values()):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import orjson
 import typer
 
+from orders_cli import clock
 from orders_cli.cli.options import (
     duration_option,
     json_option,
@@ -154,7 +154,7 @@ def register(app: typer.Typer) -> None:
         keyspace = keyspace_for(market, namespace)
         try:
             with open_redis(redis_url, namespace) as r:
-                now_ms = int(time.time() * 1000)
+                now_ms = clock.now_ms()
                 report = prune_once(
                     r, keyspace, now_ms, policy, dry_run=dry_run, archive_dir=archive
                 )

@@ -11,6 +11,7 @@ import orjson
 import redis
 import typer
 
+from orders_cli import clock
 from orders_cli.cli.options import (
     duration_option,
     json_option,
@@ -63,7 +64,7 @@ def register(app: typer.Typer) -> None:
                 live = None
                 while True:
                     try:
-                        now = int(time.time() * 1000)
+                        now = clock.now_ms()
                         snaps, diag, verdict = check_status(r, keyspace, limits, now)
                     except (redis.ConnectionError, redis.TimeoutError) as exc:
                         raise RedisUnavailable(f"Redis went away: {exc}") from exc

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -15,6 +14,7 @@ import redis
 import trio
 import typer
 
+from orders_cli import clock
 from orders_cli.cli.options import (
     duration_option,
     json_option,
@@ -216,7 +216,7 @@ def register(app: typer.Typer) -> None:
         json_out = as_json or not sys.stdout.isatty()
         since_ms = None
         if since is not None:
-            since_ms = int(time.time() * 1000) - parse_duration_ms(since)
+            since_ms = clock.now_ms() - parse_duration_ms(since)
         try:
             with open_redis(redis_url, namespace) as r:
                 try:

@@ -18,6 +18,7 @@ from rich.live import Live
 
 from orders_cli.cli.embedded_watch import watch_embedded
 from orders_cli.cli.render_run import RateMeter, panel, summary_fields, summary_line
+from orders_cli.clock import now_ms
 from orders_cli.config import RunConfig
 from orders_cli.embedded import EmbeddedRedis
 from orders_cli.errors import OrdersError
@@ -27,7 +28,6 @@ from orders_cli.ingest.ingester import Ingester
 from orders_cli.redis_types import RedisClient
 from orders_cli.redis_url import redact
 from orders_cli.sources.base import Source
-from orders_cli.store.processor import now_ms
 from orders_cli.telemetry import Telemetry
 
 log = logging.getLogger("orders.run")

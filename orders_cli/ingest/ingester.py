@@ -15,6 +15,7 @@ from functools import partial
 import trio
 
 from orders_cli.backoff import ConnectBudget
+from orders_cli.clock import now_ms
 from orders_cli.config import RunConfig
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, UsageError
 from orders_cli.messages import BackfillInput, HeadCheck, WriterInput
@@ -36,7 +37,7 @@ from orders_cli.store.info import mark_delisted, save_malformed, write_infos
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.origin import claim
 from orders_cli.store.planner import PlanConfig
-from orders_cli.store.processor import Processor, now_ms
+from orders_cli.store.processor import Processor
 from orders_cli.store.worker import RedisWorker
 from orders_cli.telemetry import Telemetry
 from orders_cli.ws.wsopen import ws_client_kind

@@ -30,6 +30,7 @@ import attrs
 import orjson
 import trio
 
+from orders_cli.clock import now_ms
 from orders_cli.errors import ExchangeRejected, orders_error_in
 from orders_cli.models import Trade
 from orders_cli.ops import verify_bars as vb
@@ -48,7 +49,6 @@ from orders_cli.redis_types import RedisClient
 from orders_cli.rest.client import RestClient
 from orders_cli.sources.base import RestRequest, Source
 from orders_cli.store.keys import Keyspace
-from orders_cli.store.processor import now_ms
 
 MARGIN_MS = 60_000
 KLINES_WEIGHT = 2

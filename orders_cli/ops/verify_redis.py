@@ -11,6 +11,7 @@ import attrs
 import redis
 import redis.exceptions
 
+from orders_cli.clock import now_ms
 from orders_cli.errors import RedisUnavailable, StateConflict
 from orders_cli.messages import Backfilled, ExchangeHole, WriterInput
 from orders_cli.models import Gap, Trade
@@ -21,7 +22,7 @@ from orders_cli.store import gaps as gapops
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member, decode_stream_fields, encode_member
 from orders_cli.store.planner import PlanConfig
-from orders_cli.store.processor import Processor, now_ms
+from orders_cli.store.processor import Processor
 
 CHUNK = 20_000
 REPAIR_BATCH = 5_000

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import attrs
 import trio
 
+from orders_cli.clock import now_ms
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, RateLimited
 from orders_cli.messages import (
     Backfilled,
@@ -65,7 +65,6 @@ __all__ = [
     "SpotColdStart",
     "WindowedColdStart",
     "missing_ranges",
-    "now_ms",
     "planner_for",
     "sweep_interval",
     "sweeper",
@@ -76,10 +75,6 @@ log = logging.getLogger(__name__)
 
 class RestGetter(Protocol):
     async def get(self, req: RestRequest) -> bytes: ...
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def missing_ranges(lo: int, hi: int, ids: Iterable[int]) -> list[tuple[int, int]]:

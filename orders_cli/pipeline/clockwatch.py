@@ -15,7 +15,7 @@ import logging
 import attrs
 import trio
 
-from orders_cli.pipeline.backfill import now_ms
+from orders_cli.clock import now_ms
 from orders_cli.telemetry import CLOCK_OFFSET_LIMIT_MS, ConnectionState, Telemetry
 
 log = logging.getLogger(__name__)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 import trio
 
 from orders_cli.backoff import ConnectBudget
+from orders_cli.clock import now_ms
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable
 from orders_cli.messages import HeadCheck, WriterInput
 from orders_cli.pipeline.discovery import fetch_exchange_info
 from orders_cli.rest.client import RestClient
 from orders_cli.store.info import mark_delisted, write_infos
-from orders_cli.store.processor import now_ms
 
 if TYPE_CHECKING:
     from orders_cli.ingest.ingester import Ingester

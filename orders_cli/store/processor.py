@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import redis.exceptions
 
+from orders_cli.clock import now_ms
 from orders_cli.errors import RedisRefusing, RedisUnavailable
 from orders_cli.messages import (
     Backfilled,
@@ -57,10 +58,6 @@ LAZY_HORIZON_MS = 3_600_000
 """Coarse bars of windows older than this are rolled up in the same apply (a late or
 backfilled trade): lazy roll-up is for the hot, recent windows only, whose trades are
 certainly still stored if a crash leaves them to :func:`rollup.recompute`."""
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @attrs.define

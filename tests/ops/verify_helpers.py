@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import trio
 
+from orders_cli.clock import now_ms
 from orders_cli.messages import Backfilled
 from orders_cli.models import Trade
 from orders_cli.ops.verify import Verifier, VerifyOptions, VerifyReport
@@ -20,7 +21,7 @@ from orders_cli.sim.config import Faults, SymbolSpec
 from orders_cli.sources.registry import get_source
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.planner import PlanConfig
-from orders_cli.store.processor import Processor, now_ms
+from orders_cli.store.processor import Processor
 
 KS = Keyspace()
 SPOT = get_source("spot")
