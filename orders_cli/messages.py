@@ -1,4 +1,5 @@
-"""Messages between pipeline tasks (shards, backfill, writer). Frozen value types.
+"""Messages between pipeline tasks (shards, backfill, writer) and the backfill priorities
+they carry. Frozen value types; below the store, which builds some of them.
 
 Flow:  shards ──Trade/ShardEvent──►  writer  ◄──Backfilled/ExchangeHole── backfill
                                         │
@@ -10,6 +11,10 @@ from __future__ import annotations
 import attrs
 
 from orders_cli.models import Trade
+
+COLD_PRIORITY = 5
+"""Cold starts walk forward from the retention start: after fresh gaps."""
+HEAD_PRIORITY = 0
 
 
 @attrs.frozen(slots=True)

@@ -25,6 +25,8 @@ import trio
 from orders_cli.clock import now_ms
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, RateLimited
 from orders_cli.messages import (
+    COLD_PRIORITY,
+    HEAD_PRIORITY,
     Backfilled,
     BackfillInput,
     ColdStart,
@@ -45,8 +47,6 @@ from orders_cli.pipeline.backfill_plan import (
     planner_for,
 )
 from orders_cli.pipeline.backfill_queue import (
-    COLD_PRIORITY,
-    HEAD_PRIORITY,
     HeadWork,
     LocateWork,
     RangeWork,

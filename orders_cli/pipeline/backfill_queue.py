@@ -11,10 +11,6 @@ from collections.abc import Container
 
 import attrs
 
-COLD_PRIORITY = 5
-"""Cold starts walk forward from the retention start: after fresh gaps."""
-HEAD_PRIORITY = 0
-
 
 @attrs.frozen(slots=True)
 class RangeWork:

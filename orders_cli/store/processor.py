@@ -20,6 +20,7 @@ import redis.exceptions
 from orders_cli.clock import now_ms
 from orders_cli.errors import RedisRefusing, RedisUnavailable
 from orders_cli.messages import (
+    COLD_PRIORITY,
     Backfilled,
     ColdStart,
     ColdStartDone,
@@ -30,7 +31,6 @@ from orders_cli.messages import (
     WriterInput,
 )
 from orders_cli.models import Trade
-from orders_cli.pipeline.backfill_queue import COLD_PRIORITY
 from orders_cli.redis_errors import as_orders_error, classify, refusing
 from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import Bar, bars_for_batch, window_start

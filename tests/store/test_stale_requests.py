@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from orders_cli.messages import Backfilled, ColdStart, ColdStartDone, GapRequest
+from orders_cli.messages import COLD_PRIORITY, Backfilled, ColdStart, ColdStartDone, GapRequest
 from orders_cli.models import Trade
-from orders_cli.pipeline.backfill_queue import COLD_PRIORITY
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.planner import PlanConfig
 from orders_cli.store.processor import Processor
