@@ -13,10 +13,11 @@ from pathlib import Path
 import redis
 
 from orders_cli.models import Trade
-from orders_cli.stats.bars import TF_MS, bars_for_batch
+from orders_cli.stats.bars import bars_for_batch
 from orders_cli.stats.codec import encode_bar
 from orders_cli.stats.retention import DEFAULT_BAR_RETENTION_S
-from orders_cli.store.keys import TIMEFRAMES, Keyspace
+from orders_cli.store.keys import Keyspace
+from orders_cli.timeframes import TF_MS, TIMEFRAMES
 
 BARS = 20_000
 SYMBOLS = 1_500

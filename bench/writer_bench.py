@@ -17,9 +17,10 @@ import redis
 from benchlib import redis_server
 
 from orders_cli.models import Trade
-from orders_cli.store.keys import TIMEFRAMES, Keyspace
+from orders_cli.store.keys import Keyspace
 from orders_cli.store.planner import PlanConfig
 from orders_cli.store.processor import Processor
+from orders_cli.timeframes import TIMEFRAMES
 
 
 def redis_cpu(r: redis.Redis) -> float:

@@ -7,6 +7,8 @@ import socket
 
 import attrs
 
+from orders_cli.timeframes import TIMEFRAMES
+
 
 def default_ingester_id() -> str:
     """``host-pid``: each running ingester has its own health key (two used to share
@@ -38,8 +40,9 @@ class RunConfig:
     prune_every_s: float = 300.0  # 0: leave retention to `orders prune` (cron)
     rest_weight_fraction: float = 0.8
     ingester_id: str = attrs.field(factory=default_ingester_id)
-    # bars maintained in the atomic apply (default: all seven; "100ms" feeds stats:{S}:current)
-    timeframes: tuple[str, ...] = ("100ms", "1m", "5m", "15m", "1h", "4h", "1d")
+    # bars maintained in the atomic apply (default: every timeframe; the finest feeds
+    # stats:{S}:current)
+    timeframes: tuple[str, ...] = TIMEFRAMES
     # coarse bars (all but the finest) rolled up at most this often per symbol (0: every
     # apply); crash-safe, see store/rollup.py
     rollup_s: float = 1.0

@@ -65,7 +65,7 @@ def setup_logging(json_logs: bool, tty: bool, verbose: bool, console: Any = None
 
 
 def parse_timeframes(spec: str) -> tuple[str, ...]:
-    from orders_cli.store.keys import TIMEFRAMES
+    from orders_cli.timeframes import TIMEFRAMES
 
     text = spec.strip().lower()
     if text == "all":

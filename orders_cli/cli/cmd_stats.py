@@ -16,8 +16,9 @@ from orders_cli.cli.options import (
 )
 from orders_cli.errors import UsageError
 from orders_cli.stats.codec import encode_bar
-from orders_cli.store.keys import TIMEFRAMES, Keyspace
+from orders_cli.store.keys import Keyspace
 from orders_cli.store.query import close_symbols, read_bars, read_current, symbol_known
+from orders_cli.timeframes import TIMEFRAMES
 
 _HELP = """Show the current 100 ms window and the latest bars of a symbol.
 

@@ -12,8 +12,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from orders_cli.stats.bars import TF_MS, Bar
+from orders_cli.stats.bars import Bar
 from orders_cli.stats.codec import fmt_decimal
+from orders_cli.timeframes import TF_MS
 
 _EIGHTHS = " ▁▂▃▄▅▆▇█"
 

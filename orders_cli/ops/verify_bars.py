@@ -17,12 +17,13 @@ import redis.exceptions
 from orders_cli.errors import RedisUnavailable
 from orders_cli.models import Trade
 from orders_cli.redis_types import RedisClient
-from orders_cli.stats.bars import TF_MS, Bar, bars_from_trades_reference
+from orders_cli.stats.bars import Bar, bars_from_trades_reference
 from orders_cli.stats.check import compare_kline, diff_bars
 from orders_cli.stats.codec import decode_bar
-from orders_cli.store.keys import TIMEFRAMES, Keyspace
+from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
 from orders_cli.store.rollup import decode_marker
+from orders_cli.timeframes import TF_MS, TIMEFRAMES
 
 KLINE_TF = "1m"
 KLINES_LIMIT = 1000

@@ -1,12 +1,11 @@
 """Exact multi-timeframe bars: building (:mod:`.bars`), stored forms (:mod:`.codec`),
-checks (:mod:`.check`), retention (:mod:`.retention`), reads (:mod:`.query`).
+checks (:mod:`.check`), retention (:mod:`.retention`).
 
 The writer's API is re-exported here: ``from orders_cli.stats import bars_for_batch, ...``.
 """
 
 from orders_cli.stats.bars import (
     DECIMAL_CONTEXT,
-    TF_MS,
     VWAP_PLACES,
     Bar,
     bars_for_batch,
@@ -15,6 +14,7 @@ from orders_cli.stats.bars import (
     window_start,
 )
 from orders_cli.stats.codec import current_fields, decode_bar, encode_bar
+from orders_cli.timeframes import TF_MS
 
 __all__ = [
     "DECIMAL_CONTEXT",

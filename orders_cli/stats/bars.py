@@ -15,18 +15,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from orders_cli.models import Trade
-from orders_cli.store.keys import TIMEFRAMES
-
-TF_MS: dict[str, int] = {
-    "100ms": 100,
-    "1m": 60_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "1h": 3_600_000,
-    "4h": 14_400_000,
-    "1d": 86_400_000,
-}
-assert tuple(TF_MS) == TIMEFRAMES, "TF_MS must list exactly store.keys.TIMEFRAMES, in order"
+from orders_cli.timeframes import TF_MS, TIMEFRAMES
 
 DECIMAL_CONTEXT = decimal.Context(
     prec=80,

@@ -9,8 +9,9 @@ from typing import Literal
 
 import attrs
 
-from orders_cli.stats.bars import TF_MS, Bar
+from orders_cli.stats.bars import Bar
 from orders_cli.stats.codec import fmt_decimal
+from orders_cli.timeframes import TF_MS
 
 _COMPARED: tuple[str, ...] = tuple(f for f in Bar._fields if f != "last_update_time")
 """Fields :func:`diff_bars` compares (``last_update_time`` depends on arrival, not trades)."""

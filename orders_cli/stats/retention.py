@@ -27,19 +27,9 @@ from __future__ import annotations
 
 from orders_cli.durations import parse_duration
 from orders_cli.errors import UsageError
-from orders_cli.store.keys import TIMEFRAMES
+from orders_cli.timeframes import TABLE, TIMEFRAMES
 
-_DAY = 86400.0
-
-DEFAULT_BAR_RETENTION_S: dict[str, float | None] = {
-    "100ms": 3600.0,
-    "1m": 7 * _DAY,
-    "5m": 30 * _DAY,
-    "15m": 90 * _DAY,
-    "1h": 365 * _DAY,
-    "4h": None,
-    "1d": None,
-}
+DEFAULT_BAR_RETENTION_S: dict[str, float | None] = {tf.name: tf.retention_s for tf in TABLE}
 
 _UNBOUNDED = frozenset({"none", "unbounded", "forever", "inf", "off"})
 

@@ -12,22 +12,15 @@ from collections.abc import Sequence
 from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import Bar
 from orders_cli.stats.codec import decode_bar
-from orders_cli.store.keys import TIMEFRAMES, Keyspace
+from orders_cli.store.keys import Keyspace
 from orders_cli.store.symbol_io import load_bars
+from orders_cli.timeframes import TABLE, TIMEFRAMES
 
-KEEP_WINDOWS: dict[str, int] = {
-    "100ms": 3,
-    "1m": 2,
-    "5m": 2,
-    "15m": 2,
-    "1h": 1,
-    "4h": 1,
-    "1d": 1,
-}
-"""Windows kept per timeframe: the newest, and for the fine ones the one or two before it
-(trades late by up to a window). An older window costs a ranged read when a late trade
-needs it (rare). Few coarse windows also let an idle run reach its steady size within
-two 15m windows (every 1h/4h/1d window kept was the one loaded or the newest)."""
+KEEP_WINDOWS: dict[str, int] = {tf.name: tf.cache_windows for tf in TABLE}
+"""Windows kept per timeframe (the table's ``cache_windows``). An older window costs a
+ranged read when a late trade needs it (rare). Few coarse windows also let an idle run
+reach its steady size within two 15m windows (every 1h/4h/1d window kept was the one
+loaded or the newest)."""
 
 SymbolBars = dict[str, dict[int, Bar]]
 

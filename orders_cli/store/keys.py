@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import attrs
 
-TIMEFRAMES: tuple[str, ...] = ("100ms", "1m", "5m", "15m", "1h", "4h", "1d")
+from orders_cli.timeframes import TIMEFRAMES
+
+SYMBOL_KEY_COUNT: int = 5 + len(TIMEFRAMES)
+"""Keys of :meth:`Keyspace.symbol_keys`: five fixed ones, then one per timeframe."""
 
 
 @attrs.frozen(slots=True)

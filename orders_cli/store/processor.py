@@ -38,7 +38,7 @@ from orders_cli.stats.codec import encode_bar, encode_bar_and_current
 from orders_cli.store import gaps as gapops
 from orders_cli.store import packed, planner
 from orders_cli.store.bar_cache import BarCache
-from orders_cli.store.keys import TIMEFRAMES, Keyspace
+from orders_cli.store.keys import SYMBOL_KEY_COUNT, Keyspace
 from orders_cli.store.planner import Plan, PlanConfig, SymbolState
 from orders_cli.store.quarantine import Round, quarantine
 from orders_cli.store.rollup import (
@@ -48,6 +48,7 @@ from orders_cli.store.rollup import (
 from orders_cli.store.rollup_recovery import recover_rollup
 from orders_cli.store.script import APPLY_LUA, APPLY_SHA, Arg, apply_args
 from orders_cli.store.symbol_io import load_revisions, load_states
+from orders_cli.timeframes import FINEST, TIMEFRAMES
 
 log = logging.getLogger("orders.writer")
 MAX_ATTEMPTS = 5
@@ -299,7 +300,7 @@ class Processor:
             (
                 "EVALSHA",
                 APPLY_SHA,
-                12,
+                SYMBOL_KEY_COUNT,
                 *self._keys(s),
                 *self._args(self.states[s], plans[s], merged.get(s, {}), fresh, marks[s]),
             )
@@ -383,7 +384,7 @@ class Processor:
         for tf in TIMEFRAMES:
             rows = encoded[tf] = []
             for ws, b in bars.get(tf, {}).items():
-                if tf == "100ms" and ws == cur_ws:
+                if tf == FINEST and ws == cur_ws:
                     member, cur = encode_bar_and_current(b)
                 else:
                     member = encode_bar(b)
@@ -403,7 +404,7 @@ class Processor:
         if plan.applied:
             top = max(plan.applied, key=_AGG_ID)
             if newest is None or top.agg_id > newest:
-                newest, cur_ws = top.agg_id, window_start("100ms", top.trade_time)
+                newest, cur_ws = top.agg_id, window_start(FINEST, top.trade_time)
             t_max = max(map(_TRADE_TIME, plan.applied))
             if ltt is None or t_max > ltt:
                 ltt = t_max

@@ -9,7 +9,8 @@ from typing import cast
 from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import Bar
 from orders_cli.stats.codec import decode_bar
-from orders_cli.store.keys import TIMEFRAMES, Keyspace
+from orders_cli.store.keys import Keyspace
+from orders_cli.timeframes import TIMEFRAMES
 
 
 def read_bars(r: RedisClient, ks: Keyspace, symbol: str, tf: str, last: int) -> list[Bar]:

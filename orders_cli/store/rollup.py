@@ -22,10 +22,11 @@ from collections.abc import Iterable, Sequence
 
 from orders_cli.models import Trade
 from orders_cli.redis_types import RedisClient
-from orders_cli.stats.bars import TF_MS, Bar, bars_at, bars_for_batch, merge_bars, roll_up
+from orders_cli.stats.bars import Bar, bars_at, bars_for_batch, merge_bars, roll_up
 from orders_cli.stats.codec import decode_bar
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
+from orders_cli.timeframes import TF_MS
 
 MAX_PENDING_WINDOWS = 256
 """A symbol whose deltas span more base windows than this is rolled up at once."""

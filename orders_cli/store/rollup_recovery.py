@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from orders_cli.errors import RedisUnavailable
 from orders_cli.redis_types import RedisClient
 from orders_cli.stats.codec import encode_bar
-from orders_cli.store.keys import Keyspace
+from orders_cli.store.keys import SYMBOL_KEY_COUNT, Keyspace
 from orders_cli.store.planner import SymbolState
 from orders_cli.store.rollup import recompute
 from orders_cli.store.script import APPLY_LUA, APPLY_SHA, apply_args
@@ -50,7 +50,7 @@ def recover_rollup(
             info_fields={},
         )
         redis.script_load(APPLY_LUA)  # rare path: make sure the script is there
-        res = redis.evalsha(APPLY_SHA, 12, *ks.symbol_keys(st.symbol), *args)
+        res = redis.evalsha(APPLY_SHA, SYMBOL_KEY_COUNT, *ks.symbol_keys(st.symbol), *args)
         if int(res[0]) == 1:
             counters["rollup_recovered"] += len(windows)
             if lost:

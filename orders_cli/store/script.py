@@ -9,8 +9,8 @@ from importlib import resources
 
 from orders_cli.models import Trade
 from orders_cli.stats.codec import CURRENT_FIELDS
-from orders_cli.store.keys import TIMEFRAMES
 from orders_cli.store.member import encode_member
+from orders_cli.timeframes import TIMEFRAMES
 
 _SOURCE = resources.files("orders_cli.store").joinpath("lua/apply.lua").read_text("utf-8")
 _PLACEHOLDER = "{--[[CURRENT_FIELDS]]}"

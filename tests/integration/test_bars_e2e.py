@@ -13,7 +13,7 @@ from orders_cli.models import Trade
 from orders_cli.sim import Faults, FaultSpec, SimConfig
 from orders_cli.stats.bars import Bar, bars_from_trades_reference
 from orders_cli.stats.codec import bar_from_current, decode_bar
-from orders_cli.store.keys import TIMEFRAMES
+from orders_cli.timeframes import TIMEFRAMES
 from tests.integration.harness import KS, run_until_complete
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,6 @@ from hypothesis import given
 from orders_cli.models import Trade
 from orders_cli.stats.bars import (
     DECIMAL_CONTEXT,
-    TF_MS,
     Bar,
     bars_for_batch,
     bars_from_trades_reference,
@@ -27,7 +26,7 @@ from orders_cli.stats.codec import (
     decode_bar,
     encode_bar,
 )
-from orders_cli.store.keys import TIMEFRAMES
+from orders_cli.timeframes import TF_MS, TIMEFRAMES
 from tests.stats.stats_strategies import trade_lists, units_str
 
 

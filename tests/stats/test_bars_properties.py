@@ -17,7 +17,7 @@ from orders_cli.stats.bars import (
     merge_bars,
 )
 from orders_cli.stats.codec import decode_bar, encode_bar
-from orders_cli.store.keys import TIMEFRAMES
+from orders_cli.timeframes import TIMEFRAMES
 from tests.stats.stats_strategies import trade_lists
 
 

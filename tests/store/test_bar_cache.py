@@ -9,7 +9,8 @@ from orders_cli.models import Trade
 from orders_cli.stats.bars import bars_at, bars_for_batch, merge_bars
 from orders_cli.stats.codec import encode_bar
 from orders_cli.store.bar_cache import KEEP_WINDOWS, BarCache
-from orders_cli.store.keys import TIMEFRAMES, Keyspace
+from orders_cli.store.keys import Keyspace
+from orders_cli.timeframes import TIMEFRAMES
 
 KS = Keyspace()
 SYM = "BTCUSDT"

@@ -264,7 +264,7 @@ def test_silent_symbols_are_those_quiet_far_longer_than_usual(r: Any) -> None:
 
 @pytest.mark.parametrize("tfs", [(), ("100ms",), ("1m", "1d")])
 def test_only_the_chosen_timeframes_are_kept(r: Any, tfs: tuple[str, ...]) -> None:
-    from orders_cli.store.keys import TIMEFRAMES
+    from orders_cli.timeframes import TIMEFRAMES
 
     p = Processor(r, KS, PlanConfig(cold_start=False, first_sight_hold=False), timeframes=tfs)
     p.process([trade(a) for a in range(1, 6)])

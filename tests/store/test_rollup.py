@@ -13,11 +13,12 @@ from orders_cli.messages import Backfilled
 from orders_cli.models import Trade
 from orders_cli.stats.bars import Bar, bars_from_trades_reference
 from orders_cli.stats.codec import decode_bar
-from orders_cli.store.keys import TIMEFRAMES, Keyspace
+from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
 from orders_cli.store.planner import PlanConfig
 from orders_cli.store.processor import Processor
 from orders_cli.store.rollup import decode_marker, encode_marker
+from orders_cli.timeframes import TIMEFRAMES
 
 KS = Keyspace()
 SYM = "ETHUSDT"

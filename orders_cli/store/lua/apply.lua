@@ -4,12 +4,13 @@
 -- back a script's earlier writes when a later command fails).
 --
 -- KEYS: 1 state, 2 trades latest (ZSET), 3 trades stream, 4 stats current (HASH),
---       5 symbol info (HASH), 6..12 bars (ZSET) in TIMEFRAMES order
+--       5 symbol info (HASH), then one bars ZSET per timeframe in the timeframe table's
+--       order: the number of timeframes NTF is #KEYS - 5 (store/keys.py SYMBOL_KEY_COUNT)
 -- ARGV (flat strings: no JSON to decode here; cjson costs ~15 us per KB in Redis 7):
 --   [1] expected revision ("0" = no state yet)
---   [2] number of trades NT, [3..9] number of bars per timeframe, [10] number of
---       stats-current values NC (0, or all of CURRENT below), [11] number of info fields NI,
---       [12] number of state fields NS
+--   [2] number of trades NT, [3..2+NTF] number of bars per timeframe, then the number of
+--       stats-current values NC (0, or all of CURRENT below), of info fields NI and of
+--       state fields NS
 --   then NT x 9: trade_time, member, a, p, q, f, l, m, E   (trades in id order)
 --   then per timeframe, its bars x 3: window_start, member, replace ("1": remove first)
 --   then NC values (in CURRENT's order: no field names to send), NI x 2, NS x 2: field, value
@@ -17,6 +18,11 @@
 
 -- the stats:{S}:current field names, in order (filled in from codec.CURRENT_FIELDS at load)
 local CURRENT = {--[[CURRENT_FIELDS]]}
+
+local ntf = #KEYS - 5
+if ntf < 1 then
+  return redis.error_reply('apply: expected 5 keys and one per timeframe, got ' .. #KEYS)
+end
 
 local state = KEYS[1]
 local cur = redis.call('HMGET', state, 'revision', 'stream_ms', 'stream_seq')
@@ -26,7 +32,7 @@ if rev ~= ARGV[1] then
 end
 
 local nt = tonumber(ARGV[2])
-local i = 13
+local i = 6 + ntf
 
 if nt > 0 then
   local last_ms = tonumber(cur[2] or '-1')
@@ -65,7 +71,7 @@ if nt > 0 then
   cur[2] = string.format('%d', last_ms); cur[3] = string.format('%d', last_seq)
 end
 
-for k = 1, 7 do
+for k = 1, ntf do
   local key = KEYS[5 + k]
   for _ = 1, tonumber(ARGV[2 + k]) do
     if ARGV[i + 2] == '1' then
@@ -82,7 +88,7 @@ local function hset(key, n)
     i = i + 2 * n
   end
 end
-local nc = tonumber(ARGV[10])
+local nc = tonumber(ARGV[3 + ntf])
 if nc > 0 then
   local c = {}
   for k = 1, nc do
@@ -91,9 +97,9 @@ if nc > 0 then
   redis.call('HSET', KEYS[4], unpack(c))
   i = i + nc
 end
-hset(KEYS[5], tonumber(ARGV[11]))
+hset(KEYS[5], tonumber(ARGV[4 + ntf]))
 
-local ns = tonumber(ARGV[12])
+local ns = tonumber(ARGV[5 + ntf])
 local s = {}
 for k = 1, 2 * ns do
   s[k] = ARGV[i + k - 1]
