@@ -8,13 +8,11 @@ from __future__ import annotations
 import contextlib
 import difflib
 import logging
-import random
 from collections.abc import Sequence
 from functools import partial
 
 import trio
 
-from orders_cli.backoff import ConnectBudget
 from orders_cli.clock import now_ms
 from orders_cli.config import RunConfig
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, UsageError
@@ -27,7 +25,7 @@ from orders_cli.pipeline.closeout import Closeout, find_closeout
 from orders_cli.pipeline.discovery import fetch_exchange_info
 from orders_cli.pipeline.listing import ListingSync
 from orders_cli.pipeline.shard import Shard
-from orders_cli.pipeline.sharding import plan_shards
+from orders_cli.pipeline.shardpool import ShardPool
 from orders_cli.pipeline.writer import Writer
 from orders_cli.redis_conn import ingester_name, name_connections
 from orders_cli.redis_types import RedisClient
@@ -69,7 +67,7 @@ class Ingester:
         self.worker = RedisWorker(redis, self.telemetry)
         self.ws_url = cfg.ws_url or source.default_ws_url
         self.rest_url = cfg.rest_url or source.default_rest_url
-        self.shards: list[Shard] = []
+        self.pool: ShardPool | None = None
         self.infos: dict[str, SymbolInfo] = {}
         self._producers: trio.CancelScope | None = None
         self._stop_requested = False
@@ -105,8 +103,12 @@ class Ingester:
         return self._stop_requested
 
     @property
+    def shards(self) -> list[Shard]:
+        return self.pool.shards if self.pool is not None else []
+
+    @property
     def subscribed(self) -> list[str]:
-        return [s for shard in self.shards for s in shard.symbols()]
+        return self.pool.symbols() if self.pool is not None else []
 
     # ------------------------------------------------------------------ run
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -187,18 +189,35 @@ class Ingester:
                 await n.start(self.backfill.run)
                 for req in self._resumed:  # gaps a previous run left open
                     await bf_send.send(req)
-                budget = ConnectBudget(limits.max_connects_per_5min)
-                per_conn = cfg.max_streams_per_connection or limits.max_streams_per_connection
-                streams = [source.stream_name(s) for s in trading]
-                rng = random.Random()
-                for group in plan_shards(streams, per_conn):
-                    await self.start_shard(n, group, writer_send, budget, rng)
+                self.pool = pool = ShardPool(
+                    source,
+                    self.ws_url,
+                    writer_send,
+                    t,
+                    per_connection=(
+                        cfg.max_streams_per_connection or limits.max_streams_per_connection
+                    ),
+                    stall_timeout_s=cfg.stall_timeout_s,
+                    rotate_after_s=cfg.rotate_after_s,
+                    ws_client=ws_client_kind(cfg.ws_client),
+                )
+                await pool.add(n, trading)
                 n.start_soon(self._save_samples)
                 n.start_soon(self._gauges)
                 if cfg.sweep:
                     n.start_soon(self._sweep, bf_send.clone())
                 if cfg.listing_poll_s > 0:
-                    sync = ListingSync(self, rest, writer_send, budget, rng, per_conn)
+                    sync = ListingSync(
+                        source,
+                        rest,
+                        pool,
+                        self.infos,
+                        self.wanted,
+                        self._save_infos,
+                        self._mark_delisted,
+                        self.request_backfill,
+                        t,
+                    )
                     n.start_soon(sync.run, cfg.listing_poll_s, n)
                 log.info(
                     "live: %d symbols on %d connection%s (%s)",
@@ -224,36 +243,15 @@ class Ingester:
             head_weight=limits.agg_trades_weight,
         )
 
-    async def start_shard(
-        self,
-        nursery: trio.Nursery,
-        streams: list[str],
-        writer_send: trio.MemorySendChannel[WriterInput],
-        budget: ConnectBudget,
-        rng: random.Random,
-    ) -> Shard:
-        shard = Shard(
-            f"{self.source.name}#{len(self.shards)}",
-            self.source,
-            self.ws_url,
-            streams,
-            writer_send.clone(),
-            self.telemetry,
-            budget,
-            stall_timeout=self.cfg.stall_timeout_s,
-            rotate_after=self.cfg.rotate_after_s,
-            rng=random.Random(rng.random()),
-            ws_client=ws_client_kind(self.cfg.ws_client),
+    async def _save_infos(self, infos: Sequence[SymbolInfo]) -> None:
+        await self.worker.run_retrying(
+            write_infos, self.redis, self.ks, infos, self.source.name, now_ms()
         )
-        self.shards.append(shard)
-        await nursery.start(self._shard_task, shard)
-        return shard
 
-    @staticmethod
-    async def _shard_task(shard: Shard, *, task_status: trio.TaskStatus[None]) -> None:
-        async with shard.out:
-            task_status.started()
-            await shard.run()
+    async def _mark_delisted(self, symbols: Sequence[str]) -> None:
+        await self.worker.run(
+            mark_delisted, self.redis, self.ks, symbols, self.source.name, now_ms()
+        )
 
     async def _discover(self, rest: RestClient) -> list[SymbolInfo]:
         try:
@@ -286,23 +284,20 @@ class Ingester:
             if unknown:
                 log.warning("not listed on %s, ignored: %s", self.source.name, ", ".join(unknown))
         listed, infos = infos, self.wanted(infos)
-        self.infos = {i.symbol: i for i in infos}
+        self.infos.clear()  # the listing sync keeps this dict current
+        self.infos.update({i.symbol: i for i in infos})
         if self.origin is not None:  # the exchange answered: now we may clear demo data
             await self.worker.run_retrying(
                 partial(claim, self.redis, self.ks, self.origin, me=self.cfg.ingester_id)
             )
-        await self.worker.run_retrying(
-            write_infos, self.redis, self.ks, infos, self.source.name, now_ms()
-        )
+        await self._save_infos(infos)
         await self._find_closeout(listed)
         return infos
 
     async def _find_closeout(self, listed: list[SymbolInfo]) -> None:
         """Held symbols that left TRADING while no run recorded them (pipeline/closeout.py)."""
         found = await self.worker.run(find_closeout, self.redis, self.ks, listed, self.cfg.symbols)
-        await self.worker.run(
-            mark_delisted, self.redis, self.ks, found.delisted, self.source.name, now_ms()
-        )
+        await self._mark_delisted(found.delisted)
         if found.symbols:
             log.info(
                 "closing out %d symbol%s no longer TRADING (final head check and fill): %s",
@@ -315,10 +310,7 @@ class Ingester:
     async def _save_samples(self) -> None:
         while True:
             await trio.sleep(5)
-            samples: list[str] = []
-            for shard in self.shards:
-                while shard.malformed_samples:
-                    samples.append(shard.malformed_samples.popleft())
+            samples = self.pool.drain_malformed() if self.pool is not None else []
             if samples:
                 await self.worker.run_retrying(save_malformed, self.redis, self.ks, samples)
 

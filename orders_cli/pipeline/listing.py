@@ -6,41 +6,50 @@ subscribe new TRADING symbols without a restart and unsubscribe those that leave
 from __future__ import annotations
 
 import logging
-import random
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
+import attrs
 import trio
 
-from orders_cli.backoff import ConnectBudget
-from orders_cli.clock import now_ms
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable
-from orders_cli.messages import HeadCheck, WriterInput
+from orders_cli.messages import BackfillInput, HeadCheck
+from orders_cli.models import SymbolInfo
 from orders_cli.pipeline.discovery import fetch_exchange_info
 from orders_cli.rest.client import RestClient
-from orders_cli.store.info import mark_delisted, write_infos
-
-if TYPE_CHECKING:
-    from orders_cli.ingest.ingester import Ingester
+from orders_cli.sources.base import Source
+from orders_cli.telemetry import Telemetry
 
 log = logging.getLogger("orders.listing")
 
 
+class Subscriptions(Protocol):
+    """What the listing sync changes: the run's subscribed symbols (a
+    :class:`~orders_cli.pipeline.shardpool.ShardPool`)."""
+
+    def symbols(self) -> list[str]: ...
+
+    async def add(self, nursery: trio.Nursery, symbols: Sequence[str]) -> None: ...
+
+    async def remove(self, symbols: Sequence[str]) -> None: ...
+
+
+@attrs.define
 class ListingSync:
-    def __init__(
-        self,
-        ingester: Ingester,
-        rest: RestClient,
-        writer_send: trio.MemorySendChannel[WriterInput],
-        budget: ConnectBudget,
-        rng: random.Random,
-        per_connection: int,
-    ) -> None:
-        self.ing = ingester
-        self.rest = rest
-        self.writer_send = writer_send
-        self.budget = budget
-        self.rng = rng
-        self.per_connection = per_connection
+    """``infos``: the run's current listing (updated in place); ``wanted``: the part of
+    a listing this run is about (``--symbols``); ``save_infos``: write changed infos to
+    the store; ``mark_delisted``: record symbols no longer listed at all as ``DELISTED``;
+    ``request_backfill``: hand a request to the backfill."""
+
+    source: Source
+    rest: RestClient
+    pool: Subscriptions
+    infos: dict[str, SymbolInfo]
+    wanted: Callable[[list[SymbolInfo]], list[SymbolInfo]]
+    save_infos: Callable[[Sequence[SymbolInfo]], Awaitable[None]]
+    mark_delisted: Callable[[Sequence[str]], Awaitable[None]]
+    request_backfill: Callable[[BackfillInput], Awaitable[None]]
+    telemetry: Telemetry
 
     async def run(self, interval_s: float, nursery: trio.Nursery) -> None:
         while True:
@@ -49,50 +58,30 @@ class ListingSync:
                 await self.sync_once(nursery)
             except (ExchangeUnavailable, ExchangeRejected) as exc:
                 log.warning("listing sync skipped: %s", exc)
-                self.ing.telemetry.count("listing_sync_errors")
+                self.telemetry.count("listing_sync_errors")
 
     async def sync_once(self, nursery: trio.Nursery) -> tuple[list[str], list[str]]:
-        ing = self.ing
-        source = ing.source
-        body = await fetch_exchange_info(self.rest, source)
-        listed = source.parse_exchange_info(body)
-        infos = ing.wanted(listed)
-        changed = [i for i in infos if ing.infos.get(i.symbol) != i]
+        body = await fetch_exchange_info(self.rest, self.source)
+        listed = self.source.parse_exchange_info(body)
+        infos = self.wanted(listed)
+        changed = [i for i in infos if self.infos.get(i.symbol) != i]
         if changed:
-            await ing.worker.run_retrying(
-                write_infos, ing.redis, ing.ks, changed, source.name, now_ms()
-            )
-        ing.infos.update({i.symbol: i for i in infos})
-        subscribed = set(ing.subscribed)
+            await self.save_infos(changed)
+        self.infos.update({i.symbol: i for i in infos})
+        subscribed = set(self.pool.symbols())
         trading = {i.symbol for i in infos if i.trading}
         added = sorted(trading - subscribed)
-        removed = sorted(s for s in subscribed if s not in trading)
-        for shard in ing.shards:
-            gone = [source.stream_name(s) for s in shard.symbols() if s in removed]
-            if gone:
-                await shard.remove_streams(gone)
+        removed = sorted(subscribed - trading)
+        await self.pool.remove(removed)
         if removed:  # their last trades may not have reached us live: ask REST for the head
             names = {i.symbol for i in listed}
             gone_for_good = [s for s in removed if s not in names]
             if gone_for_good:
-                await ing.worker.run(
-                    mark_delisted, ing.redis, ing.ks, gone_for_good, source.name, now_ms()
-                )
-            await ing.request_backfill(HeadCheck(tuple(removed), reason="unlisted"))
-        new_streams = [source.stream_name(s) for s in added]
-        for shard in ing.shards:
-            room = self.per_connection - len(shard.streams)
-            if new_streams and room > 0:
-                take, new_streams = new_streams[:room], new_streams[room:]
-                await shard.add_streams(take)
-        while new_streams:
-            take, new_streams = (
-                new_streams[: self.per_connection],
-                new_streams[self.per_connection :],
-            )
-            await ing.start_shard(nursery, take, self.writer_send, self.budget, self.rng)
+                await self.mark_delisted(gone_for_good)
+            await self.request_backfill(HeadCheck(tuple(removed), reason="unlisted"))
+        await self.pool.add(nursery, added)
         if added or removed:
             log.info("listing: +%d symbols, -%d symbols", len(added), len(removed))
-            ing.telemetry.count("listings_added", len(added))
-            ing.telemetry.count("listings_removed", len(removed))
+            self.telemetry.count("listings_added", len(added))
+            self.telemetry.count("listings_removed", len(removed))
         return added, removed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 def plan_shards(streams: Sequence[str], max_per_connection: int) -> list[list[str]]:
@@ -25,3 +25,20 @@ def plan_shards(streams: Sequence[str], max_per_connection: int) -> list[list[st
         plan.append(ordered[start:end])
         start = end
     return plan
+
+
+def place(
+    open_sizes: Sequence[int], streams: Iterable[str], max_per_connection: int
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Where new ``streams`` go, given connections of ``open_sizes`` streams already open:
+    ``(fill, new)``: ``fill[i]`` joins open connection ``i`` (in order, while it has room),
+    the rest is split by :func:`plan_shards` over new connections. At startup (nothing
+    open) this is exactly :func:`plan_shards`: one policy for startup and listing changes.
+    """
+    pending = sorted(set(streams))
+    fill: list[list[str]] = []
+    for size in open_sizes:
+        room = max(0, max_per_connection - size)
+        fill.append(pending[:room])
+        pending = pending[room:]
+    return fill, plan_shards(pending, max_per_connection)

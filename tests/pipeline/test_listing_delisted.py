@@ -3,52 +3,40 @@ head-checked one last time, and its info hash says DELISTED."""
 
 from __future__ import annotations
 
-import random
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 import trio
 
-from orders_cli.backoff import ConnectBudget
 from orders_cli.messages import BackfillInput, HeadCheck
 from orders_cli.models import SymbolInfo
 from orders_cli.pipeline.listing import ListingSync
 from orders_cli.rest.client import RestClient
 from orders_cli.sim import SimConfig, Simulator
-from orders_cli.sources.base import Source
 from orders_cli.sources.registry import get_source
-from orders_cli.store.info import DELISTED
+from orders_cli.store.info import DELISTED, mark_delisted, write_infos
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.worker import RedisWorker
 from orders_cli.telemetry import Telemetry
 
 
 @attrs.define
-class FakeIngester:
-    """What ListingSync uses of the Ingester: one subscribed symbol, no shards."""
+class FakePool:
+    """The run's subscriptions: what ListingSync adds and removes."""
 
-    redis: Any
-    source: Source = attrs.field(factory=lambda: get_source("spot"))
-    ks: Keyspace = attrs.field(factory=Keyspace)
-    subscribed: list[str] = attrs.field(factory=list)
-    infos: dict[str, SymbolInfo] = attrs.field(factory=dict)
-    shards: list[Any] = attrs.field(factory=list)
-    telemetry: Telemetry = attrs.field(factory=Telemetry)
-    backfill: list[BackfillInput] = attrs.field(factory=list)
-    started: list[list[str]] = attrs.field(factory=list)
+    subscribed: list[str]
+    added: list[str] = attrs.field(factory=list)
 
-    @property
-    def worker(self) -> RedisWorker:
-        return RedisWorker(self.redis)
+    def symbols(self) -> list[str]:
+        return list(self.subscribed)
 
-    def wanted(self, infos: list[SymbolInfo]) -> list[SymbolInfo]:
-        return infos
+    async def add(self, _nursery: trio.Nursery, symbols: Sequence[str]) -> None:
+        self.added.extend(symbols)
+        self.subscribed.extend(symbols)
 
-    async def request_backfill(self, req: BackfillInput) -> None:
-        self.backfill.append(req)
-
-    async def start_shard(self, _n: Any, streams: list[str], *_args: Any) -> None:
-        self.started.append(streams)
+    async def remove(self, symbols: Sequence[str]) -> None:
+        self.subscribed = [s for s in self.subscribed if s not in symbols]
 
 
 async def test_a_subscribed_symbol_gone_from_the_listing_is_marked_delisted(
@@ -58,23 +46,39 @@ async def test_a_subscribed_symbol_gone_from_the_listing_is_marked_delisted(
     ks = Keyspace()
     r.hset(ks.symbol_info("GONEUSDT"), mapping={"status": "TRADING", "base_asset": "GONE"})
     sim = Simulator(SimConfig.from_fixture(n_symbols=3, seed=1, total_rate=10.0))
-    ing = FakeIngester(r, subscribed=["GONEUSDT"])
+    source = get_source("spot")
+    worker = RedisWorker(r)
+    pool = FakePool(["GONEUSDT"])
+    backfill: list[BackfillInput] = []
+
+    async def save_infos(infos: Sequence[SymbolInfo]) -> None:
+        await worker.run(write_infos, r, ks, infos, source.name, 1)
+
+    async def delisted(symbols: Sequence[str]) -> None:
+        await worker.run(mark_delisted, r, ks, symbols, source.name, 1)
+
+    async def request_backfill(req: BackfillInput) -> None:
+        backfill.append(req)
+
     with trio.fail_after(20):
         async with trio.open_nursery() as n:
             await n.start(sim.serve)
             async with RestClient(sim.rest_url) as rest:
-                send, _recv = trio.open_memory_channel[Any](10)
                 sync = ListingSync(
-                    ing,  # type: ignore[arg-type]  # a fake with the Ingester's used surface
+                    source,
                     rest,
-                    send,
-                    ConnectBudget(10),
-                    random.Random(1),
-                    per_connection=100,
+                    pool,
+                    {},
+                    lambda infos: infos,
+                    save_infos,
+                    delisted,
+                    request_backfill,
+                    Telemetry(),
                 )
                 _added, removed = await sync.sync_once(n)
             n.cancel_scope.cancel()
     assert removed == ["GONEUSDT"]
-    assert ing.backfill == [HeadCheck(("GONEUSDT",), reason="unlisted")]
+    assert "GONEUSDT" not in pool.symbols()
+    assert backfill == [HeadCheck(("GONEUSDT",), reason="unlisted")]
     assert r.hget(ks.symbol_info("GONEUSDT"), "status") == DELISTED.encode()
     assert r.hget(ks.symbol_info("GONEUSDT"), "base_asset") == b"GONE"
