@@ -1,6 +1,6 @@
-"""The trio side of `orders run`: the ingester plus what surrounds it in a terminal
-(signals, live panel or log summaries, health publishing, Redis memory, retention).
-Called from cmd_run via ``trio.run``."""
+"""The trio side of `orders run`: the ingester and its services (ingest/) plus what
+surrounds them in a terminal (signals, live panel or log summaries, metrics endpoint,
+the simulator of --simulate). Called from cmd_run via ``trio.run``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import contextlib
 import logging
 import signal
 import sys
-from functools import partial
 from typing import Any
 
 import attrs
@@ -18,13 +17,11 @@ from rich.live import Live
 
 from orders_cli.cli.embedded_watch import watch_embedded
 from orders_cli.cli.render_run import RateMeter, panel, summary_fields, summary_line
-from orders_cli.clock import now_ms
 from orders_cli.config import RunConfig
 from orders_cli.embedded import EmbeddedRedis
-from orders_cli.errors import OrdersError
 from orders_cli.gctune import tuned_gc
-from orders_cli.health import publish_health
 from orders_cli.ingest.ingester import Ingester
+from orders_cli.ingest.services import clear_health, run_services
 from orders_cli.redis_types import RedisClient
 from orders_cli.redis_url import redact
 from orders_cli.sources.base import Source
@@ -105,60 +102,6 @@ async def _draw(t: Telemetry, d: Display, title: str) -> None:
         log.info("%s", summary_line(t, fields["rate"]), extra={"fields": fields})
 
 
-async def _redis_facts(ing: Ingester, every_s: float = 5.0, alpha: float = 0.3) -> None:
-    """Redis memory for the panel, health and metrics: used, max, and how fast it grows
-    (smoothed over samples ``every_s`` apart) for the time to full."""
-    t = ing.telemetry
-    prev: tuple[float, int] | None = None
-    while True:
-        try:
-            info: dict[str, Any] = await ing.worker.call(lambda r: r.info("memory"))
-            used = int(info.get("used_memory", 0))
-            t.redis_used_memory = used
-            t.redis_maxmemory = int(info.get("maxmemory", 0))
-            policy = info.get("maxmemory_policy")
-            t.redis_eviction_policy = policy.decode() if isinstance(policy, bytes) else policy
-            now = trio.current_time()
-            if prev is not None and now > prev[0]:
-                rate = (used - prev[1]) / (now - prev[0])
-                old = t.redis_memory_rate
-                t.redis_memory_rate = rate if old is None else old + alpha * (rate - old)
-            prev = (now, used)
-        except OrdersError:
-            pass  # the writer shows Redis as retrying
-        await trio.sleep(every_s)
-
-
-async def _retention(ing: Ingester) -> None:
-    """The in-run retention pass, every ``prune_every_s``: one chunk per turn of the Redis
-    thread, so the writer's batches go in between (a pass may delete millions of trades);
-    a pass that fails (lock held, Redis away or refusing) is skipped, never the run."""
-    from orders_cli.store.prune import prune_steps
-    from orders_cli.store.retention_policy import PruneReport, RetentionPolicy
-
-    policy = RetentionPolicy(trades_s=ing.cfg.retention_s)
-    warned = False  # once per episode of a clock ahead of the data
-    while True:
-        await trio.sleep(ing.cfg.prune_every_s)
-        report = PruneReport(now_ms=now_ms(), dry_run=False)
-        steps = prune_steps(ing.redis, ing.ks, report, policy)
-        try:
-            while await ing.worker.run(next, steps, False):
-                pass
-            log.debug("retention pass: %s", report.totals)
-            for note in report.notes:
-                log.info("retention pass: %s", note)
-        except OrdersError as exc:  # LockHeld, RedisUnavailable, RedisRejected
-            log.info("retention pass skipped: %s", exc)
-            continue
-        finally:
-            with trio.move_on_after(2, shield=True), contextlib.suppress(OrdersError):
-                await ing.worker.run(steps.close)  # releases the lock if held
-        if report.warnings and not warned:
-            log.warning("retention pass: %s", "; ".join(report.warnings))
-        warned = bool(report.warnings)
-
-
 async def run_ingest(
     cfg: RunConfig,
     source: Source,
@@ -219,37 +162,13 @@ async def _run(
             ing = Ingester(cfg, source, redis, telemetry, origin=origin)
             root.start_soon(_signals, ing, stop)
             root.start_soon(_display, telemetry, display, title, stop.display)
-            root.start_soon(_redis_facts, ing)
             if embedded is not None:
                 await root.start(watch_embedded, embedded, telemetry)
-            if cfg.prune_every_s > 0:
-                root.start_soon(_retention, ing)
-
-            async def write_health(key: str, value: bytes, ttl: int) -> None:
-                with contextlib.suppress(OrdersError):
-                    await ing.worker.call(lambda r: r.set(key, value, ex=ttl))
-
-            def extra() -> dict[str, Any]:
-                w = ing.writer
-                return {"silent_symbols": w.processor.silent_symbols() if w is not None else []}
-
-            root.start_soon(
-                partial(
-                    publish_health,
-                    write_health,
-                    ing.ks,
-                    telemetry,
-                    cfg.ingester_id,
-                    cfg.health_interval_s,
-                    extra=extra,
-                )
-            )
+            await root.start(run_services, ing)
             await ing.run()
             flushed = True
             root.cancel_scope.cancel()
-        # a clean stop: no ghost "healthy" record for `orders status` to find
-        with contextlib.suppress(OrdersError):
-            await ing.worker.call(lambda r: r.delete(ing.ks.health(cfg.ingester_id)))
+        await clear_health(ing)
     if not flushed and ing.stopping:
         log.warning(
             "stopped after the %gs grace with writes still pending (Redis did not answer): "

@@ -15,7 +15,7 @@ import orjson
 import pytest
 import trio
 
-from orders_cli.cli.run_loop import _retention
+from orders_cli.ingest.services import retention
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.prune import prune_steps
 from orders_cli.store.prune_lock import PruneLock
@@ -111,7 +111,7 @@ def test_the_in_run_retention_pass_survives_a_redis_refusing_writes(
 
         async def main() -> None:
             with trio.move_on_after(0.5):
-                await _retention(ing)
+                await retention(ing)
 
         with caplog.at_level(logging.INFO, logger="orders.run"):
             trio.run(main)

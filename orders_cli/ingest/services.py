@@ -1,0 +1,102 @@
+"""The run-time services around an ingester: Redis memory facts for the panel, the
+in-run retention pass, and the health record `orders status` reads."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import trio
+
+from orders_cli.clock import now_ms
+from orders_cli.errors import OrdersError
+from orders_cli.health import publish_health
+from orders_cli.ingest.ingester import Ingester
+from orders_cli.store.prune import prune_steps
+from orders_cli.store.retention_policy import PruneReport, RetentionPolicy
+
+log = logging.getLogger("orders.run")
+
+
+async def run_services(ing: Ingester, *, task_status: trio.TaskStatus[None]) -> None:
+    """Run every service of ``ing`` until cancelled; ``started()`` once they are."""
+    async with trio.open_nursery() as n:
+        n.start_soon(redis_facts, ing)
+        if ing.cfg.prune_every_s > 0:
+            n.start_soon(retention, ing)
+        n.start_soon(health, ing)
+        task_status.started()
+
+
+async def redis_facts(ing: Ingester, every_s: float = 5.0, alpha: float = 0.3) -> None:
+    """Redis memory for the panel, health and metrics: used, max, and how fast it grows
+    (smoothed over samples ``every_s`` apart) for the time to full."""
+    t = ing.telemetry
+    prev: tuple[float, int] | None = None
+    while True:
+        try:
+            info: dict[str, Any] = await ing.worker.call(lambda r: r.info("memory"))
+            used = int(info.get("used_memory", 0))
+            t.redis_used_memory = used
+            t.redis_maxmemory = int(info.get("maxmemory", 0))
+            policy = info.get("maxmemory_policy")
+            t.redis_eviction_policy = policy.decode() if isinstance(policy, bytes) else policy
+            now = trio.current_time()
+            if prev is not None and now > prev[0]:
+                rate = (used - prev[1]) / (now - prev[0])
+                old = t.redis_memory_rate
+                t.redis_memory_rate = rate if old is None else old + alpha * (rate - old)
+            prev = (now, used)
+        except OrdersError:
+            pass  # the writer shows Redis as retrying
+        await trio.sleep(every_s)
+
+
+async def retention(ing: Ingester) -> None:
+    """The in-run retention pass, every ``prune_every_s``: one chunk per turn of the Redis
+    thread, so the writer's batches go in between (a pass may delete millions of trades);
+    a pass that fails (lock held, Redis away or refusing) is skipped, never the run."""
+    policy = RetentionPolicy(trades_s=ing.cfg.retention_s)
+    warned = False  # once per episode of a clock ahead of the data
+    while True:
+        await trio.sleep(ing.cfg.prune_every_s)
+        report = PruneReport(now_ms=now_ms(), dry_run=False)
+        steps = prune_steps(ing.redis, ing.ks, report, policy)
+        try:
+            while await ing.worker.run(next, steps, False):
+                pass
+            log.debug("retention pass: %s", report.totals)
+            for note in report.notes:
+                log.info("retention pass: %s", note)
+        except OrdersError as exc:  # LockHeld, RedisUnavailable, RedisRejected
+            log.info("retention pass skipped: %s", exc)
+            continue
+        finally:
+            with trio.move_on_after(2, shield=True), contextlib.suppress(OrdersError):
+                await ing.worker.run(steps.close)  # releases the lock if held
+        if report.warnings and not warned:
+            log.warning("retention pass: %s", "; ".join(report.warnings))
+        warned = bool(report.warnings)
+
+
+async def health(ing: Ingester) -> None:
+    cfg = ing.cfg
+
+    async def write_health(key: str, value: bytes, ttl: int) -> None:
+        with contextlib.suppress(OrdersError):
+            await ing.worker.call(lambda r: r.set(key, value, ex=ttl))
+
+    def extra() -> dict[str, Any]:
+        w = ing.writer
+        return {"silent_symbols": w.processor.silent_symbols() if w is not None else []}
+
+    await publish_health(
+        write_health, ing.ks, ing.telemetry, cfg.ingester_id, cfg.health_interval_s, extra=extra
+    )
+
+
+async def clear_health(ing: Ingester) -> None:
+    """A clean stop: no ghost "healthy" record for `orders status` to find."""
+    with contextlib.suppress(OrdersError):
+        await ing.worker.call(lambda r: r.delete(ing.ks.health(ing.cfg.ingester_id)))
