@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from orders_cli.sim.fixture import fixture_symbols
+from orders_cli.sim.recorded import fixture_symbols
 
 
 def stable_seed(*parts: object) -> int:

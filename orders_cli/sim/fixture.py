@@ -1,37 +1,14 @@
-"""The recorded spot exchangeInfo (2021) and the modern fields added on top of it."""
+"""Exchange info as the simulator serves it: the recorded 2021 shape (sim/recorded.py)
+with the modern fields added on top of it."""
 
 from __future__ import annotations
 
-import functools
-import gzip
-from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import orjson
-
-if TYPE_CHECKING:
-    from orders_cli.sim.config import SymbolSpec
+from orders_cli.sim.config import SymbolSpec
+from orders_cli.sim.recorded import exchange_info_2021
 
 _ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
-_POPULAR = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT")
-
-
-@functools.cache
-def exchange_info_2021() -> dict[str, Any]:
-    """The recorded body of ``GET /api/v3/exchangeInfo`` (parsed once)."""
-    ref = resources.files("orders_cli.sim") / "data" / "spot-exchangeInfo-2021.json.gz"
-    data: dict[str, Any] = orjson.loads(gzip.decompress(ref.read_bytes()))
-    return data
-
-
-def fixture_symbols() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(TRADING, BREAK) symbol objects; well-known pairs first, then fixture order."""
-    symbols = exchange_info_2021()["symbols"]
-    rank = {name: i for i, name in enumerate(_POPULAR)}
-    ordered = sorted(symbols, key=lambda s: rank.get(s["symbol"], len(rank)))
-    trading = [s for s in ordered if s["status"] == "TRADING"]
-    breaking = [s for s in ordered if s["status"] != "TRADING"]
-    return trading, breaking
 
 
 def symbol_object(spec: SymbolSpec, status: str) -> dict[str, Any]:
