@@ -1,6 +1,7 @@
-"""The ingester: discovery → shards → bounded channel → writer (+ backfill, listing sync,
-head-check sweep, health, retention). Stopping is cancelling the producers: the writer
-then drains what was received and flushes it before returning.
+"""The ingester: discovery → shard pool → bounded channel → writer (+ backfill, listing
+sync, head-check sweep); its run-time services are in ingest/services.py. Stopping is
+cancelling the producers: the writer then drains what was received and flushes it before
+returning.
 """
 
 from __future__ import annotations
