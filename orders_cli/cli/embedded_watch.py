@@ -8,9 +8,9 @@ import logging
 
 import trio
 
-from orders_cli.backoff import Backoff
 from orders_cli.embedded import EmbeddedRedis
 from orders_cli.errors import RedisUnavailable
+from orders_cli.retry import Backoff
 from orders_cli.telemetry import Telemetry
 
 log = logging.getLogger("orders.embedded")

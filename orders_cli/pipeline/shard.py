@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 
 import trio
 
-from orders_cli.backoff import Backoff, ConnectBudget
 from orders_cli.errors import leaves
 from orders_cli.messages import ShardEvent, WriterInput
 from orders_cli.models import ControlReply, Ignored, Rejection, ServerShutdown, Trade
 from orders_cli.pipeline.clockwatch import ClockWatch
+from orders_cli.pipeline.connect_budget import ConnectBudget
 from orders_cli.pipeline.control import control_streams
 from orders_cli.pipeline.link import (
     RECONNECTABLE,
@@ -34,6 +34,7 @@ from orders_cli.pipeline.link import (
 from orders_cli.pipeline.outport import OutPort, OutputClosed
 from orders_cli.pipeline.pacing import MessagePacer
 from orders_cli.pipeline.rotation import RotationPlan
+from orders_cli.retry import Backoff
 from orders_cli.sources.base import Source
 from orders_cli.telemetry import ConnectionState, Telemetry
 from orders_cli.ws.wsopen import DEFAULT_WS_CLIENT, WsClientKind, open_ws

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import trio
 
-from orders_cli.backoff import ConnectBudget
 from orders_cli.messages import WriterInput
+from orders_cli.pipeline.connect_budget import ConnectBudget
 from orders_cli.pipeline.shard import Shard
 from orders_cli.pipeline.sharding import place
 from orders_cli.sources.base import Source

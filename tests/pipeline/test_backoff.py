@@ -10,8 +10,9 @@ import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orders_cli.backoff import Backoff, ConnectBudget
+from orders_cli.pipeline.connect_budget import ConnectBudget
 from orders_cli.pipeline.pacing import MessagePacer
+from orders_cli.retry import Backoff
 
 
 @given(st.integers(min_value=0, max_value=2000), st.integers(min_value=0, max_value=2**32))

@@ -16,7 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from orders_cli.backoff import Backoff, ConnectBudget
 from orders_cli.cli.render_run import panel
 from orders_cli.health import snapshot
 from orders_cli.messages import (
@@ -31,7 +30,9 @@ from orders_cli.models import Event, Trade
 from orders_cli.ops.status import StatusLimits, evaluate, parse_health
 from orders_cli.pipeline.backfill import Backfill
 from orders_cli.pipeline.clockwatch import ClockWatch
+from orders_cli.pipeline.connect_budget import ConnectBudget
 from orders_cli.pipeline.shard import Shard
+from orders_cli.retry import Backoff
 from orders_cli.sources.base import RestRequest
 from orders_cli.sources.binance.wire import parse_frame
 from orders_cli.sources.registry import get_source

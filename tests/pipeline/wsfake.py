@@ -13,10 +13,11 @@ import attrs
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
 
-from orders_cli.backoff import Backoff, ConnectBudget
 from orders_cli.messages import ShardEvent, WriterInput
 from orders_cli.models import ControlReply, Event, Ignored, Rejection, ServerShutdown, Trade
+from orders_cli.pipeline.connect_budget import ConnectBudget
 from orders_cli.pipeline.shard import Shard
+from orders_cli.retry import Backoff
 from orders_cli.sources.base import SourceLimits
 from orders_cli.telemetry import Telemetry
 

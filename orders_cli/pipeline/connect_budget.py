@@ -1,5 +1,5 @@
-"""Reconnect pacing: the capped backoff (:mod:`orders_cli.retry`, the one retry policy)
-and the shared connection-attempt budget (e.g. 300 attempts per rolling 5 minutes per IP)."""
+"""The connection-attempt budget the shards of a process share (e.g. 300 attempts per
+rolling 5 minutes per IP). Their reconnect delays are :mod:`orders_cli.retry`'s."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ from collections import deque
 
 import trio
 
-from orders_cli.retry import Backoff, RetryPolicy
 from orders_cli.sources.base import SourceLimits
-
-__all__ = ["Backoff", "ConnectBudget", "RetryPolicy"]
 
 
 class ConnectBudget:
