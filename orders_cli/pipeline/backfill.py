@@ -7,9 +7,11 @@ Consumes ``GapRequest`` / ``ColdStart`` / ``HeadCheck``; produces ``Backfilled``
 id order. With a ``PageGate``, pages wait until the writer has applied enough of the
 earlier ones (a bound in trades), and requests for ids already handed to the writer, or
 for a cold start already under way, are not fetched again. The REST client paces the
-weight budget; errors are classified: a 418 ban or a 429 pauses every call until it ends
-(``RateLimited.retry_after``), then the work resumes (never lost); other
-``ExchangeUnavailable`` requeues with backoff (never lost), ``ExchangeRejected`` drops.
+weight budget; errors are classified: a 418 ban, a 429 or a 403 pauses every call until
+it ends (``RateLimited.retry_after``), then the work resumes (never lost); other
+``ExchangeUnavailable`` (a bad page too: ``BadExchangeReply``) and a page our parser
+refuses requeue with backoff (never lost: a cold start's window stays open); only the
+exchange's own error (``ExchangeRejected`` with a code, e.g. -1121) drops the work.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ from typing import Protocol
 import attrs
 import trio
 
-from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, RateLimited
+from orders_cli.errors import (
+    BadExchangeReply,
+    ExchangeRejected,
+    ExchangeUnavailable,
+    RateLimited,
+)
 from orders_cli.models import Trade
 from orders_cli.pipeline.backfill_gate import Held, PageGate, subtract
 from orders_cli.pipeline.backfill_plan import (
@@ -264,26 +271,33 @@ class Backfill:
             log.warning("backfill %s: %s; every call waits %.0fs", work, exc, exc.retry_after)
             self._queue.push(attrs.evolve(work, not_before=until))  # not its fault: no backoff
         except ExchangeUnavailable as exc:
-            self._count("backfill_errors")
-            self._count("backfill_retries")
-            delay = min(self._retry_cap_s, self._retry_base_s * 2**work.attempts)
-            log.warning("backfill %s: exchange unavailable (%s), retry in %.0fs", work, exc, delay)
-            self._queue.push(
-                attrs.evolve(
-                    work, attempts=work.attempts + 1, not_before=trio.current_time() + delay
-                )
-            )
+            self._retry(work, exc)
         except ExchangeRejected as exc:
-            self._count("backfill_errors")
-            self._count("backfill_dropped")
-            log.error("backfill %s: rejected by the exchange (code %s): %s", work, exc.code, exc)
-            if isinstance(work, LocateWork):
-                self._cold_first.setdefault(work.symbol, None)
-            self.done += 1
+            if exc.code is None:  # a page we could not read: not the exchange's answer
+                self._retry(work, exc)
+            else:
+                self._count("backfill_errors")
+                self._count("backfill_dropped")
+                log.error("backfill %s: rejected (code %s): %s", work, exc.code, exc)
+                if isinstance(work, LocateWork):  # e.g. -1121: the window has nothing
+                    self._cold_first.setdefault(work.symbol, None)
+                self.done += 1
         finally:
             self._busy.discard(work.symbol)
         await self._maybe_cold_done(work.symbol)
         self._changed()
+
+    def _retry(self, work: Work, exc: Exception) -> None:
+        """Transient: queue ``work`` again after a backoff; its gap stays open meanwhile."""
+        self._count("backfill_errors")
+        self._count("backfill_retries")
+        if isinstance(exc, BadExchangeReply | ExchangeRejected):
+            self._count("backfill_bad_replies")
+        delay = min(self._retry_cap_s, self._retry_base_s * 2**work.attempts)
+        log.warning("backfill %s: %s, retry in %.0fs", work, exc, delay)
+        self._queue.push(
+            attrs.evolve(work, attempts=work.attempts + 1, not_before=trio.current_time() + delay)
+        )
 
     async def _fetch(self, symbol: str, req: RestRequest) -> list[Trade]:
         self._count("backfill_rest_calls")  # RestClient counts rest_calls (all callers)
