@@ -48,6 +48,7 @@ from orders_cli.pipeline.backfill_queue import (
     RangeWork,
     Work,
     WorkQueue,
+    is_speculative,
 )
 from orders_cli.pipeline.backfill_sweep import sweep_interval, sweeper
 from orders_cli.pipeline.messages import (
@@ -81,7 +82,7 @@ log = logging.getLogger(__name__)
 
 
 class RestGetter(Protocol):
-    async def get(self, req: RestRequest) -> bytes: ...
+    async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes: ...
 
 
 def now_ms() -> int:
@@ -144,6 +145,7 @@ class Backfill:
         self._max_empty_retries = max_empty_retries
         self._queue = WorkQueue()
         self._busy: set[str] = set()
+        self._speculating = 0  # speculative calls in flight: never in the last free slot
         self._cold_first: dict[str, int | None] = {}
         self._cold_until: dict[str, int | None] = {}  # cold starts under way
         self._cold_done: dict[str, ColdStartDone] = {}  # sent, maybe not applied yet
@@ -246,7 +248,8 @@ class Backfill:
                     await self._wake.wait()
                 continue
             if len(self._busy) < self._concurrency:
-                work = self._queue.pop_ready(now, self._busy)
+                spare = self._concurrency == 1 or self._speculating < self._concurrency - 1
+                work = self._queue.pop_ready(now, self._busy, speculative=spare)
                 if work is not None:
                     self._busy.add(work.symbol)
                     self._telemetry.backfill_queue = len(self._queue)
@@ -257,6 +260,8 @@ class Backfill:
                 await self._wake.wait()
 
     async def _execute(self, work: Work) -> None:
+        speculating = is_speculative(work)
+        self._speculating += speculating
         try:
             if isinstance(work, RangeWork):
                 await self._range_step(work)
@@ -284,6 +289,7 @@ class Backfill:
                 self.done += 1
         finally:
             self._busy.discard(work.symbol)
+            self._speculating -= speculating
         await self._maybe_cold_done(work.symbol)
         self._changed()
 
@@ -299,11 +305,11 @@ class Backfill:
             attrs.evolve(work, attempts=work.attempts + 1, not_before=trio.current_time() + delay)
         )
 
-    async def _fetch(self, symbol: str, req: RestRequest) -> list[Trade]:
+    async def _fetch(self, work: Work, req: RestRequest) -> list[Trade]:
         self._count("backfill_rest_calls")  # RestClient counts rest_calls (all callers)
         self._count("backfill_weight", req.weight)
-        body = await self._rest.get(req)
-        return _ordered(self._source.parse_agg_trades(symbol, body))
+        body = await self._rest.get(req, speculative=is_speculative(work))
+        return _ordered(self._source.parse_agg_trades(work.symbol, body))
 
     async def _emit(self, symbol: str, lo: int, hi: int, trades: list[Trade]) -> None:
         """Send the page of ids ``[lo, hi]``: its ``trades``, then the ids REST lacks."""
@@ -324,7 +330,7 @@ class Backfill:
     async def _range_step(self, w: RangeWork) -> None:
         limit = self._page_limit if w.last is None else min(self._page_limit, w.last - w.first + 1)
         req = self._source.agg_trades_request(w.symbol, from_id=w.first, limit=limit)
-        got = [t for t in await self._fetch(w.symbol, req) if t.agg_id >= w.first]
+        got = [t for t in await self._fetch(w, req) if t.agg_id >= w.first]
         self.done += 1
         if not got:
             if w.last is None:
@@ -366,7 +372,7 @@ class Backfill:
             self._cold_first[w.symbol] = None
             self.done += 1
             return
-        got = await self._fetch(w.symbol, req)
+        got = await self._fetch(w, req)
         self.done += 1
         if not got:
             self._queue.push(attrs.evolve(w, step=w.step + 1, attempts=0, not_before=0.0))
@@ -386,7 +392,7 @@ class Backfill:
 
     async def _head_step(self, w: HeadWork) -> None:
         req = self._source.agg_trades_request(w.symbol, limit=1)
-        got = await self._fetch(w.symbol, req)
+        got = await self._fetch(w, req)
         self.done += 1
         if got:
             self._count("backfill_head_seen")

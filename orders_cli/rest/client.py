@@ -150,7 +150,7 @@ class RestClient:
         d = min(self._backoff_cap, self._backoff_base * 2.0 ** (attempt - 1))
         return d / 2 + self._rng.uniform(0, d / 2)
 
-    async def _wait_turn(self, weight: int) -> None:
+    async def _wait_turn(self, weight: int, speculative: bool) -> None:
         if self._align_to_wall_clock:
             self._align_to_wall_clock = False
             self._budget.minute_offset = time.time() - trio.current_time()
@@ -166,7 +166,7 @@ class RestClient:
                     await trio.sleep_until(self.paused_until)
                     continue
                 self.paused_until = None
-            delay = self._budget.delay(now, weight)
+            delay = self._budget.delay(now, weight, speculative=speculative)
             if delay <= 0:
                 self._budget.reserve(now, weight)
                 return
@@ -213,13 +213,15 @@ class RestClient:
         self.paused_until = max(self.paused_until or until, until)
         return RateLimited(f"{req.path}: {_describe(resp)}; every call waits {wait:g} s", wait)
 
-    async def get(self, req: RestRequest) -> bytes:
-        """The body of a 200 reply to ``GET req.path?req.params`` (see module policy)."""
+    async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes:
+        """The body of a 200 reply to ``GET req.path?req.params`` (see module policy).
+        ``speculative``: a call that may find nothing to do (a head check, a cold start):
+        it leaves the budget's share for gap fills (``budget.GAP_SHARE``)."""
         failures = 0
         limited = 0
         bad_reply = False
         while True:
-            await self._wait_turn(req.weight)
+            await self._wait_turn(req.weight, speculative)
             self._telemetry.count("rest_calls")
             self._in_flight += req.weight
             try:

@@ -27,7 +27,7 @@ class BadFirst:
         self.exchange, self.n, self.error = exchange, n, error
         self.calls: list[float] = []
 
-    async def get(self, req: RestRequest) -> bytes:
+    async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes:
         self.calls.append(trio.current_time())
         if len(self.calls) <= self.n:
             raise self.error
