@@ -20,6 +20,7 @@ from orders_cli.pipeline.messages import (
     ShardEvent,
     WriterInput,
 )
+from orders_cli.pipeline.silence import SilenceWatch
 from orders_cli.store.processor import Outcome, Processor
 from orders_cli.store.worker import RedisWorker
 from orders_cli.telemetry import Telemetry
@@ -41,9 +42,10 @@ class Writer:
         retry_max_s: float = 5.0,
         regap_s: float = 30.0,
         gate: PageGate | None = None,
+        silence: SilenceWatch | None = None,
     ) -> None:
         """``gate``: the backfill's bound on pages not applied yet; released here after
-        every applied batch."""
+        every applied batch. ``silence``: told which symbols traded live."""
         self.processor = processor
         self.worker = worker
         self.inbox = inbox
@@ -56,6 +58,7 @@ class Writer:
         self.regap_s = regap_s
         self._next_regap = 0.0
         self.gate = gate
+        self.silence = silence
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -132,10 +135,13 @@ class Writer:
         t.counters.update(outcome.counters)
         t.latency_ms.extend(outcome.latencies_ms)
         t.open_gaps, t.oldest_open_gap_ms = self.processor.open_gaps()
+        now = trio.current_time()
+        if self.silence is not None:
+            for symbol, n in outcome.live.items():
+                self.silence.saw(symbol, n, now)
         if self.backfill is None:
             return
         requests: list[BackfillInput] = [*outcome.gap_requests, *outcome.cold_starts]
-        now = trio.current_time()
         if t.open_gaps and now >= self._next_regap:
             if self._next_regap:
                 epoch = self.gate.epoch if self.gate is not None else None
