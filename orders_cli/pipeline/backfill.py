@@ -252,6 +252,7 @@ class Backfill:
                 work = self._queue.pop_ready(now, self._busy, speculative=spare)
                 if work is not None:
                     self._busy.add(work.symbol)
+                    self._speculating += is_speculative(work)  # before it starts: counted now
                     self._telemetry.backfill_queue = len(self._queue)
                     nursery.start_soon(self._execute, work)
                     continue
@@ -260,8 +261,6 @@ class Backfill:
                 await self._wake.wait()
 
     async def _execute(self, work: Work) -> None:
-        speculating = is_speculative(work)
-        self._speculating += speculating
         try:
             if isinstance(work, RangeWork):
                 await self._range_step(work)
@@ -289,7 +288,7 @@ class Backfill:
                 self.done += 1
         finally:
             self._busy.discard(work.symbol)
-            self._speculating -= speculating
+            self._speculating -= is_speculative(work)
         await self._maybe_cold_done(work.symbol)
         self._changed()
 

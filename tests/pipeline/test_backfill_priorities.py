@@ -105,3 +105,37 @@ async def test_a_gap_after_a_restart_burst_is_filled_within_seconds(
         nursery.cancel_scope.cancel()
     assert filled_at[0] - gap_at < 3.0
     assert max(ex.per_minute.values()) <= 800
+
+
+class BlockSpeculative:
+    """Speculative calls wait (a budget that has no room for them); gap fills go."""
+
+    def __init__(self, exchange: FakeExchange) -> None:
+        self.exchange = exchange
+        self.blocked = 0
+
+    async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes:
+        if speculative:
+            self.blocked += 1
+            await trio.sleep_forever()
+        return await self.exchange.get(req)
+
+
+async def test_blocked_speculative_calls_leave_a_slot_for_a_gap(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    ex = FakeExchange({f"S{i}": make_trades(f"S{i}", range(100)) for i in range(10)})
+    rest = BlockSpeculative(ex)
+    req_send, req_recv = trio.open_memory_channel[BackfillInput](100)
+    out_send, out_recv = trio.open_memory_channel[WriterInput](100)
+    backfill = Backfill(FakeSource(), rest, req_recv, out_send, Telemetry(), concurrency=4)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(backfill.run)
+        req_send.send_nowait(HeadCheck(tuple(f"S{i}" for i in range(1, 10))))
+        await trio.sleep(1.0)
+        assert rest.blocked == 3  # never the fourth slot
+        req_send.send_nowait(GapRequest("S0", 10, 20))
+        with trio.fail_after(5):
+            got = await out_recv.receive()
+        nursery.cancel_scope.cancel()
+    assert isinstance(got, Backfilled) and got.trades[0].agg_id == 10
