@@ -3,10 +3,11 @@
 Consumes ``GapRequest`` / ``ColdStart`` / ``HeadCheck``; produces ``Backfilled``,
 ``ExchangeHole``, ``HeadSeen`` and ``ColdStartDone`` into the writer's bounded channel
 (``await send``: backfill may wait for the writer). One REST call per work item, at most
-``concurrency`` in flight and one per symbol, so one symbol's pages reach the writer in
-id order. With a ``PageGate``, pages wait until the writer has applied enough of the
-earlier ones (a bound in trades), and requests for ids already handed to the writer, or
-for a cold start already under way, are not fetched again. The REST client paces the
+``concurrency`` in flight (speculative work in all but one: a gap fill always has a
+slot) and one per symbol, so one symbol's pages reach the writer in id order. With a
+``PageGate``, pages wait until the writer has applied enough of the earlier ones (a
+bound in trades), and requests for ids already handed to the writer, or for a cold
+start already under way, are not fetched again. The REST client paces the
 weight budget; errors are classified: a 418 ban, a 429 or a 403 pauses every call until
 it ends (``RateLimited.retry_after``), then the work resumes (never lost); other
 ``ExchangeUnavailable`` (a bad page too: ``BadExchangeReply``) and a page our parser
@@ -118,7 +119,7 @@ class Backfill:
         out: trio.MemorySendChannel[WriterInput],
         telemetry: Telemetry,
         *,
-        concurrency: int = 4,
+        concurrency: int = 5,
         page_limit: int = 1000,
         clock_ms: Callable[[], int] = now_ms,
         planner: ColdStartPlanner | None = None,
