@@ -27,6 +27,7 @@ from orders_cli.pipeline.listing import ListingSync
 from orders_cli.pipeline.messages import BackfillInput, HeadCheck, WriterInput
 from orders_cli.pipeline.shard import Shard
 from orders_cli.pipeline.sharding import plan_shards
+from orders_cli.pipeline.silence import SilenceWatch, checks_per_minute, silence_checks
 from orders_cli.pipeline.wsopen import ws_client_kind
 from orders_cli.redis_conn import ingester_name, name_connections
 from orders_cli.redis_types import RedisClient
@@ -79,6 +80,7 @@ class Ingester:
         self._rest: RestClient | None = None
         self.gate: PageGate | None = None
         self.closeout = Closeout()
+        self.silence: SilenceWatch | None = None
 
     # ------------------------------------------------------------------ control
     def stop(self) -> None:
@@ -140,6 +142,9 @@ class Ingester:
             writer_send, writer_recv = trio.open_memory_channel[WriterInput](cfg.channel_size)
             bf_send, bf_recv = trio.open_memory_channel[BackfillInput](10_000)
             self.gate = PageGate()  # backfill pages the writer has not applied yet
+            if cfg.silence_cap_s > 0:
+                per_minute = checks_per_minute(rest.weight_limit, limits.agg_trades_weight)
+                self.silence = SilenceWatch(cfg.silence_cap_s, per_minute)
             self.writer = Writer(
                 processor,
                 self.worker,
@@ -150,6 +155,7 @@ class Ingester:
                 batch_s=cfg.batch_s,
                 regap_s=cfg.regap_s,
                 gate=self.gate,
+                silence=self.silence,
             )
             async with trio.open_nursery() as outer:
                 await outer.start(self.writer.run)
@@ -196,6 +202,10 @@ class Ingester:
                 n.start_soon(self._gauges)
                 if cfg.sweep:
                     n.start_soon(self._sweep, bf_send.clone())
+                if self.silence is not None:
+                    await n.start(
+                        silence_checks, self.silence, lambda: self.subscribed, bf_send.clone()
+                    )
                 if cfg.listing_poll_s > 0:
                     sync = ListingSync(self, rest, writer_send, budget, rng, per_conn)
                     n.start_soon(sync.run, cfg.listing_poll_s, n)

@@ -12,7 +12,8 @@ import orjson
 import trio
 
 from orders_cli.models import Trade
-from orders_cli.ops.verify import Verifier, VerifyOptions, VerifyReport
+from orders_cli.ops.verify import Verifier, VerifyOptions
+from orders_cli.ops.verify_report import VerifyReport
 from orders_cli.pipeline.messages import Backfilled
 from orders_cli.rest.client import RestClient
 from orders_cli.sim import SimConfig, Simulator
