@@ -35,6 +35,8 @@ class RunConfig:
     listing_poll_s: float = 300.0
     regap_s: float = 30.0  # ask again for gaps still open after this long
     sweep: bool = True
+    # a symbol quiet this long at most gets a head check (pipeline/silence.py; 0: off)
+    silence_cap_s: float = 600.0
     health_interval_s: float = 2.0
     retention_s: float = 24 * 3600.0
     prune_every_s: float = 300.0  # 0: leave retention to `orders prune` (cron)

@@ -65,8 +65,15 @@ class ExchangeUnavailable(OrdersError):
     exit_code = 4
 
 
+class BadExchangeReply(ExchangeUnavailable):
+    """A reply that is not a well-formed exchange answer (an HTML page from a CDN, truncated
+    JSON, a 4xx without a Binance ``{"code": int, "msg": str}`` body): something between us
+    and the exchange failed. Retry with backoff; never read it as "no trades"."""
+
+
 class RateLimited(ExchangeUnavailable):
-    """HTTP 429: wait ``retry_after`` seconds before the next REST call."""
+    """HTTP 429 (or a 403 from the exchange's firewall): wait ``retry_after`` seconds
+    before the next REST call."""
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)

@@ -13,8 +13,9 @@ import attrs
 from orders_cli.models import Trade
 
 COLD_PRIORITY = 5
-"""Cold starts walk forward from the retention start: after fresh gaps."""
-HEAD_PRIORITY = 0
+"""Cold starts walk forward from the retention start: after every other work."""
+HEAD_PRIORITY = 4
+"""Head checks (sweeps, reconnects, silent symbols): after every known gap."""
 
 
 @attrs.frozen(slots=True)

@@ -132,6 +132,16 @@ def register(app: typer.Typer) -> None:
             "24h",
             help="Keep trades this long (pruned while running).",
         ),
+        silence_cap: str = o.duration_option(
+            "--silence-cap",
+            "ORDERS_SILENCE_CAP",
+            "10m",
+            help=(
+                "A symbol quiet for max(5s, 10x its mean gap between trades), at most "
+                "this long, gets a head check: a trade never delivered live is found "
+                "within this bound (0 = off)."
+            ),
+        ),
         max_streams: int | None = typer.Option(
             None,
             "--max-streams",
@@ -192,6 +202,7 @@ def register(app: typer.Typer) -> None:
             max_streams_per_connection=max_streams,
             backfill_s=parse_duration(backfill) if backfill != "0" else 0.0,
             retention_s=parse_duration(retention),
+            silence_cap_s=parse_duration(silence_cap),
             timeframes=parse_timeframes(bars),
             ws_client=ws_client,
         )

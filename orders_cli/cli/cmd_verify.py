@@ -18,11 +18,21 @@ from orders_cli.cli.options import (
 )
 from orders_cli.errors import ExchangeUnavailable, RateLimited, RedisUnavailable, UsageError
 
+REST_SHARE = 0.5
+"""verify waits while the IP's used weight (the header: an ingester's calls too) would
+pass this share of the limit, so a running ingester keeps the rest."""
+
 if TYPE_CHECKING:
-    from orders_cli.ops.verify import VerifyOptions, VerifyReport
+    from orders_cli.ops.verify import VerifyOptions
+    from orders_cli.ops.verify_report import VerifyReport
 
 _HELP = """Prove that no trade is missing: holes and duplicates in the stored aggregate ids,
 the stream against the trades, and a REST cross-check of the head and of every hole.
+
+The lower edge too: when the exchange has trades in the window before the first stored
+one (a history window a cold start lost), that missing window is reported (one REST call
+per symbol) and --repair fills it. REST calls keep the IP's weight under half of the
+exchange's limit (its X-MBX-USED-WEIGHT-1M counts a running ingester too).
 
 Ids REST lacks too are exchange-side holes: reported apart, not a problem. Trades
 younger than --grace that Redis lacks are in flight (a running ingester is writing
@@ -148,6 +158,7 @@ def _run(
             async with RestClient(
                 rest_url or source.default_rest_url,
                 weight_limit_per_minute=source.limits.rest_weight_per_minute,
+                target_fraction=REST_SHARE,
             ) as rest:
                 return await Verifier(r, ks, source, rest, opts).run(symbols)
 

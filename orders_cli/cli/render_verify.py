@@ -9,8 +9,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from orders_cli.ops.verify import SymbolReport, VerifyReport
 from orders_cli.ops.verify_ids import IdRange, total
+from orders_cli.ops.verify_report import SymbolReport, VerifyReport
 
 MAX_RANGES = 5
 MAX_BAR_ROWS = 30
@@ -22,6 +22,10 @@ def _ranges(ranges: Sequence[IdRange]) -> str:
     shown = [str(r.first) if r.size == 1 else f"{r.first}-{r.last}" for r in ranges[:MAX_RANGES]]
     more = f" (+{len(ranges) - MAX_RANGES} ranges)" if len(ranges) > MAX_RANGES else ""
     return f"{total(ranges)}: " + ", ".join(shown) + more
+
+
+def _window(s: SymbolReport) -> list[IdRange]:
+    return [] if s.missing_window is None else [s.missing_window]
 
 
 def _time(ms: int) -> str:
@@ -75,7 +79,10 @@ def symbols_table(report: VerifyReport) -> Table:
             str(s.stored),
             ids,
             "-" if s.rest_head is None else str(s.rest_head),
-            Text(_ranges(s.missing + s.unverified), style="red" if s.missing else ""),
+            Text(
+                _ranges(s.missing + s.unverified + _window(s)),
+                style="red" if s.missing or s.missing_window else "",
+            ),
             Text(_ranges(s.exchange_side), style="yellow" if s.exchange_side else ""),
             str(s.in_flight),
             str(sum(n - 1 for n in s.duplicates.values())),

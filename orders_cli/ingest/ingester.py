@@ -27,6 +27,7 @@ from orders_cli.pipeline.discovery import fetch_exchange_info
 from orders_cli.pipeline.listing import ListingSync
 from orders_cli.pipeline.shard import Shard
 from orders_cli.pipeline.shardpool import ShardPool
+from orders_cli.pipeline.silence import SilenceWatch, checks_per_minute, silence_checks
 from orders_cli.pipeline.writer import Writer
 from orders_cli.redis_conn import ingester_name, name_connections
 from orders_cli.redis_types import RedisClient
@@ -79,6 +80,7 @@ class Ingester:
         self._rest: RestClient | None = None
         self.gate: PageGate | None = None
         self.closeout = Closeout()
+        self.silence: SilenceWatch | None = None
 
     # ------------------------------------------------------------------ control
     def stop(self) -> None:
@@ -144,6 +146,9 @@ class Ingester:
             writer_send, writer_recv = trio.open_memory_channel[WriterInput](cfg.channel_size)
             bf_send, bf_recv = trio.open_memory_channel[BackfillInput](10_000)
             self.gate = PageGate()  # backfill pages the writer has not applied yet
+            if cfg.silence_cap_s > 0:
+                per_minute = checks_per_minute(rest.weight_limit, limits.agg_trades_weight)
+                self.silence = SilenceWatch(cfg.silence_cap_s, per_minute)
             self.writer = Writer(
                 processor,
                 self.worker,
@@ -154,6 +159,7 @@ class Ingester:
                 batch_s=cfg.batch_s,
                 regap_s=cfg.regap_s,
                 gate=self.gate,
+                silence=self.silence,
             )
             async with trio.open_nursery() as outer:
                 await outer.start(self.writer.run)
@@ -207,6 +213,10 @@ class Ingester:
                 n.start_soon(self._gauges)
                 if cfg.sweep:
                     n.start_soon(self._sweep, bf_send.clone())
+                if self.silence is not None:
+                    await n.start(
+                        silence_checks, self.silence, lambda: self.subscribed, bf_send.clone()
+                    )
                 if cfg.listing_poll_s > 0:
                     sync = ListingSync(
                         source,

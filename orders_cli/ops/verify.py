@@ -4,10 +4,12 @@ Per symbol, inside ``--since``:
 
 1. REST head (``aggTrades?limit=1``): ids above our newest stored one are holes.
    Unknown symbols (not in ``Keyspace.symbols()``) are a usage error before any call.
-2. Stored ids (``trades:{S}:latest``): holes between consecutive ids and duplicates. The
-   lower edge is never a hole: ids below the first stored id of the window are out of
-   retention (ids are read from a margin below the window so a trade whose time is a
-   little out of id order does not look missing).
+2. Stored ids (``trades:{S}:latest``): holes between consecutive ids and duplicates.
+   Ids are read from a margin below the window so a trade whose time is a little out of
+   id order does not look missing. The lower edge: one REST call (``startTime`` = the
+   window start as of reading Redis) says whether the exchange has trades in the window
+   before our first stored one (a cold start that lost its history); that *missing
+   window* is reported, and paged and filled only with ``repair``.
 3. The stream (``trades:{S}:stream``) must hold the same ids, once each.
 4. Every hole is paged from REST (``fromId``): ids REST has are *missing*; ids REST lacks
    too are *exchange-side* (reported apart, not a problem). Missing ids whose REST trade
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import attrs
 import orjson
@@ -40,11 +41,13 @@ from orders_cli.ops.verify_ids import (
     IdRange,
     duplicates,
     holes_between,
+    missing_window,
     remaining_after,
     split_in_flight,
     to_ranges,
     total,
 )
+from orders_cli.ops.verify_report import SymbolReport, VerifyReport
 from orders_cli.redis_types import RedisClient
 from orders_cli.rest.client import RestClient
 from orders_cli.sources.base import RestRequest, Source
@@ -65,106 +68,12 @@ class VerifyOptions:
 
 
 @attrs.define
-class SymbolReport:
-    symbol: str
-    stored: int = 0  # distinct ids stored inside the window
-    first_id: int | None = None
-    last_id: int | None = None
-    rest_head: int | None = None
-    missing: list[IdRange] = attrs.field(factory=list)  # REST has them, we do not
-    exchange_side: list[IdRange] = attrs.field(factory=list)  # REST lacks them too
-    unverified: list[IdRange] = attrs.field(factory=list)  # holes REST could not check
-    in_flight: int = 0  # missing from Redis but younger than the grace (not a problem)
-    duplicates: dict[int, int] = attrs.field(factory=dict)  # id -> times in the ZSET
-    stream_duplicates: dict[int, int] = attrs.field(factory=dict)
-    stream_missing: list[IdRange] = attrs.field(factory=list)  # in the ZSET, not the stream
-    stream_extra: list[IdRange] = attrs.field(factory=list)  # in the stream, not the ZSET
-    bar_problems: list[vb.BarProblem] = attrs.field(factory=list)
-    bars_compared: int | None = None  # windows recomputed from trades (None: not asked)
-    klines_compared: int | None = None  # 1m bars compared with klines (None: not asked)
-    errors: list[str] = attrs.field(factory=list)
-    repaired: int = 0
-
-    @property
-    def problems(self) -> int:
-        """How many things are wrong (ids missing, duplicates, stream and bar differences,
-        errors). Exchange-side holes are not problems."""
-        return (
-            total(self.missing)
-            + total(self.unverified)
-            + sum(n - 1 for n in self.duplicates.values())
-            + sum(n - 1 for n in self.stream_duplicates.values())
-            + total(self.stream_missing)
-            + total(self.stream_extra)
-            + len(self.bar_problems)
-            + len(self.errors)
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        def rs(ranges: Sequence[IdRange]) -> list[list[int]]:
-            return [r.as_list() for r in ranges]
-
-        return {
-            "symbol": self.symbol,
-            "ok": self.problems == 0,
-            "problems": self.problems,
-            "stored": self.stored,
-            "first_id": self.first_id,
-            "last_id": self.last_id,
-            "rest_head": self.rest_head,
-            "missing": rs(self.missing),
-            "missing_count": total(self.missing),
-            "exchange_side": rs(self.exchange_side),
-            "exchange_side_count": total(self.exchange_side),
-            "unverified": rs(self.unverified),
-            "in_flight": self.in_flight,
-            "duplicates": {str(k): v for k, v in sorted(self.duplicates.items())},
-            "stream_duplicates": {str(k): v for k, v in sorted(self.stream_duplicates.items())},
-            "stream_missing": rs(self.stream_missing),
-            "stream_extra": rs(self.stream_extra),
-            "bar_problems": [p.as_dict() for p in self.bar_problems],
-            "bars_compared": self.bars_compared,
-            "klines_compared": self.klines_compared,
-            "errors": list(self.errors),
-            "repaired": self.repaired,
-        }
-
-
-@attrs.define
 class CrossCheck:
     """What REST said about a symbol's holes."""
 
     split: HoleSplit
     found: list[Trade]  # REST trades inside the holes (only when asked to keep them)
     young: set[int]  # ids inside the holes whose REST trade time is after the cutoff
-
-
-@attrs.define
-class VerifyReport:
-    since_ms: int  # epoch ms of the window's lower edge
-    symbols: list[SymbolReport] = attrs.field(factory=list)
-
-    @property
-    def clean(self) -> bool:
-        return all(s.problems == 0 for s in self.symbols)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "summary": True,
-            "ok": self.clean,
-            "since_ms": self.since_ms,
-            "symbols": len(self.symbols),
-            "symbols_with_problems": sum(1 for s in self.symbols if s.problems),
-            "missing": sum(total(s.missing) for s in self.symbols),
-            "exchange_side": sum(total(s.exchange_side) for s in self.symbols),
-            "in_flight": sum(s.in_flight for s in self.symbols),
-            "repaired": sum(s.repaired for s in self.symbols),
-        }
-
-    def json_lines(self) -> bytes:
-        rows = [orjson.dumps(s.as_dict()) for s in self.symbols]
-        rows.append(orjson.dumps(self.summary()))
-        return b"\n".join(rows) + b"\n"
 
 
 class Verifier:
@@ -267,8 +176,14 @@ class Verifier:
         stored = await trio.to_thread.run_sync(
             vr.read_stored, self.redis, self.ks, sym, lo, MARGIN_MS
         )
-        young_after = self.clock_ms() - self.opts.grace_ms  # as of reading Redis
+        read_ms = self.clock_ms()  # as of reading Redis
+        young_after = read_ms - self.opts.grace_ms
         holes = self._local_checks(rep, stored, lo)
+        window = await self._window(rep, stored, read_ms - self.opts.since_ms)
+        if window is not None and self.opts.repair:
+            holes.insert(0, window)  # paged, split and filled like any hole
+        else:
+            rep.missing_window = window
         if rep.rest_head is not None:
             if rep.last_id is not None and rep.rest_head > rep.last_id:
                 holes.append(IdRange(rep.last_id + 1, rep.rest_head))
@@ -310,6 +225,18 @@ class Verifier:
                     )
         if self.opts.bars or self.opts.klines:
             await self._bars(rep, lo)
+
+    async def _window(self, rep: SymbolReport, stored: vr.StoredIds, edge: int) -> IdRange | None:
+        """The exchange's ids at/after ``edge`` below our first stored one there (a trade
+        at/after ``edge`` cannot have been pruned yet by a retention of ``since``)."""
+        ours = min((a for a, t in stored.zset if t >= edge), default=None)
+        if ours is None:
+            return None  # nothing stored: the head check covers the whole window
+        try:
+            return missing_window(await self._first_rest_id(rep.symbol, edge), ours)
+        except ExchangeRejected as exc:
+            rep.errors.append(f"REST window start: {exc}")
+            return None
 
     def _local_checks(self, rep: SymbolReport, stored: vr.StoredIds, lo: int) -> list[IdRange]:
         window = [a for a, t in stored.zset if t >= lo]

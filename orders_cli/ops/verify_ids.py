@@ -151,3 +151,10 @@ def split_in_flight(
     flight = intersect(high, young_r) + [r for r in low if not subtract([r], young_r)]
     flight = to_ranges_merge(flight)
     return subtract(missing, flight), flight
+
+
+def missing_window(exchange_first: int | None, stored_first: int | None) -> IdRange | None:
+    """The ids the exchange has in the window before our first stored one (None: none)."""
+    if exchange_first is None or stored_first is None or exchange_first >= stored_first:
+        return None
+    return IdRange(exchange_first, stored_first - 1)

@@ -3,13 +3,16 @@
 Consumes ``GapRequest`` / ``ColdStart`` / ``HeadCheck``; produces ``Backfilled``,
 ``ExchangeHole``, ``HeadSeen`` and ``ColdStartDone`` into the writer's bounded channel
 (``await send``: backfill may wait for the writer). One REST call per work item, at most
-``concurrency`` in flight and one per symbol, so one symbol's pages reach the writer in
-id order. With a ``PageGate``, pages wait until the writer has applied enough of the
-earlier ones (a bound in trades), and requests for ids already handed to the writer, or
-for a cold start already under way, are not fetched again. The REST client paces the
-weight budget; errors are classified: a 418 ban or a 429 pauses every call until it ends
-(``RateLimited.retry_after``), then the work resumes (never lost); other
-``ExchangeUnavailable`` requeues with backoff (never lost), ``ExchangeRejected`` drops.
+``concurrency`` in flight (speculative work in all but one: a gap fill always has a
+slot) and one per symbol, so one symbol's pages reach the writer in id order. With a
+``PageGate``, pages wait until the writer has applied enough of the earlier ones (a
+bound in trades), and requests for ids already handed to the writer, or for a cold
+start already under way, are not fetched again. The REST client paces the
+weight budget; errors are classified: a 418 ban, a 429 or a 403 pauses every call until
+it ends (``RateLimited.retry_after``), then the work resumes (never lost); other
+``ExchangeUnavailable`` (a bad page too: ``BadExchangeReply``) and a page our parser
+refuses requeue with backoff (never lost: a cold start's window stays open); only the
+exchange's own error (``ExchangeRejected`` with a code, e.g. -1121) drops the work.
 """
 
 from __future__ import annotations
@@ -23,7 +26,12 @@ import attrs
 import trio
 
 from orders_cli.clock import now_ms
-from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, RateLimited
+from orders_cli.errors import (
+    BadExchangeReply,
+    ExchangeRejected,
+    ExchangeUnavailable,
+    RateLimited,
+)
 from orders_cli.messages import (
     COLD_PRIORITY,
     HEAD_PRIORITY,
@@ -52,6 +60,7 @@ from orders_cli.pipeline.backfill_queue import (
     RangeWork,
     Work,
     WorkQueue,
+    is_speculative,
 )
 from orders_cli.pipeline.backfill_sweep import sweep_interval, sweeper
 from orders_cli.retry import RetryPolicy
@@ -74,7 +83,7 @@ log = logging.getLogger(__name__)
 
 
 class RestGetter(Protocol):
-    async def get(self, req: RestRequest) -> bytes: ...
+    async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes: ...
 
 
 def missing_ranges(lo: int, hi: int, ids: Iterable[int]) -> list[tuple[int, int]]:
@@ -106,7 +115,7 @@ class Backfill:
         out: trio.MemorySendChannel[WriterInput],
         telemetry: Telemetry,
         *,
-        concurrency: int = 4,
+        concurrency: int = 5,
         page_limit: int = 1000,
         clock_ms: Callable[[], int] = now_ms,
         planner: ColdStartPlanner | None = None,
@@ -128,10 +137,11 @@ class Backfill:
         self._page_limit = min(page_limit, source.limits.agg_trades_max_limit)
         self._clock_ms = clock_ms
         self._planner = planner if planner is not None else planner_for(source)
-        self._retry = RetryPolicy(retry_base_s, retry_cap_s, jitter="none")
+        self._retry_policy = RetryPolicy(retry_base_s, retry_cap_s, jitter="none")
         self._max_empty_retries = max_empty_retries
         self._queue = WorkQueue()
         self._busy: set[str] = set()
+        self._speculating = 0  # speculative calls in flight: never in the last free slot
         self._cold_first: dict[str, int | None] = {}
         self._cold_until: dict[str, int | None] = {}  # cold starts under way
         self._cold_done: dict[str, ColdStartDone] = {}  # sent, maybe not applied yet
@@ -195,6 +205,7 @@ class Backfill:
         elif isinstance(msg, ColdStart):
             self._accept_cold(msg)
         elif isinstance(msg, HeadCheck):
+            self._count(f"head_checks:{msg.reason}", len(msg.symbols))  # our own reasons
             for symbol in msg.symbols:
                 q.push(HeadWork(symbol, HEAD_PRIORITY, q.next_seq()))
 
@@ -234,9 +245,11 @@ class Backfill:
                     await self._wake.wait()
                 continue
             if len(self._busy) < self._concurrency:
-                work = self._queue.pop_ready(now, self._busy)
+                spare = self._concurrency == 1 or self._speculating < self._concurrency - 1
+                work = self._queue.pop_ready(now, self._busy, speculative=spare)
                 if work is not None:
                     self._busy.add(work.symbol)
+                    self._speculating += is_speculative(work)  # before it starts: counted now
                     self._telemetry.backfill_queue = len(self._queue)
                     nursery.start_soon(self._execute, work)
                     continue
@@ -259,38 +272,46 @@ class Backfill:
             log.warning("backfill %s: %s; every call waits %.0fs", work, exc, exc.retry_after)
             self._queue.push(attrs.evolve(work, not_before=until))  # not its fault: no backoff
         except ExchangeUnavailable as exc:
-            self._count("backfill_errors")
-            self._count("backfill_retries")
-            delay = self._retry.delay(work.attempts)
-            log.warning("backfill %s: exchange unavailable (%s), retry in %.0fs", work, exc, delay)
-            self._queue.push(
-                attrs.evolve(
-                    work, attempts=work.attempts + 1, not_before=trio.current_time() + delay
-                )
-            )
+            self._retry(work, exc)
         except ExchangeRejected as exc:
-            self._count("backfill_errors")
-            self._count("backfill_dropped")
-            log.error("backfill %s: rejected by the exchange (code %s): %s", work, exc.code, exc)
-            if isinstance(work, LocateWork):
-                self._cold_first.setdefault(work.symbol, None)
-            self.done += 1
+            if exc.code is None:  # a page we could not read: not the exchange's answer
+                self._retry(work, exc)
+            else:
+                self._count("backfill_errors")
+                self._count("backfill_dropped")
+                log.error("backfill %s: rejected (code %s): %s", work, exc.code, exc)
+                if isinstance(work, LocateWork):  # e.g. -1121: the window has nothing
+                    self._cold_first.setdefault(work.symbol, None)
+                self.done += 1
         finally:
             self._busy.discard(work.symbol)
+            self._speculating -= is_speculative(work)
         await self._maybe_cold_done(work.symbol)
         self._changed()
 
-    async def _fetch(self, symbol: str, req: RestRequest) -> list[Trade]:
+    def _retry(self, work: Work, exc: Exception) -> None:
+        """Transient: queue ``work`` again after a backoff; its gap stays open meanwhile."""
+        self._count("backfill_errors")
+        self._count("backfill_retries")
+        if isinstance(exc, BadExchangeReply | ExchangeRejected):
+            self._count("backfill_bad_replies")
+        delay = self._retry_policy.delay(work.attempts)
+        log.warning("backfill %s: %s, retry in %.0fs", work, exc, delay)
+        self._queue.push(
+            attrs.evolve(work, attempts=work.attempts + 1, not_before=trio.current_time() + delay)
+        )
+
+    async def _fetch(self, work: Work, req: RestRequest) -> list[Trade]:
         self._count("backfill_rest_calls")  # RestClient counts rest_calls (all callers)
         self._count("backfill_weight", req.weight)
-        body = await self._rest.get(req)
+        body = await self._rest.get(req, speculative=is_speculative(work))
         rejected: list[Rejection] = []
-        trades = self._source.parse_agg_trades(symbol, body, rejected)
+        trades = self._source.parse_agg_trades(work.symbol, body, rejected)
         if rejected:  # their ids are missing from the page: an exchange-side hole
             self._count("out_of_range", len(rejected))
             log.warning(
                 "backfill %s: %d trade(s) out of range left out (%s: %s)",
-                symbol,
+                work.symbol,
                 len(rejected),
                 rejected[0].reason,
                 rejected[0].raw[:200],
@@ -316,7 +337,7 @@ class Backfill:
     async def _range_step(self, w: RangeWork) -> None:
         limit = self._page_limit if w.last is None else min(self._page_limit, w.last - w.first + 1)
         req = self._source.agg_trades_request(w.symbol, from_id=w.first, limit=limit)
-        got = [t for t in await self._fetch(w.symbol, req) if t.agg_id >= w.first]
+        got = [t for t in await self._fetch(w, req) if t.agg_id >= w.first]
         self.done += 1
         if not got:
             if w.last is None:
@@ -328,7 +349,7 @@ class Backfill:
                     "backfill %s [%d, %d]: REST has nothing, giving up", w.symbol, w.first, w.last
                 )
                 return
-            delay = self._retry.delay(w.empty_tries)
+            delay = self._retry_policy.delay(w.empty_tries)
             self._queue.push(
                 attrs.evolve(
                     w, empty_tries=w.empty_tries + 1, not_before=trio.current_time() + delay
@@ -358,7 +379,7 @@ class Backfill:
             self._cold_first[w.symbol] = None
             self.done += 1
             return
-        got = await self._fetch(w.symbol, req)
+        got = await self._fetch(w, req)
         self.done += 1
         if not got:
             self._queue.push(attrs.evolve(w, step=w.step + 1, attempts=0, not_before=0.0))
@@ -378,7 +399,7 @@ class Backfill:
 
     async def _head_step(self, w: HeadWork) -> None:
         req = self._source.agg_trades_request(w.symbol, limit=1)
-        got = await self._fetch(w.symbol, req)
+        got = await self._fetch(w, req)
         self.done += 1
         if got:
             self._count("backfill_head_seen")

@@ -1,6 +1,9 @@
 """The backfill work queue: one REST call per work item, priority order (lower
 ``priority`` first, then the newest request), overlapping ranges of one symbol merged,
 and at most one call in flight per symbol (the caller passes the busy symbols).
+
+A known gap (0 fresh, 1 resumed, 2 asked again) comes before any speculative work (head
+checks, then cold starts): work that may find nothing, or whose size is unknown.
 """
 
 from __future__ import annotations
@@ -55,6 +58,11 @@ class HeadWork:
 
 
 Work = RangeWork | LocateWork | HeadWork
+
+
+def is_speculative(work: Work) -> bool:
+    """Not the fill of a known gap: a head check, or a cold start's locate or pages."""
+    return not isinstance(work, RangeWork) or work.cold
 
 
 def _end(last: int | None) -> float:
@@ -156,14 +164,17 @@ class WorkQueue:
                 out.append(attrs.evolve(item, first=hi + 1))
         self._set(symbol, out)
 
-    def pop_ready(self, now: float, busy: Container[str]) -> Work | None:
-        """The best work whose time has come and whose symbol has no call in flight."""
+    def pop_ready(
+        self, now: float, busy: Container[str], *, speculative: bool = True
+    ) -> Work | None:
+        """The best work whose time has come and whose symbol has no call in flight
+        (only gap fills when not ``speculative``)."""
         best: Work | None = None
         for symbol, items in self._by_symbol.items():
             if symbol in busy:
                 continue
             for item in items:
-                if item.not_before > now:
+                if item.not_before > now or (not speculative and is_speculative(item)):
                     continue
                 if best is None or (item.priority, -item.seq) < (best.priority, -best.seq):
                     best = item

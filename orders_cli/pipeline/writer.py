@@ -22,6 +22,7 @@ from orders_cli.messages import (
     WriterInput,
 )
 from orders_cli.pipeline.backfill_gate import PageGate
+from orders_cli.pipeline.silence import SilenceWatch
 from orders_cli.retry import Backoff
 from orders_cli.store.processor import Outcome, Processor
 from orders_cli.store.worker import RETRY_BASE_S, RedisWorker
@@ -44,9 +45,10 @@ class Writer:
         retry_max_s: float = 5.0,
         regap_s: float = 30.0,
         gate: PageGate | None = None,
+        silence: SilenceWatch | None = None,
     ) -> None:
         """``gate``: the backfill's bound on pages not applied yet; released here after
-        every applied batch."""
+        every applied batch. ``silence``: told which symbols traded live."""
         self.processor = processor
         self.worker = worker
         self.inbox = inbox
@@ -59,6 +61,7 @@ class Writer:
         self.regap_s = regap_s
         self._next_regap = 0.0
         self.gate = gate
+        self.silence = silence
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -144,10 +147,13 @@ class Writer:
         t.oldest_open_gap_mono = (
             None if oldest is None else time.monotonic() - self.processor.gap_age_ms(oldest) / 1000
         )
+        now = trio.current_time()
+        if self.silence is not None:
+            for symbol, n in outcome.live.items():
+                self.silence.saw(symbol, n, now)
         if self.backfill is None:
             return
         requests: list[BackfillInput] = [*outcome.gap_requests, *outcome.cold_starts]
-        now = trio.current_time()
         if t.open_gaps and now >= self._next_regap:
             if self._next_regap:
                 epoch = self.gate.epoch if self.gate is not None else None

@@ -12,6 +12,12 @@ then the cap over ``SPREAD_S`` seconds): a cold start of every symbol used to sp
 whole minute's budget in its first seconds, hundreds of pages that the writer then
 applied at once (a latency spike for live trades every minute); the weight per minute is
 unchanged.
+
+``GAP_SHARE`` of every window is kept for gap fills: a speculative call (a head check, a
+sweep, a cold start's pages) waits when it would leave less than that share of the
+minute's cap, or of the pacing bucket. After a restart, head checks and cold starts used
+to spend a whole minute's weight and a disconnect later in that minute waited for the
+next one.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import attrs
 MINUTE = 60.0
 BURST_SHARE = 0.1  # of the cap, usable at once
 SPREAD_S = 30.0  # the rest of a minute's cap flows in over this many seconds
+GAP_SHARE = 0.3  # of the cap and of the bucket: only gap fills may use it
 
 
 @attrs.define
@@ -71,14 +78,16 @@ class WeightBudget:
         self.tokens, self.tokens_at = tokens, now
         return tokens
 
-    def delay(self, now: float, weight: int) -> float:
+    def delay(self, now: float, weight: int, *, speculative: bool = False) -> float:
         """Seconds to wait before a call of ``weight`` fits (0 = go now). A call heavier
         than the whole cap goes alone at the start of a window. Within the window, calls
-        also wait for the pacing bucket."""
+        also wait for the pacing bucket. A ``speculative`` call leaves ``GAP_SHARE`` of
+        both to gap fills."""
         self._roll(now)
-        if not (self.used == 0 or self.used + weight <= self.cap):
+        keep = GAP_SHARE if speculative else 0.0
+        if not (self.used == 0 or self.used + weight <= self.cap * (1.0 - keep)):
             return max(0.0, self.next_minute_at(now) - now)
-        tokens, need = self._refill(now), self._cost(weight)
+        tokens, need = self._refill(now), self._cost(weight) + keep * self.burst
         if tokens >= need - 1e-6:  # float dust must not become a wait too short to move the clock
             return 0.0
         return max(1e-3, (need - tokens) / self.rate)

@@ -11,7 +11,14 @@ Policy of ``get`` (callers never see httpx exceptions):
   ``max_rate_limit_retries`` times, then ``RateLimited``);
 - 418: ``banned_until`` is set and this call raises ``IpBanned``; no call is sent until
   the ban ends (later calls wait);
-- other 4xx: ``ExchangeRejected(msg, code, status)``, no retry.
+- 403 (the exchange's firewall, which may escalate to 418): every call pauses at least
+  ``FORBIDDEN_WAIT`` seconds (doubling on repeats, up to ``FORBIDDEN_WAIT_CAP``) and this
+  one raises ``RateLimited``;
+- other 4xx with the exchange's error body ``{"code": int, "msg": str}``:
+  ``ExchangeRejected(msg, code, status)``, no retry, unless the code says the exchange was
+  busy (``RETRY_CODES``: retried like a 5xx);
+- a 4xx without that body is not the exchange's answer (a proxy, a CDN): retried like a
+  5xx, then ``BadExchangeReply``.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import orjson
 import trio
 
 from orders_cli.errors import (
+    BadExchangeReply,
     ExchangeRejected,
     ExchangeUnavailable,
     IpBanned,
@@ -44,6 +52,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_429_WAIT = 60.0  # Retry-After missing on a 429
 DEFAULT_418_WAIT = 120.0  # bans start at 2 minutes
+FORBIDDEN_WAIT = 60.0  # a 403: at least this long before any next call
+FORBIDDEN_WAIT_CAP = 480.0
+RETRY_CODES = frozenset({-1000, -1001, -1007, -1008})  # unknown, disconnected, timeout, busy
 
 
 MAX_BAN_WAIT = 3 * 86400.0  # Binance's longest ban; a server asking for more is wrong
@@ -68,19 +79,20 @@ def _retry_after(resp: httpx.Response, default: float) -> float:
     return max(0.0, wait)
 
 
-def _rejected(path: str, resp: httpx.Response) -> ExchangeRejected:
-    status = resp.status_code
+def _rejected(path: str, resp: httpx.Response) -> ExchangeRejected | None:
+    """The exchange's error answer in a 4xx, or None when the body is not one."""
     try:
         obj = orjson.loads(resp.content)
     except orjson.JSONDecodeError:
-        obj = None
-    if isinstance(obj, dict) and isinstance(obj.get("msg"), str):
-        code = obj.get("code")
-        return ExchangeRejected(
-            f"{path}: {obj['msg']}", code=code if type(code) is int else None, status=status
-        )
+        return None
+    if type(obj) is dict and type(obj.get("code")) is int and type(obj.get("msg")) is str:
+        return ExchangeRejected(f"{path}: {obj['msg']}", code=obj["code"], status=resp.status_code)
+    return None
+
+
+def _describe(resp: httpx.Response) -> str:
     text = resp.content[:200].decode("utf-8", "replace")
-    return ExchangeRejected(f"{path}: HTTP {status} {text}".rstrip(), code=None, status=status)
+    return f"HTTP {resp.status_code} {text}".rstrip()
 
 
 class RestClient:
@@ -122,6 +134,7 @@ class RestClient:
         self.banned_until: float | None = None  # trio clock
         self.paused_until: float | None = None  # trio clock, after a 429
         self._in_flight = 0  # weight of calls sent and not answered yet
+        self._forbidden = 0  # 403s in a row
 
     @property
     def used_weight(self) -> int:
@@ -151,7 +164,7 @@ class RestClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _wait_turn(self, weight: int) -> None:
+    async def _wait_turn(self, weight: int, speculative: bool) -> None:
         if self._align_to_wall_clock:
             self._align_to_wall_clock = False
             self._budget.minute_offset = time.time() - trio.current_time()
@@ -167,7 +180,7 @@ class RestClient:
                     await trio.sleep_until(self.paused_until)
                     continue
                 self.paused_until = None
-            delay = self._budget.delay(now, weight)
+            delay = self._budget.delay(now, weight, speculative=speculative)
             if delay <= 0:
                 self._budget.reserve(now, weight)
                 return
@@ -204,12 +217,25 @@ class RestClient:
         assert scope.cancelled_caught
         return "timeout"
 
-    async def get(self, req: RestRequest) -> bytes:
-        """The body of a 200 reply to ``GET req.path?req.params`` (see module policy)."""
+    def _forbid(self, req: RestRequest, resp: httpx.Response) -> RateLimited:
+        """A 403: the firewall may escalate to a ban; no call for at least a minute."""
+        self._telemetry.count("rest_403")
+        self._forbidden += 1
+        floor = min(FORBIDDEN_WAIT_CAP, FORBIDDEN_WAIT * 2.0 ** min(self._forbidden - 1, 8))
+        wait = max(floor, _retry_after(resp, 0.0))
+        until = trio.current_time() + wait
+        self.paused_until = max(self.paused_until or until, until)
+        return RateLimited(f"{req.path}: {_describe(resp)}; every call waits {wait:g} s", wait)
+
+    async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes:
+        """The body of a 200 reply to ``GET req.path?req.params`` (see module policy).
+        ``speculative``: a call that may find nothing to do (a head check, a cold start):
+        it leaves the budget's share for gap fills (``budget.GAP_SHARE``)."""
         failures = 0
         limited = 0
+        bad_reply = False
         while True:
-            await self._wait_turn(req.weight)
+            await self._wait_turn(req.weight, speculative)
             self._telemetry.count("rest_calls")
             self._in_flight += req.weight
             try:
@@ -221,6 +247,7 @@ class RestClient:
                 self._adopt(resp)
                 status = resp.status_code
                 if status == 200:
+                    self._forbidden = 0
                     return resp.content
                 if status == 429:
                     self._telemetry.count("rest_429")
@@ -236,13 +263,21 @@ class RestClient:
                     wait = _retry_after(resp, DEFAULT_418_WAIT)
                     self.banned_until = max(self.banned_until or 0.0, trio.current_time() + wait)
                     raise IpBanned(f"{req.path}: HTTP 418, IP banned for {wait:g} s", wait)
+                if status == 403:
+                    raise self._forbid(req, resp)
+                why = _describe(resp)
                 if status < 500:
-                    raise _rejected(req.path, resp)
-                why = f"HTTP {status}"
+                    rejected = _rejected(req.path, resp)
+                    if rejected is not None and rejected.code not in RETRY_CODES:
+                        raise rejected
+                    bad_reply = rejected is None
+                    if bad_reply:
+                        self._telemetry.count("rest_bad_replies")
             else:
                 why = outcome
             failures += 1
             self._telemetry.count("rest_errors")
             if failures >= self._max_attempts:
-                raise ExchangeUnavailable(f"{req.path}: {why} ({failures} attempts)")
+                error = BadExchangeReply if bad_reply else ExchangeUnavailable
+                raise error(f"{req.path}: {why} ({failures} attempts)")
             await trio.sleep(self._retry.delay(failures - 1, self._rng))

@@ -73,6 +73,7 @@ class Outcome:
     refusal: RedisRefusing | None = None
     # symbols whose state Redis holds at an older revision than this writer committed
     rolled_back: list[str] = attrs.field(factory=list)
+    live: Counter[str] = attrs.field(factory=Counter)  # live trades applied, by symbol
 
 
 class Processor:
@@ -432,6 +433,8 @@ class Processor:
         c["late_trades"] += plan.late
         c["gaps_opened"] += len(plan.opened)
         out.latencies_ms.extend([float(done - e) for e in plan.live_event_times])
+        if plan.live_event_times:
+            out.live[s] += len(plan.live_event_times)
         for g in plan.opened:
             out.gap_requests.append(GapRequest(s, g.first, g.last, priority=0))
         if plan.cold_until is not None:

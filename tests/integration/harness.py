@@ -120,10 +120,13 @@ async def run_until_complete(
     live_s: float,
     settle_timeout: float = 60.0,
     during: Callable[[Run], Awaitable[None]] | None = None,
+    rest_via: Callable[[trio.Nursery, str], Awaitable[str]] | None = None,
     **cfg: Any,
 ) -> tuple[Run, Diff]:
     """Ingest for ``live_s`` seconds (``during`` runs meanwhile), freeze the simulator,
-    wait until Redis equals the truth (or ``settle_timeout``), stop, compare."""
+    wait until Redis equals the truth (or ``settle_timeout``), stop, compare.
+    ``rest_via(nursery, sim_rest_url)``: starts something in front of the simulator's
+    REST (a fault proxy) and returns the URL the ingester uses instead."""
     sim = Simulator(sim_cfg)
     client = connect(redis_url)
     telemetry = Telemetry()
@@ -132,8 +135,9 @@ async def run_until_complete(
     with trio.fail_after(live_s + settle_timeout + 60):
         async with trio.open_nursery() as n:
             await n.start(sim.serve)
+            rest_url = sim.rest_url if rest_via is None else await rest_via(n, sim.rest_url)
             run_cfg = RunConfig(
-                redis_url=redis_url, ws_url=sim.ws_url, rest_url=sim.rest_url, **defaults
+                redis_url=redis_url, ws_url=sim.ws_url, rest_url=rest_url, **defaults
             )
             ing = Ingester(run_cfg, get_source("spot"), client, telemetry)
             run = Run(sim, ing, telemetry, client)

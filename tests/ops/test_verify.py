@@ -226,3 +226,27 @@ async def test_symbol_with_nothing_stored_is_all_missing(redis_server: Any) -> N
         assert report.symbols[0].repaired == len(trades)
         report = await verify(r, sim)
         assert report.clean and report.symbols[0].stored == len(trades)
+
+
+async def test_a_window_missing_before_the_first_stored_id_is_found_and_repaired(
+    redis_server: Any,
+) -> None:
+    """A cold start that lost its history window leaves the store starting at the first
+    live id: the retention window before it exists at the exchange, so verify reports it
+    (one REST call) and --repair fills it."""
+    r = redis_server.client()
+    async with running_sim(sim_config(history_s=120.0)) as sim:
+        trades = truth_trades(sim, SYM)
+        store(r, trades[100:])  # the first 100 trades of the window never came
+        report = await verify(r, sim, SYM)
+        rep = report.symbols[0]
+        assert not report.clean
+        assert rep.missing_window == IdRange(trades[0].agg_id, trades[99].agg_id)
+        assert rep.as_dict()["missing_window_count"] == 100
+
+        report = await verify(r, sim, SYM, repair=True)
+        assert report.symbols[0].repaired == 100
+        report = await verify(r, sim, SYM)
+        assert report.clean, report.symbols[0].as_dict()
+        members = [orjson.loads(m) for m in r.zrange(KS.trades_latest(SYM), 0, -1)]
+        assert sorted(int(m["agg_trade_id"]) for m in members) == [t.agg_id for t in trades]

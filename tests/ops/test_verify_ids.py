@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from orders_cli.cli.render_verify import render
-from orders_cli.ops.verify import SymbolReport, VerifyReport
 from orders_cli.ops.verify_bars import BarProblem
 from orders_cli.ops.verify_ids import (
     HoleSplit,
@@ -18,6 +17,7 @@ from orders_cli.ops.verify_ids import (
     to_ranges,
     total,
 )
+from orders_cli.ops.verify_report import SymbolReport, VerifyReport
 
 ids_st = st.sets(st.integers(min_value=0, max_value=300), max_size=80)
 

@@ -14,7 +14,8 @@ import trio
 from orders_cli.clock import now_ms
 from orders_cli.messages import Backfilled
 from orders_cli.models import Trade
-from orders_cli.ops.verify import Verifier, VerifyOptions, VerifyReport
+from orders_cli.ops.verify import Verifier, VerifyOptions
+from orders_cli.ops.verify_report import VerifyReport
 from orders_cli.rest.client import RestClient
 from orders_cli.sim import SimConfig, Simulator
 from orders_cli.sim.config import Faults, SymbolSpec

@@ -101,7 +101,7 @@ class FakeExchange:
     def minute_weight(self, minute: int) -> int:
         return self.per_minute.get(minute, 0)
 
-    async def get(self, req: RestRequest) -> bytes:
+    async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes:
         started = trio.current_time()
         await trio.sleep(0.05)  # a network round trip
         now = trio.current_time()
@@ -168,7 +168,7 @@ class PacedRest:
         self.minute = -1
         self.used = 0
 
-    async def get(self, req: RestRequest) -> bytes:
+    async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes:
         while True:
             minute = int(trio.current_time() // 60)
             if minute != self.minute:
@@ -177,7 +177,7 @@ class PacedRest:
                 break
             await trio.sleep((minute + 1) * 60 - trio.current_time())
         self.used += req.weight
-        return await self.exchange.get(req)
+        return await self.exchange.get(req, speculative=speculative)
 
 
 def ids_of(msgs: Sequence[WriterInput], symbol: str) -> list[int]:

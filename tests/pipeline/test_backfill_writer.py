@@ -43,7 +43,7 @@ class PaceOnly:
     def __init__(self, ex: FakeExchange, symbol: str, target: int) -> None:
         self.ex, self.symbol, self.paced = ex, symbol, PacedRest(ex, target)
 
-    async def get(self, req: RestRequest) -> bytes:
+    async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes:
         if req.params["symbol"] == self.symbol:
             return await self.paced.get(req)
         return await self.ex.get(req)

@@ -56,7 +56,7 @@ class DownFor:
         self.trades = trades
         self.call_times: list[float] = []
 
-    async def get(self, req: RestRequest) -> bytes:
+    async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes:
         self.call_times.append(trio.current_time())
         await trio.lowlevel.checkpoint()
         if self.left > 0:

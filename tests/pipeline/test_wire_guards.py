@@ -130,7 +130,7 @@ async def test_a_shard_counts_out_of_range_frames_and_warns_once_about_the_clock
 class PoisonedPage:
     """aggTrades: ids 0..4, id 2 with T in nanoseconds."""
 
-    async def get(self, req: RestRequest) -> bytes:
+    async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes:
         await trio.lowlevel.checkpoint()
         rows = [
             {"a": i, "p": "1.5", "q": "2", "f": i, "l": i, "T": NOW + i, "m": False}

@@ -218,8 +218,6 @@ async def test_5xx_then_success(autojump_clock: trio.abc.Clock) -> None:
         (400, b'{"code":-1121,"msg":"Invalid symbol."}', -1121, "Invalid symbol."),
         (400, b'{"code":-1127,"msg":"More than 1 hours between startTime and endTime."}',
          -1127, "More than 1 hours"),
-        (403, b"<html>WAF</html>", None, "HTTP 403"),
-        (404, b"", None, "HTTP 404"),
     ],
 )  # fmt: skip
 async def test_4xx_maps_to_exchange_rejected_without_retry(

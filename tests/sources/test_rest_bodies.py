@@ -69,7 +69,7 @@ def test_spot_fixture_permissions_seen() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [b"not json", b"[]", b'{"symbols": 5}', b'{"code": -1121, "msg": "Invalid symbol."}']
+    "body", [b"[]", b'{"symbols": 5}', b'{"code": -1121, "msg": "Invalid symbol."}']
 )
 def test_exchange_info_bad_bodies_raise(body: bytes) -> None:
     with pytest.raises(ExchangeRejected):
@@ -95,8 +95,6 @@ def test_agg_trades_body() -> None:
 @pytest.mark.parametrize(
     ("body", "why"),
     [
-        (b"{", "not JSON"),
-        (b'{"a":1}', "not a list"),
         (b"[1]", "not_object"),
         (orjson.dumps([{k: v for k, v in ROW.items() if k != "q"}]), "missing:q"),
         (orjson.dumps([{**ROW, "p": "1e5"}]), "bad_decimal:p"),

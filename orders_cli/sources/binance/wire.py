@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from orders_cli.errors import ExchangeRejected
+from orders_cli.errors import BadExchangeReply, ExchangeRejected
 from orders_cli.models import (
     MAX_TIME_MS,
     MIN_TIME_MS,
@@ -241,18 +241,17 @@ def parse_frame(raw: str | bytes) -> list[Event]:
 
 
 def _load_body(body: bytes, what: str) -> Any:
+    """A page that is not JSON (a CDN's HTML, truncated JSON) is not the exchange's answer."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ExchangeRejected(f"{what}: body is not JSON ({exc})") from None
+        raise BadExchangeReply(f"{what}: body is not JSON ({exc})") from None
 
 
 def _error_body(obj: Any, what: str) -> ExchangeRejected | None:
-    if type(obj) is dict and "code" in obj and "msg" in obj:
-        code = obj["code"]
-        return ExchangeRejected(
-            f"{what}: {obj['msg']}", code=code if type(code) is int else None, status=None
-        )
+    """The exchange's own error answer ``{"code": int, "msg": str}``, else None."""
+    if type(obj) is dict and type(obj.get("code")) is int and type(obj.get("msg")) is str:
+        return ExchangeRejected(f"{what}: {obj['msg']}", code=obj["code"], status=None)
     return None
 
 
@@ -260,16 +259,17 @@ def parse_agg_trades(
     symbol: str, body: bytes, rejected: list[Rejection] | None = None
 ) -> list[Trade]:
     """REST ``aggTrades`` list -> trades (``event_time`` = ``T``). Raises
-    ``ExchangeRejected`` naming the first malformed element and the reason. An element
-    whose values are out of range (a well-formed page, one poisoned trade) is left out
-    and appended to ``rejected``: its id is then missing from the page, an exchange-side
+    ``ExchangeRejected`` for the exchange's error body or naming the first bad element and
+    the reason; ``BadExchangeReply`` when the body is not an exchange answer at all. An
+    element whose values are out of range (a well-formed page, one poisoned trade) is left
+    out and appended to ``rejected``: its id is then missing from the page, an exchange-side
     hole, never fetched again."""
     obj = _load_body(body, "aggTrades")
     err = _error_body(obj, "aggTrades")
     if err is not None:
         raise err
     if type(obj) is not list:
-        raise ExchangeRejected("aggTrades: body is not a list")
+        raise BadExchangeReply("aggTrades: body is neither a list nor an exchange error")
     out: list[Trade] = []
     for i, d in enumerate(obj):
         if type(d) is not dict:
