@@ -12,6 +12,8 @@ import httpx
 import trio
 
 from orders_cli.messages import (
+    COLD_PRIORITY,
+    HEAD_PRIORITY,
     Backfilled,
     BackfillInput,
     ColdStart,
@@ -21,8 +23,6 @@ from orders_cli.messages import (
 )
 from orders_cli.pipeline.backfill import Backfill
 from orders_cli.pipeline.backfill_queue import (
-    COLD_PRIORITY,
-    HEAD_PRIORITY,
     HeadWork,
     LocateWork,
     RangeWork,
