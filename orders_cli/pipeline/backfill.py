@@ -4,7 +4,10 @@ Consumes ``GapRequest`` / ``ColdStart`` / ``HeadCheck``; produces ``Backfilled``
 ``ExchangeHole``, ``HeadSeen`` and ``ColdStartDone`` into the writer's bounded channel
 (``await send``: backfill may wait for the writer). One REST call per work item, at most
 ``concurrency`` in flight (speculative work in all but one: a gap fill always has a
-slot) and one per symbol, so one symbol's pages reach the writer in id order. With a
+slot; head checks in at most half of those while cold-start work is ready: sweeps and
+silence checks are periodic, and when REST is slowed (429 pauses) they can arrive
+faster than they are answered and would starve every cold start ranked after them)
+and one per symbol, so one symbol's pages reach the writer in id order. With a
 ``PageGate``, pages wait until the writer has applied enough of the earlier ones (a
 bound in trades), and requests for ids already handed to the writer, or for a cold
 start already under way, are not fetched again. The REST client paces the
@@ -142,6 +145,9 @@ class Backfill:
         self._queue = WorkQueue()
         self._busy: set[str] = set()
         self._speculating = 0  # speculative calls in flight: never in the last free slot
+        self._heading = 0  # head checks in flight
+        # head checks' slots while cold-start work is ready (0: that work goes first)
+        self._head_slots = max(1, self._concurrency - 1) // 2
         self._cold_first: dict[str, int | None] = {}
         self._cold_until: dict[str, int | None] = {}  # cold starts under way
         self._cold_done: dict[str, ColdStartDone] = {}  # sent, maybe not applied yet
@@ -245,17 +251,27 @@ class Backfill:
                     await self._wake.wait()
                 continue
             if len(self._busy) < self._concurrency:
-                spare = self._concurrency == 1 or self._speculating < self._concurrency - 1
-                work = self._queue.pop_ready(now, self._busy, speculative=spare)
+                work = self._next_work(now)
                 if work is not None:
                     self._busy.add(work.symbol)
                     self._speculating += is_speculative(work)  # before it starts: counted now
+                    self._heading += isinstance(work, HeadWork)
                     self._telemetry.backfill_queue = len(self._queue)
                     nursery.start_soon(self._execute, work)
                     continue
             self._wake = trio.Event()
             with trio.move_on_at(self._queue.next_due(now)):
                 await self._wake.wait()
+
+    def _next_work(self, now: float) -> Work | None:
+        """The next work for a free slot: speculative work never in the last one, and
+        head checks past their share only when nothing else is ready (no slot idles)."""
+        spare = self._concurrency == 1 or self._speculating < self._concurrency - 1
+        heads = self._heading < self._head_slots
+        work = self._queue.pop_ready(now, self._busy, speculative=spare, head_checks=heads)
+        if work is None and spare and not heads:
+            work = self._queue.pop_ready(now, self._busy)
+        return work
 
     async def _execute(self, work: Work) -> None:
         try:
@@ -286,6 +302,7 @@ class Backfill:
         finally:
             self._busy.discard(work.symbol)
             self._speculating -= is_speculative(work)
+            self._heading -= isinstance(work, HeadWork)
         await self._maybe_cold_done(work.symbol)
         self._changed()
 

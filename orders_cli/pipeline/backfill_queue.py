@@ -3,7 +3,9 @@
 and at most one call in flight per symbol (the caller passes the busy symbols).
 
 A known gap (0 fresh, 1 resumed, 2 asked again) comes before any speculative work (head
-checks, then cold starts): work that may find nothing, or whose size is unknown.
+checks, then cold starts): work that may find nothing, or whose size is unknown. The
+caller can hold head checks back (``head_checks=False``) so that cold starts, finite work
+ranked after a periodic one, are never starved by it.
 """
 
 from __future__ import annotations
@@ -165,16 +167,23 @@ class WorkQueue:
         self._set(symbol, out)
 
     def pop_ready(
-        self, now: float, busy: Container[str], *, speculative: bool = True
+        self,
+        now: float,
+        busy: Container[str],
+        *,
+        speculative: bool = True,
+        head_checks: bool = True,
     ) -> Work | None:
         """The best work whose time has come and whose symbol has no call in flight
-        (only gap fills when not ``speculative``)."""
+        (only gap fills when not ``speculative``; no head check when not ``head_checks``)."""
         best: Work | None = None
         for symbol, items in self._by_symbol.items():
             if symbol in busy:
                 continue
             for item in items:
                 if item.not_before > now or (not speculative and is_speculative(item)):
+                    continue
+                if not head_checks and isinstance(item, HeadWork):
                     continue
                 if best is None or (item.priority, -item.seq) < (best.priority, -best.seq):
                     best = item

@@ -53,6 +53,15 @@ def test_speculative_work_never_takes_the_last_free_slot() -> None:
     assert got is not None and got.symbol == "GAP"
 
 
+def test_head_checks_held_back_let_a_cold_start_pop_first() -> None:
+    q = WorkQueue()
+    q.push(LocateWork("COLD", T0, None, COLD_PRIORITY, q.next_seq()))
+    q.push(HeadWork("HEAD", HEAD_PRIORITY, q.next_seq()))
+    got = q.pop_ready(0.0, (), head_checks=False)
+    assert got is not None and got.symbol == "COLD"
+    assert q.pop_ready(0.0, (), head_checks=False) is None
+
+
 def exchange_transport(ex: FakeExchange) -> httpx.MockTransport:
     async def answer(request: httpx.Request) -> httpx.Response:
         params = dict(request.url.params)
@@ -139,3 +148,52 @@ async def test_blocked_speculative_calls_leave_a_slot_for_a_gap(
             got = await out_recv.receive()
         nursery.cancel_scope.cancel()
     assert isinstance(got, Backfilled) and got.trades[0].agg_id == 10
+
+
+class PausedRest:
+    """Every call takes ``pause_s`` (the whole IP paused by 429s with ``Retry-After``):
+    the backfill's throughput is its slots over that pause, whatever the weight budget."""
+
+    def __init__(self, exchange: FakeExchange, pause_s: float = 1.0) -> None:
+        self.exchange = exchange
+        self.pause_s = pause_s
+
+    async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes:
+        await trio.sleep(self.pause_s)
+        return await self.exchange.get(req)
+
+
+async def test_a_cold_start_is_served_while_head_checks_arrive_faster_than_answered(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Sweeps ask for 40 head checks every 4 s (10 a second) of a backfill that answers 5
+    a second: head checks rank before cold starts, yet the cold start still runs."""
+    symbols = [f"S{i}" for i in range(40)]
+    ex = FakeExchange({s: make_trades(s, range(100)) for s in [*symbols, "COLD"]})
+    req_send, req_recv = trio.open_memory_channel[BackfillInput](1000)
+    out_send, out_recv = trio.open_memory_channel[WriterInput](10_000)
+    backfill = Backfill(FakeSource(), PausedRest(ex), req_recv, out_send, Telemetry())
+    cold: list[Backfilled] = []
+    served = trio.Event()
+
+    async def collect() -> None:
+        async for msg in out_recv:
+            if isinstance(msg, Backfilled) and msg.symbol == "COLD":
+                cold.append(msg)
+                served.set()
+
+    async def sweeps() -> None:
+        while True:
+            req_send.send_nowait(HeadCheck(tuple(symbols)))
+            await trio.sleep(4.0)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(collect)
+        await nursery.start(backfill.run)
+        nursery.start_soon(sweeps)
+        await trio.sleep(0.5)  # the first sweep is queued
+        req_send.send_nowait(ColdStart("COLD", T0, until_id=50))
+        with trio.fail_after(30):
+            await served.wait()
+        nursery.cancel_scope.cancel()
+    assert cold[0].trades[0].agg_id == 0
