@@ -79,6 +79,23 @@ return n
 MAX_STREAM_SEQ = 18446744073709551615
 
 
+def _eval_chunks(
+    r: RedisClient, script: str, key: str, below: int | str, chunk: int, progress: Progress
+) -> Steps:
+    """Run ``script`` (it deletes at most ``chunk`` entries of ``key`` below ``below`` and
+    returns how many) until a chunk comes back short, yielding between chunks; returns the
+    total deleted."""
+    total = 0
+    while True:
+        n = int(cast(int, r.eval(script, 1, key, below, chunk)))
+        total += n
+        if n:
+            progress(key, n)
+        if n < chunk:
+            return total
+        yield True
+
+
 def _noop(key: str, n: int) -> None:
     return None
 
@@ -109,15 +126,7 @@ def _zset_prune(
 ) -> Steps:
     if dry_run:
         return int(r.zcount(key, "-inf", f"({cutoff_ms}"))
-    total = 0
-    while True:
-        n = int(r.eval(_ZCHUNK, 1, key, f"({cutoff_ms}", chunk))
-        total += n
-        if n:
-            progress(key, n)
-        if n < chunk:
-            return total
-        yield True
+    return (yield from _eval_chunks(r, _ZCHUNK, key, f"({cutoff_ms}", chunk, progress))
 
 
 def _stream_prune(
@@ -232,15 +241,7 @@ def _malformed_prune(
             if len(page) < chunk:
                 return count
             end -= chunk
-    total = 0
-    while True:
-        n = int(r.eval(_MALFORMED_CHUNK, 1, key, cutoff_ms, chunk))
-        total += n
-        if n:
-            progress(key, n)
-        if n < chunk:
-            return total
-        yield True
+    return (yield from _eval_chunks(r, _MALFORMED_CHUNK, key, cutoff_ms, chunk, progress))
 
 
 def _prune_symbol(
