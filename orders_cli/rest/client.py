@@ -12,8 +12,8 @@ Policy of ``get`` (callers never see httpx exceptions):
 - 418: ``banned_until`` is set and this call raises ``IpBanned``; no call is sent until
   the ban ends (later calls wait);
 - 403 (the exchange's firewall, which may escalate to 418): every call pauses at least
-  ``FORBIDDEN_WAIT`` seconds (doubling on repeats, up to ``FORBIDDEN_WAIT_CAP``) and this
-  one raises ``RateLimited``;
+  60 s (``FORBIDDEN_WAITS``: doubling on 403s in a row, up to 8 minutes) and this one
+  raises ``RateLimited``;
 - other 4xx with the exchange's error body ``{"code": int, "msg": str}``:
   ``ExchangeRejected(msg, code, status)``, no retry, unless the code says the exchange was
   busy (``RETRY_CODES``: retried like a 5xx);
@@ -52,8 +52,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_429_WAIT = 60.0  # Retry-After missing on a 429
 DEFAULT_418_WAIT = 120.0  # bans start at 2 minutes
-FORBIDDEN_WAIT = 60.0  # a 403: at least this long before any next call
-FORBIDDEN_WAIT_CAP = 480.0
+# a 403: no call for at least a minute, doubling on 403s in a row up to 8 minutes
+FORBIDDEN_WAITS = RetryPolicy(60.0, 480.0, jitter="none")
 RETRY_CODES = frozenset({-1000, -1001, -1007, -1008})  # unknown, disconnected, timeout, busy
 
 
@@ -221,7 +221,7 @@ class RestClient:
         """A 403: the firewall may escalate to a ban; no call for at least a minute."""
         self._telemetry.count("rest_403")
         self._forbidden += 1
-        floor = min(FORBIDDEN_WAIT_CAP, FORBIDDEN_WAIT * 2.0 ** min(self._forbidden - 1, 8))
+        floor = FORBIDDEN_WAITS.ceiling(self._forbidden - 1)
         wait = max(floor, _retry_after(resp, 0.0))
         until = trio.current_time() + wait
         self.paused_until = max(self.paused_until or until, until)
