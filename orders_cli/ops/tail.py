@@ -15,12 +15,9 @@ import orjson
 from orders_cli.errors import UsageError
 from orders_cli.models import Trade
 from orders_cli.redis_types import RedisClient
+from orders_cli.store.info import held_symbols
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member, decode_stream_fields
-
-
-def known_symbols(r: RedisClient, keyspace: Keyspace) -> set[str]:
-    return {s.decode() for s in r.sscan_iter(keyspace.symbols(), count=1000)}
 
 
 def resolve_symbols(r: RedisClient, keyspace: Keyspace, wanted: list[str]) -> list[str]:
@@ -29,7 +26,7 @@ def resolve_symbols(r: RedisClient, keyspace: Keyspace, wanted: list[str]) -> li
     symbols = [s.strip().upper() for s in wanted if s.strip()]
     if not symbols:
         raise UsageError("give at least one SYMBOL, e.g. orders tail BTCUSDT")
-    known = known_symbols(r, keyspace)
+    known = held_symbols(r, keyspace)
     for s in symbols:
         if s not in known:
             close = difflib.get_close_matches(s, sorted(known), n=5, cutoff=0.6)

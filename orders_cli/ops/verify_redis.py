@@ -19,6 +19,7 @@ from orders_cli.ops.tail import resolve_symbols
 from orders_cli.ops.verify_ids import IdRange, clip, subtract, to_ranges_merge
 from orders_cli.redis_types import RedisClient
 from orders_cli.store import gaps as gapops
+from orders_cli.store.info import held_symbols
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member, decode_stream_fields, encode_member
 from orders_cli.store.planner import PlanConfig
@@ -110,10 +111,9 @@ def known(r: RedisClient, ks: Keyspace, symbols: list[str]) -> list[str]:
 
 def stored_symbols(r: RedisClient, ks: Keyspace) -> list[str]:
     try:
-        raw = r.smembers(ks.symbols())
+        return sorted(held_symbols(r, ks))
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         raise RedisUnavailable(f"lost Redis: {exc}") from exc
-    return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in raw)
 
 
 def record_gaps(r: RedisClient, ks: Keyspace, symbol: str, ranges: Sequence[IdRange]) -> int:

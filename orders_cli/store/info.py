@@ -48,8 +48,10 @@ def mark_delisted(
 
 
 def held_symbols(redis: RedisClient, ks: Keyspace) -> set[str]:
-    """Every symbol this market's keyspace has seen (listed or stored)."""
-    return {m.decode() if isinstance(m, bytes) else m for m in redis.smembers(ks.symbols())}
+    """Every symbol this market's keyspace has seen (listed or stored); read with SSCAN in
+    pages, so a large set never blocks Redis."""
+    members = redis.sscan_iter(ks.symbols(), count=1000)
+    return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
 
 
 def save_malformed(

@@ -38,6 +38,7 @@ from orders_cli.models import MAX_TIME_MS, MIN_TIME_MS, Trade
 from orders_cli.redis_errors import classify
 from orders_cli.redis_types import RedisClient
 from orders_cli.store import archive as arch
+from orders_cli.store.info import held_symbols
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
 from orders_cli.store.prune_lock import PruneLock
@@ -98,10 +99,6 @@ def _eval_chunks(
 
 def _noop(key: str, n: int) -> None:
     return None
-
-
-def _symbols(r: RedisClient, keyspace: Keyspace) -> list[str]:
-    return sorted({s.decode() for s in r.sscan_iter(keyspace.symbols(), count=1000)})
 
 
 def _newest_trade_ms(r: RedisClient, keyspace: Keyspace, symbols: list[str]) -> int | None:
@@ -332,7 +329,7 @@ def prune_steps(
                 "it: pruning without the lock"
             )
         try:
-            symbols = _symbols(r, keyspace)
+            symbols = sorted(held_symbols(r, keyspace))
             report.newest_trade_ms = _newest_trade_ms(r, keyspace, symbols)
             cut_now, warning = retention_now(now_ms, report.newest_trade_ms)
             report.cut_ms = cut_now
