@@ -3,20 +3,18 @@ JSON) at start is "exchange unavailable" (exit 4, one line), not a crash (exit 1
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.cliproc import ROOT, cli_env, orders_argv
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 BODIES = {
     "html": (b"<html><body>503 Service Temporarily Unavailable</body></html>", "text/html"),
     "truncated": (
@@ -55,10 +53,10 @@ def bad_rest(request: pytest.FixtureRequest) -> Iterator[str]:
 def test_a_body_that_is_not_exchange_info_at_start_exits_4_in_one_line(
     redis_server: Any, bad_rest: str
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")}
+    env = cli_env()
     done = subprocess.run(
-        [sys.executable, "-m", "orders_cli", "run", "--redis-url", redis_server.url,
-         "--rest-url", bad_rest, "--ws-url", "ws://127.0.0.1:9", "--no-panel"],
+        orders_argv("run", "--redis-url", redis_server.url,
+                    "--rest-url", bad_rest, "--ws-url", "ws://127.0.0.1:9", "--no-panel"),
         capture_output=True, cwd=ROOT, env=env, timeout=120, check=False,
     )  # fmt: skip
     err = done.stderr.decode()

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +14,10 @@ import trustme
 
 from orders_cli.errors import RedisUnavailable
 from orders_cli.redis_conn import check
+from tests.integration.cliproc import ROOT, cli_env, orders_argv
 from tests.redis_server import free_port
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tls_on(server: Any, tmp: Path) -> tuple[int, Path, Path, Path]:
@@ -80,9 +77,9 @@ def test_rediss_without_the_client_certificate_is_refused_in_one_line(
 def test_status_over_tls_from_the_command_line(tls: tuple[int, Path, Path, Path]) -> None:
     port, ca, cert, key = tls
     url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca}&ssl_certfile={cert}&ssl_keyfile={key}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")}
+    env = cli_env()
     done = subprocess.run(
-        [sys.executable, "-m", "orders_cli", "status", "--json", "--redis-url", url],
+        orders_argv("status", "--json", "--redis-url", url),
         capture_output=True,
         cwd=ROOT,
         env=env,

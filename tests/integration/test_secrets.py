@@ -6,30 +6,27 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.cliproc import ROOT, cli_env, orders_argv
 from tests.redis_server import free_port
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "pl4nted-S3cret"
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")}
-    env.update(PYTHONUNBUFFERED="1", COLUMNS="200", **extra)
-    return env
+    return {**cli_env(), "COLUMNS": "200", **extra}
 
 
 def _orders(*args: str, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "orders_cli", *args],
+        orders_argv(*args),
         capture_output=True,
         cwd=ROOT,
         env=env or _env(),
@@ -51,7 +48,7 @@ def _guarded(redis_server: Any) -> tuple[str, str]:
 
 def _run_simulate(url: str, *extra: str) -> str:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orders_cli", "run", "--simulate", "--redis-url", url,
+        [*orders_argv("run", "--simulate", "--redis-url", url),
          "--sim-symbols", "5", "--sim-rate", "50", "--no-panel", *extra],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

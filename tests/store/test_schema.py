@@ -4,10 +4,7 @@ written."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,9 +12,9 @@ from orders_cli.errors import StoreLayoutUnknown
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.origin import claim
 from orders_cli.store.schema import SCHEMA_VERSION, check_schema
+from tests.integration.cliproc import ROOT, cli_env, orders_argv
 from tests.redis_server import RedisServer
 
-ROOT = Path(__file__).resolve().parents[2]
 KS = Keyspace()
 
 
@@ -65,9 +62,9 @@ def test_every_command_refuses_an_unknown_layout_in_one_line(
     redis_server: RedisServer, args: list[str]
 ) -> None:
     redis_server.client().set(KS.schema(), "99")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")}
+    env = cli_env()
     done = subprocess.run(
-        [sys.executable, "-m", "orders_cli", *args, "--redis-url", redis_server.url],
+        orders_argv(*args, "--redis-url", redis_server.url),
         capture_output=True, cwd=ROOT, env=env, timeout=60, check=False,
     )  # fmt: skip
     err = done.stderr.decode()
