@@ -4,8 +4,10 @@ its live part with nothing lost or repeated between them, and the ``--stats`` vi
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import heapq
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
@@ -18,6 +20,7 @@ from orders_cli.redis_types import RedisClient
 from orders_cli.store.info import held_symbols
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member, decode_stream_fields
+from orders_cli.store.query import stored_trades
 
 
 def resolve_symbols(r: RedisClient, keyspace: Keyspace, wanted: list[str]) -> list[str]:
@@ -61,6 +64,34 @@ class Seam:
         return t.trade_time >= self.floor_ms or t.agg_id > self.floor_id
 
 
+@attrs.define
+class ShownIds:
+    """Ids shown from the ZSET, as closed ranges in ascending order: one range per hole,
+    so a few even for a day of trades."""
+
+    lo: list[int] = attrs.field(factory=list)
+    hi: list[int] = attrs.field(factory=list)
+
+    def add(self, agg_id: int) -> None:
+        i = bisect.bisect_right(self.lo, agg_id)  # ranges 0..i-1 start at or below it
+        if i and agg_id <= self.hi[i - 1] + 1:
+            self.hi[i - 1] = max(self.hi[i - 1], agg_id)
+        elif i < len(self.lo) and agg_id == self.lo[i] - 1:
+            self.lo[i] = agg_id
+        else:
+            self.lo.insert(i, agg_id)
+            self.hi.insert(i, agg_id)
+            return
+        j = i - 1 if i and self.hi[i - 1] >= agg_id else i
+        if j + 1 < len(self.lo) and self.hi[j] + 1 >= self.lo[j + 1]:  # two ranges meet
+            self.hi[j] = self.hi.pop(j + 1)
+            self.lo.pop(j + 1)
+
+    def __contains__(self, agg_id: int) -> bool:
+        i = bisect.bisect_right(self.lo, agg_id) - 1
+        return i >= 0 and agg_id <= self.hi[i]
+
+
 def _by_time(parts: Iterable[Iterable[Trade]]) -> Iterator[Trade]:
     """Several symbols' trades interleaved by trade time; each symbol's own order kept."""
     return heapq.merge(*parts, key=lambda t: t.trade_time)
@@ -75,8 +106,10 @@ class Follower:
     The window starts at ``since_ms`` (``--since``), else at the newest trade stored when
     following started. :meth:`history` reads each stream up to its :class:`Seam`,
     :meth:`read` goes on from there: the seam is one stream entry id, so nothing is shown
-    twice or skipped. (A history read from the ``latest`` ZSET instead hands over at the
-    same seam, skipping live entries whose ids the history showed.)"""
+    twice or skipped. The stream keeps less than the ZSET (``--stream-retention``): the
+    window's trades up to the time of the stream's oldest entry come from the ``latest``
+    ZSET, in id order, and every stream entry whose id the ZSET showed (there, or a gap
+    filled late) is skipped, in the history and live alike."""
 
     keyspace: Keyspace
     seams: dict[str, Seam]  # symbol -> seam
@@ -85,6 +118,7 @@ class Follower:
     since_ms: int | None
     newest: list[Trade]  # each symbol's top stream entry when following started
     shown_max: dict[str, int] = attrs.field(factory=dict)  # symbol -> highest id shown
+    from_zset: dict[str, ShownIds] = attrs.field(factory=dict)  # symbol -> ids the ZSET showed
 
     @classmethod
     def start(
@@ -122,7 +156,9 @@ class Follower:
             self.shown_max[t.symbol] = t.agg_id
         return Tailed(t, late=t.agg_id < top)
 
-    def _stored_until_seam(self, r: RedisClient, symbol: str, page: int) -> Iterator[Trade]:
+    def _stream_until_seam(
+        self, r: RedisClient, symbol: str, page: int
+    ) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
         seam = self.seams[symbol]
         if seam.stream_id is None:
             return
@@ -133,13 +169,27 @@ class Follower:
                 list[tuple[bytes, dict[bytes, bytes]]],
                 r.xrange(key, min=lo, max=seam.stream_id, count=page),
             )
-            for entry_id, fields in entries:
-                t = decode_stream_fields(symbol, fields)
-                if t.trade_time >= seam.floor_ms:
-                    yield t
-                lo = "(" + entry_id.decode()
+            yield from entries
             if len(entries) < page:
                 return
+            lo = "(" + entries[-1][0].decode()
+
+    def _stored_until_seam(self, r: RedisClient, symbol: str, page: int) -> Iterator[Trade]:
+        seam = self.seams[symbol]
+        spans = self.from_zset.setdefault(symbol, ShownIds())
+        entries = self._stream_until_seam(r, symbol, page)
+        first = next(entries, None)  # read before the ZSET: a trim can only cut later ones
+        # what the stream no longer holds had entry ids below its oldest one, so trade times
+        # up to that id's ms; the ZSET shows those (in id order), the stream the rest
+        hi_ms = int(first[0].split(b"-")[0]) if first else None
+        for t in stored_trades(r, self.keyspace, symbol, seam.floor_ms, hi_ms):
+            if t.agg_id <= seam.floor_id:  # above it: stored after the seam, comes live
+                spans.add(t.agg_id)
+                yield t
+        for _, fields in itertools.chain([first] if first else [], entries):
+            t = decode_stream_fields(symbol, fields)
+            if t.trade_time >= seam.floor_ms and t.agg_id not in spans:
+                yield t
 
     def history(self, r: RedisClient, page: int = 1000) -> Iterator[Tailed]:
         """The window's trades stored before following started (none without ``since``),
@@ -162,8 +212,9 @@ class Follower:
             key = raw_key.decode()
             symbol = self.symbol_of[key]
             seam = self.seams[symbol]
+            spans = self.from_zset.get(symbol, ShownIds())
             part = [decode_stream_fields(symbol, fields) for _, fields in entries]
-            parts.append([t for t in part if seam.admits(t)])
+            parts.append([t for t in part if seam.admits(t) and t.agg_id not in spans])
             if entries:
                 self.cursors[key] = entries[-1][0].decode()
         return [self._mark(t) for t in _by_time(parts)]

@@ -24,6 +24,7 @@ from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member, decode_stream_fields, encode_member
 from orders_cli.store.planner import PlanConfig
 from orders_cli.store.processor import Processor
+from orders_cli.store.query import zset_members
 
 CHUNK = 20_000
 REPAIR_BATCH = 5_000
@@ -38,25 +39,6 @@ class StoredIds:
     stream_first_ms: int | None  # ms of the oldest stream entry (None: empty stream)
     gaps: list[Gap]
     watermark: int | None
-
-
-def _zset_members(r: RedisClient, key: str, lo: int) -> Iterator[tuple[bytes, float]]:
-    """Members with score >= lo, in (score, member) order, in chunks (a score cursor plus
-    an offset over members that share the boundary score)."""
-    start: float = lo
-    skip = 0
-    while True:
-        rows = cast(
-            list[tuple[bytes, float]],
-            r.zrangebyscore(key, start, "+inf", start=skip, num=CHUNK, withscores=True),
-        )
-        yield from rows
-        if len(rows) < CHUNK:
-            return
-        last = rows[-1][1]
-        same = sum(1 for _, s in rows if s == last)
-        skip = same + (skip if last == start else 0)
-        start = last
 
 
 def _stream_entries(
@@ -80,7 +62,7 @@ def read_stored(r: RedisClient, ks: Keyspace, symbol: str, lo_ms: int, margin_ms
     try:
         zset = [
             (int(decode_member(m).agg_id), int(score))
-            for m, score in _zset_members(r, ks.trades_latest(symbol), lo_ms - margin_ms)
+            for m, score in zset_members(r, ks.trades_latest(symbol), lo_ms - margin_ms, chunk=CHUNK)
         ]
         first = cast(list[tuple[bytes, Any]], r.xrange(ks.trades_stream(symbol), count=1))
         first_ms = int(first[0][0].split(b"-")[0]) if first else None

@@ -4,12 +4,15 @@ from :class:`~orders_cli.store.keys.Keyspace`."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 from typing import cast
 
+from orders_cli.models import Trade
 from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import Bar
 from orders_cli.stats.codec import decode_bar
 from orders_cli.store.keys import Keyspace
+from orders_cli.store.member import decode_member
 from orders_cli.timeframes import TIMEFRAMES
 
 
@@ -30,6 +33,47 @@ def read_bars(r: RedisClient, ks: Keyspace, symbol: str, tf: str, last: int) -> 
             out.append(bar)
     out.reverse()
     return out
+
+
+def zset_members(
+    r: RedisClient, key: str, lo: float, hi: float | str = "+inf", *, chunk: int = 5000
+) -> Iterator[tuple[bytes, float]]:
+    """Members with ``lo <= score <= hi`` and their scores, in (score, member) order, read
+    ``chunk`` at a time (a score cursor plus an offset over members that share the
+    boundary score, so ties split across pages are neither skipped nor repeated)."""
+    start: float = lo
+    skip = 0
+    while True:
+        rows = cast(
+            list[tuple[bytes, float]],
+            r.zrangebyscore(key, start, hi, start=skip, num=chunk, withscores=True),
+        )
+        yield from rows
+        if len(rows) < chunk:
+            return
+        last = rows[-1][1]
+        same = sum(1 for _, s in rows if s == last)
+        skip = same + (skip if last == start else 0)
+        start = last
+
+
+def stored_trades(
+    r: RedisClient, ks: Keyspace, symbol: str, lo_ms: int, hi_ms: int | None = None
+) -> Iterator[Trade]:
+    """``trades:{S}:latest`` from trade time ``lo_ms`` to ``hi_ms`` (inclusive; None: the
+    top), in (trade time, agg id) order: members that share a trade time sort by their
+    JSON text in Redis, not by id."""
+    hi: float | str = "+inf" if hi_ms is None else hi_ms
+    tied: list[Trade] = []
+    for member, _score in zset_members(r, ks.trades_latest(symbol), lo_ms, hi):
+        t = decode_member(member)
+        if tied and t.trade_time != tied[0].trade_time:
+            tied.sort(key=lambda x: x.agg_id)
+            yield from tied
+            tied = []
+        tied.append(t)
+    tied.sort(key=lambda x: x.agg_id)
+    yield from tied
 
 
 def read_current(r: RedisClient, ks: Keyspace, symbol: str) -> dict[str, str]:
