@@ -60,9 +60,10 @@ def read_stored(r: RedisClient, ks: Keyspace, symbol: str, lo_ms: int, margin_ms
     """ZSET ids from ``lo_ms - margin_ms`` on, then stream ids (read after the ZSET, so a
     trade written meanwhile is in the stream, not missing from it)."""
     try:
+        latest = ks.trades_latest(symbol)
         zset = [
             (int(decode_member(m).agg_id), int(score))
-            for m, score in zset_members(r, ks.trades_latest(symbol), lo_ms - margin_ms, chunk=CHUNK)
+            for m, score in zset_members(r, latest, lo_ms - margin_ms, chunk=CHUNK)
         ]
         first = cast(list[tuple[bytes, Any]], r.xrange(ks.trades_stream(symbol), count=1))
         first_ms = int(first[0][0].split(b"-")[0]) if first else None

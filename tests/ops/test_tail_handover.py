@@ -47,7 +47,8 @@ async def test_since_older_than_the_stream_reads_the_zset_then_the_stream_each_t
     with trio.fail_after(5):
         while len(live) < 3:
             live += await trio.to_thread.run_sync(follower.read, r, 200)
-    assert sorted((t.trade.symbol, t.trade.agg_id) for t in live) == [(s, 41) for s in sorted(SYMBOLS)]
+    got = sorted((t.trade.symbol, t.trade.agg_id) for t in live)
+    assert got == [(s, 41) for s in sorted(SYMBOLS)]
 
 
 @pytest.mark.parametrize("trim_ms", [T0 + 210, T0 + 300], ids=["mid", "fill-is-oldest-entry"])
