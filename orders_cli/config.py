@@ -39,6 +39,7 @@ class RunConfig:
     silence_cap_s: float = 600.0
     health_interval_s: float = 2.0
     retention_s: float = 24 * 3600.0
+    stream_retention_s: float = 3600.0  # the stream's own retention (never above retention_s)
     prune_every_s: float = 300.0  # 0: leave retention to `orders prune` (cron)
     rest_weight_fraction: float = 0.8
     ingester_id: str = attrs.field(factory=default_ingester_id)

@@ -15,6 +15,7 @@ from orders_cli.cli.options import (
     market_option,
     namespace_option,
     redis_url_option,
+    stream_retention_option,
 )
 from orders_cli.durations import parse_duration
 from orders_cli.errors import LockHeld, UsageError
@@ -97,8 +98,9 @@ def register(app: typer.Typer) -> None:
     @app.command("prune", epilog=EXIT_HELP)
     def prune(
         keep: str = duration_option(
-            "--keep", "ORDERS_KEEP", "24h", help="Keep trades (ZSET and stream) this long."
+            "--keep", "ORDERS_KEEP", "24h", help="Keep trades (the ZSET) this long."
         ),
+        stream_retention: str = stream_retention_option(),
         bars: str | None = typer.Option(
             None,
             "--bars",
@@ -129,10 +131,10 @@ def register(app: typer.Typer) -> None:
         market: str = market_option(),
         namespace: str = namespace_option(),
     ) -> None:
-        """Apply retention in one cron-safe pass: trades past --keep out of the ZSET and the
-        stream, bars past their timeframe's retention, old malformed samples and old
-        exchange-side gap records. Idempotent, locked (two prunes never overlap), deletes in
-        small chunks so Redis never blocks.
+        """Apply retention in one cron-safe pass: trades past --keep out of the ZSET, stream
+        entries past --stream-retention, bars past their timeframe's retention, old
+        malformed samples and old exchange-side gap records. Idempotent, locked (two prunes
+        never overlap), deletes in small chunks so Redis never blocks.
 
         Example: orders prune --keep 24h --dry-run    (cron: */10 * * * * orders prune --json)
         """
@@ -144,6 +146,7 @@ def register(app: typer.Typer) -> None:
 
         policy = RetentionPolicy(
             trades_s=parse_duration(keep),
+            stream_s=parse_duration(stream_retention),
             bars_s=_bars_policy(bars),
             malformed_s=parse_duration(malformed_keep),
             exchange_gaps_s=parse_duration(gaps_keep),

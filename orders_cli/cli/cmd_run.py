@@ -132,6 +132,7 @@ def register(app: typer.Typer) -> None:
             "24h",
             help="Keep trades this long (pruned while running).",
         ),
+        stream_retention: str = o.stream_retention_option(),
         silence_cap: str = o.duration_option(
             "--silence-cap",
             "ORDERS_SILENCE_CAP",
@@ -202,6 +203,7 @@ def register(app: typer.Typer) -> None:
             max_streams_per_connection=max_streams,
             backfill_s=parse_duration(backfill) if backfill != "0" else 0.0,
             retention_s=parse_duration(retention),
+            stream_retention_s=parse_duration(stream_retention),
             silence_cap_s=parse_duration(silence_cap),
             timeframes=parse_timeframes(bars),
             ws_client=ws_client,

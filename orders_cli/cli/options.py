@@ -309,3 +309,18 @@ def duration_option(name: str, envvar: str, default: str | None, help: str = "")
         show_default=default is not None,
         help=help,
     )
+
+
+def stream_retention_option() -> Any:
+    """``--stream-retention``: how long ``trades:{S}:stream`` (the log ``tail`` follows)
+    keeps entries; the ZSET keeps the full retention. Shared by ``run`` and ``prune``."""
+    return duration_option(
+        "--stream-retention",
+        "ORDERS_STREAM_RETENTION",
+        "1h",
+        help=(
+            "Keep the per-symbol stream (what `tail` follows live) this long; never more "
+            "than the trades' retention. `tail --since` further back reads the trades "
+            "ZSET; `verify` checks the stream only inside this window."
+        ),
+    )

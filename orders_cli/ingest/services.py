@@ -57,7 +57,7 @@ async def retention(ing: Ingester) -> None:
     """The in-run retention pass, every ``prune_every_s``: one chunk per turn of the Redis
     thread, so the writer's batches go in between (a pass may delete millions of trades);
     a pass that fails (lock held, Redis away or refusing) is skipped, never the run."""
-    policy = RetentionPolicy(trades_s=ing.cfg.retention_s)
+    policy = RetentionPolicy(trades_s=ing.cfg.retention_s, stream_s=ing.cfg.stream_retention_s)
     warned = False  # once per episode of a clock ahead of the data
     while True:
         await trio.sleep(ing.cfg.prune_every_s)

@@ -10,8 +10,10 @@ Every cut is measured from ``min(now_ms, the newest stored trade time over all s
 deletes what is within retention of the data itself, and the report warns about it.
 
 What goes, per symbol ``S`` (cutoff = ``now - keep``):
-- ``trades:{S}:latest`` members with score (trade time) < cutoff;
-- ``trades:{S}:stream`` entries with id < ``cutoff-0`` (XTRIM MINID; ids are ≥ trade time);
+- ``trades:{S}:latest`` members with score (trade time) < cutoff (``policy.trades_s``);
+- ``trades:{S}:stream`` entries with id < ``stream cutoff-0`` (XTRIM MINID; ids are ≥ trade
+  time), at the stream's own, shorter retention (``policy.stream_s``, default 1 h): the
+  stream is the log ``tail`` follows, the ZSET is the store ``verify`` checks;
 - ``stats:{S}:<tf>`` bars with window start < ``now_ms - policy.bars_s[tf]``;
 - exchange-side gap records (``gaps`` in the state hash) opened before the gap cutoff
   (compare-and-set of the JSON, bumping ``revision`` so the writer reloads);
@@ -20,7 +22,7 @@ and globally the malformed samples (JSON objects with ``at_ms``, newest first) o
 
 With ``archive_dir`` the trades about to go are first written to Parquet (see
 :mod:`orders_cli.store.archive`) and only those written and fsynced are deleted; the stream
-of a symbol is trimmed only after its trades were archived.
+of a symbol is trimmed after its trades were archived (its cut is never older than theirs).
 """
 
 from __future__ import annotations
@@ -264,7 +266,8 @@ def _prune_symbol(
                 r, latest, cutoff, policy, dry_run, progress, archive_dir, market, sp
             )
         stream = keyspace.trades_stream(symbol)
-        sp.stream = yield from _stream_prune(r, stream, cutoff, policy.chunk, dry_run, progress)
+        stream_cut = policy.stream_cutoff_ms(now_ms)
+        sp.stream = yield from _stream_prune(r, stream, stream_cut, policy.chunk, dry_run, progress)
         for tf, keep_s in policy.bars_s.items():
             if keep_s is None:
                 continue

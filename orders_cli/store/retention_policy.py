@@ -9,6 +9,9 @@ from typing import Any
 import attrs
 
 DAY_S = 86400.0
+STREAM_S = 3600.0
+"""The stream's own retention by default: it is the fan-out log ``tail`` follows, not the
+store ``verify`` checks (that is the ZSET, kept ``trades_s``)."""
 CLOCK_AHEAD_LIMIT_MS = 5 * 60_000
 """A wall clock further than this ahead of the newest stored trade is warned about (the
 cut is at the newest trade time then, see :func:`retention_now`)."""
@@ -44,11 +47,13 @@ def _bars(value: Mapping[str, float | None] | None) -> dict[str, float | None]:
 @attrs.frozen(slots=True)
 class RetentionPolicy:
     """Seconds to keep, per kind of data. ``bars_s[tf] = None`` keeps that timeframe forever.
+    The stream keeps ``stream_s``, never more than the ZSET's ``trades_s``.
 
     ``chunk`` bounds every delete command (Redis never blocks for more than a few ms).
     """
 
     trades_s: float = DAY_S
+    stream_s: float = STREAM_S
     bars_s: dict[str, float | None] = attrs.field(default=None, converter=_bars)
     malformed_s: float = DAY_S
     exchange_gaps_s: float = DAY_S
@@ -57,6 +62,9 @@ class RetentionPolicy:
 
     def cutoff_ms(self, now_ms: int, keep_s: float) -> int:
         return now_ms - round(keep_s * 1000)
+
+    def stream_cutoff_ms(self, now_ms: int) -> int:
+        return self.cutoff_ms(now_ms, min(self.stream_s, self.trades_s))
 
 
 @attrs.define

@@ -118,6 +118,19 @@ def test_prune_cli_json_and_lock(server: Any, capfd: pytest.CaptureFixture[str])
     assert r.zcard(KS.trades_latest("BTCUSDT")) == 1
 
 
+def test_prune_trims_the_stream_at_stream_retention_and_keeps_the_trades(
+    server: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    r = server.client()
+    now = int(time.time() * 1000)
+    store(r, KS, [trade("BTCUSDT", a, now - (5 - a) * 20 * 60_000) for a in range(1, 6)])
+    rc, out, err = _main(capfd, server.url, "prune", "--stream-retention", "30m", "--json")
+    assert rc == 0, err
+    assert orjson.loads(out)["totals"] | {"trades": 0, "stream": 3} == orjson.loads(out)["totals"]
+    assert r.zcard(KS.trades_latest("BTCUSDT")) == 5
+    assert [int(f[b"a"]) for _, f in r.xrange(KS.trades_stream("BTCUSDT"))] == [4, 5]
+
+
 def test_prune_bad_keep_is_usage_error(server: Any, capfd: pytest.CaptureFixture[str]) -> None:
     assert _main(capfd, server.url, "prune", "--keep", "soon")[0] == 2
 

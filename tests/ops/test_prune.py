@@ -19,7 +19,11 @@ from tests.ops.helpers import DAY_MS, HOUR_MS, NOW_MS, bar, set_gaps, store, tra
 
 KS = Keyspace()
 POLICY = RetentionPolicy(
-    trades_s=86400, bars_s={"1m": 7 * 86400.0, "1d": None}, malformed_s=3600, chunk=7
+    trades_s=86400,
+    stream_s=86400,
+    bars_s={"1m": 7 * 86400.0, "1d": None},
+    malformed_s=3600,
+    chunk=7,
 )
 
 
@@ -200,3 +204,24 @@ def test_archive_never_writes_outside_its_dir_whatever_symbol_names_redis_holds(
     assert outside == []
     assert r.zcard(KS.trades_latest(hostile)) == 3  # not archived: not deleted
     assert r.zcard(KS.trades_latest("币安人生USDT")) == 0  # archived, then pruned
+
+
+def test_the_stream_goes_at_its_own_shorter_retention_and_the_zset_keeps_the_day(
+    r: redis.Redis,
+) -> None:
+    trades = [trade("BTCUSDT", i, NOW_MS - 3 * HOUR_MS + i * 60_000) for i in range(180)]
+    store(r, KS, trades)  # one a minute over the last 3 h
+
+    report = prune_once(r, KS, NOW_MS, RetentionPolicy(trades_s=86400, stream_s=3600))
+
+    assert report.ok and report.totals["trades"] == 0
+    assert r.zcard(KS.trades_latest("BTCUSDT")) == 180
+    kept = [int(f[b"a"]) for _, f in r.xrange(KS.trades_stream("BTCUSDT"))]
+    assert kept == list(range(120, 180))  # trade time >= now - 1 h
+    assert report.totals["stream"] == 120
+
+
+def test_the_stream_never_keeps_more_than_the_zset() -> None:
+    policy = RetentionPolicy(trades_s=600, stream_s=3600)
+    assert policy.stream_cutoff_ms(NOW_MS) == NOW_MS - 600_000
+    assert RetentionPolicy().stream_s == 3600

@@ -250,3 +250,24 @@ async def test_a_window_missing_before_the_first_stored_id_is_found_and_repaired
         assert report.clean, report.symbols[0].as_dict()
         members = [orjson.loads(m) for m in r.zrange(KS.trades_latest(SYM), 0, -1)]
         assert sorted(int(m["agg_trade_id"]) for m in members) == [t.agg_id for t in trades]
+
+
+async def test_a_stream_kept_shorter_than_the_trades_is_compared_only_inside_its_window(
+    redis_server: Any,
+) -> None:
+    r = redis_server.client()
+    async with running_sim(sim_config()) as sim:
+        trades = truth_trades(sim, SYM)
+        store(r, trades)
+        half = trades[len(trades) // 2]
+        r.xtrim(KS.trades_stream(SYM), minid=f"{half.trade_time}-0", approximate=False)
+        code, rows, err = await cli(*_args(redis_server, sim, SYM))
+        assert code == 0, (rows, err)
+        assert rows[0]["stream_missing"] == [] and rows[0]["missing"] == []
+
+        inside = trades[-10]
+        ids = [i for i, f in r.xrange(KS.trades_stream(SYM)) if int(f[b"a"]) == inside.agg_id]
+        r.xdel(KS.trades_stream(SYM), *ids)
+        code, rows, _ = await cli(*_args(redis_server, sim, SYM))
+        assert code == 1
+        assert rows[0]["stream_missing"] == [[inside.agg_id, inside.agg_id]]
