@@ -17,7 +17,7 @@ from orders_cli.store.retention_policy import RetentionPolicy
 from tests.ops.helpers import DAY_MS, HOUR_MS, NOW_MS, store, trade
 
 KS = Keyspace(namespace="clock:")
-POLICY = RetentionPolicy(trades_s=86400, bars_s={}, chunk=50)
+POLICY = RetentionPolicy(trades_s=86400, stream_s=86400, bars_s={}, chunk=50)
 
 
 @pytest.fixture

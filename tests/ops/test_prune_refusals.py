@@ -106,7 +106,9 @@ def test_the_in_run_retention_pass_survives_a_redis_refusing_writes(
     with replica_of(redis_server) as replica:
         rr = replica.client()
         worker = RedisWorker(rr)
-        cfg = types.SimpleNamespace(retention_s=3600.0, prune_every_s=0.05)
+        cfg = types.SimpleNamespace(
+            retention_s=3600.0, stream_retention_s=3600.0, prune_every_s=0.05
+        )
         ing: Any = types.SimpleNamespace(cfg=cfg, redis=rr, ks=KS, worker=worker)
 
         async def main() -> None:
