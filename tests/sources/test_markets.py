@@ -64,12 +64,48 @@ def test_futures_rest_rules(market: BinanceMarket) -> None:
 def test_futures_paths_and_urls() -> None:
     assert USDM.agg_trades_request("X").path == "/fapi/v1/aggTrades"
     assert COINM.agg_trades_request("X").path == "/dapi/v1/aggTrades"
-    assert USDM.default_ws_url == "wss://fstream.binance.com/market"
+    assert USDM.default_ws_url == "wss://fstream.binance.com"
     assert USDM.connect_url(USDM.default_ws_url, ["btcusdt@aggTrade"]) == (
         "wss://fstream.binance.com/market/stream?streams=btcusdt@aggTrade"
     )
     assert COINM.default_ws_url == "wss://dstream.binance.com"
     assert (USDM.key_prefix, COINM.key_prefix) == ("usdm:", "coinm:")
+
+
+def test_the_usdm_route_is_appended_to_any_host_base_the_user_gives() -> None:
+    """``--ws-url`` is a host base (a proxy, a testnet, a mirror): USD-M aggTrade lives only
+    on the routed ``/market`` path; the root path accepts subscriptions and sends nothing."""
+    want = "ws://127.0.0.1:9000/market/stream?streams=btcusdt@aggTrade"
+    for base in ("ws://127.0.0.1:9000", "ws://127.0.0.1:9000/"):
+        assert USDM.connect_url(base, ["btcusdt@aggTrade"]) == want, base
+    assert USDM.connect_url("ws://127.0.0.1:9000", []) == "ws://127.0.0.1:9000/market/stream"
+    with_prefix = "wss://proxy.example/binance-futures"
+    assert USDM.connect_url(with_prefix, ["x@aggTrade"]) == (
+        f"{with_prefix}/market/stream?streams=x@aggTrade"
+    )
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "wss://fstream.binance.com/market",
+        "wss://fstream.binance.com/market/",
+        "wss://fstream.binance.com/market/stream",
+        "wss://fstream.binance.com/market/ws",
+        "wss://fstream.binance.com/ws",
+        "wss://fstream.binance.com/stream",
+    ],
+)
+def test_a_usdm_base_given_with_the_route_or_a_stream_path_is_not_doubled(base: str) -> None:
+    assert USDM.connect_url(base, ["x@aggTrade"]) == (
+        "wss://fstream.binance.com/market/stream?streams=x@aggTrade"
+    )
+    assert USDM.max_streams_in_url(base, ["x@aggTrade"]) == 1
+
+
+@pytest.mark.parametrize("market", [SPOT, COINM])
+def test_spot_and_coinm_have_no_route(market: BinanceMarket) -> None:
+    assert market.connect_url("ws://h:1", ["x@aggTrade"]) == "ws://h:1/stream?streams=x@aggTrade"
 
 
 def test_futures_frames_with_nq_and_st() -> None:

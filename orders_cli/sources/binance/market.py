@@ -25,6 +25,9 @@ class BinanceMarket:
     default_ws_url: str
     default_rest_url: str
     api_prefix: str  # "/api/v3", "/fapi/v1", "/dapi/v1"
+    # the routed WebSocket path of aggTrade, appended to whatever host base is used
+    # (``--ws-url`` or the default): "/market" on USD-M (docs/binance.md §1.1)
+    ws_route: str = ""
     # futures: if both startTime and endTime are sent the span must be < 1 h (-1127)
     max_time_window_ms: int | None = None
     # futures: "fromId + time may time out - send one or the other"
@@ -37,12 +40,12 @@ class BinanceMarket:
         return urls.stream_name(symbol)
 
     def connect_url(self, ws_base: str, streams: Sequence[str]) -> str:
-        return urls.connect_url(ws_base, streams)
+        return urls.connect_url(ws_base, streams, route=self.ws_route)
 
     def max_streams_in_url(self, ws_base: str, streams: Sequence[str]) -> int:
         """How many of ``streams`` fit in one handshake URL (< 8 KB)."""
         return min(
-            self.limits.max_streams_per_connection, urls.max_streams_in_url(ws_base, streams)
+            self.limits.max_streams_per_connection, urls.max_streams_in_url(ws_base, streams, route=self.ws_route)
         )
 
     def subscribe_message(self, streams: Sequence[str], request_id: int) -> str:
