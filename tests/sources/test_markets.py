@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import orjson
 import pytest
+
+from orders_cli.models import Ignored, Trade
 
 from orders_cli.sources.binance.coinm import COINM_MARKET as COINM
 from orders_cli.sources.binance.market import BinanceMarket
 from orders_cli.sources.binance.spot import SPOT_MARKET as SPOT
 from orders_cli.sources.binance.spot import SPOT_PERMISSIONS
 from orders_cli.sources.binance.usdm import USDM_MARKET as USDM
+from tests.datafiles import COINM_FRAMES, USDM_FRAMES
 
 HOUR = 3_600_000
 
@@ -121,3 +127,28 @@ def test_futures_frames_with_nq_and_st() -> None:
 def test_limit_bounds(limit: int) -> None:
     with pytest.raises(ValueError, match="limit"):
         SPOT.agg_trades_request("X", limit=limit)
+
+
+def _recorded(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(("market", "path"), [(USDM, USDM_FRAMES), (COINM, COINM_FRAMES)])
+def test_recorded_futures_frames_whose_x_is_not_market_are_dropped(
+    market: BinanceMarket, path: Path
+) -> None:
+    """Futures aggregate insurance-fund and ADL fills separately (docs/binance.md §2.1, §2.3):
+    such a frame (``X`` not ``MARKET``) is ignored, never stored; the same recorded frame
+    with ``X: MARKET`` (or none, as recorded in 2021) is the same trade."""
+    frames = _recorded(path)
+    assert frames
+    for frame in frames:
+        data = frame["data"]
+        (plain,) = market.parse(orjson.dumps(frame))
+        assert isinstance(plain, Trade) and plain.agg_id == data["a"]
+        marked = {**frame, "data": {**data, "X": "MARKET"}}
+        assert market.parse(orjson.dumps(marked)) == [plain]
+        for kind in ("INSURANCE_FUND", "ADL", "NA"):
+            other = {**frame, "data": {**data, "X": kind}}
+            assert market.parse(orjson.dumps(other)) == [Ignored(f"non_market:{kind}")]
+            assert market.parse(orjson.dumps(other["data"])) == [Ignored(f"non_market:{kind}")]
