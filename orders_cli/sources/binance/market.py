@@ -32,6 +32,9 @@ class BinanceMarket:
     max_time_window_ms: int | None = None
     # futures: "fromId + time may time out - send one or the other"
     from_id_excludes_time: bool = False
+    # futures: REST ``aggTrades`` keeps only this much history (docs/binance.md §3.3); an
+    # id older than it is unrecoverable from REST (None: no such limit, spot)
+    rest_history_ms: int | None = None
     # spot only: the ``permissions`` filter of exchangeInfo (empty = send none)
     exchange_info_permissions: tuple[str, ...] = ()
 

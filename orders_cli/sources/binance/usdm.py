@@ -31,6 +31,7 @@ USDM_MARKET = BinanceMarket(
     api_prefix="/fapi/v1",
     max_time_window_ms=3_600_000,
     from_id_excludes_time=True,
+    rest_history_ms=48 * 3_600_000,
 )
 
 USDM: Source = USDM_MARKET
