@@ -126,8 +126,11 @@ class Backfill:
         retry_cap_s: float = 60.0,
         max_empty_retries: int = 3,
         gate: PageGate | None = None,
+        on_head: Callable[[str, int, float], None] | None = None,
     ) -> None:
         """``out`` should be this service's own clone: ``run`` closes it on exit.
+        ``on_head(symbol, newest id, trio time the request was made)``: told every head
+        check's answer (the silent-endpoint watch, pipeline/endpoint_watch.py).
         ``planner`` is the market's cold-start strategy (default: ``planner_for(source)``:
         windows for futures, the one ``startTime`` call for spot). ``gate``: shared with
         the writer, which releases what it applied (None: no bound, for tests)."""
@@ -152,6 +155,7 @@ class Backfill:
         self._cold_until: dict[str, int | None] = {}  # cold starts under way
         self._cold_done: dict[str, ColdStartDone] = {}  # sent, maybe not applied yet
         self._gate = gate
+        self._on_head = on_head
         self._paused_until = 0.0  # trio clock: no call before (a ban, a 429)
         self._wake = trio.Event()
         self._input_closed = False
@@ -416,9 +420,12 @@ class Backfill:
 
     async def _head_step(self, w: HeadWork) -> None:
         req = self._source.agg_trades_request(w.symbol, limit=1)
+        asked = trio.current_time()
         got = await self._fetch(w, req)
         self.done += 1
         if got:
+            if self._on_head is not None:
+                self._on_head(w.symbol, got[-1].agg_id, asked)
             self._count("backfill_head_seen")
             await self._out.send(HeadSeen(w.symbol, got[-1].agg_id))
 

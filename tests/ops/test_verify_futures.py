@@ -4,6 +4,7 @@ window (48 h USD-M, 24 h COIN-M) are exchange-side, reported as unrecoverable, e
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -63,7 +64,9 @@ def transport(ex: FakeExchange) -> httpx.MockTransport:
 
 async def run_verify(r: Any, ex: FakeExchange, since_h: int) -> Any:
     with trio.fail_after(30):
-        async with RestClient("http://fapi.test", transport=transport(ex), minute_offset=0.0) as rest:
+        async with RestClient(
+            "http://fapi.test", transport=transport(ex), minute_offset=0.0
+        ) as rest:
             opts = VerifyOptions(since_ms=since_h * HOUR, grace_ms=0)
             return await Verifier(r, KS, USDM, rest, opts, clock_ms=lambda: NOW).run([SYM])
 
@@ -107,7 +110,7 @@ async def test_f_l_holes_on_futures_are_not_gaps(redis_server: Any) -> None:
     """Every trade's ``f`` is 8 above the ``l`` before it: nothing is missing."""
     r = redis_server.client()
     truth = futures_trades(range(200, 301))
-    assert all(b.first_trade_id > a.last_trade_id + 1 for a, b in zip(truth, truth[1:]))
+    assert all(b.first_trade_id > a.last_trade_id + 1 for a, b in pairwise(truth))
     store(r, truth)
     gaps = r.hget(KS.state(SYM), "gaps")
     assert gaps in (None, b"[]")

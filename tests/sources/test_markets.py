@@ -9,7 +9,6 @@ import orjson
 import pytest
 
 from orders_cli.models import Ignored, Trade
-
 from orders_cli.sources.binance.coinm import COINM_MARKET as COINM
 from orders_cli.sources.binance.market import BinanceMarket
 from orders_cli.sources.binance.spot import SPOT_MARKET as SPOT

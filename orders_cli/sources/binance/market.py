@@ -48,7 +48,8 @@ class BinanceMarket:
     def max_streams_in_url(self, ws_base: str, streams: Sequence[str]) -> int:
         """How many of ``streams`` fit in one handshake URL (< 8 KB)."""
         return min(
-            self.limits.max_streams_per_connection, urls.max_streams_in_url(ws_base, streams, route=self.ws_route)
+            self.limits.max_streams_per_connection,
+            urls.max_streams_in_url(ws_base, streams, route=self.ws_route),
         )
 
     def subscribe_message(self, streams: Sequence[str], request_id: int) -> str:
