@@ -66,6 +66,7 @@ from orders_cli.pipeline.backfill_queue import (
     is_speculative,
 )
 from orders_cli.pipeline.backfill_sweep import sweep_interval, sweeper
+from orders_cli.pipeline.rest_window import cold_start_since, edge_request, outside_note
 from orders_cli.retry import RetryPolicy
 from orders_cli.sources.base import RestRequest
 from orders_cli.telemetry import Telemetry
@@ -363,6 +364,8 @@ class Backfill:
         if not got:
             if w.last is None:
                 return  # at the head: nothing more yet
+            if await self._below_window(w, w.last):
+                return
             # REST may lag the live stream: try again later, a bounded number of times
             if w.empty_tries >= self._max_empty_retries:
                 self._count("backfill_gave_up")
@@ -387,13 +390,40 @@ class Backfill:
             return
         self._queue.push(attrs.evolve(w, first=top + 1, attempts=0, empty_tries=0, not_before=0.0))
 
+    async def _below_window(self, w: RangeWork, last: int) -> bool:
+        """An empty page for ids below a seen one: when REST's window starts above
+        ``w.first`` they are an exchange-side hole (never retried); the rest is queued."""
+        req = edge_request(self._source, w.symbol, self._clock_ms())
+        edge = [] if req is None else await self._fetch(w, req)
+        if not edge or edge[0].agg_id <= w.first:
+            return False
+        top = min(edge[0].agg_id - 1, last)
+        self._count("exchange_holes_outside_rest_window")
+        log.info("%s [%d, %d]: %s", w.symbol, w.first, top, outside_note(self._source))
+        await self._emit(w.symbol, w.first, top, [])
+        self._queue.trim(w.symbol, w.first, top)
+        if top < last:
+            self._queue.push(attrs.evolve(w, first=top + 1, attempts=0, not_before=0.0))
+        return True
+
     async def _locate_step(self, w: LocateWork) -> None:
+        now = self._clock_ms()
+        since = cold_start_since(self._source, w.since_ms, now) if w.step == 0 else w.since_ms
+        if since != w.since_ms:  # later steps walk on from here
+            w = attrs.evolve(w, since_ms=since)
+            self._count("cold_starts_inside_rest_window")
+            log.info(
+                "cold start %s from %.1f h back: the rest is %s",
+                w.symbol,
+                (now - since) / 3_600_000,
+                outside_note(self._source),
+            )
         req = self._planner.locate(
             self._source,
             w.symbol,
             w.since_ms,
             step=w.step,
-            now_ms=self._clock_ms(),
+            now_ms=now,
             limit=self._page_limit,
         )
         if req is None:
