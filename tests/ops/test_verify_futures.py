@@ -125,3 +125,13 @@ def _text(renderable: Any) -> str:
     console = Console(width=200, record=True)
     console.print(renderable)
     return console.export_text()
+
+
+def test_live_futures_trades_whose_f_l_ranges_skip_ids_open_no_gap(redis_server: Any) -> None:
+    """The ingester's planner judges continuity on ``a`` only, live trades included."""
+    r = redis_server.client()
+    proc = Processor(r, KS, PlanConfig(first_agg_id=1, cold_start=False, reorder_s=0.0))
+    out = proc.process(futures_trades(range(200, 260)), flush=True)
+    assert out.counters["trades_stored"] == 60
+    assert out.counters["gaps_opened"] == 0 and out.gap_requests == []
+    assert proc.open_gaps() == (0, None)
