@@ -47,7 +47,8 @@ class Watched(Protocol):
 
     @property
     def live_trades(self) -> int:
-        """Trades the current connection delivered since ``live_at``."""
+        """Batches of frames with trades of its symbols the current connection received
+        since ``live_at`` (0: none; trades dropped on overload count)."""
         ...
 
     @property

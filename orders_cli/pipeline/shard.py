@@ -108,7 +108,7 @@ class Shard:
         self.port = OutPort(name, out, telemetry)
         self._live_since: float | None = None
         self.live_at: float | None = None  # the current connection went live (endpoint_watch)
-        self.live_trades = 0  # trades it delivered since
+        self.live_trades = 0  # batches of frames carrying its trades since
         self.url = ""  # its handshake URL
         self.conn: ConnectionState = telemetry.connection(name)
         self._set_streams(list(dict.fromkeys(streams)))
@@ -378,10 +378,11 @@ class Shard:
                     # no other task can see the counter between the two
                     if delivered:
                         count("trades_received", delivered)
-                        self.live_trades += delivered
-                        conn.silent_alarm = None
-                if last is not None:  # the host clock against E: once per batch
+                if last is not None:  # once per batch: the host clock against E, and the
+                    # endpoint is not silent (trades dropped on overload count too)
                     self.clock.frame(self.name, last.event_time, conn, self.telemetry)
+                    self.live_trades += 1
+                    conn.silent_alarm = None
         if link.alarm is not None:
             raise SilentEndpoint(link.alarm)
         if watchdog.cancelled_caught:
