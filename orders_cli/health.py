@@ -6,7 +6,8 @@ Snapshot JSON (version 1)::
 
     {"version": 1, "ingester_id", "heartbeat_ms", "uptime_s",
      "connections": [{"shard", "market", "state", "state_for_s", "streams", "messages",
-                      "reconnects", "last_message_age_s", "last_error", "clock_offset_ms"}],
+                      "reconnects", "last_message_age_s", "last_error", "clock_offset_ms",
+                      "silent_alarm", "silent_alarms"}],
      "connections_by_state": {"live": n, ...},
      "rates": {"overall": msg/s, "by_market": {"spot": msg/s}, "window_s"},
      "silent_symbols": [...],          # from ``extra`` (the ingester knows per-symbol times)
@@ -86,6 +87,8 @@ def snapshot(
                 "last_message_age_s": None if last is None else round(now_mono - last, 3),
                 "last_error": c.last_error,
                 "clock_offset_ms": c.clock_offset_ms,
+                "silent_alarm": c.silent_alarm,
+                "silent_alarms": c.silent_alarms,
             }
         )
     lat = list(telemetry.latency_ms)

@@ -77,6 +77,15 @@ class TelemetryCollector(Collector):
             reconnects.add_metric([c.shard], float(c.reconnects))
         yield reconnects
 
+        silent = CounterMetricFamily(
+            "orders_silent_endpoint_alarms",
+            "Times a connection delivered no trade while REST showed new ones (reconnected)",
+            labels=["shard"],
+        )
+        for c in conns:
+            silent.add_metric([c.shard], float(c.silent_alarms))
+        yield silent
+
         lat = sorted(list(tel.latency_ms))
         latency = GaugeMetricFamily(
             "orders_latency_ms", "Event time to visible-in-Redis latency", labels=["quantile"]

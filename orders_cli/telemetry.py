@@ -13,7 +13,7 @@ from typing import Literal, get_args
 
 import attrs
 
-ConnState = Literal["connecting", "subscribing", "live", "backoff", "stalled", "closed"]
+ConnState = Literal["connecting", "subscribing", "live", "backoff", "stalled", "silent", "closed"]
 CONN_STATES: tuple[ConnState, ...] = get_args(ConnState)
 
 # distinct labels per counter family ("ignored:<reason>"): a label taken from server text
@@ -37,6 +37,10 @@ class ConnectionState:
     last_message_monotonic: float | None = None
     last_error: str | None = None
     clock_offset_ms: int | None = None  # host clock minus the event times (pipeline/clockwatch)
+    # a silent endpoint (pipeline/endpoint_watch.py): why, until the connection delivers a
+    # trade again; and how many times it was declared
+    silent_alarm: str | None = None
+    silent_alarms: int = 0
 
     def set(self, state: ConnState, error: str | None = None) -> None:
         if state != self.state:

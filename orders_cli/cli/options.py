@@ -203,7 +203,11 @@ def ws_url_option(help: str | None = None) -> Any:
         callback=validate_ws_url,
         metavar="URL",
         show_default=False,
-        help=help or "Override the exchange WebSocket base URL (ws:// or wss://).",
+        help=help
+        or "Override the exchange WebSocket host base (ws:// or wss://, host, port, optional "
+        "prefix); the market appends its route: --market usdm --ws-url ws://127.0.0.1:9000 "
+        "connects to ws://127.0.0.1:9000/market/stream?streams=... A base given with the "
+        "route or /ws, /stream is not doubled.",
     )
 
 
@@ -215,7 +219,9 @@ def rest_url_option(help: str | None = None) -> Any:
         callback=validate_rest_url,
         metavar="URL",
         show_default=False,
-        help=help or "Override the exchange REST base URL (http:// or https://).",
+        help=help
+        or "Override the exchange REST host base (http:// or https://, optional prefix); the "
+        "market appends its path (/api/v3, /fapi/v1, /dapi/v1), which is cut back if given.",
     )
 
 

@@ -21,6 +21,7 @@ STATE_STYLE: dict[ConnState, str] = {
     "subscribing": "yellow",
     "backoff": "red",
     "stalled": "red",
+    "silent": "red",
     "closed": "dim",
 }
 
@@ -116,13 +117,14 @@ def panel(t: Telemetry, rate: float, title: str) -> Panel:
         conns.add_column(col)
     for name, cs in sorted(t.connections.items()):
         style = STATE_STYLE.get(cs.state, "")
+        silent = cs.silent_alarm is not None and cs.state != "silent"
         conns.add_row(
             name,
-            Text(cs.state, style=style),
+            Text(f"{cs.state} · silent", style="red") if silent else Text(cs.state, style=style),
             f"{cs.streams:,}",
             f"{cs.messages:,}",
             str(cs.reconnects),
-            (cs.last_error or "")[:60],
+            (cs.silent_alarm or cs.last_error or "")[:60],
         )
     return Panel(Group(head, Text(""), conns), title=title, border_style="blue")
 

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orders_cli.ops.verify_ids import IdRange, total
-from orders_cli.ops.verify_report import SymbolReport, VerifyReport
+from orders_cli.ops.verify_report import SymbolReport, VerifyReport, unrecoverable_note
 
 MAX_RANGES = 5
 MAX_BAR_ROWS = 30
@@ -113,6 +113,14 @@ def render(report: VerifyReport) -> RenderableType:
     if bars is not None:
         parts.append(bars)
     for s in report.symbols:
+        if s.outside_rest_window:
+            parts.append(
+                Text(
+                    f"{s.symbol}: {_ranges(s.outside_rest_window)} exchange-side, "
+                    f"{unrecoverable_note(s.rest_window_h)}",
+                    style="yellow",
+                )
+            )
         for err in s.errors:
             parts.append(Text(f"{s.symbol}: {err}", style="red"))
     summary = report.summary()

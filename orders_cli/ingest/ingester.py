@@ -24,6 +24,7 @@ from orders_cli.pipeline.backfill_gate import PageGate
 from orders_cli.pipeline.backfill_sweep import sweep_interval, sweeper
 from orders_cli.pipeline.closeout import Closeout, find_closeout
 from orders_cli.pipeline.discovery import fetch_exchange_info
+from orders_cli.pipeline.endpoint_watch import EndpointWatch
 from orders_cli.pipeline.listing import ListingSync
 from orders_cli.pipeline.shard import Shard
 from orders_cli.pipeline.shardpool import ShardPool
@@ -81,6 +82,7 @@ class Ingester:
         self.gate: PageGate | None = None
         self.closeout = Closeout()
         self.silence: SilenceWatch | None = None
+        self.endpoints = EndpointWatch(lambda: self.shards)
 
     # ------------------------------------------------------------------ control
     def stop(self) -> None:
@@ -191,7 +193,13 @@ class Ingester:
                 scope.cancel()
             async with trio.open_nursery() as n:
                 self.backfill = Backfill(
-                    source, rest, bf_recv, writer_send.clone(), t, gate=self.gate
+                    source,
+                    rest,
+                    bf_recv,
+                    writer_send.clone(),
+                    t,
+                    gate=self.gate,
+                    on_head=self.endpoints.head_seen,
                 )
                 await n.start(self.backfill.run)
                 for req in self._resumed:  # gaps a previous run left open
@@ -210,6 +218,7 @@ class Ingester:
                 )
                 await pool.add(n, trading)
                 n.start_soon(self._save_samples)
+                n.start_soon(self.endpoints.run)
                 n.start_soon(self._gauges)
                 if cfg.sweep:
                     n.start_soon(self._sweep, bf_send.clone())

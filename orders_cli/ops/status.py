@@ -92,6 +92,7 @@ class ConnectionHealth:
     state_for_s: float = 0.0
     last_error: str | None = None
     clock_offset_ms: int | None = None
+    silent_alarm: str | None = None  # pipeline/endpoint_watch.py: until a trade arrives
 
 
 @attrs.frozen(slots=True)
@@ -220,6 +221,8 @@ def evaluate(
                     f"{who}: connection {c.shard}: host clock {c.clock_offset_ms / 1000:+.1f}s"
                     " off the exchange's event times"
                 )
+            if c.silent_alarm:
+                problems.append(f"{who}: connection {c.shard}: {c.silent_alarm}")
             down_for = c.state_for_s + lag_s
             if c.state != "live" and down_for > limits.max_down_s:
                 problems.append(

@@ -12,7 +12,10 @@ Per symbol, inside ``--since``:
    window* is reported, and paged and filled only with ``repair``.
 3. The stream (``trades:{S}:stream``) must hold the same ids, once each.
 4. Every hole is paged from REST (``fromId``): ids REST has are *missing*; ids REST lacks
-   too are *exchange-side* (reported apart, not a problem). Missing ids whose REST trade
+   too are *exchange-side* (reported apart, not a problem). On a market whose REST keeps
+   only a few hours (``Source.rest_history_ms``: futures), a hole whose next stored trade
+   is older than that is exchange-side without a call: *unrecoverable (outside Binance's
+   N h REST window)*. Missing ids whose REST trade
    is younger than ``grace`` (at the time Redis was read) are *in flight* to Redis (a
    running ingester): above our newest id each such id, below it a whole missing range
    only when all its ids are. Counted apart, not a problem, not repaired.
@@ -42,9 +45,11 @@ from orders_cli.ops.verify_ids import (
     duplicates,
     holes_between,
     missing_window,
+    older_than,
     remaining_after,
     split_in_flight,
     to_ranges,
+    to_ranges_merge,
     total,
 )
 from orders_cli.ops.verify_report import SymbolReport, VerifyReport
@@ -195,6 +200,10 @@ class Verifier:
                     first = None
                 if first is not None and first <= rep.rest_head:
                     holes.append(IdRange(first, rep.rest_head))
+        history = self.source.rest_history_ms
+        if history is not None:  # REST cannot have what is older: never paged
+            rep.rest_window_h = history // 3_600_000
+            rep.outside_rest_window, holes = older_than(holes, dict(stored.zset), read_ms - history)
         if holes:
             try:
                 cc = await self.cross_check(sym, holes, self.opts.repair, young_after)
@@ -223,8 +232,26 @@ class Verifier:
                         split.exchange_side,
                         self.source.limits.first_agg_id,
                     )
+        if rep.outside_rest_window:
+            await self._record_unrecoverable(rep)
         if self.opts.bars or self.opts.klines:
             await self._bars(rep, lo)
+
+    async def _record_unrecoverable(self, rep: SymbolReport) -> None:
+        """Ids older than REST's history are exchange-side (not a problem); ``repair``
+        records them so in the symbol's state, as the ingester does."""
+        old = rep.outside_rest_window
+        rep.exchange_side = to_ranges_merge([*rep.exchange_side, *old])
+        if self.opts.repair:
+            rep.repaired += await trio.to_thread.run_sync(
+                vr.repair,
+                self.redis,
+                self.ks,
+                rep.symbol,
+                [],
+                old,
+                self.source.limits.first_agg_id,
+            )
 
     async def _window(self, rep: SymbolReport, stored: vr.StoredIds, edge: int) -> IdRange | None:
         """The exchange's ids at/after ``edge`` below our first stored one there (a trade

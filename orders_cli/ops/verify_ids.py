@@ -153,6 +153,20 @@ def split_in_flight(
     return subtract(missing, flight), flight
 
 
+def older_than(
+    holes: Sequence[IdRange], times: dict[int, int], edge_ms: int
+) -> tuple[list[IdRange], list[IdRange]]:
+    """``(older, others)``: a hole is older than ``edge_ms`` when the stored trade just
+    above it (``times``: id -> trade time) is; ``T`` is not strictly ordered by id, but a
+    trade after the hole that is already older than the edge puts the hole there too."""
+    older: list[IdRange] = []
+    others: list[IdRange] = []
+    for h in holes:
+        above = times.get(h.last + 1)
+        (older if above is not None and above < edge_ms else others).append(h)
+    return older, others
+
+
 def missing_window(exchange_first: int | None, stored_first: int | None) -> IdRange | None:
     """The ids the exchange has in the window before our first stored one (None: none)."""
     if exchange_first is None or stored_first is None or exchange_first >= stored_first:

@@ -24,6 +24,9 @@ class SymbolReport:
     # the exchange's ids in the window before our first stored one (not paged unless repair)
     missing_window: IdRange | None = None
     exchange_side: list[IdRange] = attrs.field(factory=list)  # REST lacks them too
+    # the exchange-side ids older than the market's REST history (never paged): unrecoverable
+    outside_rest_window: list[IdRange] = attrs.field(factory=list)
+    rest_window_h: int | None = None  # that history in hours (None: REST keeps everything)
     unverified: list[IdRange] = attrs.field(factory=list)  # holes REST could not check
     in_flight: int = 0  # missing from Redis but younger than the grace (not a problem)
     duplicates: dict[int, int] = attrs.field(factory=dict)  # id -> times in the ZSET
@@ -72,6 +75,8 @@ class SymbolReport:
             "missing_window_count": 0 if w is None else w.size,
             "exchange_side": rs(self.exchange_side),
             "exchange_side_count": total(self.exchange_side),
+            "outside_rest_window": rs(self.outside_rest_window),
+            "outside_rest_window_count": total(self.outside_rest_window),
             "unverified": rs(self.unverified),
             "in_flight": self.in_flight,
             "duplicates": {str(k): v for k, v in sorted(self.duplicates.items())},
@@ -84,6 +89,11 @@ class SymbolReport:
             "errors": list(self.errors),
             "repaired": self.repaired,
         }
+
+
+def unrecoverable_note(hours: int | None) -> str:
+    """How ``outside_rest_window`` ids are named to the user."""
+    return f"unrecoverable (outside Binance's {hours} h REST window)"
 
 
 @attrs.define
@@ -104,6 +114,7 @@ class VerifyReport:
             "symbols_with_problems": sum(1 for s in self.symbols if s.problems),
             "missing": sum(total(s.missing) for s in self.symbols),
             "exchange_side": sum(total(s.exchange_side) for s in self.symbols),
+            "outside_rest_window": sum(total(s.outside_rest_window) for s in self.symbols),
             "in_flight": sum(s.in_flight for s in self.symbols),
             "repaired": sum(s.repaired for s in self.symbols),
         }

@@ -66,6 +66,7 @@ from orders_cli.pipeline.backfill_queue import (
     is_speculative,
 )
 from orders_cli.pipeline.backfill_sweep import sweep_interval, sweeper
+from orders_cli.pipeline.rest_window import cold_start_since, edge_request, outside_note
 from orders_cli.retry import RetryPolicy
 from orders_cli.sources.base import RestRequest
 from orders_cli.telemetry import Telemetry
@@ -126,8 +127,11 @@ class Backfill:
         retry_cap_s: float = 60.0,
         max_empty_retries: int = 3,
         gate: PageGate | None = None,
+        on_head: Callable[[str, int, float], None] | None = None,
     ) -> None:
         """``out`` should be this service's own clone: ``run`` closes it on exit.
+        ``on_head(symbol, newest id, trio time the request was made)``: told every head
+        check's answer (the silent-endpoint watch, pipeline/endpoint_watch.py).
         ``planner`` is the market's cold-start strategy (default: ``planner_for(source)``:
         windows for futures, the one ``startTime`` call for spot). ``gate``: shared with
         the writer, which releases what it applied (None: no bound, for tests)."""
@@ -152,6 +156,7 @@ class Backfill:
         self._cold_until: dict[str, int | None] = {}  # cold starts under way
         self._cold_done: dict[str, ColdStartDone] = {}  # sent, maybe not applied yet
         self._gate = gate
+        self._on_head = on_head
         self._paused_until = 0.0  # trio clock: no call before (a ban, a 429)
         self._wake = trio.Event()
         self._input_closed = False
@@ -359,6 +364,8 @@ class Backfill:
         if not got:
             if w.last is None:
                 return  # at the head: nothing more yet
+            if await self._below_window(w, w.last):
+                return
             # REST may lag the live stream: try again later, a bounded number of times
             if w.empty_tries >= self._max_empty_retries:
                 self._count("backfill_gave_up")
@@ -383,13 +390,40 @@ class Backfill:
             return
         self._queue.push(attrs.evolve(w, first=top + 1, attempts=0, empty_tries=0, not_before=0.0))
 
+    async def _below_window(self, w: RangeWork, last: int) -> bool:
+        """An empty page for ids below a seen one: when REST's window starts above
+        ``w.first`` they are an exchange-side hole (never retried); the rest is queued."""
+        req = edge_request(self._source, w.symbol, self._clock_ms())
+        edge = [] if req is None else await self._fetch(w, req)
+        if not edge or edge[0].agg_id <= w.first:
+            return False
+        top = min(edge[0].agg_id - 1, last)
+        self._count("exchange_holes_outside_rest_window")
+        log.info("%s [%d, %d]: %s", w.symbol, w.first, top, outside_note(self._source))
+        await self._emit(w.symbol, w.first, top, [])
+        self._queue.trim(w.symbol, w.first, top)
+        if top < last:
+            self._queue.push(attrs.evolve(w, first=top + 1, attempts=0, not_before=0.0))
+        return True
+
     async def _locate_step(self, w: LocateWork) -> None:
+        now = self._clock_ms()
+        since = cold_start_since(self._source, w.since_ms, now) if w.step == 0 else w.since_ms
+        if since != w.since_ms:  # later steps walk on from here
+            w = attrs.evolve(w, since_ms=since)
+            self._count("cold_starts_inside_rest_window")
+            log.info(
+                "cold start %s from %.1f h back: the rest is %s",
+                w.symbol,
+                (now - since) / 3_600_000,
+                outside_note(self._source),
+            )
         req = self._planner.locate(
             self._source,
             w.symbol,
             w.since_ms,
             step=w.step,
-            now_ms=self._clock_ms(),
+            now_ms=now,
             limit=self._page_limit,
         )
         if req is None:
@@ -416,9 +450,12 @@ class Backfill:
 
     async def _head_step(self, w: HeadWork) -> None:
         req = self._source.agg_trades_request(w.symbol, limit=1)
+        asked = trio.current_time()
         got = await self._fetch(w, req)
         self.done += 1
         if got:
+            if self._on_head is not None:
+                self._on_head(w.symbol, got[-1].agg_id, asked)
             self._count("backfill_head_seen")
             await self._out.send(HeadSeen(w.symbol, got[-1].agg_id))
 

@@ -78,6 +78,11 @@ class ShardStalled(Exception):
     """No frame arrived on a connection for ``stall_timeout`` seconds."""
 
 
+class SilentEndpoint(Exception):
+    """The connection's subscriptions were confirmed, yet it delivered no trade while REST
+    showed new ones (pipeline/endpoint_watch.py)."""
+
+
 # errors that mean "this connection is gone; open another one"; anything else is a bug
 RECONNECTABLE: tuple[type[BaseException], ...] = (
     # the wsproto client (default): WsClosed, WsHandshakeError, WsConnectTimeout
@@ -88,6 +93,7 @@ RECONNECTABLE: tuple[type[BaseException], ...] = (
     OSError,
     trio.BrokenResourceError,
     ShardStalled,
+    SilentEndpoint,
     # trio-websocket 0.12's reader answers a Ping that races our own close frame and
     # wsproto refuses ("Pong cannot be sent in state LOCAL_CLOSING"): the connection is
     # going away anyway
@@ -135,6 +141,9 @@ class Link:
     live: bool = False
     retiring: bool = False
     finished: bool = False
+    url: str = ""
+    watchdog: trio.CancelScope | None = None  # the receive loop's: cancelled by an alarm
+    alarm: str | None = None  # why the connection was declared silent
 
     def on_reply(self, reply: ControlReply) -> bool:
         """Match a reply to its request; False when nobody waits for it."""

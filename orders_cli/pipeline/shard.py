@@ -28,6 +28,7 @@ from orders_cli.pipeline.link import (
     Link,
     ShardStalled,
     SilenceGauge,
+    SilentEndpoint,
     cancel_when_cancelled,
     handshake_url,
 )
@@ -106,6 +107,9 @@ class Shard:
         self._request_id = 0
         self.port = OutPort(name, out, telemetry)
         self._live_since: float | None = None
+        self.live_at: float | None = None  # the current connection went live (endpoint_watch)
+        self.live_trades = 0  # batches of frames carrying its trades since
+        self.url = ""  # its handshake URL
         self.conn: ConnectionState = telemetry.connection(name)
         self._set_streams(list(dict.fromkeys(streams)))
 
@@ -118,6 +122,23 @@ class Shard:
     def symbols(self) -> tuple[str, ...]:
         """Exchange symbols of this shard (uppercase, from ``<symbol>@<type>``)."""
         return tuple(s.split("@", 1)[0].upper() for s in self._streams)
+
+    def carries(self, symbol: str) -> bool:
+        return symbol in self._symbol_set
+
+    def declare_silent(self, reason: str) -> None:
+        """The live connection delivers nothing (pipeline/endpoint_watch.py): report it
+        and reconnect."""
+        self.telemetry.count("silent_endpoints")
+        self.conn.silent_alarms += 1
+        self.conn.silent_alarm = reason
+        for link in self._links:
+            if link.live and link.watchdog is not None:
+                link.alarm = reason
+                link.watchdog.cancel()
+
+    def _went_live(self, link: Link) -> None:
+        self.live_at, self.live_trades, self.url = trio.current_time(), 0, link.url
 
     def _set_streams(self, streams: list[str]) -> None:
         self._streams = streams
@@ -186,12 +207,13 @@ class Shard:
         now = trio.current_time()
         if self._live_since is not None and now - self._live_since >= self.healthy_after:
             self.backoff.reset()
-        self._live_since = None
+        self._live_since = self.live_at = None
         stalled = isinstance(error, ShardStalled)
         text = f"{type(error).__name__}: {error}" if error is not None else "closed"
         log.warning("shard %s: connection lost (%s)", self.name, text)
         self.conn.reconnects += 1
-        self.conn.set("stalled" if stalled else "backoff", error=text)
+        silent = isinstance(error, SilentEndpoint)
+        self.conn.set("stalled" if stalled else "silent" if silent else "backoff", error=text)
         self.telemetry.count("shard_stalls" if stalled else "shard_disconnects")
         await self.port.emit(ShardEvent(self.name, "stalled" if stalled else "disconnected"))
         # the state stays "stalled"/"backoff" until the next attempt starts
@@ -203,6 +225,7 @@ class Shard:
             link: Link = await nursery.start(self._run_link)
             self.conn.set("live")
             self._live_since = trio.current_time()
+            self._went_live(link)
             await self.port.emit(ShardEvent(self.name, "connected", self.symbols()))
             on_live()
             while True:
@@ -239,6 +262,7 @@ class Shard:
         with trio.move_on_after(self.overlap_timeout):
             await new.first_message.wait()
         old.scope.cancel()
+        self._went_live(new)
         self.telemetry.count("rotations")
         self.conn.set("live")
         await self.port.emit(ShardEvent(self.name, kind, self.symbols()))
@@ -290,7 +314,7 @@ class Shard:
         if not replacing:
             self.conn.set("connecting")
         ws = await open_ws(self.ws_client, io, url, connect_timeout=self.connect_timeout)
-        link.ws = ws
+        link.ws, link.url = ws, url
         link.pacer = MessagePacer.under_limit(self.source.limits.max_messages_per_second)
         link.streams.update(initial)
         try:
@@ -327,6 +351,7 @@ class Shard:
         silence = self.silence
         silence.restart(trio.current_time())
         with trio.CancelScope() as watchdog:
+            link.watchdog = watchdog
             while True:
                 allowed = silence.allowed()
                 watchdog.deadline = trio.current_time() + allowed
@@ -353,8 +378,13 @@ class Shard:
                     # no other task can see the counter between the two
                     if delivered:
                         count("trades_received", delivered)
-                if last is not None:  # the host clock against E: once per batch
+                if last is not None:  # once per batch: the host clock against E, and the
+                    # endpoint is not silent (trades dropped on overload count too)
                     self.clock.frame(self.name, last.event_time, conn, self.telemetry)
+                    self.live_trades += 1
+                    conn.silent_alarm = None
+        if link.alarm is not None:
+            raise SilentEndpoint(link.alarm)
         if watchdog.cancelled_caught:
             silence.silent_for(allowed)
             raise ShardStalled(f"no frame for {allowed:g}s on connection #{link.serial}")

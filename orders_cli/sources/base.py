@@ -52,6 +52,12 @@ class Source(Protocol):
     def default_ws_url(self) -> str: ...
 
     @property
+    def rest_history_ms(self) -> int | None:
+        """How far back REST ``aggTrades`` reaches (None: no limit): older ids are
+        exchange-side, never to be fetched."""
+        ...
+
+    @property
     def default_rest_url(self) -> str: ...
 
     def stream_name(self, symbol: str) -> str:

@@ -79,3 +79,26 @@ def test_metrics_endpoint() -> None:
     assert 'orders_connections{market="usdm",state="backoff"} 1.0' in body
     assert 'orders_ws_messages_total{market="spot"} 1000.0' in body
     assert "orders_redis_up 1.0" in body
+
+
+def test_a_silent_endpoint_is_a_status_problem_a_metric_and_in_the_health_record() -> None:
+    tel = _telemetry()
+    conn = tel.connection("spot#0")
+    conn.silent_alarm = "silent endpoint ws://h:1/stream?streams=x@aggTrade: no trade"
+    conn.silent_alarms = 2
+    snap = snapshot(tel, "host-1")
+    assert snap["connections"][0]["silent_alarm"] == conn.silent_alarm
+    assert snap["connections"][0]["silent_alarms"] == 2
+    record = parse_health(Keyspace().health("host-1"), orjson.dumps(snap)).record
+    verdict = evaluate([record], StatusLimits(max_down_s=600), snap["heartbeat_ms"])
+    assert not verdict.healthy
+    assert verdict.problems == (f"host-1: connection spot#0: {conn.silent_alarm}",)
+    server, _thread = serve_metrics(0, tel)
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            body = resp.read().decode()
+    finally:
+        server.shutdown()
+    assert 'orders_silent_endpoint_alarms_total{shard="spot#0"} 2.0' in body
+    assert 'orders_connections{market="spot",state="silent"} 0.0' in body

@@ -29,6 +29,7 @@ COINM_MARKET = BinanceMarket(
     api_prefix="/dapi/v1",
     max_time_window_ms=3_600_000,
     from_id_excludes_time=True,
+    rest_history_ms=24 * 3_600_000,
 )
 
 COINM: Source = COINM_MARKET

@@ -25,10 +25,16 @@ class BinanceMarket:
     default_ws_url: str
     default_rest_url: str
     api_prefix: str  # "/api/v3", "/fapi/v1", "/dapi/v1"
+    # the routed WebSocket path of aggTrade, appended to whatever host base is used
+    # (``--ws-url`` or the default): "/market" on USD-M (docs/binance.md §1.1)
+    ws_route: str = ""
     # futures: if both startTime and endTime are sent the span must be < 1 h (-1127)
     max_time_window_ms: int | None = None
     # futures: "fromId + time may time out - send one or the other"
     from_id_excludes_time: bool = False
+    # futures: REST ``aggTrades`` keeps only this much history (docs/binance.md §3.3); an
+    # id older than it is unrecoverable from REST (None: no such limit, spot)
+    rest_history_ms: int | None = None
     # spot only: the ``permissions`` filter of exchangeInfo (empty = send none)
     exchange_info_permissions: tuple[str, ...] = ()
 
@@ -37,12 +43,13 @@ class BinanceMarket:
         return urls.stream_name(symbol)
 
     def connect_url(self, ws_base: str, streams: Sequence[str]) -> str:
-        return urls.connect_url(ws_base, streams)
+        return urls.connect_url(ws_base, streams, route=self.ws_route)
 
     def max_streams_in_url(self, ws_base: str, streams: Sequence[str]) -> int:
         """How many of ``streams`` fit in one handshake URL (< 8 KB)."""
         return min(
-            self.limits.max_streams_per_connection, urls.max_streams_in_url(ws_base, streams)
+            self.limits.max_streams_per_connection,
+            urls.max_streams_in_url(ws_base, streams, route=self.ws_route),
         )
 
     def subscribe_message(self, streams: Sequence[str], request_id: int) -> str:

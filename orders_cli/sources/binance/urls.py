@@ -32,28 +32,36 @@ def encode_stream(name: str) -> str:
     return quote(name, safe="@")
 
 
-def _stream_base(ws_base: str) -> str:
-    """``<base>/stream``. A base given with the raw or combined path (``…/ws``,
-    ``…/stream``: the forms client libraries configure) is cut back to the base first."""
+def _stream_base(ws_base: str, route: str = "") -> str:
+    """``<base><route>/stream``. ``ws_base`` is the host base (scheme, host, port, an
+    optional prefix); ``route`` is the market's routed path (``/market`` for USD-M
+    aggTrade, empty elsewhere). A base given with the raw or combined path (``…/ws``,
+    ``…/stream``: the forms client libraries configure) or with the route itself
+    (``wss://fstream.binance.com/market``) is cut back to the host base first, so neither
+    is doubled."""
     parts = urlsplit(ws_base)
     path = parts.path.rstrip("/")
     for suffix in ("/ws", "/stream"):
         path = path.removesuffix(suffix)
-    return urlunsplit(parts._replace(path=path, query="", fragment="")) + "/stream"
+    if route:
+        path = path.removesuffix(route)
+    return urlunsplit(parts._replace(path=path + route, query="", fragment="")) + "/stream"
 
 
-def connect_url(ws_base: str, streams: Sequence[str]) -> str:
-    """Combined-stream URL: ``<base>/stream?streams=a/b`` or ``<base>/stream`` if empty."""
-    base = _stream_base(ws_base)
+def connect_url(ws_base: str, streams: Sequence[str], *, route: str = "") -> str:
+    """Combined-stream URL: ``<base><route>/stream?streams=a/b`` (``…/stream`` if empty)."""
+    base = _stream_base(ws_base, route)
     if not streams:
         return base
     return base + "?streams=" + "/".join(encode_stream(s) for s in streams)
 
 
-def max_streams_in_url(ws_base: str, streams: Sequence[str], max_bytes: int = URL_MAX_BYTES) -> int:
+def max_streams_in_url(
+    ws_base: str, streams: Sequence[str], max_bytes: int = URL_MAX_BYTES, *, route: str = ""
+) -> int:
     """How many of ``streams`` (from the front) fit in a ``connect_url`` of at most
     ``max_bytes`` bytes. The caller subscribes the rest after the handshake."""
-    size = len(_stream_base(ws_base)) + len("?streams=") - 1  # -1: first has no "/"
+    size = len(_stream_base(ws_base, route)) + len("?streams=") - 1  # -1: first has no "/"
     count = 0
     for name in streams:
         size += 1 + len(encode_stream(name))

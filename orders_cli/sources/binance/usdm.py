@@ -1,7 +1,9 @@
 """Binance USD-M futures ``<symbol>@aggTrade`` (docs/binance.md).
 
 aggTrade lives on the routed ``/market`` path (the root URL accepts and stays silent since
-2026-04-23). Streams per connection: docs conflict (1024 vs 200); 200 is the safe cap.
+2026-04-23): the route is the source's (``ws_route``), appended to any host base, the
+default or ``--ws-url``. Streams per connection: docs conflict (1024 vs 200); 200 is the
+safe cap.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ USDM_MARKET = BinanceMarket(
         agg_trades_max_limit=1000,
         first_agg_id=1,
     ),
-    default_ws_url="wss://fstream.binance.com/market",
+    default_ws_url="wss://fstream.binance.com",
+    ws_route="/market",
     default_rest_url="https://fapi.binance.com",
     api_prefix="/fapi/v1",
     max_time_window_ms=3_600_000,
     from_id_excludes_time=True,
+    rest_history_ms=48 * 3_600_000,
 )
 
 USDM: Source = USDM_MARKET
