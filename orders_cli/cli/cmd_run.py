@@ -214,7 +214,9 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("--simulate runs its own exchange: drop --ws-url/--rest-url")
             from orders_cli.sim import SimConfig
 
-            sim_cfg = SimConfig.from_fixture(n_symbols=sim_symbols, total_rate=sim_rate)
+            sim_cfg = SimConfig.from_fixture(
+                n_symbols=sim_symbols, total_rate=sim_rate, market=market
+            )
         with ExitStack() as stack:
             embedded = None if redis_url else open_embedded(stack)
             url = embedded.url if embedded is not None else str(redis_url)
