@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
         simulate: bool = typer.Option(
             False,
             "--simulate",
-            help="Start the built-in simulator and ingest from it (offline demo).",
+            help="Start the built-in simulator of --market and ingest from it (offline demo).",
         ),
         sim_symbols: int = typer.Option(
             300,
@@ -180,6 +180,8 @@ def register(app: typer.Typer) -> None:
         Examples:
 
           orders run --simulate                      # offline demo, embedded Redis
+
+          orders run --simulate --market usdm        # the same on USD-M futures
 
           orders run --redis-url redis://127.0.0.1:6379/0 --symbols BTCUSDT,ETHUSDT
         """

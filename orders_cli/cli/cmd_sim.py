@@ -5,8 +5,8 @@ from __future__ import annotations
 import errno
 import signal
 from pathlib import Path
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 import trio
