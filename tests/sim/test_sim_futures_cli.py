@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ import httpx
 import pytest
 
 from orders_cli.sim.scenario import load_scenario
-from tests.integration.cliproc import ROOT, cli_env, orders_argv
+from tests.integration.cliproc import ROOT, cli_env, interrupt_after, orders_argv
 
 
 def _start(*args: str) -> subprocess.Popen[str]:
@@ -110,24 +108,6 @@ def test_run_simulate_market_usdm_starts_the_usdm_simulator(redis_server: Any) -
         cwd=ROOT,
         env=cli_env(),
     )  # fmt: skip
-    assert proc.stdout is not None
-    os.set_blocking(proc.stdout.fileno(), False)
-    out = bytearray()
-    deadline = time.monotonic() + 40
-    try:
-        while b"live: " not in out and time.monotonic() < deadline and proc.poll() is None:
-            chunk = proc.stdout.read()
-            if chunk:
-                out += chunk
-            else:
-                time.sleep(0.05)  # polling a pipe for the ready line, not waiting for luck
-        proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=20)
-        out += rest or b""
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = out.decode(errors="replace")
+    text = interrupt_after(proc, b"live: ")
     assert "live: 7 symbols" in text, text[-3000:]  # 5, the non-ASCII pair, an idle one
     assert "Not found" not in text and proc.returncode == 0, text[-3000:]
