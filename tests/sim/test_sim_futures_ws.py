@@ -180,3 +180,29 @@ async def test_one_simulator_serves_three_markets() -> None:
 def test_one_config_per_market() -> None:
     with pytest.raises(ValueError, match="one config per market"):
         Simulator(futures_config("usdm"), futures_config("usdm"))
+
+
+@pytest.mark.parametrize("market", ["usdm", "coinm"])
+async def test_the_markets_source_reads_what_the_simulator_serves(market: str) -> None:
+    import httpx
+
+    from orders_cli.models import Trade
+    from orders_cli.sources.registry import get_source
+
+    source = get_source(market)
+    async with (
+        running(futures_config(market, history_s=5.0)) as sim,
+        open_websocket_url(sim.ws_url + LIVE[market] + STREAM[market]) as ws,
+        httpx.AsyncClient(base_url=sim.rest_url) as client,
+    ):
+        events = [e for _ in range(20) for e in source.parse(await _next(ws))]
+        req = source.agg_trades_request(STREAM[market].split("@")[0].upper(), limit=50)
+        info_req = source.exchange_info_request()
+        with trio.fail_after(10):
+            page = await client.get(req.path, params=dict(req.params))
+            info = await client.get(info_req.path, params=dict(info_req.params))
+    assert len(events) == 20 and all(isinstance(e, Trade) for e in events)
+    trades = source.parse_agg_trades(req.params["symbol"], page.content)
+    assert len(trades) == 50
+    statuses = {i.symbol: i.status for i in source.parse_exchange_info(info.content)}
+    assert statuses == {s.symbol: s.status for s in futures_config(market).symbols}
