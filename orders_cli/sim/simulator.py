@@ -35,6 +35,8 @@ class Simulator:
         self.gateway = WsGateway(list(self.engines.values()))
         self.ws_port = 0
         self.rest_port = 0
+        # per weight pool ("spot", "futures"), made by serve() (they read trio's clock)
+        self.limiters: dict[str, WeightLimiter] = {}
         self._listeners: tuple[list[trio.SocketListener], list[trio.SocketListener]] | None = None
 
     @property
@@ -96,11 +98,13 @@ class Simulator:
     def _routes(self) -> list[Routes]:
         """One Routes per market; markets of one weight pool share its limiter (the
         first config of the pool sets the budget)."""
-        pools: dict[str, WeightLimiter] = {}
+        self.limiters = {}
         out = []
         for engine in self.engines.values():
-            limiter = pools.setdefault(engine.rules.pool, WeightLimiter(engine.cfg))
-            out.append(Routes(engine, limiter))
+            pool = engine.rules.pool
+            if pool not in self.limiters:
+                self.limiters[pool] = WeightLimiter(engine.cfg)
+            out.append(Routes(engine, self.limiters[pool]))
         return out
 
     # -- control -------------------------------------------------------------------------
