@@ -27,8 +27,7 @@ import orjson
 import trio
 
 from orders_cli.sim import SimConfig, Simulator
-from orders_cli.sim.restserver import HttpServer, WeightLimiter
-from orders_cli.sim.routes import Routes
+from orders_cli.sim.restserver import WeightLimiter
 
 LOOPBACK = "127.0.0.1"
 
@@ -65,17 +64,10 @@ class WeightWatch:
 async def serve(
     sim: Simulator, *, task_status: trio.TaskStatus[WeightWatch] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """``Simulator.serve`` with a handle on the weight limiter (measured, not guessed)."""
-    await sim.bind()
-    assert sim._listeners is not None  # the bench needs the limiter serve() hides
-    ws, rest = sim._listeners
+    """``Simulator.serve`` with a watch on its weight limiter (measured, not guessed)."""
     async with trio.open_nursery() as nursery:
-        await nursery.start(sim.engine.run)
-        await nursery.start(sim.gateway.serve, ws)
-        limiter = WeightLimiter(sim.cfg)
-        http = HttpServer(sim.engine, limiter, Routes(sim.engine, limiter))
-        await nursery.start(http.serve, rest)
-        watch = WeightWatch(limiter)
+        await nursery.start(sim.serve)
+        watch = WeightWatch(sim.limiters[sim.engine.rules.pool])
         nursery.start_soon(watch.run)
         task_status.started(watch)
 

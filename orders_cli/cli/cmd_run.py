@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
         simulate: bool = typer.Option(
             False,
             "--simulate",
-            help="Start the built-in simulator and ingest from it (offline demo).",
+            help="Start the built-in simulator of --market and ingest from it (offline demo).",
         ),
         sim_symbols: int = typer.Option(
             300,
@@ -182,6 +182,8 @@ def register(app: typer.Typer) -> None:
 
           orders run --simulate                      # offline demo, embedded Redis
 
+          orders run --simulate --market usdm        # the same on USD-M futures
+
           orders run --redis-url redis://127.0.0.1:6379/0 --symbols BTCUSDT,ETHUSDT
         """
         tty = sys.stderr.isatty() and not no_panel and not json_logs
@@ -216,7 +218,9 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("--simulate runs its own exchange: drop --ws-url/--rest-url")
             from orders_cli.sim import SimConfig
 
-            sim_cfg = SimConfig.from_fixture(n_symbols=sim_symbols, total_rate=sim_rate)
+            sim_cfg = SimConfig.from_fixture(
+                n_symbols=sim_symbols, total_rate=sim_rate, market=market
+            )
         with ExitStack() as stack:
             embedded = None if redis_url else open_embedded(stack)
             url = embedded.url if embedded is not None else str(redis_url)

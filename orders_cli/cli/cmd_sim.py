@@ -6,6 +6,7 @@ import errno
 import signal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 import trio
@@ -13,6 +14,7 @@ import typer
 
 from orders_cli.errors import UsageError
 from orders_cli.sim import SimConfig, Simulator
+from orders_cli.sim.markets import MARKETS
 from orders_cli.sim.scenario import ScenarioError, load_scenario
 
 DEFAULT_WS_PORT = 9443  # Binance's spot stream port
@@ -29,11 +31,12 @@ def build_config(
     history: float | None,
     ws_port: int | None,
     rest_port: int | None,
+    market: str | None = None,
 ) -> SimConfig:
     """Scenario file (or the default universe), then command-line overrides."""
     if scenario is not None:
         try:
-            cfg = load_scenario(scenario)
+            cfg = load_scenario(scenario, market)
         except ScenarioError as exc:
             raise UsageError(str(exc)) from None
         if symbols is not None or (seed is not None and seed != cfg.seed):
@@ -41,6 +44,7 @@ def build_config(
                 n_symbols=symbols or DEFAULT_SYMBOLS,
                 seed=seed if seed is not None else cfg.seed,
                 total_rate=rate or DEFAULT_RATE,
+                market=cfg.market,
             )
             cfg = attrs.evolve(cfg, symbols=fixture.symbols)
     else:
@@ -48,6 +52,7 @@ def build_config(
             n_symbols=symbols or DEFAULT_SYMBOLS,
             seed=seed if seed is not None else 1,
             total_rate=rate or DEFAULT_RATE,
+            market=market or "spot",
         )
     changes: dict[str, Any] = {}
     if seed is not None:
@@ -61,6 +66,18 @@ def build_config(
         rest_port if rest_port is not None else (cfg.rest_port or DEFAULT_REST_PORT)
     )
     return attrs.evolve(cfg, **changes)
+
+
+def parse_markets(value: str) -> list[str]:
+    """``spot``, ``usdm,coinm``… -> the markets in order; a one-line error otherwise."""
+    markets = [m.strip().lower() for m in value.split(",") if m.strip()]
+    unknown = [m for m in markets if m not in MARKETS]
+    if unknown or not markets or len(set(markets)) != len(markets):
+        raise UsageError(
+            f"--market {value!r}: one or more of {', '.join(MARKETS)}, comma-separated, "
+            "each once (e.g. --market spot,usdm,coinm)"
+        )
+    return markets
 
 
 async def _serve(sim: Simulator) -> None:
@@ -83,16 +100,32 @@ async def _serve(sim: Simulator) -> None:
 
 
 def _announce(sim: Simulator) -> None:
-    n = sum(1 for s in sim.cfg.symbols if s.status == "TRADING")
-    typer.echo(f"orders sim: {len(sim.cfg.symbols)} symbols ({n} TRADING), seed {sim.cfg.seed}")
-    typer.echo(f"  ws   {sim.ws_url}   (e.g. {sim.ws_url}/ws/btcusdt@aggTrade)")
-    typer.echo(f"  rest {sim.rest_url} (e.g. {sim.rest_url}/api/v3/exchangeInfo)", nl=True)
+    for market, engine in sim.engines.items():
+        cfg, rules = engine.cfg, engine.rules
+        n = sum(1 for s in cfg.symbols if s.status == "TRADING")
+        typer.echo(
+            f"orders sim: {market}: {len(cfg.symbols)} symbols ({n} TRADING), seed {cfg.seed}"
+        )
+        ws = sim.ws_url_for(market)
+        stream = next((s.stream for s in cfg.symbols if s.status == "TRADING"), "")
+        typer.echo(f"  ws   {ws}   (e.g. {ws}{rules.ws_route}/ws/{quote(stream, safe='@')})")
+        example = f"{sim.rest_url}{rules.rest_prefix}/exchangeInfo"
+        typer.echo(f"  rest {sim.rest_url} (e.g. {example})", nl=True)
     typer.echo("  Ctrl-C to stop")
 
 
 def register(app: typer.Typer) -> None:
     @app.command("sim")
     def sim(
+        market: str = typer.Option(
+            "spot",
+            "--market",
+            envvar="ORDERS_SIM_MARKET",
+            help=(
+                "spot, usdm, coinm, or several comma-separated (one process: REST paths "
+                "by market, WebSocket under /usdm, /coinm after the first)."
+            ),
+        ),
         scenario: Path | None = typer.Option(
             None, "--scenario", envvar="ORDERS_SIM_SCENARIO", help="Scenario file (JSON or TOML)."
         ),
@@ -124,10 +157,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the Binance-compatible simulator (WebSocket + REST) until Ctrl-C.
 
-        Example: orders sim --symbols 50 --rate 1000 --truth truth.jsonl
+        Examples:
+
+          orders sim --symbols 50 --rate 1000 --truth truth.jsonl
+
+          orders sim --market spot,usdm,coinm    # a scenario applies to the first market
         """
-        cfg = build_config(scenario, seed, symbols, rate, history, ws_port, rest_port)
-        simulator = Simulator(cfg)
+        first, *others = parse_markets(market)
+        cfg = build_config(scenario, seed, symbols, rate, history, ws_port, rest_port, first)
+        more = [build_config(None, seed, symbols, rate, history, 0, 0, m) for m in others]
+        simulator = Simulator(cfg, *more)
         try:
             trio.run(_serve, simulator)
         except KeyboardInterrupt:

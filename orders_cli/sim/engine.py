@@ -57,9 +57,11 @@ class _Trigger:
 class Engine:
     """Books + subscriptions + faults. Runs one generation loop."""
 
-    def __init__(self, cfg: SimConfig) -> None:
+    def __init__(self, cfg: SimConfig, stats: Counter[str] | None = None) -> None:
         self.cfg = cfg
-        self.stats: Counter[str] = Counter()
+        self.rules = cfg.rules
+        # one simulator serving several markets counts into one Counter
+        self.stats: Counter[str] = Counter() if stats is None else stats
         self.books: dict[str, Book] = {}
         self.order: list[str] = []
         self.subs: dict[str, set[Subscriber]] = {}
@@ -91,7 +93,7 @@ class Engine:
         return self.epoch0_ms + int((trio.current_time() - self.t0) * 1000)
 
     def _add_book(self, spec: SymbolSpec, rate: float, history: bool) -> Book:
-        book = Book(spec, self.cfg.seed, rate)
+        book = Book(spec, self.cfg.seed, rate, self.rules)
         if history and self.cfg.history_s > 0:
             book.generate_history(self.epoch0_ms, self.cfg.history_s)
         self.books[spec.symbol] = book

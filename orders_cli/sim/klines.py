@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from orders_cli.sim.book import UNIT, fmt8
+from orders_cli.sim.book import UNIT, fmt, fmt8
 
 if TYPE_CHECKING:
     from orders_cli.sim.book import Book
@@ -31,9 +31,17 @@ def klines(
     book: Book, iv: int, start: int | None, end: int | None, limit: int, now_ms: int
 ) -> list[list[Any]]:
     """UTC-aligned bars. Empty bars after the first trade repeat the previous close with
-    zero volume. Quote volumes are Σ p×q truncated to 8 decimals."""
+    zero volume. Quote volumes are Σ p×q truncated to 8 decimals; prices and volumes
+    have the book's decimals (8 on spot, the contract's on futures)."""
     if not len(book):
         return []
+
+    def fp(units: int) -> str:
+        return fmt(units, book.p_digits)
+
+    def fq(units: int) -> str:
+        return fmt(units, book.q_digits)
+
     first_bucket = book.t[0] // iv * iv
     last_bucket = min(end if end is not None else now_ms, now_ms) // iv * iv
     if start is not None:
@@ -49,48 +57,33 @@ def klines(
         if i == j:
             if i == 0:
                 continue
-            c = book.p[i - 1]
+            c = fp(book.p[i - 1])
             zero = fmt8(0)
-            out.append(
-                [
-                    open_t,
-                    fmt8(c),
-                    fmt8(c),
-                    fmt8(c),
-                    fmt8(c),
-                    zero,
-                    open_t + iv - 1,
-                    zero,
-                    0,
-                    zero,
-                    zero,
-                    "0",
-                ]
-            )
+            out.append([open_t, c, c, c, c, fq(0), open_t + iv - 1, zero, 0, fq(0), zero, "0"])
             continue
         p, q, m = book.p, book.q, book.m
         prices = p[i:j]
-        vol = qv = tb = tbq = 0
+        vol = qv = tb = tbq = fills = 0
         for k in range(i, j):
             notional = p[k] * q[k]
             vol += q[k]
             qv += notional
+            fills += book.ll[k] - book.first_f(k) + 1  # futures: f..l ranges skip ids
             if not m[k]:
                 tb += q[k]
                 tbq += notional
-        fills = book.ll[j - 1] - book.first_f(i) + 1
         out.append(
             [
                 open_t,
-                fmt8(prices[0]),
-                fmt8(max(prices)),
-                fmt8(min(prices)),
-                fmt8(prices[-1]),
-                fmt8(vol),
+                fp(prices[0]),
+                fp(max(prices)),
+                fp(min(prices)),
+                fp(prices[-1]),
+                fq(vol),
                 open_t + iv - 1,
                 fmt8(qv // UNIT),
                 fills,
-                fmt8(tb),
+                fq(tb),
                 fmt8(tbq // UNIT),
                 "0",
             ]

@@ -104,17 +104,19 @@ class WeightLimiter:
 
 
 class HttpServer:
-    """Serves ``handler(method, target, ip) -> Response`` over keep-alive HTTP/1.1."""
+    """Serves ``handler(method, target, ip) -> Response`` over keep-alive HTTP/1.1; every
+    reply carries ``used(target, ip)``, the weight used in the window, as
+    X-MBX-USED-WEIGHT-1M."""
 
     def __init__(
         self,
         engine: Engine,
-        limiter: WeightLimiter,
         handler: Callable[[str, str, str], Response],
+        used: Callable[[str, str], int],
     ) -> None:
         self.engine = engine
-        self.limiter = limiter
         self.handler = handler
+        self.used = used
         self.fault = _Trigger(engine.cfg.faults.rest_error, engine.rng)
 
     async def serve(
@@ -142,8 +144,9 @@ class HttpServer:
                             conn.receive_data(await stream.receive_some(65536))
                         elif isinstance(body_event, h11.EndOfMessage | h11.ConnectionClosed):
                             break
-                    resp = self._respond(event.method.decode(), event.target.decode(), ip)
-                    used = str(self.limiter.used(ip)).encode()
+                    target = event.target.decode()
+                    resp = self._respond(event.method.decode(), target, ip)
+                    used = str(self.used(target, ip)).encode()
                     resp.headers.append((b"X-MBX-USED-WEIGHT-1M", used))
                     await self._send(stream, conn, resp, event.method == b"HEAD")
                     if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:

@@ -1,4 +1,6 @@
-"""REST endpoints (paths exactly Binance's): ping, time, exchangeInfo, aggTrades, klines."""
+"""REST endpoints of one market (paths exactly Binance's, under the market's prefix):
+ping, time, exchangeInfo, aggTrades, klines; and the front that picks the market of a
+path and answers with the weight used in that market's pool."""
 
 from __future__ import annotations
 
@@ -9,19 +11,15 @@ import orjson
 
 from orders_cli.sim.fixture import symbol_object, top_level, visible_by_default
 from orders_cli.sim.klines import INTERVALS, klines
+from orders_cli.sim.markets import HOUR_MS
 from orders_cli.sim.restserver import Response, WeightLimiter, error
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from orders_cli.sim.book import Book
     from orders_cli.sim.engine import Engine
 
-WEIGHTS = {
-    "/api/v3/ping": 1,
-    "/api/v3/time": 1,
-    "/api/v3/exchangeInfo": 20,
-    "/api/v3/aggTrades": 4,
-    "/api/v3/klines": 2,
-}
 MAX_LIMIT = 1000
 
 
@@ -63,17 +61,42 @@ def _limit(params: dict[str, str], default: int = 500) -> int:
     return limit
 
 
+class RestFront:
+    """Maps (method, target, ip) to the Routes of the market whose prefix the path has
+    (``/api/v3``, ``/fapi/v1``, ``/dapi/v1``); ``used`` is the weight of its pool."""
+
+    def __init__(self, routes: Sequence[Routes]) -> None:
+        self.routes = list(routes)
+
+    def _pick(self, target: str) -> Routes:
+        path = urlsplit(target).path
+        for r in self.routes:
+            if path.startswith(r.prefix + "/"):
+                return r
+        return self.routes[0]
+
+    def __call__(self, method: str, target: str, ip: str) -> Response:
+        return self._pick(target)(method, target, ip)
+
+    def used(self, target: str, ip: str) -> int:
+        return self._pick(target).limiter.used(ip)
+
+
 class Routes:
-    """Maps (method, target, ip) to a Response, charging the request weight first."""
+    """One market's endpoints: (method, target, ip) -> Response, charging the weight first."""
 
     def __init__(self, engine: Engine, limiter: WeightLimiter) -> None:
         self.engine = engine
         self.limiter = limiter
+        self.rules = engine.rules
+        self.prefix = self.rules.rest_prefix
 
     def __call__(self, method: str, target: str, ip: str) -> Response:
         parts = urlsplit(target)
         path = parts.path
-        weight = WEIGHTS.get(path)
+        weight = None
+        if path.startswith(self.prefix):
+            weight = self.rules.weights.get(path[len(self.prefix) :])
         if weight is None:
             return error(404, -1000, "Not found.")
         self.engine.stats[f"rest:{path}"] += 1
@@ -91,13 +114,16 @@ class Routes:
         return Response(200, orjson.dumps(body))
 
     def _dispatch(self, path: str, params: dict[str, str]) -> Any:
-        if path == "/api/v3/ping":
+        name = path[len(self.prefix) :]
+        if name == "/ping":
             return {}
-        if path == "/api/v3/time":
+        if name == "/time":
             return {"serverTime": self.engine.now_ms()}
-        if path == "/api/v3/exchangeInfo":
+        if name == "/exchangeInfo":
+            if self.rules.futures:  # futures take no parameters
+                return self.futures_exchange_info()
             return self.exchange_info(params)
-        if path == "/api/v3/aggTrades":
+        if name == "/aggTrades":
             return self.agg_trades(params)
         return self.klines(params)
 
@@ -111,6 +137,15 @@ class Routes:
         return book
 
     # -- exchangeInfo ------------------------------------------------------------------------
+    def futures_exchange_info(self) -> dict[str, Any]:
+        engine = self.engine
+        body = top_level(engine.now_ms(), engine.cfg.weight_budget, self.rules)
+        body["symbols"] = [
+            symbol_object(b.spec, b.status, self.rules)
+            for b in (engine.books[s] for s in engine.order)
+        ]
+        return body
+
     def exchange_info(self, params: dict[str, str]) -> dict[str, Any]:
         books = self.engine.books
         names: list[str] | None = None
@@ -159,16 +194,18 @@ class Routes:
         from_id = _int(params, "fromId")
         start = _int(params, "startTime")
         end = _int(params, "endTime")
+        self._check_futures_rules(from_id, start, end)
         n = len(book)
+        floor = self._history_floor(book)
         holes = self.engine.holes.get(book.symbol)
         if from_id is not None:
-            i = max(0, from_id - book.first_id)
+            i = max(floor, from_id - book.first_id)
         elif start is not None:
-            i = book.index_at_time(start)
+            i = max(floor, book.index_at_time(start))
         elif end is not None:
-            return self._backwards(book, book.index_after_time(end), limit, holes)
+            return self._backwards(book, book.index_after_time(end), limit, holes, floor)
         else:
-            return self._backwards(book, n, limit, holes)
+            return self._backwards(book, n, limit, holes, floor)
         rows: list[dict[str, Any]] = []
         while i < n and len(rows) < limit:
             t = book.t[i]
@@ -181,12 +218,36 @@ class Routes:
             i += 1
         return rows
 
+    def _check_futures_rules(self, from_id: int | None, start: int | None, end: int | None) -> None:
+        """Futures: ``fromId`` alone or times alone; both times span under an hour."""
+        if not self.rules.futures:
+            return
+        if from_id is not None and (start is not None or end is not None):
+            raise BadRequest(-1128, "Combination of optional parameters invalid.")
+        span = self.rules.max_span_ms
+        if span is not None and start is not None and end is not None and end - start >= span:
+            raise BadRequest(
+                -1127, f"More than {span // HOUR_MS} hours between startTime and endTime."
+            )
+
+    def _history_floor(self, book: Book) -> int:
+        """The first index REST still serves (futures keep 48 h / 24 h)."""
+        keep_s = self.engine.cfg.rest_history_s
+        if keep_s is None:
+            return 0
+        return book.index_at_time(self.engine.now_ms() - int(keep_s * 1000))
+
     def _backwards(
-        self, book: Book, stop: int, limit: int, holes: list[tuple[int, int]] | None
+        self,
+        book: Book,
+        stop: int,
+        limit: int,
+        holes: list[tuple[int, int]] | None,
+        floor: int,
     ) -> list[dict[str, Any]]:
         out: list[int] = []
         i = stop - 1
-        while i >= 0 and len(out) < limit:
+        while i >= floor and len(out) < limit:
             if not (holes and self.engine.in_hole(book.symbol, book.first_id + i)):
                 out.append(i)
             i -= 1

@@ -29,7 +29,9 @@ _FAULT_SWITCHES = (
 )
 
 
-def load_scenario(path: str | Path) -> SimConfig:
+def load_scenario(path: str | Path, market: str | None = None) -> SimConfig:
+    """The scenario's configuration; ``market`` (from the command line) overrides the
+    file's ``market`` key."""
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -38,6 +40,8 @@ def load_scenario(path: str | Path) -> SimConfig:
         raise ScenarioError(f"cannot read scenario {p}: {exc}") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"scenario {p}: the top level must be an object/table")
+    if market is not None:
+        data = {**data, "market": market}
     try:
         return scenario_config(data)
     except (TypeError, ValueError, KeyError) as exc:
@@ -50,16 +54,17 @@ def scenario_config(data: dict[str, Any]) -> SimConfig:
         raise ValueError(f"unknown keys {sorted(unknown)}")
     scalars = {k: v for k, v in data.items() if k in _CFG_FIELDS}
     seed = int(scalars.get("seed", 1))
+    market = str(scalars.get("market", "spot"))
     symbols: list[SymbolSpec] = []
     fixture = data.get("fixture")
     if fixture is not None:
         if not isinstance(fixture, dict):
             raise ValueError("fixture must be an object")
-        base = SimConfig.from_fixture(seed=seed, **fixture)
+        base = SimConfig.from_fixture(seed=seed, market=market, **fixture)
         symbols.extend(base.symbols)
     symbols.extend(_spec(s) for s in data.get("symbols", []))
     if not symbols:
-        symbols.extend(SimConfig.from_fixture(seed=seed).symbols)
+        symbols.extend(SimConfig.from_fixture(seed=seed, market=market).symbols)
     faults = _faults(data.get("faults", {}))
     return SimConfig(symbols=tuple(symbols), faults=faults, **scalars)
 

@@ -1,4 +1,5 @@
-"""WebSocket Streams server: URL forms, control messages, limits, batched frame sends."""
+"""WebSocket Streams server: routes per market, URL forms, control messages, limits,
+batched frame sends."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from wsproto import ConnectionType, WSConnection
 from orders_cli.sim import control
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     import wsproto.events
 
@@ -54,6 +55,30 @@ def parse_path(target: str) -> tuple[bool, list[str]] | None:
     else:
         return None
     return combined, [control.normalize_stream(n) for n in names if "@" in n]
+
+
+def route(target: str, engines: Sequence[Engine]) -> tuple[Engine, bool, str] | None:
+    """(engine, delivers, the target after the route) for a handshake target, else None.
+
+    An optional ``/<market>`` prefix picks one of several markets (the first one also
+    owns the bare paths). Then the market's route: USD-M delivers aggTrade only under
+    ``/market``; its root and ``/public`` accept connections and subscriptions and stay
+    silent (docs/binance.md §1.1). Spot and COIN-M deliver at the root."""
+    path, sep, query = target.partition("?")
+    engine = engines[0]
+    for e in engines:
+        prefix = "/" + e.rules.name
+        if path.startswith(prefix + "/"):
+            engine, path = e, path[len(prefix) :]
+            break
+    r = engine.rules
+    for name, delivers in ((r.ws_route, True), *((x, False) for x in r.silent_routes)):
+        if name and not path.startswith(name + "/"):
+            continue
+        rest = path[len(name) :]
+        if rest in ("/ws", "/stream", "/stream/") or rest.startswith("/ws/"):
+            return engine, delivers, rest + sep + query
+    return None
 
 
 class _CountingConnection(WebSocketConnection):
@@ -100,8 +125,16 @@ class _Server(WebSocketServer):
 class Client:
     """One accepted connection: subscriptions, outgoing buffer, limits."""
 
-    def __init__(self, engine: Engine, conn: _CountingConnection, combined: bool, seq: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        conn: _CountingConnection,
+        combined: bool,
+        seq: int,
+        delivers: bool = True,
+    ) -> None:
         self.engine = engine
+        self.delivers = delivers
         self.seq = seq
         self.cfg = engine.cfg
         self.conn = conn
@@ -171,7 +204,8 @@ class Client:
             return False
         for n in new:
             self.streams[n] = None
-        self.engine.subscribe(self, new)
+        if self.delivers:
+            self.engine.subscribe(self, new)
         return True
 
     # -- tasks -----------------------------------------------------------------------------
@@ -258,19 +292,22 @@ class Client:
     async def lifetime(self) -> None:
         cfg = self.cfg
         await trio.sleep(max(0.0, cfg.lifetime_s - cfg.shutdown_lead_s))
-        event = {"e": "serverShutdown", "E": self.engine.now_ms()}
-        body = {"stream": "!serverShutdown", "data": event} if self.combined else event
-        self.send_text(orjson.dumps(body))
+        if not self.engine.rules.futures:  # documented on spot only (§1.5)
+            event = {"e": "serverShutdown", "E": self.engine.now_ms()}
+            body = {"stream": "!serverShutdown", "data": event} if self.combined else event
+            self.send_text(orjson.dumps(body))
         await trio.sleep(min(cfg.shutdown_lead_s, cfg.lifetime_s))
         self.engine.stats["closed_lifetime"] += 1
         self.close(1001, "Connection lifetime exceeded")
 
 
 class WsGateway:
-    """Accepts handshakes (with the per-IP attempt limit) and runs one Client each."""
+    """Accepts handshakes (with the per-IP attempt limit) and runs one Client each, on
+    the engine of the market the path routes to (``route``)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engines: Sequence[Engine]) -> None:
+        self.engines = list(engines)
+        self.engine = self.engines[0]
         self.attempts: dict[str, deque[float]] = {}
         self.clients: set[Client] = set()
 
@@ -308,15 +345,19 @@ class WsGateway:
             stats["ws_rejected_429"] += 1
             await request.reject(429, body=b'{"code":-1003,"msg":"Too many connection attempts."}')
             return
-        parsed = parse_path(request.path)
-        if parsed is None:
+        routed = route(request.path, self.engines)
+        parsed = None if routed is None else parse_path(routed[2])
+        if routed is None or parsed is None:
             stats["ws_rejected_404"] += 1
             await request.reject(404, body=b"Not Found")
             return
+        engine, delivers, _ = routed
         combined, names = parsed
         conn = await request.accept()
         assert isinstance(conn, _CountingConnection)
-        client = Client(self.engine, conn, combined, stats["ws_connections"])
+        if not delivers:
+            stats["ws_silent_route"] += 1
+        client = Client(engine, conn, combined, stats["ws_connections"], delivers)
         stats["ws_connections"] += 1
         stats["ws_open"] += 1
         self.clients.add(client)
@@ -329,11 +370,11 @@ class WsGateway:
         finally:
             self.clients.discard(client)
             stats["ws_open"] -= 1
-            self.engine.unsubscribe(client, list(client.streams))
+            engine.unsubscribe(client, list(client.streams))
         if client.close_code is not None and not client.aborted:
             with trio.move_on_after(2):
                 await client.drain()
                 await conn.aclose(*client.close_code)
 
 
-__all__ = ["Client", "WsGateway", "parse_path", "ws_frame"]
+__all__ = ["Client", "WsGateway", "parse_path", "route", "ws_frame"]

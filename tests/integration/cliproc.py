@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +39,29 @@ def stored_count(r: Any, symbols: list[str]) -> int:
     for s in symbols:
         pipe.zcard(KS.trades_latest(s))
     return sum(pipe.execute())
+
+
+def interrupt_after(proc: subprocess.Popen[bytes], marker: bytes, timeout: float = 40) -> str:
+    """Read ``proc``'s stdout until ``marker`` appears (or it exits, or ``timeout``), then
+    SIGINT it and return everything it printed (the caller asserts on it)."""
+    assert proc.stdout is not None
+    os.set_blocking(proc.stdout.fileno(), False)
+    out = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while marker not in out and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            chunk = proc.stdout.read()
+            if chunk:
+                out += chunk
+            else:
+                time.sleep(0.05)  # polling a pipe for the ready line, not waiting for luck
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=20)
+        out += rest or b""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return out.decode(errors="replace")

@@ -3,16 +3,13 @@ JSON), not a report command, not an error about a bad or unreachable URL."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.cliproc import ROOT, cli_env, orders_argv
+from tests.integration.cliproc import ROOT, cli_env, interrupt_after, orders_argv
 from tests.redis_server import free_port
 
 pytestmark = pytest.mark.integration
@@ -56,27 +53,7 @@ def _run_simulate(url: str, *extra: str) -> str:
         cwd=ROOT,
         env=_env(),
     )  # fmt: skip
-    assert proc.stdout is not None
-    os.set_blocking(proc.stdout.fileno(), False)
-    out = bytearray()
-    deadline = time.monotonic() + 40
-    try:
-        while b"check it while it runs" not in out and time.monotonic() < deadline:
-            if proc.poll() is not None:
-                break
-            chunk = proc.stdout.read()
-            if chunk:
-                out += chunk
-            else:
-                time.sleep(0.05)  # polling a pipe for the ready line, not waiting for luck
-        proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=20)
-        out += rest or b""
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = out.decode(errors="replace")
+    text = interrupt_after(proc, b"check it while it runs")
     assert "check it while it runs" in text, text[-3000:]
     return text
 

@@ -10,6 +10,7 @@ import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 from wsproto.events import AcceptConnection, CloseConnection, Ping
 
+from tests.sim.futhelpers import futures_config
 from tests.sim.simhelpers import RawWs, running, small_config
 
 
@@ -43,10 +44,15 @@ async def test_stream_cap_on_the_url() -> None:
         assert await _closed_code(ws) == 1008
 
 
-async def test_message_rate_closes_connection() -> None:
-    async with running() as sim, open_websocket_url(sim.ws_url + "/ws") as ws:
+@pytest.mark.parametrize(
+    ("market", "path", "per_s"),
+    [("spot", "/ws", 5), ("usdm", "/market/ws", 10), ("coinm", "/ws", 10)],
+)
+async def test_message_rate_closes_connection(market: str, path: str, per_s: int) -> None:
+    cfg = small_config() if market == "spot" else futures_config(market)
+    async with running(cfg) as sim, open_websocket_url(sim.ws_url + path) as ws:
         with trio.fail_after(5):
-            for i in range(6):
+            for i in range(per_s + 1):
                 await ws.send_message(
                     orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": i}).decode()
                 )
@@ -55,7 +61,7 @@ async def test_message_rate_closes_connection() -> None:
             while True:
                 assert orjson.loads(await ws.get_message())["id"] == replies
                 replies += 1
-        assert replies == 5  # the sixth message closed the connection instead
+        assert replies == per_s  # the next message closed the connection instead
         assert info.value.reason is not None and info.value.reason.code == 1008
         assert sim.stats["closed_rate"] == 1
 
