@@ -14,6 +14,7 @@ import typer
 from orders_cli import __version__
 from orders_cli.cli import (
     cmd_prune,
+    cmd_reset,
     cmd_run,
     cmd_sim,
     cmd_stats,
@@ -52,7 +53,16 @@ def _root(
     """orders: every Binance aggregate trade, in Redis, provably complete."""
 
 
-for _module in (cmd_run, cmd_tail, cmd_stats, cmd_prune, cmd_verify, cmd_status, cmd_sim):
+for _module in (
+    cmd_run,
+    cmd_tail,
+    cmd_stats,
+    cmd_prune,
+    cmd_verify,
+    cmd_status,
+    cmd_reset,
+    cmd_sim,
+):
     _module.register(app)
 
 

@@ -20,7 +20,7 @@ from orders_cli.cli.render_run import RateMeter, panel, summary_fields, summary_
 from orders_cli.config import RunConfig
 from orders_cli.embedded import EmbeddedRedis
 from orders_cli.gctune import tuned_gc
-from orders_cli.ingest.ingester import Ingester
+from orders_cli.ingest.ingester import Ingester, StoreClaim
 from orders_cli.ingest.services import clear_health, run_services
 from orders_cli.redis_types import RedisClient
 from orders_cli.redis_url import redact
@@ -111,10 +111,10 @@ async def run_ingest(
     sim_cfg: Any = None,
     title: str = "orders run",
     metrics_port: int | None = None,
-    origin: str | None = None,
+    claim: StoreClaim | None = None,
     embedded: EmbeddedRedis | None = None,
 ) -> Telemetry:
-    """``origin``: the keyspace claim (store/origin.py), made once the exchange answered.
+    """``claim``: how the keyspace is claimed (store/origin.py) once the exchange answered.
     ``embedded``: the embedded Redis this run uses, restarted if it dies."""
     telemetry = Telemetry()
     with contextlib.ExitStack() as stack:
@@ -125,7 +125,7 @@ async def run_ingest(
             stack.callback(server.shutdown)
             log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", metrics_port)
         stack.enter_context(tuned_gc())
-        await _run(cfg, source, redis, display, telemetry, sim_cfg, title, origin, embedded)
+        await _run(cfg, source, redis, display, telemetry, sim_cfg, title, claim, embedded)
     return telemetry
 
 
@@ -137,7 +137,7 @@ async def _run(
     telemetry: Telemetry,
     sim_cfg: Any,
     title: str,
-    origin: str | None,
+    claim: StoreClaim | None,
     embedded: EmbeddedRedis | None,
 ) -> None:
     stop = _Stop()
@@ -159,7 +159,7 @@ async def _run(
                     ns,
                     sim.rest_url,
                 )
-            ing = Ingester(cfg, source, redis, telemetry, origin=origin)
+            ing = Ingester(cfg, source, redis, telemetry, claim=claim)
             root.start_soon(_signals, ing, stop)
             root.start_soon(_display, telemetry, display, title, stop.display)
             if embedded is not None:

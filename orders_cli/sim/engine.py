@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import random
+import secrets
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Protocol
@@ -59,6 +60,9 @@ class Engine:
 
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg
+        # random, not from the seed: two runs of one scenario restart the same ids, and a
+        # store filled by one must not look like the other's (store/origin.py)
+        self.instance = secrets.token_hex(8)
         self.stats: Counter[str] = Counter()
         self.books: dict[str, Book] = {}
         self.order: list[str] = []

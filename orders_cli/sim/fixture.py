@@ -8,6 +8,10 @@ from typing import Any
 from orders_cli.sim.config import SymbolSpec
 from orders_cli.sim.recorded import exchange_info_2021
 
+SIMULATOR_MARK = "ordersSimulator"
+"""The top-level exchangeInfo field naming the simulator instance that serves it: a run
+knows it ingests simulator data by what it is served (Binance never sends this field)."""
+
 _ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
 
 
@@ -74,7 +78,7 @@ def visible_by_default(obj: dict[str, Any]) -> bool:
     return bool(perms & {"SPOT", "MARGIN", "LEVERAGED"})
 
 
-def top_level(server_time: int, weight_budget: int) -> dict[str, Any]:
+def top_level(server_time: int, weight_budget: int, instance: str) -> dict[str, Any]:
     info = exchange_info_2021()
     limits = [dict(x) for x in info["rateLimits"]]
     for lim in limits:
@@ -85,4 +89,5 @@ def top_level(server_time: int, weight_budget: int) -> dict[str, Any]:
         "serverTime": server_time,
         "rateLimits": limits,
         "exchangeFilters": [],
+        SIMULATOR_MARK: instance,
     }

@@ -148,7 +148,7 @@ class Routes:
             if not show_sets:
                 obj["permissionSets"] = []
             objs.append(obj)
-        body = top_level(self.engine.now_ms(), self.engine.cfg.weight_budget)
+        body = top_level(self.engine.now_ms(), self.engine.cfg.weight_budget, self.engine.instance)
         body["symbols"] = objs
         return body
 

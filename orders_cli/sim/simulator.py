@@ -36,6 +36,11 @@ class Simulator:
         return f"http://{self.cfg.host}:{self.rest_port}"
 
     @property
+    def instance(self) -> str:
+        """This simulator's id, served in exchangeInfo (``fixture.SIMULATOR_MARK``)."""
+        return self.engine.instance
+
+    @property
     def stats(self) -> Counter[str]:
         """Counters: ws_connections, frames_sent, trades, rest:<path>, rest_429, ..."""
         return self.engine.stats

@@ -69,11 +69,17 @@ class Keyspace:
         """STRING: who fills this keyspace — "simulator" (the demo) or "exchange"."""
         return f"{self._p}orders:origin"
 
-    def data_patterns(self) -> list[str]:
-        """SCAN patterns covering every key of this market and namespace (for a wipe)."""
+    def data_patterns(self) -> dict[str, str]:
+        """SCAN patterns covering every key of this market and namespace, by kind (for a
+        wipe and the counts it shows first)."""
         p = self._p
-        kinds = ("trades:{*", "stats:{*", "symbol:{*", "state:{*", "orders:*")
-        return [p + kind for kind in kinds]
+        return {
+            "trades": f"{p}trades:{{*",
+            "stats": f"{p}stats:{{*",
+            "symbol info": f"{p}symbol:{{*",
+            "ingest state": f"{p}state:{{*",
+            "orders meta": f"{p}orders:*",
+        }
 
     def schema(self) -> str:
         """STRING: the key layout version of this namespace (``store/schema.py``)."""
