@@ -25,7 +25,7 @@ from orders_cli.cli.options import (
 from orders_cli.durations import parse_duration_ms
 from orders_cli.errors import RedisUnavailable, UsageError
 from orders_cli.ops.conn import open_redis
-from orders_cli.ops.status import any_health
+from orders_cli.ops.status import any_health, ingesters_elsewhere
 from orders_cli.ops.tail import Follower, Tailed, resolve_symbols, stats_view
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
@@ -223,9 +223,11 @@ def register(app: typer.Typer) -> None:
                     wanted = resolve_symbols(r, keyspace, symbols)
                     follower = Follower.start(r, keyspace, wanted, since_ms)
                     if follow and not any_health(r, keyspace):  # no ingester reports here
+                        other = ingesters_elsewhere(r, keyspace)
                         typer.echo(
                             "orders tail: no `orders run` is reporting to this Redis "
-                            "(see `orders status`); waiting for new trades anyway",
+                            + (f"and namespace ({other}) " if other else "")
+                            + "(see `orders status`); waiting for new trades anyway",
                             err=True,
                         )
                     out = _Out(json_out, follower, show_stats)

@@ -98,3 +98,13 @@ class Keyspace:
 
     def prune_lock(self) -> str:
         return f"{self.namespace}orders:prune:lock"
+
+
+HEALTH_ANY_NAMESPACE = "*orders:health:*"
+"""SCAN pattern of every ingester's health key, whatever its namespace."""
+
+
+def health_namespace(key: str) -> str:
+    """The namespace (without its ``:``) of a health key matched by
+    :data:`HEALTH_ANY_NAMESPACE`: ``demo:orders:health:x`` -> ``demo``."""
+    return key.rpartition("orders:health:")[0].rstrip(":")
