@@ -67,12 +67,14 @@ async def _signals(ing: Ingester, stop: _Stop) -> None:
 
 @attrs.define
 class _Stop:
-    """The cancel scopes a stop signal acts on: ``whole`` (the run and its health-key
-    delete), ``ingest`` (the run, ended :data:`HEALTH_CLEAR_S` earlier) and ``display``."""
+    """The cancel scopes a stop signal acts on: ``whole`` (the run), ``ingest`` (the run
+    but for the health-key delete, which gets the last :data:`HEALTH_CLEAR_S`) and
+    ``display``. ``flushed``: the ingester returned, everything received written."""
 
     whole: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     ingest: trio.CancelScope | None = None
     display: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    flushed: bool = False
 
     def begin(self, now: float) -> None:
         end = now + STOP_GRACE_S
@@ -100,6 +102,26 @@ async def _draw(t: Telemetry, d: Display, title: str) -> None:
         await trio.sleep(d.summary_every_s)
         fields = summary_fields(t, meter.update(t))
         log.info("%s", summary_line(t, fields["rate"]), extra={"fields": fields})
+
+
+async def _ingest(ing: Ingester, stop: _Stop) -> None:
+    """The ingester; once it returned (stopped and flushed) the services end too."""
+    await ing.run()
+    stop.flushed = True
+    if stop.ingest is not None:
+        stop.ingest.cancel()
+
+
+def _advertise(cfg: RunConfig, ws_url: str, rest_url: str) -> None:
+    """The simulator's URLs and the command that checks the store against it."""
+    log.info("simulator: ws %s, rest %s", ws_url, rest_url)
+    ns = f" --namespace {cfg.namespace.rstrip(':')}" if cfg.namespace else ""
+    log.info(  # the same store: a verify of another Redis would find nothing
+        "check it while it runs: orders verify --redis-url %s%s --rest-url %s",
+        redact(cfg.redis_url),
+        ns,
+        rest_url,
+    )
 
 
 async def run_ingest(
@@ -141,34 +163,35 @@ async def _run(
     embedded: EmbeddedRedis | None,
 ) -> None:
     stop = _Stop()
-    flushed = False
-    with stop.whole:
-        async with trio.open_nursery() as root:
-            stop.ingest = root.cancel_scope
-            if sim_cfg is not None:
-                from orders_cli.sim import Simulator
+    ing: Ingester | None = None
+    try:
+        with stop.whole:
+            async with trio.open_nursery() as root:
+                stop.ingest = root.cancel_scope
+                sim: Any = None
+                if sim_cfg is not None:
+                    from orders_cli.sim import Simulator
 
-                sim = Simulator(sim_cfg)
-                await root.start(sim.serve)
-                cfg = attrs.evolve(cfg, ws_url=sim.ws_url, rest_url=sim.rest_url)
-                log.info("simulator: ws %s, rest %s", sim.ws_url, sim.rest_url)
-                ns = f" --namespace {cfg.namespace.rstrip(':')}" if cfg.namespace else ""
-                log.info(  # the same store: a verify of another Redis would find nothing
-                    "check it while it runs: orders verify --redis-url %s%s --rest-url %s",
-                    redact(cfg.redis_url),
-                    ns,
-                    sim.rest_url,
-                )
-            ing = Ingester(cfg, source, redis, telemetry, claim=claim)
-            root.start_soon(_signals, ing, stop)
-            root.start_soon(_display, telemetry, display, title, stop.display)
-            if embedded is not None:
-                await root.start(watch_embedded, embedded, telemetry)
-            await root.start(run_services, ing)
-            await ing.run()
-            flushed = True
-            root.cancel_scope.cancel()
-        await clear_health(ing)
+                    sim = Simulator(sim_cfg)
+                    await root.start(sim.serve)
+                    cfg = attrs.evolve(cfg, ws_url=sim.ws_url, rest_url=sim.rest_url)
+                ing = Ingester(cfg, source, redis, telemetry, claim=claim)
+                root.start_soon(_signals, ing, stop)
+                if embedded is not None:
+                    await root.start(watch_embedded, embedded, telemetry)
+                root.start_soon(_ingest, ing, stop)
+                # every refusal (origin, in use, layout, unknown symbols) comes before this
+                await ing.admitted.wait()
+                if sim is not None:
+                    _advertise(cfg, sim.ws_url, sim.rest_url)
+                root.start_soon(_display, telemetry, display, title, stop.display)
+                await root.start(run_services, ing)  # the health record from here on
+    finally:  # every exit path: no ghost "healthy" record for `orders status` to find
+        if ing is not None and ing.admitted.is_set():
+            with trio.move_on_after(HEALTH_CLEAR_S, shield=True):
+                await clear_health(ing)
+    assert ing is not None
+    flushed = stop.flushed
     if not flushed and ing.stopping:
         log.warning(
             "stopped after the %gs grace with writes still pending (Redis did not answer): "

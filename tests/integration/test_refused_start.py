@@ -1,0 +1,104 @@
+"""A run refused at start (exit 2) refuses before it advertises anything (simulator URLs,
+the verify hint, the panel) and leaves no health key behind: `orders status` does not
+call it healthy, and the next `run --simulate` is not blocked as "in use"."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import pytest
+import trio
+
+from orders_cli.sim import SimConfig, Simulator
+from orders_cli.store.keys import Keyspace
+from orders_cli.store.origin import EXCHANGE, claim, simulator
+from tests.integration.cliproc import ROOT, cli_env, orders_argv
+from tests.integration.replay_server import wait_for
+
+pytestmark = pytest.mark.integration
+KS = Keyspace()
+
+
+def _fill(r: Any) -> None:
+    r.sadd(KS.symbols(), "BTCUSDT")
+    r.hset(KS.state("BTCUSDT"), "watermark", 5)
+
+
+async def _orders(*args: str) -> subprocess.CompletedProcess[bytes]:
+    with trio.fail_after(60):
+        return await trio.run_process(
+            orders_argv(*args),
+            stdin=subprocess.DEVNULL,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            cwd=ROOT,
+            env=cli_env(),
+        )
+
+
+async def test_a_demo_refused_by_exchange_data_advertises_nothing_and_leaves_no_health(
+    redis_server: Any,
+) -> None:
+    r = redis_server.client()
+    claim(r, KS, EXCHANGE)
+    _fill(r)
+    out = await _orders("run", "--simulate", "--redis-url", redis_server.url, "--no-panel")
+    err = out.stderr.decode()
+    assert out.returncode == 2, err
+    assert "already holds exchange data" in err
+    assert "simulator:" not in err and "verify" not in err, err
+    assert not r.keys("*orders:health:*")
+    assert r.scard(KS.symbols()) == 1
+
+
+async def test_a_run_against_a_new_simulator_keeps_the_demo_data_without_consent(
+    redis_server: Any,
+) -> None:
+    """The issue's poisoning, end to end: `orders run` against `orders sim` on a store
+    holding an earlier simulation's data refuses (exit 2, nothing deleted, nothing
+    marked); with --replace-store it replaces it and marks it as this simulator's."""
+    r = redis_server.client()
+    claim(r, KS, simulator("earlier"))
+    _fill(r)
+    sim = Simulator(SimConfig.from_fixture(n_symbols=3, total_rate=20.0))
+    async with trio.open_nursery() as n:
+        await n.start(sim.serve)
+        argv = ["run", "--redis-url", redis_server.url, "--no-panel"]
+        argv += ["--ws-url", sim.ws_url, "--rest-url", sim.rest_url]
+        out = await _orders(*argv)
+        err = out.stderr.decode()
+        assert out.returncode == 2, err
+        assert "--replace-store" in err and "nothing deleted" in err
+        assert r.get(KS.origin()) == simulator("earlier").encode()
+        assert r.hget(KS.state("BTCUSDT"), "watermark") == b"5"
+        assert not r.keys("*orders:health:*")
+        n.cancel_scope.cancel()
+
+
+async def test_a_run_that_fails_after_start_deletes_its_health_record(
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only a clean stop: a run ended by an error removes its health key too."""
+    from orders_cli.cli.run_loop import Display, run_ingest
+    from orders_cli.config import RunConfig
+    from orders_cli.errors import ExchangeUnavailable
+    from orders_cli.ingest.ingester import Ingester, StoreClaim
+    from orders_cli.sources.registry import get_source
+
+    r = redis_server.client()
+
+    async def fail_once_healthy(self: Ingester, *_args: Any) -> None:
+        await wait_for(lambda: bool(r.keys("*orders:health:*")), interval=0.01)
+        raise ExchangeUnavailable("the exchange went away")
+
+    monkeypatch.setattr(Ingester, "_run_producers", fail_once_healthy)
+    sim_cfg = SimConfig.from_fixture(n_symbols=3, total_rate=20.0)
+    cfg = RunConfig(redis_url=redis_server.url)
+    with trio.fail_after(20), pytest.raises(BaseException) as raised:
+        await run_ingest(
+            cfg, get_source("spot"), r, Display(tty=False), sim_cfg=sim_cfg, claim=StoreClaim()
+        )
+    assert "the exchange went away" in repr(raised.value)
+    assert not r.keys("*orders:health:*")
