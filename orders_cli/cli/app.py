@@ -23,6 +23,7 @@ from orders_cli.cli import (
     cmd_verify,
 )
 from orders_cli.errors import OrdersError
+from orders_cli.hints import command
 
 app = typer.Typer(
     name="orders",
@@ -66,6 +67,13 @@ for _module in (
     _module.register(app)
 
 
+def _help_for(exc: click.UsageError) -> str:
+    """The --help that explains the option at fault: the subcommand's when there is one."""
+    path = exc.ctx.command_path.split(" ", 1) if exc.ctx is not None else []
+    sub = f"{path[1]} " if len(path) > 1 else ""
+    return command(f"{sub}--help")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. Usage errors are one line on stderr and exit 2."""
     command = typer.main.get_command(app)
@@ -76,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
-        sys.stderr.write(f"orders: error: {exc.format_message()} (see: orders --help)\n")
+        sys.stderr.write(f"orders: error: {exc.format_message()} (see: {_help_for(exc)})\n")
         sys.exit(2)
     except click.ClickException as exc:
         sys.stderr.write(f"orders: error: {exc.format_message()}\n")

@@ -234,7 +234,7 @@ def register(app: typer.Typer) -> None:
         with ExitStack() as stack:
             embedded = None if redis_url else open_embedded(stack)
             url = embedded.url if embedded is not None else str(redis_url)
-            facts = redis_conn.check(url)
+            facts = redis_conn.check(url, given=embedded is None)
             warning = redis_conn.eviction_warning(facts)
             if warning:
                 log.warning("%s", warning)

@@ -20,6 +20,7 @@ from orders_cli.cli.render_run import RateMeter, panel, summary_fields, summary_
 from orders_cli.config import RunConfig
 from orders_cli.embedded import EmbeddedRedis
 from orders_cli.gctune import tuned_gc
+from orders_cli.hints import command
 from orders_cli.ingest.ingester import Ingester, StoreClaim
 from orders_cli.ingest.services import clear_health, run_services
 from orders_cli.redis_types import RedisClient
@@ -116,12 +117,8 @@ def _advertise(cfg: RunConfig, ws_url: str, rest_url: str) -> None:
     """The simulator's URLs and the command that checks the store against it."""
     log.info("simulator: ws %s, rest %s", ws_url, rest_url)
     ns = f" --namespace {cfg.namespace.rstrip(':')}" if cfg.namespace else ""
-    log.info(  # the same store: a verify of another Redis would find nothing
-        "check it while it runs: orders verify --redis-url %s%s --rest-url %s",
-        redact(cfg.redis_url),
-        ns,
-        rest_url,
-    )
+    verify = command(f"verify --redis-url {redact(cfg.redis_url)}{ns} --rest-url {rest_url}")
+    log.info("check it while it runs: %s", verify)  # the same store, or it finds nothing
 
 
 async def run_ingest(

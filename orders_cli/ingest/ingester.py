@@ -18,6 +18,7 @@ import trio
 from orders_cli.clock import now_ms
 from orders_cli.config import RunConfig
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, UsageError
+from orders_cli.hints import command
 from orders_cli.messages import BackfillInput, HeadCheck, WriterInput
 from orders_cli.models import SymbolInfo
 from orders_cli.pipeline.backfill import Backfill
@@ -288,7 +289,7 @@ class Ingester:
         except ExchangeUnavailable as exc:
             raise ExchangeUnavailable(
                 f"cannot reach the exchange REST API at {self.rest_url} ({exc}); "
-                "offline? try `orders run --simulate`"
+                f"offline? try `{command('run --simulate')}`"
             ) from exc
         try:
             infos = self.source.parse_exchange_info(body)

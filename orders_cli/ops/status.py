@@ -25,6 +25,7 @@ from cattrs.gen import make_dict_structure_fn
 from orders_cli.durations import format_duration
 from orders_cli.errors import MalformedHealthRecord
 from orders_cli.health import VERSION
+from orders_cli.hints import command
 from orders_cli.redis_conn import MEMORY_WARN_RATIO, named_ingesters
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import HEALTH_ANY_NAMESPACE, Keyspace, health_namespace
@@ -232,7 +233,9 @@ def evaluate(
         )
     elif not records:
         hint = f"; {elsewhere}" if elsewhere else ""
-        problems.append(f"no live ingester (no health key: `orders run` is not running here){hint}")
+        problems.append(
+            f"no live ingester (no health key: `{command('run')}` is not running here){hint}"
+        )
     for rec in records:
         who = rec.ingester_id
         lag_s = max(0.0, (now_ms - rec.heartbeat_ms) / 1000)

@@ -26,6 +26,7 @@ from typing import cast
 import attrs
 
 from orders_cli.errors import StoreNotReplaced, UsageError
+from orders_cli.hints import command
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.schema import check_schema, claim_schema
@@ -66,7 +67,7 @@ class ClaimPlan:
         return StoreNotReplaced(
             f"{where} holds {self.what}, {self.deletes.describe()}, which this run would "
             "have to delete: nothing deleted; pass --replace-store to replace it, delete it "
-            "with `orders reset`, or use another --namespace"
+            f"with `{command('reset')}`, or use another --namespace"
         )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import attrs
 
 from orders_cli.errors import KeyspaceInUse
+from orders_cli.hints import command
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 
@@ -52,7 +53,7 @@ def ensure_alone(redis: RedisClient, ks: Keyspace, me: str | None, what: str) ->
     if others:
         raise KeyspaceInUse(
             f"{what} is in use by {len(others)} other running ingester(s) "
-            f"({', '.join(others[:3])}): stop it first (`orders status` lists them; a "
+            f"({', '.join(others[:3])}): stop it first (`{command('status')}` lists them; a "
             "crashed one's key expires within seconds), or use another --namespace or "
             "--redis-url"
         )
