@@ -7,14 +7,13 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import sys
 from typing import Any
 
 import pytest
 
 from orders_cli.hints import command
 from tests.integration.cliproc import ROOT, cli_env
-from tests.ops.helpers import store, trade
+from tests.ops.helpers import run_main, store, trade
 
 NOW_MS = 1_760_000_000_000
 
@@ -57,22 +56,11 @@ def test_scripts_run_exports_its_name_and_a_bad_value_points_at_the_subcommands_
     assert out.stderr.strip().endswith("(see: ./scripts/run stats --help)"), out.stderr
 
 
-def _main(capfd: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from orders_cli.cli.app import main
-
-    capfd.readouterr()
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    sys.stdout.flush()
-    out, err = capfd.readouterr()
-    return int(info.value.code or 0), out, err
-
-
 def test_a_bad_option_value_points_at_the_subcommands_help(
     capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ORDERS_LAUNCHER", raising=False)
-    rc, _out, err = _main(capfd, "tail", "BTCUSDT", "--count", "0")
+    rc, _out, err = run_main(capfd, "tail", "BTCUSDT", "--count", "0")
     assert rc == 2
     assert err.strip().endswith("(see: orders tail --help)"), err
 
@@ -81,7 +69,7 @@ def test_a_bad_option_value_points_at_the_subcommands_help(
 def test_an_empty_store_says_nothing_is_stored_yet(
     redis_shared: Any, capfd: pytest.CaptureFixture[str], args: list[str]
 ) -> None:
-    rc, _out, err = _main(capfd, *args, "--redis-url", redis_shared.url)
+    rc, _out, err = run_main(capfd, *args, "--redis-url", redis_shared.url)
     assert rc == 2
     assert "nothing stored yet" in err and "start `orders run`" in err, err
 
@@ -93,16 +81,16 @@ def test_an_unknown_symbol_gets_the_same_hint_in_tail_and_stats(
     from orders_cli.store.keys import Keyspace
 
     store(redis_shared.client(), Keyspace(), [trade("BTCUSDT", 1, NOW_MS)])
-    rc, _out, err = _main(capfd, command_name, "BTCUSDX", "--redis-url", redis_shared.url)
+    rc, _out, err = run_main(capfd, command_name, "BTCUSDX", "--redis-url", redis_shared.url)
     assert rc == 2 and "did you mean BTCUSDT?" in err, err
-    rc, _out, err = _main(capfd, command_name, "NOPE", "--redis-url", redis_shared.url)
+    rc, _out, err = run_main(capfd, command_name, "NOPE", "--redis-url", redis_shared.url)
     assert rc == 2 and "unknown symbol 'NOPE'" in err and "1 stored: BTCUSDT" in err, err
 
 
 def test_an_unreachable_redis_says_how_to_use_the_embedded_one(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    rc, _out, err = _main(capfd, "stats", "BTCUSDT", "--redis-url", "redis://127.0.0.1:1/0")
+    rc, _out, err = run_main(capfd, "stats", "BTCUSDT", "--redis-url", "redis://127.0.0.1:1/0")
     assert rc == 3
     assert "is redis-server running? omit --redis-url for the embedded one" in err, err
 
@@ -110,7 +98,7 @@ def test_an_unreachable_redis_says_how_to_use_the_embedded_one(
 def test_verify_on_an_empty_store_warns_and_exits_1(
     redis_shared: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    rc, _out, err = _main(
+    rc, _out, err = run_main(
         capfd,
         "verify",
         "--json",

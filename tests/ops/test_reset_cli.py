@@ -12,19 +12,9 @@ import pytest
 from orders_cli.cli import cmd_reset
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.origin import claim, simulator
+from tests.ops.helpers import run_main
 
 DEMO = Keyspace(namespace="demo:")
-
-
-def _main(capfd: pytest.CaptureFixture[str], url: str, *args: str) -> tuple[int, str, str]:
-    from orders_cli.cli.app import main
-
-    capfd.readouterr()
-    with pytest.raises(SystemExit) as info:
-        main(["reset", *args, "--redis-url", url])
-    sys.stdout.flush()
-    out, err = capfd.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def _fill(r: Any, ks: Keyspace) -> None:
@@ -94,3 +84,7 @@ def test_reset_on_a_terminal_asks_and_defaults_to_no(
     assert r.scard(DEMO.symbols()) == left
     if rc:
         assert "nothing deleted" in err
+
+
+def _main(capfd: pytest.CaptureFixture[str], url: str, *args: str) -> tuple[int, str, str]:
+    return run_main(capfd, "reset", *args, "--redis-url", url)

@@ -4,7 +4,6 @@ says which namespaces do have one (so does `orders tail`)."""
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
@@ -15,6 +14,7 @@ from orders_cli.health import snapshot
 from orders_cli.ops.status import StatusLimits, evaluate, parse_health
 from orders_cli.store.keys import Keyspace
 from orders_cli.telemetry import Telemetry
+from tests.ops.helpers import run_main, store, trade
 
 KS = Keyspace()
 
@@ -42,17 +42,6 @@ def test_an_ingester_whose_redis_state_is_unknown_is_unhealthy() -> None:
     assert any("Redis is unknown" in p for p in verdict.problems), verdict
 
 
-def _main(capfd: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from orders_cli.cli.app import main
-
-    capfd.readouterr()
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    sys.stdout.flush()
-    out, err = capfd.readouterr()
-    return int(info.value.code or 0), out, err
-
-
 def _live(r: Any, ks: Keyspace, ingester: str) -> None:
     tel = Telemetry()
     tel.connection("spot#0").set("live")
@@ -65,11 +54,11 @@ def test_status_with_no_ingester_here_names_the_namespaces_that_have_one(
 ) -> None:
     r = redis_shared.client()
     _live(r, Keyspace(namespace="demo:"), "ing-1")
-    rc, out, _err = _main(capfd, "status", "--json", "--redis-url", redis_shared.url)
+    rc, out, _err = run_main(capfd, "status", "--json", "--redis-url", redis_shared.url)
     assert rc == 1
     problems = orjson.loads(out)["problems"]
     assert any("1 ingester reports under namespace 'demo'" in p for p in problems), problems
-    rc, out, _ = _main(
+    rc, out, _ = run_main(
         capfd, "status", "--json", "--namespace", "demo", "--redis-url", redis_shared.url
     )
     assert rc == 0, out
@@ -78,14 +67,12 @@ def test_status_with_no_ingester_here_names_the_namespaces_that_have_one(
 def test_tail_with_no_ingester_here_names_the_namespaces_that_have_one(
     redis_shared: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.ops.helpers import store, trade
-
     r = redis_shared.client()
     store(r, KS, [trade("BTCUSDT", 1, int(time.time() * 1000))])
     _live(r, Keyspace(namespace="demo:"), "a")
     _live(r, Keyspace(namespace="demo:"), "b")
     _live(r, Keyspace(namespace="prod:"), "c")
-    rc, _out, err = _main(
+    rc, _out, err = run_main(
         capfd, "tail", "BTCUSDT", "--count", "1", "--since", "1m", "--redis-url", redis_shared.url
     )
     assert rc == 0, err
