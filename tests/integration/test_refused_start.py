@@ -4,6 +4,9 @@ call it healthy, and the next `run --simulate` is not blocked as "in use"."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 from typing import Any
 
@@ -101,4 +104,71 @@ async def test_a_run_that_fails_after_start_deletes_its_health_record(
             cfg, get_source("spot"), r, Display(tty=False), sim_cfg=sim_cfg, claim=StoreClaim()
         )
     assert "the exchange went away" in repr(raised.value)
+    assert not r.keys("*orders:health:*")
+
+
+async def _read(terminal: trio.lowlevel.FdStream) -> bytes:
+    """What the terminal shows next; b"" once the process is gone (EIO on Linux)."""
+    try:
+        return await terminal.receive_some(65536)
+    except trio.BrokenResourceError:
+        return b""
+
+
+async def _run_on_a_terminal(argv: list[str], answer: bytes) -> tuple[int, str]:
+    """``orders`` with stdin and stderr on a pseudo-terminal: answers the prompt, then
+    (if the run starts) stops it with Ctrl-C once it is live. (exit code, what it wrote)"""
+    master, slave = os.openpty()
+    env = cli_env()
+    env["TERM"] = "xterm"
+    proc = await trio.lowlevel.open_process(
+        orders_argv(*argv), stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env
+    )
+    os.close(slave)
+    terminal = trio.lowlevel.FdStream(master)
+    seen = bytearray()
+    try:
+        with trio.fail_after(30):
+            while b"[y/N]" not in seen:
+                seen += await _read(terminal)
+            await terminal.send_all(answer)
+            while proc.poll() is None and b"live:" not in seen:
+                with trio.move_on_after(0.5):
+                    seen += await _read(terminal)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+            rc = await proc.wait()
+            while more := await _read(terminal):  # the last lines, up to the hang-up
+                seen += more
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        with contextlib.suppress(OSError):
+            await terminal.aclose()
+    return rc, seen.decode(errors="replace")
+
+
+@pytest.mark.parametrize(("answer", "rc"), [(b"n\r", 2), (b"y\r", 0)])
+async def test_on_a_terminal_a_run_asks_before_deleting_demo_data(
+    redis_server: Any, answer: bytes, rc: int
+) -> None:
+    r = redis_server.client()
+    claim(r, KS, simulator("earlier"))
+    _fill(r)
+    sim = Simulator(SimConfig.from_fixture(n_symbols=3, total_rate=20.0))
+    async with trio.open_nursery() as n:
+        await n.start(sim.serve)
+        argv = ["run", "--redis-url", redis_server.url, "--no-panel"]
+        argv += ["--ws-url", sim.ws_url, "--rest-url", sim.rest_url]
+        got, text = await _run_on_a_terminal(argv, answer)
+        n.cancel_scope.cancel()
+    assert got == rc, text
+    assert "another simulation's data" in text and "delete its" in text, text
+    if rc:
+        assert "nothing deleted" in text
+        assert r.hget(KS.state("BTCUSDT"), "watermark") == b"5"
+    else:
+        assert r.get(KS.origin()) == simulator(sim.instance).encode()
+        assert r.hget(KS.state("BTCUSDT"), "watermark") != b"5"  # this simulation's now
     assert not r.keys("*orders:health:*")
