@@ -28,6 +28,12 @@ def _fill(r: Any) -> None:
     r.hset(KS.state("BTCUSDT"), "watermark", 5)
 
 
+def _against(sim: Simulator, redis_url: str) -> list[str]:
+    """`orders run` against ``sim`` as an outside exchange (no --simulate)."""
+    return ["run", "--redis-url", redis_url, "--no-panel", "--ws-url", sim.ws_url,
+            "--rest-url", sim.rest_url]  # fmt: skip
+
+
 async def _orders(*args: str) -> subprocess.CompletedProcess[bytes]:
     with trio.fail_after(60):
         return await trio.run_process(
@@ -60,17 +66,15 @@ async def test_a_run_against_a_new_simulator_keeps_the_demo_data_without_consent
     redis_server: Any,
 ) -> None:
     """The issue's poisoning, end to end: `orders run` against `orders sim` on a store
-    holding an earlier simulation's data refuses (exit 2, nothing deleted, nothing
-    marked); with --replace-store it replaces it and marks it as this simulator's."""
+    holding an earlier simulation's data refuses off a terminal (exit 2, nothing
+    deleted, nothing marked, no health key)."""
     r = redis_server.client()
     claim(r, KS, simulator("earlier"))
     _fill(r)
     sim = Simulator(SimConfig.from_fixture(n_symbols=3, total_rate=20.0))
     async with trio.open_nursery() as n:
         await n.start(sim.serve)
-        argv = ["run", "--redis-url", redis_server.url, "--no-panel"]
-        argv += ["--ws-url", sim.ws_url, "--rest-url", sim.rest_url]
-        out = await _orders(*argv)
+        out = await _orders(*_against(sim, redis_server.url))
         err = out.stderr.decode()
         assert out.returncode == 2, err
         assert "--replace-store" in err and "nothing deleted" in err
@@ -159,9 +163,7 @@ async def test_on_a_terminal_a_run_asks_before_deleting_demo_data(
     sim = Simulator(SimConfig.from_fixture(n_symbols=3, total_rate=20.0))
     async with trio.open_nursery() as n:
         await n.start(sim.serve)
-        argv = ["run", "--redis-url", redis_server.url, "--no-panel"]
-        argv += ["--ws-url", sim.ws_url, "--rest-url", sim.rest_url]
-        got, text = await _run_on_a_terminal(argv, answer)
+        got, text = await _run_on_a_terminal(_against(sim, redis_server.url), answer)
         n.cancel_scope.cancel()
     assert got == rc, text
     assert "another simulation's data" in text and "delete its" in text, text
