@@ -27,6 +27,12 @@ class KeyspaceInUse(UsageError):
     or pick another ``--namespace`` / ``--redis-url``."""
 
 
+class StoreNotReplaced(UsageError):
+    """A run would have to delete data it did not write (demo data, or another
+    simulation's) and was not allowed to: pass ``--replace-store``, answer yes on the
+    terminal, run ``orders reset``, or pick another ``--namespace``."""
+
+
 class StoreLayoutUnknown(UsageError):
     """The Redis holds orders data in a key layout this release does not know: use the
     release that wrote it, or another namespace / Redis."""

@@ -68,8 +68,12 @@ def _str(value: object) -> str:
     return str(value) if value is not None else ""
 
 
-def check(url: str, client: RedisClient | None = None) -> ServerFacts:
-    """PING and INFO the server; :class:`RedisUnavailable` with one line if that fails."""
+UNREACHABLE_HINT = "is redis-server running? omit --redis-url for the embedded one"
+
+
+def check(url: str, client: RedisClient | None = None, *, given: bool = False) -> ServerFacts:
+    """PING and INFO the server; :class:`RedisUnavailable` with one line if that fails.
+    ``given``: the user named ``url`` (--redis-url): an unreachable one gets a hint."""
     own = client is None
     r = connect(url) if client is None else client
     try:
@@ -83,7 +87,8 @@ def check(url: str, client: RedisClient | None = None) -> ServerFacts:
     except redis.AuthenticationError as exc:
         raise RedisUnavailable(f"cannot reach Redis at {redact(url)}: {exc}") from exc
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        raise RedisUnavailable(f"cannot reach Redis at {redact(url)}: {exc}") from exc
+        hint = f"; {UNREACHABLE_HINT}" if given else ""
+        raise RedisUnavailable(f"cannot reach Redis at {redact(url)}: {exc}{hint}") from exc
     except redis.ResponseError as exc:  # e.g. NOAUTH, LOADING, MISCONF
         raise RedisUnavailable(f"Redis at {redact(url)} refused: {exc}") from exc
     finally:

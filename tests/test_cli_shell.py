@@ -17,7 +17,7 @@ from orders_cli.cli import options
 from orders_cli.cli.app import app
 from orders_cli.errors import ExchangeUnavailable, OrdersError, RedisUnavailable, UsageError
 
-COMMANDS = ["run", "tail", "stats", "prune", "verify", "status", "sim"]
+COMMANDS = ["run", "tail", "stats", "prune", "verify", "status", "reset", "sim"]
 
 
 def _orders(*args: str) -> subprocess.CompletedProcess[str]:

@@ -14,6 +14,7 @@ import typer
 from orders_cli import __version__
 from orders_cli.cli import (
     cmd_prune,
+    cmd_reset,
     cmd_run,
     cmd_sim,
     cmd_stats,
@@ -22,6 +23,7 @@ from orders_cli.cli import (
     cmd_verify,
 )
 from orders_cli.errors import OrdersError
+from orders_cli.hints import command
 
 app = typer.Typer(
     name="orders",
@@ -52,8 +54,24 @@ def _root(
     """orders: every Binance aggregate trade, in Redis, provably complete."""
 
 
-for _module in (cmd_run, cmd_tail, cmd_stats, cmd_prune, cmd_verify, cmd_status, cmd_sim):
+for _module in (
+    cmd_run,
+    cmd_tail,
+    cmd_stats,
+    cmd_prune,
+    cmd_verify,
+    cmd_status,
+    cmd_reset,
+    cmd_sim,
+):
     _module.register(app)
+
+
+def _help_for(exc: click.UsageError) -> str:
+    """The --help that explains the option at fault: the subcommand's when there is one."""
+    path = exc.ctx.command_path.split(" ", 1) if exc.ctx is not None else []
+    sub = f"{path[1]} " if len(path) > 1 else ""
+    return command(f"{sub}--help")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
-        sys.stderr.write(f"orders: error: {exc.format_message()} (see: orders --help)\n")
+        sys.stderr.write(f"orders: error: {exc.format_message()} (see: {_help_for(exc)})\n")
         sys.exit(2)
     except click.ClickException as exc:
         sys.stderr.write(f"orders: error: {exc.format_message()}\n")

@@ -13,6 +13,7 @@ import trio
 import typer
 
 from orders_cli.cli import options as o
+from orders_cli.cli.console import on_terminal
 from orders_cli.cli.run_loop import Display, run_ingest
 from orders_cli.config import RunConfig
 from orders_cli.durations import parse_duration
@@ -94,6 +95,11 @@ def open_embedded(stack: ExitStack) -> EmbeddedRedis:
     return emb
 
 
+def _confirm(question: str) -> bool:
+    """Asked on the terminal before a run deletes anything (store/origin.py)."""
+    return typer.confirm(question, default=False, err=True)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
@@ -156,6 +162,16 @@ def register(app: typer.Typer) -> None:
             10.0, "--summary-every", min=0.5, help="Off a TTY: seconds between summary lines."
         ),
         no_panel: bool = typer.Option(False, "--no-panel", help="Logs instead of the live panel."),
+        replace_store: bool = typer.Option(
+            False,
+            "--replace-store",
+            help=(
+                "Delete data this run would have to replace (demo data under a real run, "
+                "another simulation's data) without asking; on a terminal the run asks, "
+                "elsewhere it refuses. --simulate replaces an earlier simulation by itself. "
+                "Exchange data is never deleted by a run: see `orders reset`."
+            ),
+        ),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs."),
         bars: str = typer.Option(
             "all",
@@ -224,7 +240,7 @@ def register(app: typer.Typer) -> None:
         with ExitStack() as stack:
             embedded = None if redis_url else open_embedded(stack)
             url = embedded.url if embedded is not None else str(redis_url)
-            facts = redis_conn.check(url)
+            facts = redis_conn.check(url, given=embedded is None)
             warning = redis_conn.eviction_warning(facts)
             if warning:
                 log.warning("%s", warning)
@@ -232,9 +248,13 @@ def register(app: typer.Typer) -> None:
             stack.callback(client.close)
             import attrs
 
-            from orders_cli.store.origin import EXCHANGE, SIMULATOR
+            from orders_cli.ingest.ingester import StoreClaim
 
             cfg = attrs.evolve(cfg, redis_url=url)
+            claim = StoreClaim(
+                replace=replace_store or simulate,
+                confirm=_confirm if on_terminal() else None,
+            )
             display = Display(
                 tty=tty, summary_every_s=summary_every, console=console, json_logs=json_logs
             )
@@ -248,7 +268,7 @@ def register(app: typer.Typer) -> None:
                         display,
                         sim_cfg=sim_cfg,
                         metrics_port=metrics_port,
-                        origin=SIMULATOR if simulate else EXCHANGE,
+                        claim=claim,
                         embedded=embedded,
                     )
                 )

@@ -14,10 +14,9 @@ from orders_cli.cli.options import (
     namespace_option,
     redis_url_option,
 )
-from orders_cli.errors import UsageError
 from orders_cli.stats.codec import encode_bar
 from orders_cli.store.keys import Keyspace
-from orders_cli.store.query import close_symbols, read_bars, read_current, symbol_known
+from orders_cli.store.query import read_bars, read_current
 from orders_cli.timeframes import TIMEFRAMES
 
 _HELP = """Show the current 100 ms window and the latest bars of a symbol.
@@ -57,14 +56,11 @@ def register(app: typer.Typer) -> None:
         namespace: str = namespace_option(),
     ) -> None:
         from orders_cli.ops.conn import open_redis
+        from orders_cli.ops.symbols import resolve_symbols
 
-        sym = symbol.strip().upper()
         ks = _keyspace(market, namespace)
         with open_redis(redis_url, namespace) as r:
-            if not symbol_known(r, ks, sym):
-                near = close_symbols(r, ks, sym)
-                hint = f"; did you mean: {', '.join(near)}" if near else ""
-                raise UsageError(f"no statistics for {sym} in market {market}{hint}")
+            (sym,) = resolve_symbols(r, ks, [symbol])
             bars = read_bars(r, ks, sym, tf, last)
             current = read_current(r, ks, sym)
         if as_json:

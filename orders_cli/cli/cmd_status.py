@@ -24,10 +24,13 @@ from orders_cli.errors import RedisUnavailable
 from orders_cli.ops.status import StatusLimits, check_status
 
 EXIT_HELP = (
-    "Exit status: 0 healthy; 1 unhealthy (no live ingester, a connection down longer than "
-    "--max-down, an open gap older than --max-gap-age, an ingester that reports its Redis "
-    "writes retrying, Redis itself refusing writes: out of memory, failing persistence, a "
-    "replica, loading); 2 usage error; 3 this command cannot reach Redis."
+    "Exit status: 0 healthy; 1 unhealthy (no live ingester in this namespace: the ones "
+    "reporting under other namespaces are named; an ingester with no connection, or whose "
+    "Redis writes are not confirmed yet or retrying; a connection down longer than "
+    "--max-down, an open gap older than --max-gap-age, Redis itself refusing writes: out "
+    "of memory, failing persistence, a replica, loading); 2 usage error; 3 this command "
+    "cannot reach Redis. A run publishes its health only once its start-up checks "
+    "passed, and deletes it on every exit."
 )
 
 

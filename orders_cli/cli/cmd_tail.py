@@ -24,9 +24,11 @@ from orders_cli.cli.options import (
 )
 from orders_cli.durations import parse_duration_ms
 from orders_cli.errors import RedisUnavailable, UsageError
+from orders_cli.hints import command
 from orders_cli.ops.conn import open_redis
-from orders_cli.ops.status import any_health
-from orders_cli.ops.tail import Follower, Tailed, resolve_symbols, stats_view
+from orders_cli.ops.status import any_health, ingesters_elsewhere
+from orders_cli.ops.symbols import resolve_symbols
+from orders_cli.ops.tail import Follower, Tailed, stats_view
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import encode_member
@@ -210,7 +212,7 @@ def register(app: typer.Typer) -> None:
         if not follow and since is None and not show_stats:
             raise UsageError(
                 "--no-follow prints the --since history: give --since too, "
-                "e.g. orders tail BTCUSDT --since 5m --no-follow"
+                f"e.g. {command('tail BTCUSDT --since 5m --no-follow')}"
             )
         keyspace = keyspace_for(market, namespace)
         json_out = as_json or not sys.stdout.isatty()
@@ -223,9 +225,11 @@ def register(app: typer.Typer) -> None:
                     wanted = resolve_symbols(r, keyspace, symbols)
                     follower = Follower.start(r, keyspace, wanted, since_ms)
                     if follow and not any_health(r, keyspace):  # no ingester reports here
+                        other = ingesters_elsewhere(r, keyspace)
                         typer.echo(
-                            "orders tail: no `orders run` is reporting to this Redis "
-                            "(see `orders status`); waiting for new trades anyway",
+                            f"orders tail: no `{command('run')}` is reporting to this Redis "
+                            + (f"and namespace ({other}) " if other else "")
+                            + f"(see `{command('status')}`); waiting for new trades anyway",
                             err=True,
                         )
                     out = _Out(json_out, follower, show_stats)

@@ -41,8 +41,9 @@ them): counted apart, not a problem. --repair fills what REST has through the wr
 1m bars with the exchange's klines.
 
 Exit status: 0 clean (exchange-side holes and in-flight trades alone are clean), 1
-problems found (also when --repair fixed them), 2 usage error (e.g. an unknown symbol)
-or Redis / exchange unreachable.
+problems found (also when --repair fixed them) or nothing checked (an empty store: 0
+symbols prove nothing), 2 usage error (e.g. an unknown symbol) or Redis / exchange
+unreachable.
 
 Example: orders verify BTCUSDT ETHUSDT --since 1h
 
@@ -116,6 +117,13 @@ def register(app: typer.Typer) -> None:
             from orders_cli.cli.render_verify import render
 
             out_console().print(render(report))
+        if not report.symbols:  # nothing checked proves nothing
+            from orders_cli.cli.cmd_tail import keyspace_for
+            from orders_cli.ops.symbols import nothing_stored
+
+            where = nothing_stored(keyspace_for(market, namespace))
+            sys.stderr.write(f"orders: warning: 0 symbols checked, nothing proven: {where}\n")
+            raise typer.Exit(1)
         raise typer.Exit(0 if report.clean else 1)
 
 

@@ -16,3 +16,8 @@ def out_console() -> Console:
     if sys.stdout.isatty() or os.environ.get("COLUMNS"):
         return Console()
     return Console(width=PIPE_WIDTH)
+
+
+def on_terminal() -> bool:
+    """Whether a question can be asked: a person at stdin and at stderr (the prompt)."""
+    return sys.stdin.isatty() and sys.stderr.isatty()

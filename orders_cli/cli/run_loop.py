@@ -20,7 +20,8 @@ from orders_cli.cli.render_run import RateMeter, panel, summary_fields, summary_
 from orders_cli.config import RunConfig
 from orders_cli.embedded import EmbeddedRedis
 from orders_cli.gctune import tuned_gc
-from orders_cli.ingest.ingester import Ingester
+from orders_cli.hints import command
+from orders_cli.ingest.ingester import Ingester, StoreClaim
 from orders_cli.ingest.services import clear_health, run_services
 from orders_cli.redis_types import RedisClient
 from orders_cli.redis_url import redact
@@ -67,12 +68,14 @@ async def _signals(ing: Ingester, stop: _Stop) -> None:
 
 @attrs.define
 class _Stop:
-    """The cancel scopes a stop signal acts on: ``whole`` (the run and its health-key
-    delete), ``ingest`` (the run, ended :data:`HEALTH_CLEAR_S` earlier) and ``display``."""
+    """The cancel scopes a stop signal acts on: ``whole`` (the run), ``ingest`` (the run
+    but for the health-key delete, which gets the last :data:`HEALTH_CLEAR_S`) and
+    ``display``. ``flushed``: the ingester returned, everything received written."""
 
     whole: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     ingest: trio.CancelScope | None = None
     display: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    flushed: bool = False
 
     def begin(self, now: float) -> None:
         end = now + STOP_GRACE_S
@@ -102,6 +105,22 @@ async def _draw(t: Telemetry, d: Display, title: str) -> None:
         log.info("%s", summary_line(t, fields["rate"]), extra={"fields": fields})
 
 
+async def _ingest(ing: Ingester, stop: _Stop) -> None:
+    """The ingester; once it returned (stopped and flushed) the services end too."""
+    await ing.run()
+    stop.flushed = True
+    if stop.ingest is not None:
+        stop.ingest.cancel()
+
+
+def _advertise(cfg: RunConfig, ws_url: str, rest_url: str) -> None:
+    """The simulator's URLs and the command that checks the store against it."""
+    log.info("simulator: ws %s, rest %s", ws_url, rest_url)
+    ns = f" --namespace {cfg.namespace.rstrip(':')}" if cfg.namespace else ""
+    verify = command(f"verify --redis-url {redact(cfg.redis_url)}{ns} --rest-url {rest_url}")
+    log.info("check it while it runs: %s", verify)  # the same store, or it finds nothing
+
+
 async def run_ingest(
     cfg: RunConfig,
     source: Source,
@@ -111,10 +130,10 @@ async def run_ingest(
     sim_cfg: Any = None,
     title: str = "orders run",
     metrics_port: int | None = None,
-    origin: str | None = None,
+    claim: StoreClaim | None = None,
     embedded: EmbeddedRedis | None = None,
 ) -> Telemetry:
-    """``origin``: the keyspace claim (store/origin.py), made once the exchange answered.
+    """``claim``: how the keyspace is claimed (store/origin.py) once the exchange answered.
     ``embedded``: the embedded Redis this run uses, restarted if it dies."""
     telemetry = Telemetry()
     with contextlib.ExitStack() as stack:
@@ -125,7 +144,7 @@ async def run_ingest(
             stack.callback(server.shutdown)
             log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", metrics_port)
         stack.enter_context(tuned_gc())
-        await _run(cfg, source, redis, display, telemetry, sim_cfg, title, origin, embedded)
+        await _run(cfg, source, redis, display, telemetry, sim_cfg, title, claim, embedded)
     return telemetry
 
 
@@ -137,38 +156,39 @@ async def _run(
     telemetry: Telemetry,
     sim_cfg: Any,
     title: str,
-    origin: str | None,
+    claim: StoreClaim | None,
     embedded: EmbeddedRedis | None,
 ) -> None:
     stop = _Stop()
-    flushed = False
-    with stop.whole:
-        async with trio.open_nursery() as root:
-            stop.ingest = root.cancel_scope
-            if sim_cfg is not None:
-                from orders_cli.sim import Simulator
+    ing: Ingester | None = None
+    try:
+        with stop.whole:
+            async with trio.open_nursery() as root:
+                stop.ingest = root.cancel_scope
+                sim: Any = None
+                if sim_cfg is not None:
+                    from orders_cli.sim import Simulator
 
-                sim = Simulator(sim_cfg)
-                await root.start(sim.serve)
-                cfg = attrs.evolve(cfg, ws_url=sim.ws_url, rest_url=sim.rest_url)
-                log.info("simulator: ws %s, rest %s", sim.ws_url, sim.rest_url)
-                ns = f" --namespace {cfg.namespace.rstrip(':')}" if cfg.namespace else ""
-                log.info(  # the same store: a verify of another Redis would find nothing
-                    "check it while it runs: orders verify --redis-url %s%s --rest-url %s",
-                    redact(cfg.redis_url),
-                    ns,
-                    sim.rest_url,
-                )
-            ing = Ingester(cfg, source, redis, telemetry, origin=origin)
-            root.start_soon(_signals, ing, stop)
-            root.start_soon(_display, telemetry, display, title, stop.display)
-            if embedded is not None:
-                await root.start(watch_embedded, embedded, telemetry)
-            await root.start(run_services, ing)
-            await ing.run()
-            flushed = True
-            root.cancel_scope.cancel()
-        await clear_health(ing)
+                    sim = Simulator(sim_cfg)
+                    await root.start(sim.serve)
+                    cfg = attrs.evolve(cfg, ws_url=sim.ws_url, rest_url=sim.rest_url)
+                ing = Ingester(cfg, source, redis, telemetry, claim=claim)
+                root.start_soon(_signals, ing, stop)
+                if embedded is not None:
+                    await root.start(watch_embedded, embedded, telemetry)
+                root.start_soon(_ingest, ing, stop)
+                # every refusal (origin, in use, layout, unknown symbols) comes before this
+                await ing.admitted.wait()
+                if sim is not None:
+                    _advertise(cfg, sim.ws_url, sim.rest_url)
+                root.start_soon(_display, telemetry, display, title, stop.display)
+                await root.start(run_services, ing)  # the health record from here on
+    finally:  # every exit path: no ghost "healthy" record for `orders status` to find
+        if ing is not None and ing.admitted.is_set():
+            with trio.move_on_after(HEALTH_CLEAR_S, shield=True):
+                await clear_health(ing)
+    assert ing is not None
+    flushed = stop.flushed
     if not flushed and ing.stopping:
         log.warning(
             "stopped after the %gs grace with writes still pending (Redis did not answer): "

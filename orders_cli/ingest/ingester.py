@@ -9,14 +9,16 @@ from __future__ import annotations
 import contextlib
 import difflib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
+import attrs
 import trio
 
 from orders_cli.clock import now_ms
 from orders_cli.config import RunConfig
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, UsageError
+from orders_cli.hints import command
 from orders_cli.messages import BackfillInput, HeadCheck, WriterInput
 from orders_cli.models import SymbolInfo
 from orders_cli.pipeline.backfill import Backfill
@@ -36,7 +38,7 @@ from orders_cli.rest.client import RestClient
 from orders_cli.sources.base import Source
 from orders_cli.store.info import mark_delisted, save_malformed, write_infos
 from orders_cli.store.keys import Keyspace
-from orders_cli.store.origin import claim
+from orders_cli.store.origin import EXCHANGE, apply_claim, plan_claim, simulator, where
 from orders_cli.store.planner import PlanConfig
 from orders_cli.store.processor import Processor
 from orders_cli.store.worker import RedisWorker
@@ -44,6 +46,17 @@ from orders_cli.telemetry import Telemetry
 from orders_cli.ws.wsopen import ws_client_kind
 
 log = logging.getLogger("orders.run")
+
+
+@attrs.frozen(slots=True)
+class StoreClaim:
+    """How a run claims its keyspace (store/origin.py) once the exchange answered.
+    ``replace``: consent to delete data the claim must replace (``--replace-store``);
+    else ``confirm(question)`` asks (a terminal; blocking, run in a thread), and without
+    it the run refuses and deletes nothing."""
+
+    replace: bool = False
+    confirm: Callable[[str], bool] | None = None
 
 
 class Ingester:
@@ -57,11 +70,14 @@ class Ingester:
         redis: RedisClient,
         telemetry: Telemetry | None = None,
         *,
-        origin: str | None = None,
+        claim: StoreClaim | None = None,
     ) -> None:
-        """``origin``: claim the keyspace for the simulator or the exchange
-        (store/origin.py) once the exchange has answered, before the first write."""
-        self.origin = origin
+        """``claim``: claim the keyspace for what the exchange serves (store/origin.py)
+        once it has answered, before the first write; None: no claim (tests)."""
+        self.claim = claim
+        self.admitted = trio.Event()
+        """Set once the start-up checks passed (the exchange answered, the keyspace is
+        claimed): from then on the run may advertise itself and publish its health."""
         self.cfg = cfg
         self.source = source
         self.redis = redis
@@ -73,6 +89,7 @@ class Ingester:
         self.pool: ShardPool | None = None
         self.infos: dict[str, SymbolInfo] = {}
         self._producers: trio.CancelScope | None = None
+        self._asking: trio.CancelScope | None = None
         self._stop_requested = False
         self.writer: Writer | None = None
         self.backfill: Backfill | None = None
@@ -88,8 +105,9 @@ class Ingester:
     def stop(self) -> None:
         """Stop receiving; what was received is still written before ``run`` returns."""
         self._stop_requested = True
-        if self._producers is not None:
-            self._producers.cancel()
+        for scope in (self._producers, self._asking):
+            if scope is not None:
+                scope.cancel()
 
     async def request_backfill(self, req: BackfillInput) -> None:
         if self._bf_send is not None:
@@ -126,6 +144,7 @@ class Ingester:
             telemetry=t,
         ) as rest:
             infos = await self._discover(rest)
+            self.admitted.set()
             name = ingester_name(cfg.ingester_id)  # `orders status` sees us while writes fail
             await self.worker.run_retrying(name_connections, self.redis, name)
             trading = [i.symbol for i in infos if i.trading]  # infos: --symbols applied
@@ -279,7 +298,7 @@ class Ingester:
         except ExchangeUnavailable as exc:
             raise ExchangeUnavailable(
                 f"cannot reach the exchange REST API at {self.rest_url} ({exc}); "
-                "offline? try `orders run --simulate`"
+                f"offline? try `{command('run --simulate')}`"
             ) from exc
         try:
             infos = self.source.parse_exchange_info(body)
@@ -306,13 +325,32 @@ class Ingester:
         listed, infos = infos, self.wanted(infos)
         self.infos.clear()  # the listing sync keeps this dict current
         self.infos.update({i.symbol: i for i in infos})
-        if self.origin is not None:  # the exchange answered: now we may clear demo data
-            await self.worker.run_retrying(
-                partial(claim, self.redis, self.ks, self.origin, me=self.cfg.ingester_id)
-            )
+        if self.claim is not None:  # the exchange answered: now we may claim the keyspace
+            await self._claim(self.claim, body)
         await self._save_infos(infos)
         await self._find_closeout(listed)
         return infos
+
+    async def _claim(self, how: StoreClaim, body: bytes) -> None:
+        instance = self.source.simulator_id(body)
+        origin = EXCHANGE if instance is None else simulator(instance)
+        me = self.cfg.ingester_id
+        plan = await self.worker.run_retrying(
+            partial(plan_claim, self.redis, self.ks, origin, me=me)
+        )
+        if plan.deletes is not None and not how.replace:
+            place = where(self.ks)
+            yes = False
+            if how.confirm is not None:
+                with trio.CancelScope() as self._asking:  # a stop signal means no
+                    if self._stop_requested:
+                        self._asking.cancel()
+                    ask = partial(how.confirm, plan.question(place))
+                    yes = await trio.to_thread.run_sync(ask, abandon_on_cancel=True)
+                self._asking = None
+            if not yes:
+                raise plan.refusal(place)
+        await self.worker.run_retrying(partial(apply_claim, self.redis, self.ks, plan, me=me))
 
     async def _find_closeout(self, listed: list[SymbolInfo]) -> None:
         """Held symbols that left TRADING while no run recorded them (pipeline/closeout.py)."""

@@ -26,7 +26,7 @@ def open_redis(url: str | None, namespace: str | None = None) -> Iterator[redis.
         url = embedded.start()
     client = connect(url)
     try:
-        check(url, client)
+        check(url, client, given=embedded is None)
         if namespace is not None:
             check_schema(client, Keyspace(namespace=namespace))
         yield client

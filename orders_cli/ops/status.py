@@ -25,9 +25,10 @@ from cattrs.gen import make_dict_structure_fn
 from orders_cli.durations import format_duration
 from orders_cli.errors import MalformedHealthRecord
 from orders_cli.health import VERSION
+from orders_cli.hints import command
 from orders_cli.redis_conn import MEMORY_WARN_RATIO, named_ingesters
 from orders_cli.redis_types import RedisClient
-from orders_cli.store.keys import Keyspace
+from orders_cli.store.keys import HEALTH_ANY_NAMESPACE, Keyspace, health_namespace
 from orders_cli.telemetry import CLOCK_OFFSET_LIMIT_MS
 
 MAX_ERRORS_SHOWN = 3
@@ -189,13 +190,36 @@ def any_health(r: RedisClient, keyspace: Keyspace) -> bool:
     return next(iter(r.scan_iter(match=keyspace.health_pattern(), count=500)), None) is not None
 
 
+def ingesters_elsewhere(r: RedisClient, keyspace: Keyspace) -> str | None:
+    """Which other namespaces have live ingesters, for a command that found none in its
+    own: ``2 ingesters report under namespace 'demo', 1 under 'prod'`` (None: none)."""
+    here = keyspace.namespace.rstrip(":")
+    counts: dict[str, int] = {}
+    for key in r.scan_iter(match=HEALTH_ANY_NAMESPACE, count=500):
+        ns = health_namespace(key.decode(errors="replace"))
+        if ns != here:
+            counts[ns] = counts.get(ns, 0) + 1
+    if not counts:
+        return None
+    (ns0, n0), *rest = sorted(counts.items())
+    verb = "ingester reports" if n0 == 1 else "ingesters report"
+    more = "".join(
+        f", {n} under {ns!r}" if ns else f", {n} under the default one" for ns, n in rest
+    )
+    first = f"namespace {ns0!r}" if ns0 else "the default namespace (no --namespace)"
+    return f"{n0} {verb} under {first}{more}"
+
+
 def evaluate(
     records: Sequence[HealthRecord],
     limits: StatusLimits,
     now_ms: int,
     redis_diag: RedisDiagnosis | None = None,
+    elsewhere: str | None = None,
 ) -> Verdict:
-    """Problems make ``orders status`` exit 1; warnings are shown only."""
+    """Problems make ``orders status`` exit 1; warnings are shown only. ``elsewhere``:
+    the other namespaces' live ingesters (:func:`ingesters_elsewhere`), named when there
+    is none here."""
     problems: list[str] = []
     warnings: list[str] = []
     connected = redis_diag.connected_ingesters if redis_diag is not None else ()
@@ -209,12 +233,15 @@ def evaluate(
             " (its health key is missing: are its writes refused?)"
         )
     elif not records:
-        problems.append("no live ingester (no health key: `orders run` is not running)")
+        hint = f"; {elsewhere}" if elsewhere else ""
+        problems.append(
+            f"no live ingester (no health key: `{command('run')}` is not running here){hint}"
+        )
     for rec in records:
         who = rec.ingester_id
         lag_s = max(0.0, (now_ms - rec.heartbeat_ms) / 1000)
-        if not rec.connections:
-            warnings.append(f"{who}: no connections")
+        if not rec.connections:  # starting, or every connection given up: nothing flows
+            problems.append(f"{who}: no connections (no trade can arrive)")
         for c in rec.connections:
             if c.clock_offset_ms is not None and abs(c.clock_offset_ms) > CLOCK_OFFSET_LIMIT_MS:
                 warnings.append(
@@ -237,7 +264,7 @@ def evaluate(
                 f" (> {limits.max_gap_age_s:g}s)"
             )
         red = rec.redis
-        if red.state not in (None, "ok", "unknown"):
+        if red.state not in (None, "ok"):  # "unknown": no write confirmed yet
             why = f" ({red.refusal})" if red.refusal else ""
             problems.append(f"{who}: Redis is {red.state}{why}")
         if red.memory_alert:
@@ -274,4 +301,5 @@ def check_status(
     """Everything ``orders status`` shows: the snapshots, Redis' own state, the verdict."""
     snaps = read_health(r, keyspace)
     diag = diagnose_redis(r)
-    return snaps, diag, evaluate([h.record for h in snaps], limits, now_ms, diag)
+    elsewhere = None if snaps else ingesters_elsewhere(r, keyspace)
+    return snaps, diag, evaluate([h.record for h in snaps], limits, now_ms, diag, elsewhere)

@@ -1,11 +1,10 @@
-"""Following ``trades:{S}:stream`` (``orders tail``): symbol checks, a window's history and
+"""Following ``trades:{S}:stream`` (``orders tail``): a window's history and
 its live part with nothing lost or repeated between them, and the ``--stats`` view (current
 100 ms window + latest 1m bar). Sync; run in a trio thread."""
 
 from __future__ import annotations
 
 import bisect
-import difflib
 import heapq
 import itertools
 from collections.abc import Iterable, Iterator
@@ -14,29 +13,11 @@ from typing import Any, cast
 import attrs
 import orjson
 
-from orders_cli.errors import UsageError
 from orders_cli.models import Trade
 from orders_cli.redis_types import RedisClient
-from orders_cli.store.info import held_symbols
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member, decode_stream_fields
 from orders_cli.store.query import stored_trades
-
-
-def resolve_symbols(r: RedisClient, keyspace: Keyspace, wanted: list[str]) -> list[str]:
-    """Upper-cased ``wanted``; :class:`UsageError` (exit 2) naming close matches if one is
-    not stored."""
-    symbols = [s.strip().upper() for s in wanted if s.strip()]
-    if not symbols:
-        raise UsageError("give at least one SYMBOL, e.g. orders tail BTCUSDT")
-    known = held_symbols(r, keyspace)
-    for s in symbols:
-        if s not in known:
-            close = difflib.get_close_matches(s, sorted(known), n=5, cutoff=0.6)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            where = keyspace.market_prefix.rstrip(":") or "spot"
-            raise UsageError(f"unknown symbol {s!r} (not stored for market {where}){hint}")
-    return symbols
 
 
 @attrs.frozen(slots=True)

@@ -15,7 +15,7 @@ from orders_cli.clock import now_ms
 from orders_cli.errors import RedisUnavailable, StateConflict
 from orders_cli.messages import Backfilled, ExchangeHole, WriterInput
 from orders_cli.models import Gap, Trade
-from orders_cli.ops.tail import resolve_symbols
+from orders_cli.ops.symbols import resolve_symbols
 from orders_cli.ops.verify_ids import IdRange, clip, subtract, to_ranges_merge
 from orders_cli.redis_types import RedisClient
 from orders_cli.store import gaps as gapops

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import random
+import secrets
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Protocol
@@ -62,6 +63,9 @@ class Engine:
         self.rules = cfg.rules
         # one simulator serving several markets counts into one Counter
         self.stats: Counter[str] = Counter() if stats is None else stats
+        # random, not from the seed: two runs of one scenario restart the same ids, and a
+        # store filled by one must not look like the other's (store/origin.py)
+        self.instance = secrets.token_hex(8)
         self.books: dict[str, Book] = {}
         self.order: list[str] = []
         self.subs: dict[str, set[Subscriber]] = {}

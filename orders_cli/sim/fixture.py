@@ -11,6 +11,10 @@ from orders_cli.sim.config import SymbolSpec
 from orders_cli.sim.markets import SPOT, MarketRules
 from orders_cli.sim.recorded import exchange_info_2021
 
+SIMULATOR_MARK = "ordersSimulator"
+"""The top-level exchangeInfo field naming the simulator instance that serves it: a run
+knows it ingests simulator data by what it is served (Binance never sends this field)."""
+
 _ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
 
 
@@ -117,8 +121,11 @@ def visible_by_default(obj: dict[str, Any]) -> bool:
     return bool(perms & {"SPOT", "MARGIN", "LEVERAGED"})
 
 
-def top_level(server_time: int, weight_budget: int, market: MarketRules = SPOT) -> dict[str, Any]:
-    """Everything but ``symbols``: spot's modern keys, the futures' recorded ones."""
+def top_level(
+    server_time: int, weight_budget: int, instance: str, market: MarketRules = SPOT
+) -> dict[str, Any]:
+    """Everything but ``symbols``: spot's modern keys, the futures' recorded ones, and the
+    simulator's mark (``SIMULATOR_MARK``)."""
     info = exchange_info_2021(market)
     limits = [dict(x) for x in info["rateLimits"]]
     for lim in limits:
@@ -127,10 +134,12 @@ def top_level(server_time: int, weight_budget: int, market: MarketRules = SPOT) 
     if market.futures:
         body = {k: v for k, v in info.items() if k != "symbols"}
         body.update(serverTime=server_time, rateLimits=limits)
+        body[SIMULATOR_MARK] = instance
         return body
     return {
         "timezone": "UTC",
         "serverTime": server_time,
         "rateLimits": limits,
         "exchangeFilters": [],
+        SIMULATOR_MARK: instance,
     }

@@ -139,7 +139,7 @@ class Routes:
     # -- exchangeInfo ------------------------------------------------------------------------
     def futures_exchange_info(self) -> dict[str, Any]:
         engine = self.engine
-        body = top_level(engine.now_ms(), engine.cfg.weight_budget, self.rules)
+        body = top_level(engine.now_ms(), engine.cfg.weight_budget, engine.instance, self.rules)
         body["symbols"] = [
             symbol_object(b.spec, b.status, self.rules)
             for b in (engine.books[s] for s in engine.order)
@@ -183,7 +183,8 @@ class Routes:
             if not show_sets:
                 obj["permissionSets"] = []
             objs.append(obj)
-        body = top_level(self.engine.now_ms(), self.engine.cfg.weight_budget)
+        engine = self.engine
+        body = top_level(engine.now_ms(), engine.cfg.weight_budget, engine.instance)
         body["symbols"] = objs
         return body
 

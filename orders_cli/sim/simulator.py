@@ -59,6 +59,11 @@ class Simulator:
         return self.ws_url if market == self.cfg.market else f"{self.ws_url}/{market}"
 
     @property
+    def instance(self) -> str:
+        """This simulator's id, served in exchangeInfo (``fixture.SIMULATOR_MARK``)."""
+        return self.engine.instance
+
+    @property
     def stats(self) -> Counter[str]:
         """Counters: ws_connections, frames_sent, trades, rest:<path>, rest_429, ..."""
         return self.engine.stats

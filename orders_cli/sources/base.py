@@ -89,6 +89,12 @@ class Source(Protocol):
 
     def parse_exchange_info(self, body: bytes) -> list[SymbolInfo]: ...
 
+    def simulator_id(self, body: bytes) -> str | None:
+        """The simulator instance an exchangeInfo body says it comes from (``None``: the
+        exchange itself). A store filled from a simulator holds demo data
+        (``store/origin.py``)."""
+        ...
+
     def parse_weight_limit(self, body: bytes) -> int | None:
         """The per-minute REST weight limit the exchangeInfo body advertises, if any."""
         ...

@@ -69,11 +69,17 @@ class Keyspace:
         """STRING: who fills this keyspace — "simulator" (the demo) or "exchange"."""
         return f"{self._p}orders:origin"
 
-    def data_patterns(self) -> list[str]:
-        """SCAN patterns covering every key of this market and namespace (for a wipe)."""
+    def data_patterns(self) -> dict[str, str]:
+        """SCAN patterns covering every key of this market and namespace, by kind (for a
+        wipe and the counts it shows first)."""
         p = self._p
-        kinds = ("trades:{*", "stats:{*", "symbol:{*", "state:{*", "orders:*")
-        return [p + kind for kind in kinds]
+        return {
+            "trades": f"{p}trades:{{*",
+            "stats": f"{p}stats:{{*",
+            "symbol info": f"{p}symbol:{{*",
+            "ingest state": f"{p}state:{{*",
+            "orders meta": f"{p}orders:*",
+        }
 
     def schema(self) -> str:
         """STRING: the key layout version of this namespace (``store/schema.py``)."""
@@ -92,3 +98,13 @@ class Keyspace:
 
     def prune_lock(self) -> str:
         return f"{self.namespace}orders:prune:lock"
+
+
+HEALTH_ANY_NAMESPACE = "*orders:health:*"
+"""SCAN pattern of every ingester's health key, whatever its namespace."""
+
+
+def health_namespace(key: str) -> str:
+    """The namespace (without its ``:``) of a health key matched by
+    :data:`HEALTH_ANY_NAMESPACE`: ``demo:orders:health:x`` -> ``demo``."""
+    return key.rpartition("orders:health:")[0].rstrip(":")

@@ -3,7 +3,6 @@ from :class:`~orders_cli.store.keys.Keyspace`."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from typing import cast
 
@@ -13,7 +12,6 @@ from orders_cli.stats.bars import Bar
 from orders_cli.stats.codec import decode_bar
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
-from orders_cli.timeframes import TIMEFRAMES
 
 
 def read_bars(r: RedisClient, ks: Keyspace, symbol: str, tf: str, last: int) -> list[Bar]:
@@ -80,22 +78,6 @@ def read_current(r: RedisClient, ks: Keyspace, symbol: str) -> dict[str, str]:
     """The ``stats:{S}:current`` hash as ``str -> str`` (empty if absent)."""
     raw = r.hgetall(ks.stats_current(symbol))
     return {_text(k): _text(v) for k, v in raw.items()}
-
-
-def symbol_known(r: RedisClient, ks: Keyspace, symbol: str) -> bool:
-    """True if any stats key of ``symbol`` exists (or it is in the symbols SET)."""
-    keys = [ks.stats_current(symbol), *(ks.bars(symbol, tf) for tf in TIMEFRAMES)]
-    if int(r.exists(*keys)) > 0:
-        return True
-    return bool(r.sismember(ks.symbols(), symbol))
-
-
-def close_symbols(r: RedisClient, ks: Keyspace, symbol: str, n: int = 5) -> list[str]:
-    """Stored symbols that look like ``symbol`` (difflib), best first."""
-    known = sorted(_text(s) for s in r.smembers(ks.symbols()))
-    matches = difflib.get_close_matches(symbol, known, n=n, cutoff=0.6)
-    prefix = [s for s in known if s.startswith(symbol) and s not in matches]
-    return [*matches, *prefix][:n]
 
 
 def _text(v: bytes | str) -> str:

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from orders_cli.errors import RedisUnavailable
+from orders_cli.hints import command
 from orders_cli.redis_types import RedisClient
 from orders_cli.stats.codec import encode_bar
 from orders_cli.store.keys import SYMBOL_KEY_COUNT, Keyspace
@@ -57,9 +58,10 @@ def recover_rollup(
                 counters["rollup_unrecoverable"] += lost
                 log.warning(
                     "%s: %d coarse bar window(s) left by a previous run are older than the "
-                    "trades' retention and were not recomputed; `orders verify --bars` checks",
+                    "trades' retention and were not recomputed; `%s` checks",
                     st.symbol,
                     lost,
+                    command("verify --bars"),
                 )
             st.revision, st.rollup = int(res[1]), ()
             return st

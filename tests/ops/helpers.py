@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import redis
 
@@ -56,3 +58,19 @@ def bar(r: redis.Redis, ks: Keyspace, symbol: str, tf: str, start_ms: int) -> No
 
 def set_gaps(r: redis.Redis, ks: Keyspace, symbol: str, gaps: list[list[object]]) -> None:
     r.hset(ks.state(symbol), mapping={"watermark": 100, "revision": 7, "gaps": orjson.dumps(gaps)})
+
+
+def run_main(capfd: Any, *args: str) -> tuple[int, str, str]:
+    """``orders ARGS`` in-process (fast: no interpreter start): (exit code, stdout, stderr)."""
+    import sys
+
+    import pytest
+
+    from orders_cli.cli.app import main
+
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    sys.stdout.flush()
+    out, err = capfd.readouterr()
+    return int(info.value.code or 0), out, err

@@ -147,6 +147,7 @@ def test_status_exit_codes(server: Any, capfd: pytest.CaptureFixture[str]) -> No
 
     tel = Telemetry()
     tel.connection("spot#0").set("live")
+    tel.redis_state = "ok"  # "unknown" (no write confirmed yet) is not healthy
     _publish(r, tel)
     rc, out, _ = _main(capfd, server.url, "status", "--json")
     assert rc == 0, out

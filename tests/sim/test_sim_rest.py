@@ -134,7 +134,9 @@ async def test_holes_are_not_served() -> None:
 async def test_exchange_info_filters() -> None:
     async with rest(history_s=0.0) as (_sim, client):
         body = (await _get(client, "/api/v3/exchangeInfo")).json()
-        assert list(body) == ["timezone", "serverTime", "rateLimits", "exchangeFilters", "symbols"]
+        assert list(body) == [
+            "timezone", "serverTime", "rateLimits", "exchangeFilters", "ordersSimulator", "symbols"
+        ]  # fmt: skip
         names = {s["symbol"]: s for s in body["symbols"]}
         assert "GRPUSDT" not in names  # TRD_GRP-only: hidden by default
         assert names["OLDUSDT"]["status"] == "BREAK"
@@ -219,3 +221,16 @@ async def test_other_methods_and_bad_requests_do_not_break_the_server() -> None:
             await stream.receive_some(1024)
             await stream.aclose()
             assert (await client.get("/api/v3/ping")).status_code == 200
+
+
+async def test_exchange_info_names_the_simulator_instance_that_serves_it() -> None:
+    """How a run knows it ingests simulator data (store/origin.py): by what it is served.
+    Each simulator is its own instance (its trade ids start over); Binance never sends it."""
+    from orders_cli.sources.registry import get_source
+
+    spot = get_source("spot")
+    async with rest() as (sim, client):
+        body = (await _get(client, "/api/v3/exchangeInfo")).content
+        assert spot.simulator_id(body) == sim.instance
+        async with rest() as (other, _):
+            assert other.instance != sim.instance

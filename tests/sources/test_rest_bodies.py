@@ -14,6 +14,7 @@ from orders_cli.sources.binance.wire import (
     parse_exchange_info_report,
     permissions_seen,
 )
+from orders_cli.sources.registry import get_source
 from tests.datafiles import BINANCE
 
 FIXTURES = BINANCE
@@ -112,3 +113,16 @@ def test_agg_trades_error_body_keeps_code() -> None:
     with pytest.raises(ExchangeRejected) as info:
         parse_agg_trades("X", b'{"code":-1121,"msg":"Invalid symbol."}')
     assert info.value.code == -1121
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm", "coinm"])
+def test_the_real_exchange_info_names_no_simulator(market: str) -> None:
+    body = (FIXTURES / f"{market}-exchangeInfo-2021.json").read_bytes()
+    assert get_source(market).simulator_id(body) is None
+
+
+@pytest.mark.parametrize(
+    "body", [b"[]", b"not json", b'{"ordersSimulator": 5}', b'{"ordersSimulator": ""}']
+)
+def test_a_simulator_mark_that_is_not_an_instance_id_is_none(body: bytes) -> None:
+    assert get_source("spot").simulator_id(body) is None

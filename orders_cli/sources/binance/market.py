@@ -91,6 +91,9 @@ class BinanceMarket:
     def parse_exchange_info(self, body: bytes) -> list[SymbolInfo]:
         return wire.parse_exchange_info(body)
 
+    def simulator_id(self, body: bytes) -> str | None:
+        return wire.simulator_id(body)
+
     def agg_trades_request(
         self,
         symbol: str,

@@ -373,3 +373,18 @@ def request_weight_limit(body: bytes) -> int | None:
             if type(per) is int and per >= 1:
                 return int(lim["limit"]) // per
     return None
+
+
+SIMULATOR_MARK = "ordersSimulator"
+"""The top-level exchangeInfo field `orders sim` names its instance in (the simulator
+defines the same name on its side: sim imports nothing of ours). Binance never sends it."""
+
+
+def simulator_id(body: bytes) -> str | None:
+    """The simulator instance an exchangeInfo body names, or None (the real exchange)."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    mark = obj.get(SIMULATOR_MARK) if isinstance(obj, dict) else None
+    return mark if isinstance(mark, str) and mark else None
