@@ -318,5 +318,22 @@ def memory_breakdown(r: redis.Redis) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def member_counts(r: redis.Redis) -> dict[str, int]:
+    """Members per key class, the classes of :func:`memory_breakdown` (ZCARD / XLEN)."""
+    out: dict[str, int] = {}
+    for key in r.scan_iter(count=1000):
+        k = key.decode("utf-8", "replace")
+        if k.startswith("trades:") and k.endswith(":latest"):
+            cls, n = "trades_zset", r.zcard(key)
+        elif k.startswith("trades:") and k.endswith(":stream"):
+            cls, n = "trades_stream", r.xlen(key)
+        elif k.startswith("stats:") and r.type(key) == b"zset":
+            cls, n = "stats:" + k.rsplit(":", 1)[1], r.zcard(key)
+        else:
+            continue
+        out[cls] = out.get(cls, 0) + int(n)
+    return dict(sorted(out.items()))
+
+
 def eprint(*args: Any) -> None:
     print(*args, file=sys.stderr, flush=True)

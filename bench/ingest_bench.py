@@ -30,6 +30,7 @@ from benchlib import (
     exit_on_sigterm,
     health,
     loadavg,
+    member_counts,
     memory_breakdown,
     redis_server,
     rss_bytes,
@@ -38,6 +39,7 @@ from benchlib import (
     stored_counts,
     used_memory,
 )
+from memory_formula import memory_formula
 from probe import LatencyProbe
 
 OUT = ROOT / "bench" / "out"
@@ -150,6 +152,7 @@ def measure(
         cmp = compare_truth(r, truth)
     stored_total = cmp["stored"]
     breakdown = memory_breakdown(r)
+    members = member_counts(r)
     res: dict[str, Any] = {
         "window_s": round(dt, 2),
         "generated_per_s": round((g1 - g0) / dt, 1),
@@ -185,6 +188,15 @@ def measure(
     trades_only = per.get("trades_zset", 0) + per.get("trades_stream", 0)
     res["bytes_per_trade_trades_only"] = round(trades_only, 1)
     res["projection_24h_gb_trades_only"] = round(trades_only * DAY_TRADES_ALL_BINANCE_SPOT / 1e9, 2)
+    res["members_by_class"] = members
+    res["memory_formula"] = memory_formula(
+        breakdown,
+        members,
+        run_s=time.monotonic() - t_start,
+        stored_per_s=res["stored_per_s"],
+        active_symbols=res["active_symbols"],
+        stream_retention_s=a.stream_retention_s,
+    )
     return res
 
 
@@ -214,6 +226,12 @@ def cli() -> None:
     p.add_argument("--sample", action="store_true", help="stack-sample orders run (all threads)")
     p.add_argument("--switch-interval-ms", type=float, default=0.0, help="experiment: GIL")
     p.add_argument("--ws-recv-bytes", type=int, default=0, help="experiment: WS read size")
+    p.add_argument(
+        "--stream-retention-s",
+        type=float,
+        default=3600.0,
+        help="the stream retention the 24 h memory formula assumes (orders run's default: 1h)",
+    )
     p.add_argument("orders_args", nargs="*", help="extra `orders run` options (after --)")
     res = main(p.parse_args())
     summary = {k: v for k, v in res.items() if k not in ("samples", "sim", "args")}
