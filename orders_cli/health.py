@@ -9,7 +9,7 @@ Snapshot JSON (version 1)::
                       "reconnects", "last_message_age_s", "last_error", "clock_offset_ms"}],
      "connections_by_state": {"live": n, ...},
      "rates": {"overall": msg/s, "by_market": {"spot": msg/s}, "window_s"},
-     "silent_symbols": [...],          # from ``extra`` (the ingester knows per-symbol times)
+     "silent_symbols": [...],          # Telemetry.silent_symbols (the panel counts them)
      "latency_ms": {"p50", "p99", "max", "samples"},
      "late_trades", "bar_corrections", "malformed", "out_of_range", "duplicates",
      "dropped_overload",
@@ -102,7 +102,7 @@ def snapshot(
         "connections": conns,
         "connections_by_state": by_state,
         "rates": _rates(telemetry, now_mono),
-        "silent_symbols": [],
+        "silent_symbols": list(telemetry.silent_symbols),
         "symbols": {"subscribed": telemetry.symbols_subscribed, "listed": telemetry.symbols_listed},
         "latency_ms": {
             "p50": telemetry.latency_percentile(0.5),

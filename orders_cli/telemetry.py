@@ -69,6 +69,10 @@ class Telemetry:
     oldest_open_gap_mono: float | None = None  # time.monotonic() when it opened: its age
     backfill_queue: int = 0
     channel_depth: int = 0
+    # symbols quiet far longer than usual for them (Processor.silent_symbols): the one
+    # list the panel counts and the health record (`orders status`) names
+    silent_symbols: list[str] = attrs.field(factory=list)
+    example_symbol: str | None = None  # a listed symbol, for the panel's `orders tail` hint
     _labels: Counter[str] = attrs.field(factory=Counter)
 
     def connection(self, shard: str) -> ConnectionState:

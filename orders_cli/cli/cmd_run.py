@@ -8,11 +8,11 @@ from contextlib import ExitStack
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import trio
 import typer
 
 from orders_cli.cli import options as o
+from orders_cli.cli.console import log_handler
 from orders_cli.cli.run_loop import Display, run_ingest
 from orders_cli.config import RunConfig
 from orders_cli.durations import parse_duration
@@ -25,40 +25,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("orders")
 
 
-class _JsonFormatter(logging.Formatter):
-    """One JSON object per line; a record's ``fields`` (``extra={"fields": {...}}``, the
-    summaries) are merged in, so machines read figures, not a message to parse."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            out.update({k: v for k, v in fields.items() if k not in out})
-        return orjson.dumps(out).decode()
-
-
 def setup_logging(json_logs: bool, tty: bool, verbose: bool, console: Any = None) -> None:
     """``console``: the rich Console the live panel draws on — log lines must go through
     the same one, or they tear the panel."""
     level = logging.DEBUG if verbose else logging.INFO
-    handler: logging.Handler
-    if json_logs:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_JsonFormatter())
-    elif tty:
-        from rich.logging import RichHandler
-
-        handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [log_handler(json_logs, tty, console)]
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "trio-websocket"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

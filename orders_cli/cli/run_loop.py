@@ -81,20 +81,28 @@ class _Stop:
             self.ingest.deadline = min(self.ingest.deadline, end - HEALTH_CLEAR_S)
 
 
-async def _display(t: Telemetry, d: Display, title: str, scope: trio.CancelScope) -> None:
+async def _display(
+    t: Telemetry, d: Display, title: str, tail_flags: str, scope: trio.CancelScope
+) -> None:
     """Until ``scope`` is cancelled; a terminal that is gone (EIO, EPIPE after a SIGHUP)
     ends the display, never the run."""
     with scope, contextlib.suppress(OSError):
-        await _draw(t, d, title)
+        await _draw(t, d, title, tail_flags)
 
 
-async def _draw(t: Telemetry, d: Display, title: str) -> None:
+def tail_flags(cfg: RunConfig, embedded: EmbeddedRedis | None) -> str:
+    """The options of `orders tail` that find this run's store."""
+    url = "" if embedded is not None else f" --redis-url {redact(cfg.redis_url)}"
+    return url + (f" --namespace {cfg.namespace.rstrip(':')}" if cfg.namespace else "")
+
+
+async def _draw(t: Telemetry, d: Display, title: str, tail_flags: str) -> None:
     meter = RateMeter()
     if d.tty:
         console = d.console or Console()
         with Live(console=console, refresh_per_second=4, transient=False) as live:
             while True:
-                live.update(panel(t, meter.update(t), title))
+                live.update(panel(t, meter.update(t), title, tail_flags))
                 await trio.sleep(0.25)
     while True:
         await trio.sleep(d.summary_every_s)
@@ -161,7 +169,8 @@ async def _run(
                 )
             ing = Ingester(cfg, source, redis, telemetry, origin=origin)
             root.start_soon(_signals, ing, stop)
-            root.start_soon(_display, telemetry, display, title, stop.display)
+            flags = tail_flags(cfg, embedded)
+            root.start_soon(_display, telemetry, display, title, flags, stop.display)
             if embedded is not None:
                 await root.start(watch_embedded, embedded, telemetry)
             await root.start(run_services, ing)

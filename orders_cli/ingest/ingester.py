@@ -43,6 +43,13 @@ from orders_cli.telemetry import Telemetry
 from orders_cli.ws.wsopen import ws_client_kind
 
 log = logging.getLogger("orders.run")
+EXAMPLE_SYMBOLS = ("BTCUSDT", "ETHUSDT")  # the panel's `orders tail` hint, when listed
+
+
+def example_symbol(trading: Sequence[str]) -> str | None:
+    """The symbol the panel suggests to `orders tail`: a well-known one when listed."""
+    listed = set(trading)
+    return next((s for s in EXAMPLE_SYMBOLS if s in listed), trading[0] if trading else None)
 
 
 class Ingester:
@@ -128,6 +135,7 @@ class Ingester:
             await self.worker.run_retrying(name_connections, self.redis, name)
             trading = [i.symbol for i in infos if i.trading]  # infos: --symbols applied
             t.symbols_listed, t.symbols_subscribed = len(infos), len(trading)
+            t.example_symbol = example_symbol(trading)
             processor = Processor(
                 self.redis,
                 self.ks,
@@ -330,6 +338,7 @@ class Ingester:
         while True:
             if self.writer is not None:
                 t.channel_depth = self.writer.inbox.statistics().current_buffer_used
+                t.silent_symbols = self.writer.processor.silent_symbols()
             if self.backfill is not None:
                 t.backfill_queue = self.backfill.pending() + self.backfill.in_flight
             t.symbols_subscribed = len(self.subscribed)
