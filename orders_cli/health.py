@@ -15,6 +15,8 @@ Snapshot JSON (version 1)::
      "dropped_overload",
      "gaps": {"open", "oldest_open_ms", "oldest_open_age_s", "opened", "filled",
               "exchange_side"},
+     "history": {"complete", "complete_after_s", "symbols_done", "symbols_total", "pages",
+                 "pages_left", "eta_s"},   # the cold-start backfill (Telemetry.history)
      "redis": {"state", "refusal", "used_memory", "maxmemory", "used_ratio",
                "memory_alert", "eviction_policy", "growth_bytes_per_s", "time_to_full_s"},
      ...extra}
@@ -61,6 +63,20 @@ def _rates(telemetry: Telemetry, now_mono: float) -> dict[str, Any]:
     uptime = max(now_mono - telemetry.started_monotonic, 1e-9)
     by_market = {m: n / uptime for m, n in messages_by_market(telemetry).items()}
     return {"overall": sum(by_market.values()), "by_market": by_market, "window_s": uptime}
+
+
+def history_fields(telemetry: Telemetry) -> dict[str, Any]:
+    """The cold-start backfill's progress (Telemetry.history), as health and status show it."""
+    h = telemetry.history
+    return {
+        "complete": h.complete,
+        "complete_after_s": h.complete_after_s,
+        "symbols_done": h.symbols_done,
+        "symbols_total": h.symbols_total,
+        "pages": telemetry.counters["backfill_cold_pages"],
+        "pages_left": h.pages_left,
+        "eta_s": h.eta_s(),
+    }
 
 
 def snapshot(
@@ -128,6 +144,7 @@ def snapshot(
             "exchange_side": counters["gaps_exchange_side"],
         },
         "backfill_queue": telemetry.backfill_queue,
+        "history": history_fields(telemetry),
         "channel_depth": telemetry.channel_depth,
         "redis": {
             "state": telemetry.redis_state,

@@ -47,6 +47,40 @@ class ConnectionState:
 
 
 @attrs.define
+class HistoryProgress:
+    """The cold-start backfill of this run (pipeline/backfill_progress.py): symbols whose
+    history is in the store of the symbols subscribed, REST pages left (an estimate:
+    ids left over the page size, one page for a symbol whose first trade is not located
+    yet) and the moment it was complete: from then on ``verify`` and ``tail --since``
+    see every trade of the window."""
+
+    symbols_total: int = 0
+    symbols_done: int = 0
+    pages_left: int = 0
+    page_weight: int = 0  # REST weight of one aggTrades page
+    weight_per_minute: float = 0.0  # what the REST budget spends a minute (limit x fraction)
+    complete_after_s: float | None = None  # from the start of the run; None: not yet
+
+    @property
+    def complete(self) -> bool:
+        return self.complete_after_s is not None
+
+    @staticmethod
+    def took(seconds: float) -> float:
+        """How long the history took, as the panel, status and the log say it: whole
+        seconds, at least one."""
+        return float(max(1, round(seconds)))
+
+    def eta_s(self) -> float | None:
+        """Seconds the pages left take at the budget's pace (None: no budget known)."""
+        if self.complete or not self.pages_left:
+            return 0.0
+        if self.weight_per_minute <= 0:
+            return None
+        return self.pages_left * self.page_weight * 60 / self.weight_per_minute
+
+
+@attrs.define
 class Telemetry:
     started_monotonic: float = attrs.field(factory=time.monotonic)
     connections: dict[str, ConnectionState] = attrs.field(factory=dict)
@@ -73,6 +107,7 @@ class Telemetry:
     # list the panel counts and the health record (`orders status`) names
     silent_symbols: list[str] = attrs.field(factory=list)
     example_symbol: str | None = None  # a listed symbol, for the panel's `orders tail` hint
+    history: HistoryProgress = attrs.field(factory=HistoryProgress)
     _labels: Counter[str] = attrs.field(factory=Counter)
 
     def connection(self, shard: str) -> ConnectionState:

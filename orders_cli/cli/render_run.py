@@ -4,6 +4,7 @@ one-line summary (logs)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -12,8 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from orders_cli.durations import format_duration
+from orders_cli.health import history_fields
 from orders_cli.redis_conn import MEMORY_WARN_RATIO, time_to_full_s
-from orders_cli.telemetry import CLOCK_OFFSET_LIMIT_MS, ConnState, Telemetry
+from orders_cli.telemetry import CLOCK_OFFSET_LIMIT_MS, ConnState, HistoryProgress, Telemetry
 
 STATE_STYLE: dict[ConnState, str] = {
     "live": "green",
@@ -128,6 +130,20 @@ def footer(t: Telemetry, tail_flags: str = "") -> str:
     )
 
 
+def history_figures(h: Mapping[str, Any]) -> list[Text]:
+    """The cold-start backfill (``health.history_fields``: the panel's and `status`'s):
+    symbols done of total, pages fetched, the ETA; then the moment it was complete."""
+    after = h.get("complete_after_s")
+    if after is not None:
+        return [_fig("history complete in", format_duration(HistoryProgress.took(after)))]
+    eta = h.get("eta_s")
+    return [
+        _fig("history", f"{h.get('symbols_done', 0):,}/{h.get('symbols_total', 0):,}", " symbols"),
+        _fig("pages", f"{h.get('pages', 0):,}", f" ({h.get('pages_left', 0):,} left)"),
+        _fig("ETA", "-" if eta is None else format_duration(round(eta))),
+    ]
+
+
 def panel(t: Telemetry, rate: float, title: str, tail_flags: str = "") -> Panel:
     c = t.counters
     rows: list[list[Text]] = [
@@ -165,6 +181,7 @@ def panel(t: Telemetry, rate: float, title: str, tail_flags: str = "") -> Panel:
             _fig("backfill queue", f"{t.backfill_queue:,}"),
             _fig("REST calls", f"{c['rest_calls']:,}"),
         ],
+        history_figures(history_fields(t)),
     ]
     clock = ""
     off = [cs for cs in t.connections.values() if cs.clock_offset_ms is not None]

@@ -16,11 +16,13 @@ import trio
 
 from orders_cli.clock import now_ms
 from orders_cli.config import RunConfig
+from orders_cli.durations import format_duration
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, UsageError
 from orders_cli.messages import BackfillInput, HeadCheck, WriterInput
 from orders_cli.models import SymbolInfo
 from orders_cli.pipeline.backfill import Backfill
 from orders_cli.pipeline.backfill_gate import PageGate
+from orders_cli.pipeline.backfill_progress import HistoryWatch
 from orders_cli.pipeline.backfill_sweep import sweep_interval, sweeper
 from orders_cli.pipeline.closeout import Closeout, find_closeout
 from orders_cli.pipeline.discovery import fetch_exchange_info
@@ -335,11 +337,29 @@ class Ingester:
 
     async def _gauges(self) -> None:
         t = self.telemetry
+        weight = (
+            self._rest.weight_limit if self._rest else self.source.limits.rest_weight_per_minute
+        )
+        history = HistoryWatch(
+            t,
+            page_weight=self.source.limits.agg_trades_weight,
+            weight_per_minute=weight * self.cfg.rest_weight_fraction,
+        )
         while True:
             if self.writer is not None:
                 t.channel_depth = self.writer.inbox.statistics().current_buffer_used
                 t.silent_symbols = self.writer.processor.silent_symbols()
             if self.backfill is not None:
                 t.backfill_queue = self.backfill.pending() + self.backfill.in_flight
-            t.symbols_subscribed = len(self.subscribed)
+            subscribed = self.subscribed
+            t.symbols_subscribed = len(subscribed)
+            if self.writer is not None and self.backfill is not None:
+                w, bf = self.writer, self.backfill
+                if history.update(subscribed, w.processor.states, w.heads_seen, bf.heads_empty):
+                    log.info(
+                        "%d symbols live, history complete in %s: `orders verify` and "
+                        "`orders tail --since` see every trade of the window from now on",
+                        len(subscribed),
+                        format_duration(t.history.took(t.history.complete_after_s or 0.0)),
+                    )
             await trio.sleep(0.5)

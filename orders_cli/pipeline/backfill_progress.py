@@ -1,0 +1,80 @@
+"""The cold-start backfill's progress and its ready moment, in ``Telemetry.history``.
+
+A symbol's history is complete when a head check of it was applied by the writer since
+its connection went live (or REST had no trade of it at all) and its state holds no gap
+but exchange-side holes: the cold start ended and what came before the first live trade
+is stored. The run's history is complete when every subscribed symbol's is; that moment
+is latched (a later gap is a gap, not a new cold start) and logged once.
+
+Pages left are estimated from the queued cold work (:func:`pages_for`); the ETA is that
+times the page's weight over what the REST budget spends a minute
+(``HistoryProgress.eta_s``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Mapping
+
+import trio
+
+from orders_cli.pipeline.backfill_queue import LocateWork, RangeWork, Work
+from orders_cli.store.planner import SymbolState
+from orders_cli.telemetry import Telemetry
+
+
+def pages_for(work: Work, page_limit: int) -> int:
+    """REST pages ``work`` still needs, if it is cold-start work (else 0): a locate or a
+    range up to the head is one page as far as we know; a bounded range its ids over the
+    page size, rounded up."""
+    if isinstance(work, LocateWork):
+        return 1
+    if not isinstance(work, RangeWork) or not work.cold:
+        return 0
+    if work.last is None:
+        return 1
+    return max(1, math.ceil((work.last - work.first + 1) / page_limit))
+
+
+def cold_pages(items: Iterable[Work], page_limit: int) -> int:
+    return sum(pages_for(w, page_limit) for w in items)
+
+
+def symbol_done(state: SymbolState | None, head_seen: bool, head_empty: bool) -> bool:
+    """See the module doc: checked since live, and nothing missing."""
+    if state is None or state.watermark is None:
+        return head_empty
+    if not (head_seen or head_empty):
+        return False
+    return all(g.exchange_side for g in state.gaps)
+
+
+class HistoryWatch:
+    """Updates ``telemetry.history`` from the writer's states and the backfill's work."""
+
+    def __init__(self, telemetry: Telemetry, *, page_weight: int, weight_per_minute: float):
+        self.history = telemetry.history
+        self.history.page_weight = page_weight
+        self.history.weight_per_minute = weight_per_minute
+        self._started = trio.current_time()
+
+    def update(
+        self,
+        symbols: Collection[str],
+        states: Mapping[str, SymbolState],
+        heads_seen: Collection[str],
+        heads_empty: Collection[str],
+    ) -> bool:
+        """Returns True once: at the moment the history became complete (``pages_left``
+        is the backfill's own figure)."""
+        h = self.history
+        if h.complete:
+            return False
+        h.symbols_total = len(symbols)
+        h.symbols_done = sum(
+            symbol_done(states.get(s), s in heads_seen, s in heads_empty) for s in symbols
+        )
+        if h.symbols_done < h.symbols_total or h.pages_left:
+            return False
+        h.complete_after_s = round(trio.current_time() - self._started, 3)
+        return True
