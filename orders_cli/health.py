@@ -42,6 +42,9 @@ from orders_cli.store.keys import Keyspace
 from orders_cli.telemetry import Telemetry
 
 VERSION = 1
+HEALTH_TTL_S = 10
+"""A health record outlives its ingester by at most this long (a run that could not
+delete it: a second Ctrl-C, a kill)."""
 MEMORY_ALERT_RATIO = MEMORY_WARN_RATIO
 
 Write = Callable[[str, bytes, int], Awaitable[None]]
@@ -169,7 +172,7 @@ async def publish_health(
     telemetry: Telemetry,
     ingester_id: str,
     interval: float = 2.0,
-    ttl: int = 10,
+    ttl: int = HEALTH_TTL_S,
     extra: Callable[[], Mapping[str, Any]] | None = None,
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,

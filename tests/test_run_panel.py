@@ -10,7 +10,7 @@ import re
 from rich.cells import cell_len
 from rich.console import Console
 
-from orders_cli.cli.render_run import panel
+from orders_cli.cli.render_run import logfmt, panel, stop_fields, stop_sentence
 from orders_cli.health import snapshot
 from orders_cli.telemetry import Telemetry
 
@@ -123,3 +123,22 @@ def test_log_lines_carry_one_utc_timestamp_form_on_the_rich_and_the_plain_handle
     line = plain.formatter.format(_record("live: 3 symbols"))
     assert line.startswith("2026-12-04T15:20:50Z INFO orders.run: live: 3 symbols"), line
     assert UTC_STAMP.findall(line) == ["2026-12-04T15:20:50Z"]
+
+
+def test_a_stopped_run_ends_with_a_sentence_on_a_terminal_and_logfmt_off_it() -> None:
+    tel = Telemetry()
+    tel.count("trades_stored", 82_916)
+    tel.count("duplicates", 1)
+    tel.history.symbols_total, tel.history.symbols_done = 303, 291
+    fields = stop_fields(tel, 164.2, "stopped")
+    assert stop_sentence(fields) == (
+        "stopped after 2m44s: 82,916 trades stored, 1 duplicate dropped, 0 ids in open "
+        "gaps; the backfill of 12 symbols resumes on the next start; embedded Redis stopped"
+    )
+    line = logfmt(fields)
+    assert line.startswith("after_s=164.2 stored=82916 dup=1 ")
+    assert line.endswith(" backfill_resumes=12 embedded_redis=stopped")
+    tel.history.complete_after_s = 41.0
+    assert stop_sentence(stop_fields(tel, 3.0, None)) == (
+        "stopped after 3s: 82,916 trades stored, 1 duplicate dropped, 0 ids in open gaps"
+    )

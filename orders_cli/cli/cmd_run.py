@@ -13,7 +13,7 @@ import typer
 
 from orders_cli.cli import options as o
 from orders_cli.cli.console import log_handler
-from orders_cli.cli.run_loop import Display, run_ingest
+from orders_cli.cli.run_loop import Display, report_stop, run_ingest
 from orders_cli.config import RunConfig
 from orders_cli.durations import parse_duration
 from orders_cli.errors import UsageError, orders_error_in
@@ -205,7 +205,7 @@ def register(app: typer.Typer) -> None:
                 tty=tty, summary_every_s=summary_every, console=console, json_logs=json_logs
             )
             try:
-                trio.run(
+                telemetry, stopped = trio.run(
                     partial(
                         run_ingest,
                         cfg,
@@ -223,3 +223,5 @@ def register(app: typer.Typer) -> None:
                 if err is not None:
                     raise err from None
                 raise
+        if stopped:  # after the exit stack: the embedded Redis has stopped (or not)
+            report_stop(telemetry, display, embedded)

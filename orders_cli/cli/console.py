@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import termios
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +28,28 @@ def out_console() -> Console:
     if sys.stdout.isatty() or os.environ.get("COLUMNS"):
         return Console()
     return Console(width=PIPE_WIDTH)
+
+
+@contextlib.contextmanager
+def no_control_echo(fd: int) -> Iterator[None]:
+    """While the live panel is drawn on the terminal ``fd``: keys like Ctrl-C are not
+    echoed as ``^C``. The echo lands after the panel's last line, at its right edge, so
+    the cursor wraps to the next line; the next redraw then starts one line low and
+    leaves the old top border behind (a torn panel). The terminal is restored on exit."""
+    try:
+        old = termios.tcgetattr(fd)
+    except (termios.error, OSError):  # not a terminal (or gone): nothing to change
+        old = None
+    if old is not None:
+        quiet = list(old)
+        quiet[3] &= ~termios.ECHOCTL
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        if old is not None:
+            with contextlib.suppress(termios.error, OSError):  # a terminal gone meanwhile
+                termios.tcsetattr(fd, termios.TCSANOW, old)
 
 
 def utc_stamp(epoch_s: float) -> str:

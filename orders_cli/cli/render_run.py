@@ -233,6 +233,46 @@ def summary_fields(t: Telemetry, rate: float) -> dict[str, Any]:
     }
 
 
+def logfmt(fields: Mapping[str, Any]) -> str:
+    """``k=v`` pairs; a value with a space is quoted."""
+    return " ".join(f'{k}="{v}"' if " " in str(v) else f"{k}={v}" for k, v in fields.items())
+
+
 def summary_line(t: Telemetry, rate: float) -> str:
     f = summary_fields(t, rate)
     return " ".join(f"{k}={v}/s" if k == "rate" else f"{k}={v}" for k, v in f.items())
+
+
+def stop_fields(t: Telemetry, after_s: float, embedded: str | None) -> dict[str, Any]:
+    """The end of a stopped run: how long it ran, the summary's figures, how many
+    symbols' backfill resumes on the next start, what became of the embedded Redis."""
+    fields: dict[str, Any] = {"after_s": round(after_s, 1)}
+    fields.update(summary_fields(t, 0.0))
+    del fields["rate"]
+    h = t.history
+    fields["backfill_resumes"] = 0 if h.complete else h.symbols_total - h.symbols_done
+    if embedded is not None:
+        fields["embedded_redis"] = embedded
+    return fields
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def stop_sentence(f: Mapping[str, Any]) -> str:
+    """``stop_fields`` for a person: "stopped after 2m44s: 82,916 trades stored, 1
+    duplicate dropped, 0 ids in open gaps; the backfill of 12 symbols resumes on the
+    next start; embedded Redis stopped"."""
+    parts = [
+        f"stopped after {format_duration(round(f['after_s']))}: "
+        f"{_count(f['stored'], 'trade', 'trades')} stored, "
+        f"{_count(f['dup'], 'duplicate', 'duplicates')} dropped, "
+        f"{_count(f['gaps_open'], 'id', 'ids')} in open gaps"
+    ]
+    if f["backfill_resumes"]:
+        n = f["backfill_resumes"]
+        parts.append(f"the backfill of {_count(n, 'symbol', 'symbols')} resumes on the next start")
+    if "embedded_redis" in f:
+        parts.append(f"embedded Redis {f['embedded_redis']}")
+    return "; ".join(parts)

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from typing import Any
 
 import attrs
@@ -15,11 +16,21 @@ import trio
 from rich.console import Console
 from rich.live import Live
 
+from orders_cli.cli.console import no_control_echo
 from orders_cli.cli.embedded_watch import watch_embedded
-from orders_cli.cli.render_run import RateMeter, panel, summary_fields, summary_line
+from orders_cli.cli.render_run import (
+    RateMeter,
+    logfmt,
+    panel,
+    stop_fields,
+    stop_sentence,
+    summary_fields,
+    summary_line,
+)
 from orders_cli.config import RunConfig
 from orders_cli.embedded import EmbeddedRedis
 from orders_cli.gctune import tuned_gc
+from orders_cli.health import HEALTH_TTL_S
 from orders_cli.ingest.ingester import Ingester
 from orders_cli.ingest.services import clear_health, run_services
 from orders_cli.redis_types import RedisClient
@@ -52,14 +63,16 @@ async def _signals(ing: Ingester, stop: _Stop) -> None:
         async for sig in signals:
             if sig == signal.SIGHUP:
                 stop.display.cancel()
+            name = "Ctrl-C" if sig == signal.SIGINT else signal.Signals(sig).name
             if ing.stopping:
-                log.warning("second signal: stopping now")
+                log.warning("second %s: stopping now; skipped: %s", name, skipped(ing.telemetry))
                 stop.whole.cancel()
                 return
             log.info(
-                "stopping (%s): flushing what was received (at most %gs)",
-                signal.Signals(sig).name,
+                "stopping (%s): flushing what was received (at most %gs); %s again stops at once",
+                name,
                 STOP_GRACE_S,
+                name,
             )
             ing.stop()
             stop.begin(trio.current_time())
@@ -100,7 +113,10 @@ async def _draw(t: Telemetry, d: Display, title: str, tail_flags: str) -> None:
     meter = RateMeter()
     if d.tty:
         console = d.console or Console()
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
+        with (
+            no_control_echo(sys.stderr.fileno()),
+            Live(console=console, refresh_per_second=4, transient=False) as live,
+        ):
             while True:
                 live.update(panel(t, meter.update(t), title, tail_flags))
                 await trio.sleep(0.25)
@@ -121,9 +137,10 @@ async def run_ingest(
     metrics_port: int | None = None,
     origin: str | None = None,
     embedded: EmbeddedRedis | None = None,
-) -> Telemetry:
+) -> tuple[Telemetry, bool]:
     """``origin``: the keyspace claim (store/origin.py), made once the exchange answered.
-    ``embedded``: the embedded Redis this run uses, restarted if it dies."""
+    ``embedded``: the embedded Redis this run uses, restarted if it dies. Returns the
+    run's telemetry and whether a stop signal ended it (then :func:`report_stop`)."""
     telemetry = Telemetry()
     with contextlib.ExitStack() as stack:
         if metrics_port is not None:
@@ -133,8 +150,10 @@ async def run_ingest(
             stack.callback(server.shutdown)
             log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", metrics_port)
         stack.enter_context(tuned_gc())
-        await _run(cfg, source, redis, display, telemetry, sim_cfg, title, origin, embedded)
-    return telemetry
+        stopped = await _run(
+            cfg, source, redis, display, telemetry, sim_cfg, title, origin, embedded
+        )
+    return telemetry, stopped
 
 
 async def _run(
@@ -147,7 +166,7 @@ async def _run(
     title: str,
     origin: str | None,
     embedded: EmbeddedRedis | None,
-) -> None:
+) -> bool:
     stop = _Stop()
     flushed = False
     with stop.whole:
@@ -184,11 +203,33 @@ async def _run(
             "the next start re-fetches what is missing from the exchange",
             STOP_GRACE_S,
         )
-    if ing.stopping:
-        if display.json_logs:  # every line of --json-logs is JSON
-            fields = summary_fields(telemetry, 0.0)
-            del fields["rate"]
-            log.info("stopped", extra={"fields": fields})
-        else:
-            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
-                print(summary_line(telemetry, 0.0).replace("rate=0/s ", ""), file=sys.stderr)
+    return ing.stopping
+
+
+def skipped(t: Telemetry) -> str:
+    """What a second stop signal gives up (said when it comes)."""
+    return (
+        f"writing {t.channel_depth:,} received inputs (the next start fetches what is "
+        f"missing from the exchange) and deleting the health record (it expires within "
+        f"{HEALTH_TTL_S}s)"
+    )
+
+
+def report_stop(t: Telemetry, display: Display, embedded: EmbeddedRedis | None) -> None:
+    """The run's last line after a stop signal: a sentence for the person at the
+    terminal, logfmt (or JSON with --json-logs) for a log reader."""
+    fields = stop_fields(t, time.monotonic() - t.started_monotonic, embedded_note(embedded))
+    if display.json_logs:  # every line of --json-logs is JSON
+        log.info("stopped", extra={"fields": fields})
+    elif display.tty:
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+            print(stop_sentence(fields), file=sys.stderr)
+    else:
+        log.info("stopped %s", logfmt(fields), extra={"fields": fields})
+
+
+def embedded_note(embedded: EmbeddedRedis | None) -> str | None:
+    """After the run's exit stack closed: did the embedded Redis stop with it?"""
+    if embedded is None:
+        return None
+    return "left running" if embedded.alive() else "stopped"

@@ -15,7 +15,14 @@ import pytest
 import trio
 
 from orders_cli.sim import SimConfig, Simulator
-from tests.integration.cliproc import ROOT, cli_env, collect, orders_argv, stored_count
+from tests.integration.cliproc import (
+    ROOT,
+    cli_env,
+    collect,
+    orders_argv,
+    stop_summary,
+    stored_count,
+)
 from tests.integration.replay_server import wait_for
 from tests.redis_server import RedisServer
 
@@ -98,9 +105,7 @@ async def test_sighup_stops_the_run_like_sigterm_flushed_and_without_a_health_ke
     assert "Traceback" not in stderr, stderr[-3000:]
     r = redis_server.client()
     assert _health_keys(r) == []
-    lines = [line for line in stderr.splitlines() if line.startswith("stored=")]
-    assert lines, stderr[-3000:]
-    fields = dict(part.split("=", 1) for part in lines[-1].split() if "=" in part)
+    fields = stop_summary(stderr)
     assert int(fields["stored"]) == stored_count(r, list(sim.truth_by_symbol())) > 1000
 
 
