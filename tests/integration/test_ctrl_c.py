@@ -2,7 +2,7 @@
 that is the run's controlling terminal, so the line discipline itself turns the key into
 SIGINT and echoes it) the panel is not torn by a `^C` echo, the first Ctrl-C says that a
 second one stops at once, the second says what it skipped, and the run ends with one
-human sentence; through a pipe the same end is one logfmt line."""
+human sentence (through a pipe: one logfmt line, tests/integration/test_signals.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import contextlib
 import fcntl
 import os
 import re
-import signal
 import struct
-import subprocess
 import termios
 from collections.abc import Callable
 from typing import Any
@@ -24,9 +22,7 @@ from orders_cli.sim import SimConfig, Simulator
 from tests.integration.cliproc import (
     ROOT,
     cli_env,
-    collect,
     orders_argv,
-    stop_summary,
     stored_count,
 )
 from tests.integration.replay_server import wait_for
@@ -35,7 +31,7 @@ from tests.redis_server import RedisServer
 pytestmark = pytest.mark.integration
 
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
-HUMAN_END = re.compile(
+HUMAN_END = re.compile(  # tests/integration/test_signals.py: never through a pipe
     r"stopped after \w+: [\d,]+ trades stored, [\d,]+ duplicates? dropped, "
     r"[\d,]+ ids in open gaps"
 )
@@ -152,45 +148,3 @@ async def test_a_second_ctrl_c_stops_at_once_and_says_what_it_skipped(
     assert rc == 0, text[-3000:]
     assert "second Ctrl-C: stopping now; skipped: writing" in text, text[-3000:]
     assert "deleting the health record" in text
-
-
-async def test_ctrl_c_through_a_pipe_ends_with_one_logfmt_line(redis_server: RedisServer) -> None:
-    sim = Simulator(SimConfig.from_fixture(n_symbols=30, seed=6, total_rate=1500.0))
-    r = redis_server.client()
-    err = bytearray()
-    eof = trio.Event()
-    with trio.fail_after(60):
-        async with trio.open_nursery() as n:
-            await n.start(sim.serve)
-            symbols = list(sim.truth_by_symbol())
-            proc = await trio.lowlevel.open_process(
-                _argv(redis_server.url, sim),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                cwd=ROOT,
-                env=cli_env(),
-            )
-            n.start_soon(collect, proc.stderr, err, eof)
-            try:
-                with trio.fail_after(30):
-                    await wait_for(lambda: stored_count(r, symbols) > 1000, interval=0.1)
-                    await wait_for(lambda: b"history complete" in err)
-                proc.send_signal(signal.SIGINT)
-                with trio.fail_after(20):
-                    rc = await proc.wait()
-            finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
-            with trio.fail_after(5):
-                await eof.wait()
-            sim.stop_trading()
-            n.cancel_scope.cancel()
-    stderr = err.decode()
-    assert rc == 0, stderr[-3000:]
-    assert "Ctrl-C again stops at once" in stderr
-    assert not HUMAN_END.search(stderr)
-    fields = stop_summary(stderr)
-    assert int(fields["stored"]) == stored_count(r, symbols) > 1000
-    assert float(fields["after_s"]) > 0 and fields["backfill_resumes"] == "0"
