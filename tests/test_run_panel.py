@@ -4,12 +4,16 @@ command; log lines stamped in one UTC form, on the rich and the plain handler al
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import re
+import termios
 
 from rich.cells import cell_len
 from rich.console import Console
 
+from orders_cli.cli.console import log_handler, no_control_echo
 from orders_cli.cli.render_run import logfmt, panel, stop_fields, stop_sentence
 from orders_cli.health import snapshot
 from orders_cli.telemetry import Telemetry
@@ -110,7 +114,6 @@ def _record(msg: str) -> logging.LogRecord:
 
 
 def test_log_lines_carry_one_utc_timestamp_form_on_the_rich_and_the_plain_handler() -> None:
-    from orders_cli.cli.console import log_handler
 
     console = Console(width=120, record=True, color_system=None)
     rich_handler = log_handler(json_logs=False, tty=True, console=console)
@@ -142,3 +145,18 @@ def test_a_stopped_run_ends_with_a_sentence_on_a_terminal_and_logfmt_off_it() ->
     assert stop_sentence(stop_fields(tel, 3.0, None)) == (
         "stopped after 3s: 82,916 trades stored, 1 duplicate dropped, 0 ids in open gaps"
     )
+
+
+def test_the_control_key_echo_is_off_while_the_panel_draws_and_restored_after() -> None:
+    master, slave = os.openpty()
+    try:
+        with open(slave, "w", closefd=False) as tty:
+            assert termios.tcgetattr(slave)[3] & termios.ECHOCTL
+            with no_control_echo(tty):
+                assert not termios.tcgetattr(slave)[3] & termios.ECHOCTL
+            assert termios.tcgetattr(slave)[3] & termios.ECHOCTL
+        with no_control_echo(io.StringIO()):  # not a terminal: nothing to do
+            pass
+    finally:
+        os.close(master)
+        os.close(slave)

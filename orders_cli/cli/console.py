@@ -11,7 +11,7 @@ import termios
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 from rich.console import Console
@@ -31,15 +31,16 @@ def out_console() -> Console:
 
 
 @contextlib.contextmanager
-def no_control_echo(fd: int) -> Iterator[None]:
-    """While the live panel is drawn on the terminal ``fd``: keys like Ctrl-C are not
+def no_control_echo(stream: TextIO) -> Iterator[None]:
+    """While the live panel is drawn on the terminal ``stream``: keys like Ctrl-C are not
     echoed as ``^C``. The echo lands after the panel's last line, at its right edge, so
     the cursor wraps to the next line; the next redraw then starts one line low and
     leaves the old top border behind (a torn panel). The terminal is restored on exit."""
     try:
+        fd = stream.fileno()
         old = termios.tcgetattr(fd)
-    except (termios.error, OSError):  # not a terminal (or gone): nothing to change
-        old = None
+    except (termios.error, OSError, ValueError):  # not a terminal (or gone): no change
+        fd, old = -1, None
     if old is not None:
         quiet = list(old)
         quiet[3] &= ~termios.ECHOCTL

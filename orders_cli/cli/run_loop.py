@@ -114,7 +114,7 @@ async def _draw(t: Telemetry, d: Display, title: str, tail_flags: str) -> None:
     if d.tty:
         console = d.console or Console()
         with (
-            no_control_echo(sys.stderr.fileno()),
+            no_control_echo(sys.stderr),
             Live(console=console, refresh_per_second=4, transient=False) as live,
         ):
             while True:
