@@ -57,7 +57,7 @@ from orders_cli.pipeline.backfill_plan import (
     WindowedColdStart,
     planner_for,
 )
-from orders_cli.pipeline.backfill_progress import cold_pages
+from orders_cli.pipeline.backfill_progress import ColdPages
 from orders_cli.pipeline.backfill_queue import (
     HeadWork,
     LocateWork,
@@ -156,7 +156,7 @@ class Backfill:
         self._paused_until = 0.0  # trio clock: no call before (a ban, a 429)
         self._wake = trio.Event()
         self._input_closed = False
-        self._cold_pages: dict[str, int] = {}  # cold-start pages left, per symbol (estimate)
+        self._cold_pages = ColdPages(self._page_limit)
         self.heads_empty: set[str] = set()
         """Symbols whose head check found no trade at all (nothing to backfill)."""
         self.done = 0
@@ -243,12 +243,8 @@ class Backfill:
 
     def _count_cold_pages(self, symbol: str) -> None:
         """The estimate of ``symbol``'s cold-start pages left, after its queue changed."""
-        left = cold_pages(self._queue.items(symbol), self._page_limit)
-        if left:
-            self._cold_pages[symbol] = left
-        else:
-            self._cold_pages.pop(symbol, None)
-        self._telemetry.history.pages_left = sum(self._cold_pages.values())
+        self._cold_pages.update(symbol, self._queue.items(symbol))
+        self._telemetry.history.pages_left = self._cold_pages.total()
 
     def _changed(self) -> None:
         self._telemetry.backfill_queue = len(self._queue)

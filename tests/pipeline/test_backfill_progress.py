@@ -18,7 +18,7 @@ from orders_cli.metrics import TelemetryCollector
 from orders_cli.models import Gap
 from orders_cli.ops.status import Verdict
 from orders_cli.pipeline.backfill import Backfill
-from orders_cli.pipeline.backfill_progress import HistoryWatch, pages_for
+from orders_cli.pipeline.backfill_progress import ColdPages, HistoryWatch, pages_for
 from orders_cli.pipeline.backfill_queue import LocateWork, RangeWork
 from orders_cli.sources.base import RestRequest
 from orders_cli.store.planner import SymbolState
@@ -53,6 +53,18 @@ class _Watched(FakeExchange):
     async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes:
         self.left_at_call.append(self.telemetry.history.pages_left)
         return await super().get(req, speculative=speculative)
+
+
+def test_a_symbol_not_located_yet_counts_as_many_pages_as_the_located_ones_took() -> None:
+    pages = ColdPages(1_000)
+    pages.update("A", [LocateWork("A", T0, 2_501, 5, 0)])
+    pages.update("B", [LocateWork("B", T0, 9_000, 5, 1)])
+    assert pages.total() == 2  # nothing located yet: a page each
+    pages.update("A", [RangeWork("A", 1, 2_500, 5, 0, cold=True)])  # 1 + 3 pages for A
+    assert pages.total() == 3 + 4  # A's 3 left, B as many as A took
+    pages.update("A", [])
+    pages.update("B", [])  # B had nothing in the window
+    assert pages.total() == 0 and "A" not in pages
 
 
 async def test_a_cold_start_counts_its_pages_and_what_is_left_as_they_come(
