@@ -59,6 +59,7 @@ class HistoryProgress:
     pages_left: int = 0
     page_weight: int = 0  # REST weight of one aggTrades page
     weight_per_minute: float = 0.0  # what the REST budget spends a minute (limit x fraction)
+    pages_per_s: float | None = None  # cold pages fetched a second lately (None: not known)
     complete_after_s: float | None = None  # from the start of the run; None: not yet
 
     @property
@@ -72,12 +73,17 @@ class HistoryProgress:
         return float(max(1, round(seconds)))
 
     def eta_s(self) -> float | None:
-        """Seconds the pages left take at the budget's pace (None: no budget known)."""
+        """Seconds the pages left take: at the REST budget's pace (pages x weight over the
+        weight a minute), or at the pace of late when that is slower (the writer, not
+        REST, may be the bound). None: neither is known."""
         if self.complete or not self.pages_left:
             return 0.0
-        if self.weight_per_minute <= 0:
-            return None
-        return self.pages_left * self.page_weight * 60 / self.weight_per_minute
+        etas = []
+        if self.weight_per_minute > 0:
+            etas.append(self.pages_left * self.page_weight * 60 / self.weight_per_minute)
+        if self.pages_per_s:
+            etas.append(self.pages_left / self.pages_per_s)
+        return max(etas, default=None)
 
 
 @attrs.define

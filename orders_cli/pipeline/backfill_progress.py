@@ -14,6 +14,7 @@ times the page's weight over what the REST budget spends a minute
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Collection, Iterable, Mapping
 
 import trio
@@ -82,14 +83,32 @@ def symbol_done(state: SymbolState | None, head_seen: bool, head_empty: bool) ->
     return all(g.exchange_side for g in state.gaps)
 
 
+PACE_WINDOW_S = 30.0
+PACE_MIN_S = 5.0
+
+
 class HistoryWatch:
     """Updates ``telemetry.history`` from the writer's states and the backfill's work."""
 
     def __init__(self, telemetry: Telemetry, *, page_weight: int, weight_per_minute: float):
+        self.telemetry = telemetry
         self.history = telemetry.history
         self.history.page_weight = page_weight
         self.history.weight_per_minute = weight_per_minute
         self._started = trio.current_time()
+        self._fetched: deque[tuple[float, int]] = deque()  # (trio time, cold pages fetched)
+
+    def _pace(self) -> None:
+        """Cold pages a second over the last :data:`PACE_WINDOW_S` (at least
+        :data:`PACE_MIN_S` of it seen)."""
+        now, fetched = trio.current_time(), self.telemetry.counters["backfill_cold_pages"]
+        samples = self._fetched
+        samples.append((now, fetched))
+        while len(samples) > 2 and now - samples[1][0] >= PACE_WINDOW_S:
+            samples.popleft()
+        then, before = samples[0]
+        if now - then >= PACE_MIN_S:
+            self.history.pages_per_s = (fetched - before) / (now - then)
 
     def update(
         self,
@@ -103,6 +122,7 @@ class HistoryWatch:
         h = self.history
         if h.complete:
             return False
+        self._pace()
         h.symbols_total = len(symbols)
         h.symbols_done = sum(
             symbol_done(states.get(s), s in heads_seen, s in heads_empty) for s in symbols

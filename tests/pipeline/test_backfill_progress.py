@@ -34,6 +34,22 @@ def test_the_eta_is_the_pages_left_times_their_weight_over_the_budgets_weight_a_
     assert HistoryProgress(pages_left=5, page_weight=4, weight_per_minute=0).eta_s() is None
 
 
+async def test_the_eta_follows_the_pace_of_late_when_it_is_slower_than_the_budget(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    tel = Telemetry()
+    watch = HistoryWatch(tel, page_weight=4, weight_per_minute=48_000)  # 200 pages/s
+    tel.history.pages_left = 100
+    watch.update(["A"], {}, set(), set())
+    assert tel.history.eta_s() == 0.5  # no pace seen yet: the budget's arithmetic
+    for _ in range(40):  # the writer takes 10 pages a second
+        await trio.sleep(1)
+        tel.count("backfill_cold_pages", 10)
+        watch.update(["A"], {}, set(), set())
+    assert tel.history.pages_per_s == 10.0
+    assert tel.history.eta_s() == 10.0
+
+
 def test_pages_left_of_cold_work_are_its_ids_over_the_page_size_rounded_up() -> None:
     assert pages_for(RangeWork("A", 1, 2_500, 5, 0, cold=True), 1_000) == 3
     assert pages_for(RangeWork("A", 1, 1_000, 5, 0, cold=True), 1_000) == 1
