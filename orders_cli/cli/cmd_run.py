@@ -146,8 +146,11 @@ def register(app: typer.Typer) -> None:
 
         Discovers every symbol (exchangeInfo), subscribes all TRADING ones over as few
         connections as the limits allow, stores each trade exactly once, backfills gaps
-        and resumes after a restart. Ctrl-C, SIGTERM and SIGHUP stop cleanly (what was
-        received is written, the health record removed, within the grace the log prints).
+        and resumes after a restart. On a terminal a live panel shows it (the cold-start
+        backfill's progress too; one log line says when the history is complete). Ctrl-C,
+        SIGTERM and SIGHUP stop cleanly (what was received is written, the health record
+        removed, within the grace the log prints; a second Ctrl-C stops at once) and the
+        run ends with a one-line summary.
 
         Examples:
 
