@@ -10,12 +10,14 @@ Snapshot JSON (version 1)::
                       "silent_alarm", "silent_alarms"}],
      "connections_by_state": {"live": n, ...},
      "rates": {"overall": msg/s, "by_market": {"spot": msg/s}, "window_s"},
-     "silent_symbols": [...],          # from ``extra`` (the ingester knows per-symbol times)
+     "silent_symbols": [...],          # Telemetry.silent_symbols (the panel counts them)
      "latency_ms": {"p50", "p99", "max", "samples"},
      "late_trades", "bar_corrections", "malformed", "out_of_range", "duplicates",
      "dropped_overload",
      "gaps": {"open", "oldest_open_ms", "oldest_open_age_s", "opened", "filled",
               "exchange_side"},
+     "history": {"complete", "complete_after_s", "symbols_done", "symbols_total", "pages",
+                 "pages_left", "eta_s"},   # the cold-start backfill (Telemetry.history)
      "redis": {"state", "refusal", "used_memory", "maxmemory", "used_ratio",
                "memory_alert", "eviction_policy", "growth_bytes_per_s", "time_to_full_s"},
      ...extra}
@@ -41,6 +43,9 @@ from orders_cli.store.keys import Keyspace
 from orders_cli.telemetry import Telemetry
 
 VERSION = 1
+HEALTH_TTL_S = 10
+"""A health record outlives its ingester by at most this long (a run that could not
+delete it: a second Ctrl-C, a kill)."""
 MEMORY_ALERT_RATIO = MEMORY_WARN_RATIO
 
 Write = Callable[[str, bytes, int], Awaitable[None]]
@@ -62,6 +67,20 @@ def _rates(telemetry: Telemetry, now_mono: float) -> dict[str, Any]:
     uptime = max(now_mono - telemetry.started_monotonic, 1e-9)
     by_market = {m: n / uptime for m, n in messages_by_market(telemetry).items()}
     return {"overall": sum(by_market.values()), "by_market": by_market, "window_s": uptime}
+
+
+def history_fields(telemetry: Telemetry) -> dict[str, Any]:
+    """The cold-start backfill's progress (Telemetry.history), as health and status show it."""
+    h = telemetry.history
+    return {
+        "complete": h.complete,
+        "complete_after_s": h.complete_after_s,
+        "symbols_done": h.symbols_done,
+        "symbols_total": h.symbols_total,
+        "pages": telemetry.counters["backfill_cold_pages"],
+        "pages_left": h.pages_left,
+        "eta_s": h.eta_s(),
+    }
 
 
 def snapshot(
@@ -105,7 +124,7 @@ def snapshot(
         "connections": conns,
         "connections_by_state": by_state,
         "rates": _rates(telemetry, now_mono),
-        "silent_symbols": [],
+        "silent_symbols": list(telemetry.silent_symbols),
         "symbols": {"subscribed": telemetry.symbols_subscribed, "listed": telemetry.symbols_listed},
         "latency_ms": {
             "p50": telemetry.latency_percentile(0.5),
@@ -131,6 +150,7 @@ def snapshot(
             "exchange_side": counters["gaps_exchange_side"],
         },
         "backfill_queue": telemetry.backfill_queue,
+        "history": history_fields(telemetry),
         "channel_depth": telemetry.channel_depth,
         "redis": {
             "state": telemetry.redis_state,
@@ -155,7 +175,7 @@ async def publish_health(
     telemetry: Telemetry,
     ingester_id: str,
     interval: float = 2.0,
-    ttl: int = 10,
+    ttl: int = HEALTH_TTL_S,
     extra: Callable[[], Mapping[str, Any]] | None = None,
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,

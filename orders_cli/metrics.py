@@ -111,6 +111,26 @@ class TelemetryCollector(Collector):
                 else max(0.0, time.monotonic() - tel.oldest_open_gap_mono),
             ),
             ("orders_backfill_queue", "Backfill requests queued", tel.backfill_queue),
+            (
+                "orders_history_complete",
+                "1 once every subscribed symbol's history is in the store (cold starts done)",
+                tel.history.complete,
+            ),
+            (
+                "orders_history_symbols_done",
+                "Symbols whose history is stored",
+                tel.history.symbols_done,
+            ),
+            (
+                "orders_history_pages_left",
+                "Cold-start REST pages left (estimate)",
+                tel.history.pages_left,
+            ),
+            (
+                "orders_history_eta_seconds",
+                "Time the cold-start pages left take at the REST budget's pace",
+                tel.history.eta_s(),
+            ),
             ("orders_channel_depth", "Events waiting for the writer", tel.channel_depth),
             ("orders_symbols_subscribed", "Symbols subscribed", tel.symbols_subscribed),
             ("orders_symbols_listed", "Symbols listed by the exchange", tel.symbols_listed),

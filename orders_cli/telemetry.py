@@ -51,6 +51,46 @@ class ConnectionState:
 
 
 @attrs.define
+class HistoryProgress:
+    """The cold-start backfill of this run (pipeline/backfill_progress.py): symbols whose
+    history is in the store of the symbols subscribed, REST pages left (an estimate:
+    ids left over the page size, one page for a symbol whose first trade is not located
+    yet) and the moment it was complete: from then on ``verify`` and ``tail --since``
+    see every trade of the window."""
+
+    symbols_total: int = 0
+    symbols_done: int = 0
+    pages_left: int = 0
+    page_weight: int = 0  # REST weight of one aggTrades page
+    weight_per_minute: float = 0.0  # what the REST budget spends a minute (limit x fraction)
+    pages_per_s: float | None = None  # cold pages fetched a second lately (None: not known)
+    complete_after_s: float | None = None  # from the start of the run; None: not yet
+
+    @property
+    def complete(self) -> bool:
+        return self.complete_after_s is not None
+
+    @staticmethod
+    def took(seconds: float) -> float:
+        """How long the history took, as the panel, status and the log say it: whole
+        seconds, at least one."""
+        return float(max(1, round(seconds)))
+
+    def eta_s(self) -> float | None:
+        """Seconds the pages left take: at the REST budget's pace (pages x weight over the
+        weight a minute), or at the pace of late when that is slower (the writer, not
+        REST, may be the bound). None: neither is known."""
+        if self.complete or not self.pages_left:
+            return 0.0
+        etas = []
+        if self.weight_per_minute > 0:
+            etas.append(self.pages_left * self.page_weight * 60 / self.weight_per_minute)
+        if self.pages_per_s:
+            etas.append(self.pages_left / self.pages_per_s)
+        return max(etas, default=None)
+
+
+@attrs.define
 class Telemetry:
     started_monotonic: float = attrs.field(factory=time.monotonic)
     connections: dict[str, ConnectionState] = attrs.field(factory=dict)
@@ -73,6 +113,11 @@ class Telemetry:
     oldest_open_gap_mono: float | None = None  # time.monotonic() when it opened: its age
     backfill_queue: int = 0
     channel_depth: int = 0
+    # symbols quiet far longer than usual for them (Processor.silent_symbols): the one
+    # list the panel counts and the health record (`orders status`) names
+    silent_symbols: list[str] = attrs.field(factory=list)
+    example_symbol: str | None = None  # a listed symbol, for the panel's `orders tail` hint
+    history: HistoryProgress = attrs.field(factory=HistoryProgress)
     _labels: Counter[str] = attrs.field(factory=Counter)
 
     def connection(self, shard: str) -> ConnectionState:

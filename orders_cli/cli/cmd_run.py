@@ -8,13 +8,12 @@ from contextlib import ExitStack
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import trio
 import typer
 
 from orders_cli.cli import options as o
-from orders_cli.cli.console import on_terminal
-from orders_cli.cli.run_loop import Display, run_ingest
+from orders_cli.cli.console import log_handler, on_terminal
+from orders_cli.cli.run_loop import Display, report_stop, run_ingest
 from orders_cli.config import RunConfig
 from orders_cli.durations import parse_duration
 from orders_cli.errors import UsageError, orders_error_in
@@ -26,40 +25,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("orders")
 
 
-class _JsonFormatter(logging.Formatter):
-    """One JSON object per line; a record's ``fields`` (``extra={"fields": {...}}``, the
-    summaries) are merged in, so machines read figures, not a message to parse."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            out.update({k: v for k, v in fields.items() if k not in out})
-        return orjson.dumps(out).decode()
-
-
 def setup_logging(json_logs: bool, tty: bool, verbose: bool, console: Any = None) -> None:
     """``console``: the rich Console the live panel draws on — log lines must go through
     the same one, or they tear the panel."""
     level = logging.DEBUG if verbose else logging.INFO
-    handler: logging.Handler
-    if json_logs:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_JsonFormatter())
-    elif tty:
-        from rich.logging import RichHandler
-
-        handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [log_handler(json_logs, tty, console)]
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "trio-websocket"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -191,8 +162,11 @@ def register(app: typer.Typer) -> None:
 
         Discovers every symbol (exchangeInfo), subscribes all TRADING ones over as few
         connections as the limits allow, stores each trade exactly once, backfills gaps
-        and resumes after a restart. Ctrl-C, SIGTERM and SIGHUP stop cleanly (what was
-        received is written, the health record removed, within the grace the log prints).
+        and resumes after a restart. On a terminal a live panel shows it (the cold-start
+        backfill's progress too; one log line says when the history is complete). Ctrl-C,
+        SIGTERM and SIGHUP stop cleanly (what was received is written, the health record
+        removed, within the grace the log prints; a second Ctrl-C stops at once) and the
+        run ends with a one-line summary.
 
         Examples:
 
@@ -259,7 +233,7 @@ def register(app: typer.Typer) -> None:
                 tty=tty, summary_every_s=summary_every, console=console, json_logs=json_logs
             )
             try:
-                trio.run(
+                telemetry, stopped = trio.run(
                     partial(
                         run_ingest,
                         cfg,
@@ -277,3 +251,5 @@ def register(app: typer.Typer) -> None:
                 if err is not None:
                     raise err from None
                 raise
+        if stopped:  # after the exit stack: the embedded Redis has stopped (or not)
+            report_stop(telemetry, display, embedded)

@@ -11,6 +11,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from orders_cli.cli.render_run import history_figures
 from orders_cli.ops.status import RedisDiagnosis, Verdict
 from orders_cli.store.retention_policy import PruneReport
 
@@ -143,6 +144,9 @@ def status_view(
             + (f" ({100 * ratio:.0f}%)" if ratio is not None else "")
             + f" · policy {red.get('eviction_policy')}",
         )
+        history = snap.get("history")
+        if isinstance(history, dict):
+            summary.add_row("history", " · ".join(f.plain for f in history_figures(history)))
         silent = snap.get("silent_symbols") or []
         if silent:
             summary.add_row("silent", ", ".join(map(str, silent[:20])))

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from typing import Any
 
 import attrs
@@ -15,11 +16,21 @@ import trio
 from rich.console import Console
 from rich.live import Live
 
+from orders_cli.cli.console import no_control_echo
 from orders_cli.cli.embedded_watch import watch_embedded
-from orders_cli.cli.render_run import RateMeter, panel, summary_fields, summary_line
+from orders_cli.cli.render_run import (
+    RateMeter,
+    logfmt,
+    panel,
+    stop_fields,
+    stop_sentence,
+    summary_fields,
+    summary_line,
+)
 from orders_cli.config import RunConfig
 from orders_cli.embedded import EmbeddedRedis
 from orders_cli.gctune import tuned_gc
+from orders_cli.health import HEALTH_TTL_S
 from orders_cli.hints import command
 from orders_cli.ingest.ingester import Ingester, StoreClaim
 from orders_cli.ingest.services import clear_health, run_services
@@ -53,14 +64,16 @@ async def _signals(ing: Ingester, stop: _Stop) -> None:
         async for sig in signals:
             if sig == signal.SIGHUP:
                 stop.display.cancel()
+            name = "Ctrl-C" if sig == signal.SIGINT else signal.Signals(sig).name
             if ing.stopping:
-                log.warning("second signal: stopping now")
+                log.warning("second %s: stopping now; skipped: %s", name, skipped(ing.telemetry))
                 stop.whole.cancel()
                 return
             log.info(
-                "stopping (%s): flushing what was received (at most %gs)",
-                signal.Signals(sig).name,
+                "stopping (%s): flushing what was received (at most %gs); %s again stops at once",
+                name,
                 STOP_GRACE_S,
+                name,
             )
             ing.stop()
             stop.begin(trio.current_time())
@@ -84,20 +97,31 @@ class _Stop:
             self.ingest.deadline = min(self.ingest.deadline, end - HEALTH_CLEAR_S)
 
 
-async def _display(t: Telemetry, d: Display, title: str, scope: trio.CancelScope) -> None:
+async def _display(
+    t: Telemetry, d: Display, title: str, tail_flags: str, scope: trio.CancelScope
+) -> None:
     """Until ``scope`` is cancelled; a terminal that is gone (EIO, EPIPE after a SIGHUP)
     ends the display, never the run."""
     with scope, contextlib.suppress(OSError):
-        await _draw(t, d, title)
+        await _draw(t, d, title, tail_flags)
 
 
-async def _draw(t: Telemetry, d: Display, title: str) -> None:
+def tail_flags(cfg: RunConfig, embedded: EmbeddedRedis | None) -> str:
+    """The options of `orders tail` that find this run's store."""
+    url = "" if embedded is not None else f" --redis-url {redact(cfg.redis_url)}"
+    return url + (f" --namespace {cfg.namespace.rstrip(':')}" if cfg.namespace else "")
+
+
+async def _draw(t: Telemetry, d: Display, title: str, tail_flags: str) -> None:
     meter = RateMeter()
     if d.tty:
         console = d.console or Console()
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
+        with (
+            no_control_echo(sys.stderr),
+            Live(console=console, refresh_per_second=4, transient=False) as live,
+        ):
             while True:
-                live.update(panel(t, meter.update(t), title))
+                live.update(panel(t, meter.update(t), title, tail_flags))
                 await trio.sleep(0.25)
     while True:
         await trio.sleep(d.summary_every_s)
@@ -132,9 +156,10 @@ async def run_ingest(
     metrics_port: int | None = None,
     claim: StoreClaim | None = None,
     embedded: EmbeddedRedis | None = None,
-) -> Telemetry:
+) -> tuple[Telemetry, bool]:
     """``claim``: how the keyspace is claimed (store/origin.py) once the exchange answered.
-    ``embedded``: the embedded Redis this run uses, restarted if it dies."""
+    ``embedded``: the embedded Redis this run uses, restarted if it dies. Returns the
+    run's telemetry and whether a stop signal ended it (then :func:`report_stop`)."""
     telemetry = Telemetry()
     with contextlib.ExitStack() as stack:
         if metrics_port is not None:
@@ -144,8 +169,10 @@ async def run_ingest(
             stack.callback(server.shutdown)
             log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", metrics_port)
         stack.enter_context(tuned_gc())
-        await _run(cfg, source, redis, display, telemetry, sim_cfg, title, claim, embedded)
-    return telemetry
+        stopped = await _run(
+            cfg, source, redis, display, telemetry, sim_cfg, title, claim, embedded
+        )
+    return telemetry, stopped
 
 
 async def _run(
@@ -158,7 +185,7 @@ async def _run(
     title: str,
     claim: StoreClaim | None,
     embedded: EmbeddedRedis | None,
-) -> None:
+) -> bool:
     stop = _Stop()
     ing: Ingester | None = None
     try:
@@ -181,7 +208,8 @@ async def _run(
                 await ing.admitted.wait()
                 if sim is not None:
                     _advertise(cfg, sim.ws_url, sim.rest_url)
-                root.start_soon(_display, telemetry, display, title, stop.display)
+                flags = tail_flags(cfg, embedded)
+                root.start_soon(_display, telemetry, display, title, flags, stop.display)
                 await root.start(run_services, ing)  # the health record from here on
     finally:  # every exit path: no ghost "healthy" record for `orders status` to find
         if ing is not None and ing.admitted.is_set():
@@ -195,11 +223,33 @@ async def _run(
             "the next start re-fetches what is missing from the exchange",
             STOP_GRACE_S,
         )
-    if ing.stopping:
-        if display.json_logs:  # every line of --json-logs is JSON
-            fields = summary_fields(telemetry, 0.0)
-            del fields["rate"]
-            log.info("stopped", extra={"fields": fields})
-        else:
-            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
-                print(summary_line(telemetry, 0.0).replace("rate=0/s ", ""), file=sys.stderr)
+    return ing.stopping
+
+
+def skipped(t: Telemetry) -> str:
+    """What a second stop signal gives up (said when it comes)."""
+    return (
+        f"writing {t.channel_depth:,} received inputs (the next start fetches what is "
+        f"missing from the exchange) and deleting the health record (it expires within "
+        f"{HEALTH_TTL_S}s)"
+    )
+
+
+def report_stop(t: Telemetry, display: Display, embedded: EmbeddedRedis | None) -> None:
+    """The run's last line after a stop signal: a sentence for the person at the
+    terminal, logfmt (or JSON with --json-logs) for a log reader."""
+    fields = stop_fields(t, time.monotonic() - t.started_monotonic, embedded_note(embedded))
+    if display.json_logs:  # every line of --json-logs is JSON
+        log.info("stopped", extra={"fields": fields})
+    elif display.tty:
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+            print(stop_sentence(fields), file=sys.stderr)
+    else:
+        log.info("stopped %s", logfmt(fields), extra={"fields": fields})
+
+
+def embedded_note(embedded: EmbeddedRedis | None) -> str | None:
+    """After the run's exit stack closed: did the embedded Redis stop with it?"""
+    if embedded is None:
+        return None
+    return "left running" if embedded.alive() else "stopped"

@@ -17,12 +17,14 @@ import trio
 
 from orders_cli.clock import now_ms
 from orders_cli.config import RunConfig
+from orders_cli.durations import format_duration
 from orders_cli.errors import ExchangeRejected, ExchangeUnavailable, UsageError
 from orders_cli.hints import command
 from orders_cli.messages import BackfillInput, HeadCheck, WriterInput
 from orders_cli.models import SymbolInfo
 from orders_cli.pipeline.backfill import Backfill
 from orders_cli.pipeline.backfill_gate import PageGate
+from orders_cli.pipeline.backfill_progress import HistoryWatch
 from orders_cli.pipeline.backfill_sweep import sweep_interval, sweeper
 from orders_cli.pipeline.closeout import Closeout, find_closeout
 from orders_cli.pipeline.discovery import fetch_exchange_info
@@ -46,6 +48,13 @@ from orders_cli.telemetry import Telemetry
 from orders_cli.ws.wsopen import ws_client_kind
 
 log = logging.getLogger("orders.run")
+EXAMPLE_SYMBOLS = ("BTCUSDT", "ETHUSDT")  # the panel's `orders tail` hint, when listed
+
+
+def example_symbol(trading: Sequence[str]) -> str | None:
+    """The symbol the panel suggests to `orders tail`: a well-known one when listed."""
+    listed = set(trading)
+    return next((s for s in EXAMPLE_SYMBOLS if s in listed), trading[0] if trading else None)
 
 
 @attrs.frozen(slots=True)
@@ -149,6 +158,7 @@ class Ingester:
             await self.worker.run_retrying(name_connections, self.redis, name)
             trading = [i.symbol for i in infos if i.trading]  # infos: --symbols applied
             t.symbols_listed, t.symbols_subscribed = len(infos), len(trading)
+            t.example_symbol = example_symbol(trading)
             processor = Processor(
                 self.redis,
                 self.ks,
@@ -374,10 +384,29 @@ class Ingester:
 
     async def _gauges(self) -> None:
         t = self.telemetry
+        weight = (
+            self._rest.weight_limit if self._rest else self.source.limits.rest_weight_per_minute
+        )
+        history = HistoryWatch(
+            t,
+            page_weight=self.source.limits.agg_trades_weight,
+            weight_per_minute=weight * self.cfg.rest_weight_fraction,
+        )
         while True:
             if self.writer is not None:
                 t.channel_depth = self.writer.inbox.statistics().current_buffer_used
+                t.silent_symbols = self.writer.processor.silent_symbols()
             if self.backfill is not None:
                 t.backfill_queue = self.backfill.pending() + self.backfill.in_flight
-            t.symbols_subscribed = len(self.subscribed)
+            subscribed = self.subscribed
+            t.symbols_subscribed = len(subscribed)
+            if self.writer is not None and self.backfill is not None:
+                w, bf = self.writer, self.backfill
+                if history.update(subscribed, w.processor.states, w.heads_seen, bf.heads_empty):
+                    log.info(
+                        "%d symbols live, history complete in %s: `orders verify` and "
+                        "`orders tail --since` see every trade of the window from now on",
+                        len(subscribed),
+                        format_duration(t.history.took(t.history.complete_after_s or 0.0)),
+                    )
             await trio.sleep(0.5)

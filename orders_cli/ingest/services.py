@@ -87,12 +87,8 @@ async def health(ing: Ingester) -> None:
         with contextlib.suppress(OrdersError):
             await ing.worker.call(lambda r: r.set(key, value, ex=ttl))
 
-    def extra() -> dict[str, Any]:
-        w = ing.writer
-        return {"silent_symbols": w.processor.silent_symbols() if w is not None else []}
-
     await publish_health(
-        write_health, ing.ks, ing.telemetry, cfg.ingester_id, cfg.health_interval_s, extra=extra
+        write_health, ing.ks, ing.telemetry, cfg.ingester_id, cfg.health_interval_s
     )
 
 

@@ -57,6 +57,7 @@ from orders_cli.pipeline.backfill_plan import (
     WindowedColdStart,
     planner_for,
 )
+from orders_cli.pipeline.backfill_progress import ColdPages
 from orders_cli.pipeline.backfill_queue import (
     HeadWork,
     LocateWork,
@@ -160,6 +161,9 @@ class Backfill:
         self._paused_until = 0.0  # trio clock: no call before (a ban, a 429)
         self._wake = trio.Event()
         self._input_closed = False
+        self._cold_pages = ColdPages(self._page_limit)
+        self.heads_empty: set[str] = set()
+        """Symbols whose head check found no trade at all (nothing to backfill)."""
         self.done = 0
         """Work items finished (a page, a head check, a dropped request)."""
 
@@ -231,6 +235,7 @@ class Backfill:
         if s not in self._cold_until:
             self._cold_until[s] = msg.until_id
             q.push(LocateWork(s, msg.since_ms, msg.until_id, COLD_PRIORITY, q.next_seq()))
+            self._count_cold_pages(s)
             return
         self._count("backfill_deduped")
         until = self._cold_until[s]
@@ -239,6 +244,12 @@ class Backfill:
         self._cold_until[s] = msg.until_id
         last = None if msg.until_id is None else msg.until_id - 1
         q.push(RangeWork(s, until, last, COLD_PRIORITY, q.next_seq(), cold=True))
+        self._count_cold_pages(s)
+
+    def _count_cold_pages(self, symbol: str) -> None:
+        """The estimate of ``symbol``'s cold-start pages left, after its queue changed."""
+        self._cold_pages.update(symbol, self._queue.items(symbol))
+        self._telemetry.history.pages_left = self._cold_pages.total()
 
     def _changed(self) -> None:
         self._telemetry.backfill_queue = len(self._queue)
@@ -308,6 +319,8 @@ class Backfill:
             self._busy.discard(work.symbol)
             self._speculating -= is_speculative(work)
             self._heading -= isinstance(work, HeadWork)
+            if work.symbol in self._cold_pages:
+                self._count_cold_pages(work.symbol)
         await self._maybe_cold_done(work.symbol)
         self._changed()
 
@@ -326,6 +339,8 @@ class Backfill:
     async def _fetch(self, work: Work, req: RestRequest) -> list[Trade]:
         self._count("backfill_rest_calls")  # RestClient counts rest_calls (all callers)
         self._count("backfill_weight", req.weight)
+        if isinstance(work, LocateWork) or (isinstance(work, RangeWork) and work.cold):
+            self._count("backfill_cold_pages")
         body = await self._rest.get(req, speculative=is_speculative(work))
         rejected: list[Rejection] = []
         trades = self._source.parse_agg_trades(work.symbol, body, rejected)
@@ -458,6 +473,8 @@ class Backfill:
                 self._on_head(w.symbol, got[-1].agg_id, asked)
             self._count("backfill_head_seen")
             await self._out.send(HeadSeen(w.symbol, got[-1].agg_id))
+        else:
+            self.heads_empty.add(w.symbol)
 
     async def _maybe_cold_done(self, symbol: str) -> None:
         """ColdStartDone goes out after every page of the cold start was sent."""

@@ -18,6 +18,7 @@ from orders_cli.messages import (
     BackfillInput,
     GapRequest,
     HeadCheck,
+    HeadSeen,
     ShardEvent,
     WriterInput,
 )
@@ -58,6 +59,8 @@ class Writer:
         self.batch_s = batch_s
         self.retry_max_s = retry_max_s
         self.batches = 0
+        self.heads_seen: set[str] = set()
+        """Symbols whose head check (HeadSeen) is applied: their tail is known."""
         self.regap_s = regap_s
         self._next_regap = 0.0
         self.gate = gate
@@ -126,6 +129,9 @@ class Writer:
             held = {id(i) for items in outcome.refused.values() for i in items}
             if self.gate is not None:  # before the re-requests: they see these pages applied
                 self.gate.release([d for d in data if id(d) not in held])
+            self.heads_seen.update(
+                d.symbol for d in data if isinstance(d, HeadSeen) and id(d) not in held
+            )
             self.batches += 1
             await self._report(outcome, events)
             events = []

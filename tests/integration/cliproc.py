@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -32,6 +33,14 @@ async def collect(stream: trio.abc.ReceiveStream | None, into: bytearray, eof: t
     async for chunk in stream:
         into += chunk
     eof.set()
+
+
+def stop_summary(stderr: str) -> dict[str, str]:
+    """The figures of a stopped run's last line off a terminal (logfmt):
+    ``... orders.run: stopped after_s=164 stored=82916 dup=1 ...``."""
+    lines = [line for line in stderr.splitlines() if re.search(r"\bstopped after_s=", line)]
+    assert lines, stderr[-3000:]
+    return dict(part.split("=", 1) for part in lines[-1].split() if "=" in part)
 
 
 def stored_count(r: Any, symbols: list[str]) -> int:

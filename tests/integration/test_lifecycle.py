@@ -14,7 +14,14 @@ import trio
 
 from orders_cli.sim import SimConfig, Simulator
 from orders_cli.store import gaps as gapops
-from tests.integration.cliproc import ROOT, cli_env, collect, orders_argv, stored_count
+from tests.integration.cliproc import (
+    ROOT,
+    cli_env,
+    collect,
+    orders_argv,
+    stop_summary,
+    stored_count,
+)
 from tests.integration.harness import KS, expected_member, stored
 from tests.integration.replay_server import wait_for
 from tests.redis_server import free_port
@@ -116,9 +123,7 @@ async def test_sigint_mid_stream_exits_0_and_leaves_redis_consistent(
         assert summary, stderr[-3000:]
         fields = summary[-1]
     else:
-        lines = [line for line in stderr.splitlines() if line.startswith("stored=")]
-        assert lines, stderr[-3000:]
-        fields = dict(part.split("=", 1) for part in lines[-1].split() if "=" in part)
+        fields = stop_summary(stderr)
     assert int(fields["stored"]) == stored_count(r, symbols) > 3000
 
 

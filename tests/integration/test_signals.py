@@ -15,8 +15,16 @@ import pytest
 import trio
 
 from orders_cli.sim import SimConfig, Simulator
-from tests.integration.cliproc import ROOT, cli_env, collect, orders_argv, stored_count
+from tests.integration.cliproc import (
+    ROOT,
+    cli_env,
+    collect,
+    orders_argv,
+    stop_summary,
+    stored_count,
+)
 from tests.integration.replay_server import wait_for
+from tests.integration.test_ctrl_c import HUMAN_END
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -98,9 +106,7 @@ async def test_sighup_stops_the_run_like_sigterm_flushed_and_without_a_health_ke
     assert "Traceback" not in stderr, stderr[-3000:]
     r = redis_server.client()
     assert _health_keys(r) == []
-    lines = [line for line in stderr.splitlines() if line.startswith("stored=")]
-    assert lines, stderr[-3000:]
-    fields = dict(part.split("=", 1) for part in lines[-1].split() if "=" in part)
+    fields = stop_summary(stderr)
     assert int(fields["stored"]) == stored_count(r, list(sim.truth_by_symbol())) > 1000
 
 
@@ -170,3 +176,14 @@ async def test_ctrl_c_with_a_hung_redis_exits_within_the_printed_grace(
     assert "Traceback" not in stderr, stderr[-3000:]
     assert rc == 0, stderr[-3000:]
     assert "writes still pending" in stderr, stderr[-3000:]  # says what it could not do
+
+
+async def test_ctrl_c_through_a_pipe_ends_with_one_logfmt_line(redis_server: RedisServer) -> None:
+    rc, _elapsed, stderr, sim = await _signal_run(redis_server, signal.SIGINT)
+    assert rc == 0, stderr[-3000:]
+    assert "Ctrl-C again stops at once" in stderr
+    assert not HUMAN_END.search(stderr)
+    fields = stop_summary(stderr)
+    r = redis_server.client()
+    assert int(fields["stored"]) == stored_count(r, list(sim.truth_by_symbol())) > 1000
+    assert float(fields["after_s"]) > 0 and int(fields["backfill_resumes"]) >= 0
