@@ -13,6 +13,7 @@ import trio
 import typer
 
 from orders_cli.cli import options as o
+from orders_cli.cli.console import Output
 from orders_cli.cli.run_loop import Display, run_ingest
 from orders_cli.config import RunConfig
 from orders_cli.durations import parse_duration
@@ -96,6 +97,7 @@ def open_embedded(stack: ExitStack) -> EmbeddedRedis:
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
+    @o.shared("log lines as JSON objects on stderr, like --json-logs; run prints no tables")
     def run(
         market: str = o.market_option(),
         symbols: list[str] | None = o.symbols_option(),
@@ -149,7 +151,7 @@ def register(app: typer.Typer) -> None:
             help="Streams per connection (default: the market's limit).",
         ),
         json_logs: bool = typer.Option(
-            False, "--json-logs", envvar="ORDERS_JSON_LOGS", help="Log JSON lines."
+            False, "--json-logs", envvar="ORDERS_JSON_LOGS", help="Log JSON lines (= -o json)."
         ),
         summary_every: float = typer.Option(
             10.0, "--summary-every", min=0.5, help="Off a TTY: seconds between summary lines."
@@ -169,6 +171,8 @@ def register(app: typer.Typer) -> None:
             "ORDERS_METRICS_PORT",
             help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics.",
         ),
+        *,
+        out: Output,
     ) -> None:
         """Ingest every aggregate trade of the chosen market into Redis, live.
 
@@ -183,6 +187,9 @@ def register(app: typer.Typer) -> None:
 
           orders run --redis-url redis://127.0.0.1:6379/0 --symbols BTCUSDT,ETHUSDT
         """
+        # run's output is its log on stderr: the panel on a terminal, log lines elsewhere;
+        # asked for JSON (-o json, --json-logs), one JSON object per line
+        json_logs = json_logs or (out.forced and out.json)
         tty = sys.stderr.isatty() and not no_panel and not json_logs
         from rich.console import Console
 

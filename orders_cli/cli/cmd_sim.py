@@ -11,6 +11,8 @@ import attrs
 import trio
 import typer
 
+from orders_cli.cli.console import Output, write_json
+from orders_cli.cli.options import shared
 from orders_cli.errors import UsageError
 from orders_cli.sim import SimConfig, Simulator
 from orders_cli.sim.scenario import ScenarioError, load_scenario
@@ -63,7 +65,7 @@ def build_config(
     return attrs.evolve(cfg, **changes)
 
 
-async def _serve(sim: Simulator) -> None:
+async def _serve(sim: Simulator, as_json: bool) -> None:
     try:
         await sim.bind()
     except OSError as exc:
@@ -76,14 +78,24 @@ async def _serve(sim: Simulator) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(sim.serve)
-            _announce(sim)
+            _announce(sim, as_json)
             async for _ in signals:  # Ctrl-C or SIGTERM: stop cleanly, exit 0
                 nursery.cancel_scope.cancel()
                 break
 
 
-def _announce(sim: Simulator) -> None:
+def _announce(sim: Simulator, as_json: bool) -> None:
     n = sum(1 for s in sim.cfg.symbols if s.status == "TRADING")
+    if as_json:
+        doc = {
+            "ws_url": sim.ws_url,
+            "rest_url": sim.rest_url,
+            "symbols": len(sim.cfg.symbols),
+            "trading": n,
+            "seed": sim.cfg.seed,
+        }
+        write_json([doc])
+        return
     typer.echo(f"orders sim: {len(sim.cfg.symbols)} symbols ({n} TRADING), seed {sim.cfg.seed}")
     typer.echo(f"  ws   {sim.ws_url}   (e.g. {sim.ws_url}/ws/btcusdt@aggTrade)")
     typer.echo(f"  rest {sim.rest_url} (e.g. {sim.rest_url}/api/v3/exchangeInfo)", nl=True)
@@ -92,6 +104,7 @@ def _announce(sim: Simulator) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command("sim")
+    @shared("the banner as one document: ws_url, rest_url, symbols, trading, seed")
     def sim(
         scenario: Path | None = typer.Option(
             None, "--scenario", envvar="ORDERS_SIM_SCENARIO", help="Scenario file (JSON or TOML)."
@@ -121,6 +134,8 @@ def register(app: typer.Typer) -> None:
         truth: Path | None = typer.Option(
             None, "--truth", envvar="ORDERS_SIM_TRUTH", help="Write every trade as JSONL on exit."
         ),
+        *,
+        out: Output,
     ) -> None:
         """Run the Binance-compatible simulator (WebSocket + REST) until Ctrl-C.
 
@@ -129,10 +144,10 @@ def register(app: typer.Typer) -> None:
         cfg = build_config(scenario, seed, symbols, rate, history, ws_port, rest_port)
         simulator = Simulator(cfg)
         try:
-            trio.run(_serve, simulator)
+            trio.run(_serve, simulator, out.json)
         except KeyboardInterrupt:
             pass
         finally:
             if truth is not None and simulator.ws_port:
                 n = simulator.write_truth(truth)
-                typer.echo(f"orders sim: wrote {n} trades to {truth}")
+                out.note(f"orders sim: wrote {n} trades to {truth}")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import orjson
 import typer
 
+from orders_cli.cli.console import Output, write_json
 from orders_cli.cli.options import (
-    json_option,
     market_option,
     namespace_option,
     redis_url_option,
+    shared,
 )
 from orders_cli.errors import UsageError
 from orders_cli.stats.codec import encode_bar
@@ -26,7 +26,12 @@ Example: orders stats BTCUSDT  (the last 20 one-minute bars and the current wind
 
 Example: orders stats ETHUSDT --tf 1h --last 48 --chart
 
-Example: orders stats BTCUSDT --tf 5m --json | jq .close
+Example: orders stats BTCUSDT --tf 5m --json | jq '.bars[].close'
+
+On a terminal: tables (decimals to the same places down a column, vwap to the prices'
+places). Into a pipe or with -o json: one JSON document {symbol, tf, bars: [the stored
+bar members], current: {the current window's fields}}; counts, ids and epoch-ms times
+are numbers, prices and quantities decimal strings.
 """
 
 
@@ -42,19 +47,21 @@ def _keyspace(market: str, namespace: str) -> Keyspace:
 
 def register(app: typer.Typer) -> None:
     @app.command("stats", help=_HELP)
+    @shared("one document: symbol, tf, bars, current")
     def stats(
         symbol: str = typer.Argument(..., metavar="SYMBOL", help="e.g. BTCUSDT"),
         tf: str = typer.Option(
             "1m", "--tf", callback=_tf, help=f"Timeframe: {', '.join(TIMEFRAMES)}."
         ),
         last: int = typer.Option(20, "--last", min=1, max=100_000, help="How many bars."),
-        as_json: bool = json_option(),
         show_chart: bool = typer.Option(
             False, "--chart", help="Draw a price (close, high/low) and volume chart."
         ),
         redis_url: str | None = redis_url_option(),
         market: str = market_option(),
         namespace: str = namespace_option(),
+        *,
+        out: Output,
     ) -> None:
         from orders_cli.ops.conn import open_redis
 
@@ -67,8 +74,8 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"no statistics for {sym} in market {market}{hint}")
             bars = read_bars(r, ks, sym, tf, last)
             current = read_current(r, ks, sym)
-        if as_json:
-            _print_json(sym, tf, bars, current)
+        if out.json:
+            write_json([document(sym, tf, bars, current)])
             return
         from orders_cli.cli import render_stats as rs
         from orders_cli.cli.console import out_console
@@ -80,11 +87,14 @@ def register(app: typer.Typer) -> None:
         console.print(rs.current_table(sym, current))
 
 
-def _print_json(symbol: str, tf: str, bars: list[Any], current: dict[str, str]) -> None:
-    out = sys.stdout.buffer
-    for bar in bars:
-        row = {"symbol": symbol, "tf": tf, **orjson.loads(encode_bar(bar))}
-        out.write(orjson.dumps(row) + b"\n")
-    if current:
-        out.write(orjson.dumps({"symbol": symbol, "tf": "current", **current}) + b"\n")
-    out.flush()
+def document(
+    symbol: str, tf: str, bars: list[Any], current: dict[str, int | str]
+) -> dict[str, Any]:
+    """The JSON document: the bars as their stored members, the typed current window
+    (``None`` when none is stored)."""
+    return {
+        "symbol": symbol,
+        "tf": tf,
+        "bars": [orjson.loads(encode_bar(b)) for b in bars],
+        "current": current or None,
+    }

@@ -3,21 +3,20 @@ check."""
 
 from __future__ import annotations
 
-import sys
 import time
 
 import attrs
-import orjson
 import redis
 import typer
 
 from orders_cli import clock
+from orders_cli.cli.console import Output, write_json
 from orders_cli.cli.options import (
     duration_option,
-    json_option,
     market_option,
     namespace_option,
     redis_url_option,
+    shared,
 )
 from orders_cli.durations import parse_duration
 from orders_cli.errors import RedisUnavailable
@@ -33,8 +32,8 @@ EXIT_HELP = (
 
 def register(app: typer.Typer) -> None:
     @app.command("status", epilog=EXIT_HELP)
+    @shared("one document per check: healthy, problems, warnings, ingesters, redis")
     def status(
-        as_json: bool = json_option("Print {healthy, problems, warnings, ingesters} as JSON."),
         watch: bool = typer.Option(False, "--watch", help="Refresh every 2 s until Ctrl-C."),
         max_down: str = duration_option(
             "--max-down", "ORDERS_MAX_DOWN", "60s", help="A connection down longer is a problem."
@@ -45,6 +44,8 @@ def register(app: typer.Typer) -> None:
         redis_url: str | None = redis_url_option(),
         market: str = market_option(),
         namespace: str = namespace_option(),
+        *,
+        out: Output,
     ) -> None:
         """Health of the running ingester(s): connections, rates, latency, gaps, memory.
         Non-zero exit when unhealthy: usable as a cron or Nagios check.
@@ -69,7 +70,7 @@ def register(app: typer.Typer) -> None:
                     except (redis.ConnectionError, redis.TimeoutError) as exc:
                         raise RedisUnavailable(f"Redis went away: {exc}") from exc
                     healthy = verdict.healthy
-                    if as_json:
+                    if out.json:
                         doc = {
                             "healthy": verdict.healthy,
                             "problems": list(verdict.problems),
@@ -77,8 +78,7 @@ def register(app: typer.Typer) -> None:
                             "ingesters": [h.doc for h in snaps],
                             "redis": attrs.asdict(diag),
                         }
-                        sys.stdout.buffer.write(orjson.dumps(doc) + b"\n")
-                        sys.stdout.flush()
+                        write_json([doc])
                     else:
                         from orders_cli.cli.render_ops import status_view
 

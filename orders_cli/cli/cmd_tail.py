@@ -9,18 +9,18 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import orjson
 import redis
 import trio
 import typer
 
 from orders_cli import clock
+from orders_cli.cli.console import Output, write_json
 from orders_cli.cli.options import (
     duration_option,
-    json_option,
     market_option,
     namespace_option,
     redis_url_option,
+    shared,
 )
 from orders_cli.durations import parse_duration_ms
 from orders_cli.errors import RedisUnavailable, UsageError
@@ -97,8 +97,7 @@ class _Out:
 
     def stats(self, views: list[dict[str, Any]]) -> None:
         if self.as_json:
-            sys.stdout.buffer.write(b"".join(orjson.dumps(v) + b"\n" for v in views))
-            sys.stdout.flush()
+            write_json(views)
             return
         from orders_cli.cli.render_ops import stats_table
 
@@ -179,6 +178,7 @@ def _stdout_gone() -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command("tail", help=_HELP)
+    @shared("one line per trade: the stored member; --stats: one line per update")
     def tail(
         symbols: list[str] = _SYMBOLS,
         since: str | None = duration_option(
@@ -200,12 +200,11 @@ def register(app: typer.Typer) -> None:
         show_stats: bool = typer.Option(
             False, "--stats", help="Show the current 100 ms window and latest 1m bar instead."
         ),
-        as_json: bool = json_option(
-            "One trade per line, exactly the stored member JSON (default when not a TTY)."
-        ),
         redis_url: str | None = redis_url_option(),
         market: str = market_option(),
         namespace: str = namespace_option(),
+        *,
+        out: Output,
     ) -> None:
         if not follow and since is None and not show_stats:
             raise UsageError(
@@ -213,7 +212,6 @@ def register(app: typer.Typer) -> None:
                 "e.g. orders tail BTCUSDT --since 5m --no-follow"
             )
         keyspace = keyspace_for(market, namespace)
-        json_out = as_json or not sys.stdout.isatty()
         since_ms = None
         if since is not None:
             since_ms = clock.now_ms() - parse_duration_ms(since)
@@ -228,11 +226,11 @@ def register(app: typer.Typer) -> None:
                             "(see `orders status`); waiting for new trades anyway",
                             err=True,
                         )
-                    out = _Out(json_out, follower, show_stats)
+                    printer = _Out(out.json, follower, show_stats)
                     try:
-                        _run(r, follower, out, count, follow, show_stats)
+                        _run(r, follower, printer, count, follow, show_stats)
                     finally:
-                        out.close()
+                        printer.close()
                 except (redis.ConnectionError, redis.TimeoutError) as exc:
                     raise RedisUnavailable(f"Redis went away: {exc}") from exc
         except KeyboardInterrupt:

@@ -10,14 +10,18 @@ Validators raise :class:`click.BadParameter` (typer <0.20 is click-based), which
 from __future__ import annotations
 
 import errno
+import functools
+import inspect
 import re
 import socket
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import click
 import typer
 
+from orders_cli.cli.console import OUTPUTS, Output, decide_json
 from orders_cli.durations import parse_duration
 from orders_cli.errors import UsageError
 from orders_cli.redis_url import validate_redis_url
@@ -263,13 +267,65 @@ def symbols_option(help: str | None = None) -> Any:
     )
 
 
-def json_option(help: str | None = None) -> Any:
-    return typer.Option(
-        False,
-        "--json",
-        envvar="ORDERS_JSON",
-        help=help or "Print JSON lines instead of tables.",
-    )
+def validate_output(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    choice = value.strip().lower()
+    if choice not in OUTPUTS:
+        raise click.BadParameter(f"unknown output {value!r}; expected json or table")
+    return choice
+
+
+_SHARED = ("output", "as_json")
+
+
+def shared(json_shape: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the options every command shares, defined once here: ``-o/--output
+    json|table`` and ``--json`` (= ``-o json``). The command takes ``out: Output`` (the
+    decision, :func:`orders_cli.cli.console.decide_json`) instead of the raw options.
+    ``json_shape`` says what the JSON is, for ``--help``."""
+
+    def add(func: Callable[..., Any]) -> Callable[..., Any]:
+        sig = inspect.signature(func)
+        own = [p for p in sig.parameters.values() if p.name != "out"]
+        kind = inspect.Parameter.KEYWORD_ONLY
+        options = [
+            inspect.Parameter(
+                "output",
+                kind,
+                annotation=str | None,
+                default=typer.Option(
+                    None,
+                    "--output",
+                    "-o",
+                    envvar="ORDERS_OUTPUT",
+                    callback=validate_output,
+                    metavar="json|table",
+                    show_default=False,
+                    help=f"table (for people) or json ({json_shape}). Default: table on a "
+                    "terminal, json into a pipe or a file.",
+                ),
+            ),
+            inspect.Parameter(
+                "as_json",
+                kind,
+                annotation=bool,
+                default=typer.Option(False, "--json", envvar="ORDERS_JSON", help="= -o json."),
+            ),
+        ]
+
+        @functools.wraps(func)
+        def command(*args: Any, output: str | None, as_json: bool, **kwargs: Any) -> Any:
+            forced = output is not None or as_json
+            out = Output(json=decide_json(output, as_json), forced=forced)
+            return func(*args, out=out, **kwargs)
+
+        hints = {k: v for k, v in func.__annotations__.items() if k != "out"}
+        command.__annotations__ = {**hints, **{p.name: p.annotation for p in options}}
+        command.__signature__ = sig.replace(parameters=[*own, *options])  # type: ignore[attr-defined]  # read by inspect.signature (typer)
+        return command
+
+    return add
 
 
 def namespace_option(help: str | None = None) -> Any:

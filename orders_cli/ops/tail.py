@@ -18,6 +18,7 @@ from orders_cli.redis_types import RedisClient
 from orders_cli.store.info import held_symbols
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member, decode_stream_fields
+from orders_cli.store.query import read_current
 
 
 def resolve_symbols(r: RedisClient, keyspace: Keyspace, wanted: list[str]) -> list[str]:
@@ -170,9 +171,9 @@ class Follower:
 
 
 def stats_view(r: RedisClient, keyspace: Keyspace, symbol: str) -> dict[str, Any]:
-    """``{"symbol", "current": {field: str}, "bar_1m": {...} | None}`` (decimal strings)."""
-    raw = cast(dict[bytes, bytes], r.hgetall(keyspace.stats_current(symbol)))
-    current = {k.decode(): v.decode() for k, v in sorted(raw.items())}
+    """``{"symbol", "current": {...}, "bar_1m": {...} | None}``: decimals as strings,
+    counts, ids and times as numbers."""
+    current = read_current(r, keyspace, symbol)
     last = cast(list[bytes], r.zrange(keyspace.bars(symbol, "1m"), -1, -1))
     bar = orjson.loads(last[0]) if last else None
     return {"symbol": symbol, "current": current, "bar_1m": bar}

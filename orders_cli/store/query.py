@@ -8,7 +8,7 @@ from typing import cast
 
 from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import Bar
-from orders_cli.stats.codec import decode_bar
+from orders_cli.stats.codec import decode_bar, typed_current
 from orders_cli.store.keys import Keyspace
 from orders_cli.timeframes import TIMEFRAMES
 
@@ -32,10 +32,11 @@ def read_bars(r: RedisClient, ks: Keyspace, symbol: str, tf: str, last: int) -> 
     return out
 
 
-def read_current(r: RedisClient, ks: Keyspace, symbol: str) -> dict[str, str]:
-    """The ``stats:{S}:current`` hash as ``str -> str`` (empty if absent)."""
+def read_current(r: RedisClient, ks: Keyspace, symbol: str) -> dict[str, int | str]:
+    """The ``stats:{S}:current`` hash, fields sorted (empty if absent): counts, ids and
+    times as ints, decimals as the stored strings (:func:`typed_current`)."""
     raw = r.hgetall(ks.stats_current(symbol))
-    return {_text(k): _text(v) for k, v in raw.items()}
+    return typed_current({_text(k): _text(v) for k, v in sorted(raw.items())})
 
 
 def symbol_known(r: RedisClient, ks: Keyspace, symbol: str) -> bool:

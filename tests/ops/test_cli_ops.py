@@ -96,6 +96,7 @@ def test_tail_stats_json(server: Any, capfd: pytest.CaptureFixture[str]) -> None
     assert rc == 0, err
     view = orjson.loads(out)
     assert view["current"]["volume"] == "1.50000000"
+    assert view["current"]["trades_count"] == 3  # a count is a JSON number
     assert view["bar_1m"]["close"] == "2.0"
     assert "no `orders run` is reporting" in err  # nothing publishes health here
 
@@ -118,6 +119,21 @@ def test_prune_cli_json_and_lock(server: Any, capfd: pytest.CaptureFixture[str])
     assert r.zcard(KS.trades_latest("BTCUSDT")) == 1
 
 
+def test_prune_and_status_into_a_pipe_print_one_json_document_and_o_table_a_table(
+    server: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    now = int(time.time() * 1000)
+    store(server.client(), KS, [trade("BTCUSDT", 1, now - 2 * DAY_MS)])
+    for command in (["prune", "--dry-run"], ["status"]):
+        _rc, out, err = _main(capfd, server.url, *command)  # stdout: a pipe
+        assert len(out.splitlines()) == 1, (command, out, err)
+        assert isinstance(orjson.loads(out), dict), command
+        _rc, out, err = _main(capfd, server.url, *command, "-o", "table")
+        assert out.lstrip().startswith("orders "), (command, out)  # the human view, not JSON
+    _rc, out, _ = _main(capfd, server.url, "prune", "--dry-run")
+    assert orjson.loads(out)["totals"]["trades"] == 1  # counts are numbers
+
+
 def test_prune_bad_keep_is_usage_error(server: Any, capfd: pytest.CaptureFixture[str]) -> None:
     assert _main(capfd, server.url, "prune", "--keep", "soon")[0] == 2
 
@@ -138,7 +154,7 @@ def test_status_exit_codes(server: Any, capfd: pytest.CaptureFixture[str]) -> No
     rc, out, _ = _main(capfd, server.url, "status", "--json")
     assert rc == 0, out
     assert orjson.loads(out)["ingesters"][0]["ingester_id"] == "host-1"
-    rc, out, _ = _main(capfd, server.url, "status")
+    rc, out, _ = _main(capfd, server.url, "status", "-o", "table")
     assert rc == 0 and "HEALTHY" in out
 
     tel.open_gaps = 1

@@ -40,12 +40,8 @@ def test_serves_until_ctrl_c_and_writes_truth(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None
-        rest_url = None
-        for _ in range(10):
-            line = proc.stdout.readline()
-            if line.strip().startswith("rest"):
-                rest_url = line.split()[1]
-                break
+        banner = json.loads(proc.stdout.readline())  # a pipe: the banner as JSON
+        rest_url = banner["rest_url"]
         assert rest_url and rest_url.startswith("http://127.0.0.1:")
         r = httpx.get(rest_url + "/api/v3/aggTrades", params={"symbol": "BTCUSDT"}, timeout=10)
         assert r.status_code == 200

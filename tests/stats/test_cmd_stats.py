@@ -79,23 +79,43 @@ def _orders(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_json_lines_are_the_latest_bars_and_current(redis_url: str) -> None:
-    out = _orders(
-        "stats", "btcusdt", "--tf", "1m", "--last", "5", "--json", "--redis-url", redis_url
-    )
+def test_into_a_pipe_stats_is_one_json_document_counts_as_numbers_money_as_strings(
+    redis_url: str,
+) -> None:
+    out = _orders("stats", "btcusdt", "--tf", "1m", "--last", "5", "--redis-url", redis_url)
     assert out.returncode == 0, out.stderr
-    rows = [orjson.loads(line) for line in out.stdout.splitlines()]
+    assert len(out.stdout.splitlines()) == 1  # one document, no table
+    doc = orjson.loads(out.stdout)
     bars = bars_for_batch(_trades())["1m"]
     want = sorted(bars)[-5:]
-    assert [r["window_start"] for r in rows[:-1]] == want
-    assert (
-        rows[-2]["close"] == encode_bar(bars[want[-1]]).decode().split('"close":"')[1].split('"')[0]
-    )
-    assert rows[-1]["tf"] == "current" and rows[-1]["last_agg_id"] == "189"
+    assert doc["symbol"] == "BTCUSDT" and doc["tf"] == "1m"
+    assert [b["window_start"] for b in doc["bars"]] == want
+    stored = orjson.loads(encode_bar(bars[want[-1]]))
+    assert doc["bars"][-1] == stored  # the stored member, as stored
+    current = doc["current"]
+    # counts, ids and ms are numbers in the bars and in the current window alike
+    for field in ("trades_count", "last_agg_id", "window_start", "last_update_time"):
+        assert isinstance(current[field], int), field
+        assert isinstance(doc["bars"][-1][field], int), field
+    assert current["last_agg_id"] == 189
+    # money is a decimal string, never a float
+    for field in ("close_price", "volume", "quote_volume"):
+        assert isinstance(current[field], str), field
+        Decimal(current[field])
+    assert isinstance(doc["bars"][-1]["close"], str)
+
+
+def test_json_is_the_same_document_with_json_or_o_json(redis_url: str) -> None:
+    a = _orders("stats", "BTCUSDT", "--json", "--redis-url", redis_url)
+    b = _orders("stats", "BTCUSDT", "-o", "json", "--redis-url", redis_url)
+    assert a.returncode == b.returncode == 0
+    assert orjson.loads(a.stdout) == orjson.loads(b.stdout)
 
 
 def test_table_and_chart_render(redis_url: str) -> None:
-    out = _orders("stats", "BTCUSDT", "--tf", "5m", "--chart", "--redis-url", redis_url)
+    out = _orders(
+        "stats", "BTCUSDT", "--tf", "5m", "--chart", "-o", "table", "--redis-url", redis_url
+    )
     assert out.returncode == 0, out.stderr
     assert "BTCUSDT" in out.stdout and "current 100 ms window" in out.stdout
     assert "█" in out.stdout  # the chart drew candles
@@ -131,3 +151,17 @@ def test_chart_says_when_it_shows_fewer_bars_than_asked() -> None:
 
     assert "the newest" in text(40) and "of 100 bars" in text(40)
     assert "the newest" not in text(200)
+
+
+async def test_on_a_terminal_stats_prints_tables_not_json(redis_url: str) -> None:
+    import trio
+
+    from tests.ops.test_tail_cli import Tty
+
+    tty = Tty("stats", "BTCUSDT", "--redis-url", redis_url)
+    with trio.fail_after(30):
+        rc, err = await tty.rest()
+    assert rc == 0, err
+    text = "\n".join(tty.lines())
+    assert "1m bars" in text and "current 100 ms window" in text
+    assert not text.lstrip().startswith("{")
