@@ -174,7 +174,7 @@ def register(app: typer.Typer) -> None:
             from orders_cli.cli.render_ops import prune_table
 
             out_console().print(prune_table(report))
-            for note in report.notes:
+            for note in [] if out.quiet else report.notes:
                 Console(stderr=True).print(f"[yellow]note:[/yellow] {note}")
             for err in report.errors:
                 Console(stderr=True).print(f"[red]error:[/red] {err}")

@@ -43,10 +43,9 @@ class _JsonFormatter(logging.Formatter):
         return orjson.dumps(out).decode()
 
 
-def setup_logging(json_logs: bool, tty: bool, verbose: bool, console: Any = None) -> None:
+def setup_logging(json_logs: bool, tty: bool, level: int, console: Any = None) -> None:
     """``console``: the rich Console the live panel draws on — log lines must go through
-    the same one, or they tear the panel."""
-    level = logging.DEBUG if verbose else logging.INFO
+    the same one, or they tear the panel. ``level``: -q WARNING, -v DEBUG, else INFO."""
     handler: logging.Handler
     if json_logs:
         handler = logging.StreamHandler(sys.stderr)
@@ -157,7 +156,6 @@ def register(app: typer.Typer) -> None:
             10.0, "--summary-every", min=0.5, help="Off a TTY: seconds between summary lines."
         ),
         no_panel: bool = typer.Option(False, "--no-panel", help="Logs instead of the live panel."),
-        verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs."),
         bars: str = typer.Option(
             "all",
             "--bars",
@@ -194,7 +192,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         console = Console(stderr=True) if tty else None
-        setup_logging(json_logs, tty, verbose, console)
+        setup_logging(json_logs, tty, out.log_level, console)
         from orders_cli import redis_conn
         from orders_cli.sources.registry import get_source
 

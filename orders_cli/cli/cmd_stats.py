@@ -6,14 +6,18 @@ from typing import Any
 
 import orjson
 import typer
+from rich.console import Group
 
-from orders_cli.cli.console import Output, write_json
+from orders_cli.cli.console import Output, Screen, every, out_console
 from orders_cli.cli.options import (
+    WatchCommand,
     market_option,
     namespace_option,
     redis_url_option,
     shared,
+    watch_option,
 )
+from orders_cli.durations import parse_duration
 from orders_cli.errors import UsageError
 from orders_cli.stats.codec import encode_bar
 from orders_cli.store.keys import Keyspace
@@ -25,6 +29,8 @@ _HELP = """Show the current 100 ms window and the latest bars of a symbol.
 Example: orders stats BTCUSDT  (the last 20 one-minute bars and the current window)
 
 Example: orders stats ETHUSDT --tf 1h --last 48 --chart
+
+Example: orders stats BTCUSDT --watch 5s  (redrawn every 5 s until Ctrl-C)
 
 Example: orders stats BTCUSDT --tf 5m --json | jq '.bars[].close'
 
@@ -46,7 +52,7 @@ def _keyspace(market: str, namespace: str) -> Keyspace:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("stats", help=_HELP)
+    @app.command("stats", help=_HELP, cls=WatchCommand)
     @shared("one document: symbol, tf, bars, current")
     def stats(
         symbol: str = typer.Argument(..., metavar="SYMBOL", help="e.g. BTCUSDT"),
@@ -57,12 +63,14 @@ def register(app: typer.Typer) -> None:
         show_chart: bool = typer.Option(
             False, "--chart", help="Draw a price (close, high/low) and volume chart."
         ),
+        watch: str | None = watch_option("the bars and the current window"),
         redis_url: str | None = redis_url_option(),
         market: str = market_option(),
         namespace: str = namespace_option(),
         *,
         out: Output,
     ) -> None:
+        from orders_cli.cli import render_stats as rs
         from orders_cli.ops.conn import open_redis
 
         sym = symbol.strip().upper()
@@ -72,19 +80,23 @@ def register(app: typer.Typer) -> None:
                 near = close_symbols(r, ks, sym)
                 hint = f"; did you mean: {', '.join(near)}" if near else ""
                 raise UsageError(f"no statistics for {sym} in market {market}{hint}")
-            bars = read_bars(r, ks, sym, tf, last)
-            current = read_current(r, ks, sym)
-        if out.json:
-            write_json([document(sym, tf, bars, current)])
-            return
-        from orders_cli.cli import render_stats as rs
-        from orders_cli.cli.console import out_console
+            screen = Screen(out.json, redraw=watch is not None)
 
-        console = out_console()
-        if show_chart:
-            console.print(rs.chart(sym, tf, bars, width=console.width))
-        console.print(rs.bars_table(sym, tf, bars))
-        console.print(rs.current_table(sym, current))
+            def step() -> None:
+                bars = read_bars(r, ks, sym, tf, last)
+                current = read_current(r, ks, sym)
+
+                def view() -> Group:
+                    chart = [rs.chart(sym, tf, bars, width=out_console().width)]
+                    tables = [rs.bars_table(sym, tf, bars), rs.current_table(sym, current)]
+                    return Group(*(chart if show_chart else []), *tables)
+
+                screen.show(lambda: document(sym, tf, bars, current), view)
+
+            try:
+                every(None if watch is None else parse_duration(watch), step)
+            finally:
+                screen.close()
 
 
 def document(

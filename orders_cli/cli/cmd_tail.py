@@ -4,7 +4,6 @@ at once): the ``--since`` history first, then every trade as it is stored."""
 from __future__ import annotations
 
 import itertools
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -14,7 +13,7 @@ import trio
 import typer
 
 from orders_cli import clock
-from orders_cli.cli.console import Output, write_json
+from orders_cli.cli.console import Output, stdout_gone, write_json
 from orders_cli.cli.options import (
     duration_option,
     market_option,
@@ -168,14 +167,6 @@ def _run(
         trio.run(_follow, r, follower, out, None if count is None else count - shown)
 
 
-def _stdout_gone() -> None:
-    """The reader went away (``| head``): send what is still buffered nowhere, so the exit
-    does not complain about the closed pipe."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-
-
 def register(app: typer.Typer) -> None:
     @app.command("tail", help=_HELP)
     @shared("one line per trade: the stored member; --stats: one line per update")
@@ -221,10 +212,9 @@ def register(app: typer.Typer) -> None:
                     wanted = resolve_symbols(r, keyspace, symbols)
                     follower = Follower.start(r, keyspace, wanted, since_ms)
                     if follow and not any_health(r, keyspace):  # no ingester reports here
-                        typer.echo(
+                        out.note(
                             "orders tail: no `orders run` is reporting to this Redis "
-                            "(see `orders status`); waiting for new trades anyway",
-                            err=True,
+                            "(see `orders status`); waiting for new trades anyway"
                         )
                     printer = _Out(out.json, follower, show_stats)
                     try:
@@ -236,5 +226,5 @@ def register(app: typer.Typer) -> None:
         except KeyboardInterrupt:
             raise typer.Exit(0) from None
         except BrokenPipeError:
-            _stdout_gone()
+            stdout_gone()
             raise typer.Exit(0) from None

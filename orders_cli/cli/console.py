@@ -10,14 +10,17 @@ floats: a float would round them).
 
 from __future__ import annotations
 
+import logging
 import os
+import select
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 import attrs
 import orjson
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 from orders_cli.errors import UsageError
 
@@ -40,13 +43,17 @@ def decide_json(choice: str | None, json_flag: bool, stream: TextIO | None = Non
 @attrs.frozen
 class Output:
     """What the shared options decided for one command (``orders_cli.cli.options.shared``):
-    JSON or tables on stdout; ``quiet`` (warnings and errors only on stderr) or
-    ``verbose`` (debug logs)."""
+    JSON or tables on stdout; ``quiet`` (only warnings and errors on stderr: no hints,
+    notes or info logs) or ``verbose`` (debug logs)."""
 
     json: bool
     forced: bool = False  # -o or --json given (not the rule's default)
     quiet: bool = False
     verbose: bool = False
+
+    @property
+    def log_level(self) -> int:
+        return logging.DEBUG if self.verbose else logging.WARNING if self.quiet else logging.INFO
 
     def note(self, text: str) -> None:
         """An informational line on stderr (a hint, a banner), unless ``--quiet``."""
@@ -60,6 +67,75 @@ def write_json(docs: Iterable[Any]) -> None:
     out = sys.stdout.buffer
     out.write(b"".join(orjson.dumps(d) + b"\n" for d in docs))
     out.flush()
+
+
+class StdoutWatch:
+    """Tells, at the end of a command, whether its stdout was a pipe whose reader went
+    away (``orders … | head``)."""
+
+    def __init__(self) -> None:
+        self.was_devnull = _is_devnull()
+
+    def closed(self) -> bool:
+        """The write end of a pipe with no reader reports an error to poll; and rich,
+        meeting EPIPE, points stdout at /dev/null and exits 1 (Console.on_broken_pipe)."""
+        if not self.was_devnull and _is_devnull():
+            return True
+        poller = select.poll()
+        poller.register(1, select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def _is_devnull() -> bool:
+    try:
+        return os.path.samestat(os.fstat(1), os.stat(os.devnull))
+    except OSError:  # no fd 1 at all
+        return False
+
+
+def stdout_gone() -> None:
+    """The reader went away (``| head``): send what is still buffered nowhere, so the exit
+    does not complain about the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+class Screen:
+    """Where a report goes: one JSON line per :meth:`show`, or the table printed — with
+    ``redraw`` (``--watch``) on a terminal, redrawn in place instead."""
+
+    def __init__(self, as_json: bool, redraw: bool) -> None:
+        self.as_json = as_json
+        self.live: Any = None
+        if not as_json and redraw and sys.stdout.isatty():
+            from rich.live import Live
+
+            self.live = Live(console=out_console(), auto_refresh=False)
+            self.live.start()
+
+    def show(self, doc: Callable[[], Any], view: Callable[[], RenderableType]) -> None:
+        if self.as_json:
+            write_json([doc()])
+        elif self.live is not None:
+            self.live.update(view(), refresh=True)
+        else:
+            out_console().print(view())
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+def every(interval_s: float | None, step: Callable[[], None]) -> None:
+    """``step()`` once, or (``--watch INTERVAL``) every ``interval_s`` until Ctrl-C."""
+    try:
+        step()
+        while interval_s is not None:
+            time.sleep(interval_s)
+            step()
+    except KeyboardInterrupt:
+        return
 
 
 def out_console() -> Console:

@@ -119,6 +119,17 @@ def test_prune_cli_json_and_lock(server: Any, capfd: pytest.CaptureFixture[str])
     assert r.zcard(KS.trades_latest("BTCUSDT")) == 1
 
 
+def test_quiet_drops_the_hints_but_not_the_output(
+    server: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    store(server.client(), KS, [trade("BTCUSDT", 1, 1_000)])
+    args = ("tail", "BTCUSDT", "--stats", "--count", "1")
+    rc, out, err = _main(capfd, server.url, *args, "-q")
+    assert rc == 0 and orjson.loads(out)["symbol"] == "BTCUSDT"
+    assert err == ""  # no "no `orders run` is reporting" hint
+    assert "no `orders run` is reporting" in _main(capfd, server.url, *args)[2]
+
+
 def test_prune_and_status_into_a_pipe_print_one_json_document_and_o_table_a_table(
     server: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -165,6 +176,28 @@ def test_status_exit_codes(server: Any, capfd: pytest.CaptureFixture[str]) -> No
     assert rc == 1
     assert "open gap" in orjson.loads(out)["problems"][0]
     assert _main(capfd, server.url, "status", "--max-gap-age", "1h")[0] == 0
+
+
+def test_status_table_shows_symbols_stored_trades_and_the_backfill_queue(
+    server: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    r = server.client()
+    now = int(time.time() * 1000)
+    store(r, KS, [trade("BTCUSDT", 1, now), trade("BTCUSDT", 2, now), trade("ETHUSDT", 1, now)])
+    tel = Telemetry()
+    tel.connection("spot#0").set("live")
+    tel.symbols_subscribed, tel.symbols_listed = 303, 318
+    tel.backfill_queue = 12
+    tel.counters["trades_stored"] = 82_916
+    _publish(r, tel)
+    rc, out, err = _main(capfd, server.url, "status", "-o", "table")
+    assert rc == 0, err
+    assert "303 subscribed of 318 listed" in out
+    assert "82,916 this run" in out
+    assert "12 requests queued" in out
+    assert "3 trades of 2 symbols" in out  # what the store holds
+    rc, out, err = _main(capfd, server.url, "status", "-o", "json")
+    assert orjson.loads(out)["store"] == {"symbols": 2, "trades": 3}
 
 
 def _valid_record() -> dict[str, Any]:

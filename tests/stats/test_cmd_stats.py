@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -165,3 +166,63 @@ async def test_on_a_terminal_stats_prints_tables_not_json(redis_url: str) -> Non
     text = "\n".join(tty.lines())
     assert "1m bars" in text and "current 100 ms window" in text
     assert not text.lstrip().startswith("{")
+
+
+def test_chart_into_a_closed_pipe_exits_0_quietly(redis_url: str) -> None:
+    from tests.test_shared_options import _orders_into_a_closed_pipe
+
+    done = _orders_into_a_closed_pipe(
+        "stats", "BTCUSDT", "--chart", "-o", "table", "--redis-url", redis_url
+    )
+    assert done.returncode == 0 and done.stderr == b"", done.stderr
+
+
+def _watch(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "orders_cli", "stats", "BTCUSDT", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_watch_off_a_terminal_prints_one_json_document_per_interval(redis_url: str) -> None:
+    proc = _watch("--watch", "100ms", "--redis-url", redis_url)
+    try:
+        assert proc.stdout is not None
+        docs = [orjson.loads(proc.stdout.readline()) for _ in range(3)]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert all(d["symbol"] == "BTCUSDT" and d["bars"] for d in docs)
+
+
+def test_watch_without_an_interval_refreshes_every_2s_and_rejects_a_bad_one(
+    redis_url: str,
+) -> None:
+    proc = _watch("--watch", "--redis-url", redis_url)  # no INTERVAL: the default
+    try:
+        assert proc.stdout is not None
+        assert orjson.loads(proc.stdout.readline())["symbol"] == "BTCUSDT"
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    bad = _orders("stats", "BTCUSDT", "--watch", "0", "--redis-url", redis_url)
+    assert bad.returncode == 2 and "--watch" in bad.stderr
+
+
+async def test_watch_on_a_terminal_redraws_the_tables(redis_url: str) -> None:
+    import trio
+
+    from tests.ops.test_tail_cli import Tty
+
+    tty = Tty("stats", "BTCUSDT", "--watch", "100ms", "--redis-url", redis_url)
+    with trio.fail_after(30):
+        await tty.until(rb"current 100 ms window")
+        tty.proc.send_signal(signal.SIGINT)
+        rc, err = await tty.rest()
+    assert rc == 0, err
