@@ -94,6 +94,22 @@ def open_embedded(stack: ExitStack) -> EmbeddedRedis:
     return emb
 
 
+SIM_RATE = 500.0  # run --simulate's default total rate (trades/s) without a scenario
+
+
+def simulator_config(
+    scenario: str | None, seed: int | None, symbol_count: int | None, rate: float | None
+) -> Any:
+    """The ``--simulate`` exchange: a shipped scenario or a file (``--sim-scenario``), or
+    the default universe; on any free ports (the run connects to them itself)."""
+    from orders_cli.cli.cmd_sim import build_config, resolve_scenario
+
+    path = None if scenario is None else resolve_scenario(scenario)
+    if path is None and rate is None:
+        rate = SIM_RATE
+    return build_config(path, seed, symbol_count, rate, None, 0, 0)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
     @o.shared("log lines as JSON objects on stderr, like --json-logs; run prints no tables")
@@ -109,17 +125,34 @@ def register(app: typer.Typer) -> None:
             "--simulate",
             help="Start the built-in simulator and ingest from it (offline demo).",
         ),
-        sim_symbols: int = typer.Option(
-            300,
+        sim_symbols: int | None = typer.Option(
+            None,
+            "--sim-symbol-count",
             "--sim-symbols",
             min=1,
+            metavar="N",
+            show_default="300, or the scenario's",
             help=(
                 "With --simulate: how many trading symbols (Zipf rates) it lists, plus "
                 "a few scenario ones (BREAK, non-ASCII, TRD_GRP-only, idle)."
             ),
         ),
-        sim_rate: float = typer.Option(
-            500.0, "--sim-rate", min=0.1, help="With --simulate: total trades/s over all symbols."
+        sim_rate: float | None = typer.Option(
+            None,
+            "--sim-rate",
+            min=0.1,
+            show_default=f"{SIM_RATE:g}, or the scenario's",
+            help="With --simulate: total trades/s over all symbols.",
+        ),
+        sim_scenario: str | None = typer.Option(
+            None,
+            "--sim-scenario",
+            metavar="FILE|NAME",
+            help="With --simulate: a scenario file, or a shipped one by name (calm, chaos: "
+            "reconnects and gaps to watch in the panel); see orders sim --help.",
+        ),
+        sim_seed: int | None = typer.Option(
+            None, "--sim-seed", show_default="1", help="With --simulate: the random seed."
         ),
         backfill: str = o.duration_option(
             "--backfill",
@@ -183,6 +216,8 @@ def register(app: typer.Typer) -> None:
 
           orders run --simulate                      # offline demo, embedded Redis
 
+          orders run --simulate --sim-scenario chaos # reconnects and gaps in the panel
+
           orders run --redis-url redis://127.0.0.1:6379/0 --symbols BTCUSDT,ETHUSDT
         """
         # run's output is its log on stderr: the panel on a terminal, log lines elsewhere;
@@ -217,9 +252,7 @@ def register(app: typer.Typer) -> None:
         if simulate:
             if ws_url or rest_url:
                 raise UsageError("--simulate runs its own exchange: drop --ws-url/--rest-url")
-            from orders_cli.sim import SimConfig
-
-            sim_cfg = SimConfig.from_fixture(n_symbols=sim_symbols, total_rate=sim_rate)
+            sim_cfg = simulator_config(sim_scenario, sim_seed, sim_symbols, sim_rate)
         with ExitStack() as stack:
             embedded = None if redis_url else open_embedded(stack)
             url = embedded.url if embedded is not None else str(redis_url)

@@ -11,8 +11,10 @@ import attrs
 import trio
 import typer
 
+import orders_cli.sim
 from orders_cli.cli.console import Output, write_json
-from orders_cli.cli.options import shared
+from orders_cli.cli.options import shared, validate_duration
+from orders_cli.durations import parse_duration
 from orders_cli.errors import UsageError
 from orders_cli.sim import SimConfig, Simulator
 from orders_cli.sim.scenario import ScenarioError, load_scenario
@@ -21,6 +23,23 @@ DEFAULT_WS_PORT = 9443  # Binance's spot stream port
 DEFAULT_REST_PORT = 9080
 DEFAULT_SYMBOLS = 300
 DEFAULT_RATE = 200.0
+SCENARIO_DIR = Path(orders_cli.sim.__file__).parent / "scenarios"  # package data
+SCENARIOS: tuple[str, ...] = tuple(sorted(p.stem for p in SCENARIO_DIR.glob("*.json")))
+"""The scenarios shipped with orders (orders_cli/sim/SCENARIO.md), by name."""
+
+
+def resolve_scenario(text: str) -> Path:
+    """A scenario file's path, or a shipped scenario's by name (``chaos``, ``chaos.json``)."""
+    path = Path(text)
+    if path.is_file():
+        return path
+    name = path.name.removesuffix(".json").removesuffix(".toml")
+    if name in SCENARIOS and path.parent == Path("."):
+        return SCENARIO_DIR / f"{name}.json"
+    raise UsageError(
+        f"no scenario file {text!r} and no shipped scenario of that name "
+        f"(shipped: {', '.join(SCENARIOS)})"
+    )
 
 
 def build_config(
@@ -28,11 +47,12 @@ def build_config(
     seed: int | None,
     symbols: int | None,
     rate: float | None,
-    history: float | None,
+    history: str | None,
     ws_port: int | None,
     rest_port: int | None,
 ) -> SimConfig:
-    """Scenario file (or the default universe), then command-line overrides."""
+    """Scenario file (or the default universe), then command-line overrides. ``history``
+    is a DURATION (``10m``)."""
     if scenario is not None:
         try:
             cfg = load_scenario(scenario)
@@ -57,7 +77,7 @@ def build_config(
     if rate is not None:
         changes["total_rate"] = rate
     if history is not None:
-        changes["history_s"] = history
+        changes["history_s"] = parse_duration(history)
     changes["ws_port"] = ws_port if ws_port is not None else (cfg.ws_port or DEFAULT_WS_PORT)
     changes["rest_port"] = (
         rest_port if rest_port is not None else (cfg.rest_port or DEFAULT_REST_PORT)
@@ -86,10 +106,12 @@ async def _serve(sim: Simulator, as_json: bool) -> None:
 
 def _announce(sim: Simulator, as_json: bool) -> None:
     n = sum(1 for s in sim.cfg.symbols if s.status == "TRADING")
+    ingest = f"orders run --ws-url {sim.ws_url} --rest-url {sim.rest_url}"
     if as_json:
         doc = {
             "ws_url": sim.ws_url,
             "rest_url": sim.rest_url,
+            "ingest": ingest,
             "symbols": len(sim.cfg.symbols),
             "trading": n,
             "seed": sim.cfg.seed,
@@ -98,38 +120,70 @@ def _announce(sim: Simulator, as_json: bool) -> None:
         return
     typer.echo(f"orders sim: {len(sim.cfg.symbols)} symbols ({n} TRADING), seed {sim.cfg.seed}")
     typer.echo(f"  ws   {sim.ws_url}   (e.g. {sim.ws_url}/ws/btcusdt@aggTrade)")
-    typer.echo(f"  rest {sim.rest_url} (e.g. {sim.rest_url}/api/v3/exchangeInfo)", nl=True)
+    typer.echo(f"  rest {sim.rest_url} (e.g. {sim.rest_url}/api/v3/exchangeInfo)")
+    typer.echo(f"  ingest from it: {ingest}")
     typer.echo("  Ctrl-C to stop")
 
 
 def register(app: typer.Typer) -> None:
     @app.command("sim")
-    @shared("the banner as one document: ws_url, rest_url, symbols, trading, seed")
+    @shared("the banner as one document: ws_url, rest_url, ingest, symbols, trading, seed")
     def sim(
-        scenario: Path | None = typer.Option(
-            None, "--scenario", envvar="ORDERS_SIM_SCENARIO", help="Scenario file (JSON or TOML)."
-        ),
-        seed: int | None = typer.Option(None, "--seed", envvar="ORDERS_SIM_SEED"),
-        symbols: int | None = typer.Option(
+        scenario: str | None = typer.Option(
             None,
-            "--symbols",
-            envvar="ORDERS_SIM_SYMBOLS",
-            help=(
-                "How many trading symbols (a count) from the recorded exchangeInfo, plus "
-                "a few scenario ones (BREAK, non-ASCII, TRD_GRP-only, idle). [default: 300]"
-            ),
+            "--scenario",
+            envvar="ORDERS_SIM_SCENARIO",
+            metavar="FILE|NAME",
+            help="Scenario file (JSON or TOML), or a shipped one by name: "
+            + ", ".join(SCENARIOS)
+            + " (orders_cli/sim/SCENARIO.md). Default: the default universe.",
         ),
+        seed: int | None = typer.Option(
+            None, "--seed", envvar="ORDERS_SIM_SEED", show_default="1", help="Random seed."
+        ),
+        symbol_count: int | None = typer.Option(
+            None,
+            "--symbol-count",
+            envvar="ORDERS_SIM_SYMBOL_COUNT",
+            min=1,
+            metavar="N",
+            show_default=str(DEFAULT_SYMBOLS),
+            help="How many trading symbols from the recorded exchangeInfo, plus a few "
+            "scenario ones (BREAK, non-ASCII, TRD_GRP-only, idle).",
+        ),
+        old_symbols: int | None = typer.Option(
+            None, "--symbols", envvar="ORDERS_SIM_SYMBOLS", min=1, hidden=True
+        ),  # deprecated: --symbols is a list of names everywhere else
         rate: float | None = typer.Option(
-            None, "--rate", envvar="ORDERS_SIM_RATE", help="Total aggregate trades per second."
+            None,
+            "--rate",
+            envvar="ORDERS_SIM_RATE",
+            min=0.1,
+            show_default=f"{DEFAULT_RATE:g}",
+            help="Total aggregate trades per second.",
         ),
-        history: float | None = typer.Option(
-            None, "--history", envvar="ORDERS_SIM_HISTORY", help="Seconds of REST-only history."
+        history: str | None = typer.Option(
+            None,
+            "--history",
+            envvar="ORDERS_SIM_HISTORY",
+            callback=validate_duration,
+            metavar="DURATION",
+            show_default="0",
+            help="REST-only history before the start (e.g. 10m).",
         ),
         ws_port: int | None = typer.Option(
-            None, "--ws-port", envvar="ORDERS_SIM_WS_PORT", help=f"Default {DEFAULT_WS_PORT}."
+            None,
+            "--ws-port",
+            envvar="ORDERS_SIM_WS_PORT",
+            show_default=str(DEFAULT_WS_PORT),
+            help="0 = any free port.",
         ),
         rest_port: int | None = typer.Option(
-            None, "--rest-port", envvar="ORDERS_SIM_REST_PORT", help=f"Default {DEFAULT_REST_PORT}."
+            None,
+            "--rest-port",
+            envvar="ORDERS_SIM_REST_PORT",
+            show_default=str(DEFAULT_REST_PORT),
+            help="0 = any free port.",
         ),
         truth: Path | None = typer.Option(
             None, "--truth", envvar="ORDERS_SIM_TRUTH", help="Write every trade as JSONL on exit."
@@ -139,9 +193,22 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the Binance-compatible simulator (WebSocket + REST) until Ctrl-C.
 
-        Example: orders sim --symbols 50 --rate 1000 --truth truth.jsonl
+        Example: orders sim --symbol-count 50 --rate 1000 --truth truth.jsonl
+
+        Example: orders sim --scenario chaos  (reconnects, stalls, drops: gaps to backfill)
+
+        The banner prints the command that ingests from it (orders run --ws-url …
+        --rest-url …).
         """
-        cfg = build_config(scenario, seed, symbols, rate, history, ws_port, rest_port)
+        if old_symbols is not None:
+            typer.echo(
+                "orders sim: --symbols is deprecated (everywhere else it is a list of "
+                "symbols): use --symbol-count N",
+                err=True,
+            )
+        count = symbol_count if symbol_count is not None else old_symbols
+        path = None if scenario is None else resolve_scenario(scenario)
+        cfg = build_config(path, seed, count, rate, history, ws_port, rest_port)
         simulator = Simulator(cfg)
         try:
             trio.run(_serve, simulator, out.json)
