@@ -13,6 +13,7 @@ import trio
 import typer
 
 from orders_cli.cli import options as o
+from orders_cli.cli.cmd_sim import scenario_option
 from orders_cli.cli.console import Output
 from orders_cli.cli.run_loop import Display, run_ingest
 from orders_cli.config import RunConfig
@@ -144,12 +145,8 @@ def register(app: typer.Typer) -> None:
             show_default=f"{SIM_RATE:g}, or the scenario's",
             help="With --simulate: total trades/s over all symbols.",
         ),
-        sim_scenario: str | None = typer.Option(
-            None,
-            "--sim-scenario",
-            metavar="FILE|NAME",
-            help="With --simulate: a scenario file, or a shipped one by name (calm, chaos: "
-            "reconnects and gaps to watch in the panel); see orders sim --help.",
+        sim_scenario: str | None = scenario_option(
+            "--sim-scenario", None, "With --simulate (chaos: reconnects and gaps in the panel)."
         ),
         sim_seed: int | None = typer.Option(
             None, "--sim-seed", show_default="1", help="With --simulate: the random seed."

@@ -28,6 +28,19 @@ SCENARIOS: tuple[str, ...] = tuple(sorted(p.stem for p in SCENARIO_DIR.glob("*.j
 """The scenarios shipped with orders (orders_cli/sim/SCENARIO.md), by name."""
 
 
+def scenario_option(name: str, envvar: str | None, help: str) -> Any:
+    """A scenario option (``--scenario``, run's ``--sim-scenario``): a file or a shipped
+    name; resolve it with :func:`resolve_scenario`."""
+    return typer.Option(
+        None,
+        name,
+        envvar=envvar,
+        metavar="FILE|NAME",
+        help=f"{help} A scenario file (JSON or TOML), or a shipped one by name: "
+        f"{', '.join(SCENARIOS)} (orders_cli/sim/SCENARIO.md).",
+    )
+
+
 def resolve_scenario(text: str) -> Path:
     """A scenario file's path, or a shipped scenario's by name (``chaos``, ``chaos.json``)."""
     path = Path(text)
@@ -129,14 +142,8 @@ def register(app: typer.Typer) -> None:
     @app.command("sim")
     @shared("the banner as one document: ws_url, rest_url, ingest, symbols, trading, seed")
     def sim(
-        scenario: str | None = typer.Option(
-            None,
-            "--scenario",
-            envvar="ORDERS_SIM_SCENARIO",
-            metavar="FILE|NAME",
-            help="Scenario file (JSON or TOML), or a shipped one by name: "
-            + ", ".join(SCENARIOS)
-            + " (orders_cli/sim/SCENARIO.md). Default: the default universe.",
+        scenario: str | None = scenario_option(
+            "--scenario", "ORDERS_SIM_SCENARIO", "Default: the default universe."
         ),
         seed: int | None = typer.Option(
             None, "--seed", envvar="ORDERS_SIM_SEED", show_default="1", help="Random seed."
