@@ -144,7 +144,7 @@ def test_parse_symbols_and_namespace() -> None:
         options.normalize_namespace("a b{c}")
 
 
-# --- the option factories inside a real click command (and the shared ones) -----------------------------------
+# --- the option factories (and the shared ones) inside a real click command -----------
 def _command() -> click.Command:
     app = typer.Typer()
     seen: dict[str, Any] = {}

@@ -13,6 +13,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from orders_cli.clock import utc_and_ms
 from orders_cli.stats.bars import Bar
 from orders_cli.stats.codec import fmt_decimal
 from orders_cli.timeframes import TF_MS
@@ -27,12 +28,6 @@ def when(ms: int, tf: str) -> str:
     if TF_MS[tf] < 1000:
         return t.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d}"
     return t.strftime("%Y-%m-%d %H:%M") if TF_MS[tf] < 86_400_000 else t.strftime("%Y-%m-%d")
-
-
-def utc_ms(ms: int) -> str:
-    """An epoch-ms time for people, the number beside it for machines and grep:
-    ``2023-11-14 22:14:00.000 UTC (1700000040000)``."""
-    return f"{when(ms, '100ms')} UTC ({ms})"
 
 
 def places(values: Sequence[Decimal]) -> int:
@@ -90,7 +85,7 @@ def current_table(symbol: str, fields: dict[str, int | str]) -> Table:
     table.add_column("field")
     table.add_column("value", justify="right")
     for k, v in fields.items():
-        table.add_row(k, utc_ms(int(v)) if k in _TIMES else str(v))
+        table.add_row(k, utc_and_ms(int(v)) if k in _TIMES else str(v))
     if not fields:
         table.add_row("(none)", "no current window stored")
     return table
