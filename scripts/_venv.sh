@@ -1,8 +1,17 @@
-# Sourced by scripts/*: make sure the venv exists and holds the project (dev extras included).
-# Re-installs when pyproject.toml is newer than the install stamp. Does not change the
-# caller's working directory (so `./scripts/run prune --archive ./out` means ./out).
+# Sourced by scripts/* with a profile: `source _venv.sh run` makes sure the venv holds
+# what running needs (`pip install -e .`); `source _venv.sh dev` adds the dev extras
+# (pytest, hypothesis, ruff, mypy, import-linter: scripts/test, scripts/check, .ci/run).
+# A dev install serves `run` too. Re-installs when pyproject.toml is newer than the
+# profile's stamp. Does not change the caller's working directory (so
+# `./scripts/run prune --archive ./out` means ./out).
 # ORDERS_VENV=/path picks another venv; PYTHON=/path/to/python3.11 picks the interpreter.
 set -euo pipefail
+PROFILE="${1:-dev}"
+case "$PROFILE" in
+  run) SPEC="" ;;
+  dev) SPEC="[dev]" ;;
+  *) echo "scripts/_venv.sh: unknown profile '$PROFILE' (run or dev)" >&2; exit 2 ;;
+esac
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ORDERS_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-}"
@@ -22,10 +31,14 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "orders: creating $VENV with $("$PY" -c 'import sys; print(sys.executable)')" >&2
   "$PY" -m venv "$VENV"
 fi
-STAMP="$VENV/.orders-installed"
-if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
-  echo "orders: installing orders and its dev tools into $VENV (once)" >&2
-  if ! "$VENV/bin/python" -m pip install -q -e "$ROOT[dev]" >&2; then
+# one stamp per profile; the dev stamp counts for run (dev installs everything run needs)
+STAMP="$VENV/.orders-installed-$PROFILE"
+DEV_STAMP="$VENV/.orders-installed-dev"
+fresh() { [ -f "$1" ] && ! [ "$ROOT/pyproject.toml" -nt "$1" ]; }
+if ! fresh "$STAMP" && ! fresh "$DEV_STAMP"; then
+  what="orders"; [ "$PROFILE" = dev ] && what="orders and its dev tools"
+  echo "orders: installing $what into $VENV (once)" >&2
+  if ! "$VENV/bin/python" -m pip install -q -e "$ROOT$SPEC" >&2; then
     echo "orders: error: pip install failed (network or package index?); see above" >&2
     exit 1
   fi

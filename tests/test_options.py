@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from orders_cli import redis_conn
 from orders_cli.cli import options
+from orders_cli.cli.console import Output
 from orders_cli.durations import format_duration, parse_duration, parse_duration_ms
 from orders_cli.errors import RedisUnavailable, UsageError
 from orders_cli.redis_conn import ServerFacts, check, connect, eviction_warning
@@ -143,22 +144,24 @@ def test_parse_symbols_and_namespace() -> None:
         options.normalize_namespace("a b{c}")
 
 
-# --- the option factories inside a real click command -----------------------------------
+# --- the option factories (and the shared ones) inside a real click command -----------
 def _command() -> click.Command:
     app = typer.Typer()
     seen: dict[str, Any] = {}
 
     @app.command()
+    @options.shared("a test document")
     def cmd(
         redis_url: str | None = options.redis_url_option(),
         ws_url: str | None = options.ws_url_option(),
         rest_url: str | None = options.rest_url_option(),
         market: str = options.market_option(),
         symbols: list[str] | None = options.symbols_option(),  # noqa: B008  # typer idiom
-        as_json: bool = options.json_option(),
         namespace: str = options.namespace_option(),
         port: int | None = options.port_option("--metrics-port", "ORDERS_METRICS_PORT"),
         keep: str = options.duration_option("--keep", "ORDERS_KEEP", "24h"),
+        *,
+        out: Output,
     ) -> None:
         seen.update(locals())
 
@@ -180,7 +183,7 @@ def test_defaults() -> None:
     assert seen["ws_url"] is None
     assert seen["market"] == "spot"
     assert seen["symbols"] is None
-    assert seen["as_json"] is False
+    assert seen["out"].forced is False  # the output rule decides (stdout: a tty or not)
     assert seen["namespace"] == ""
     assert seen["keep"] == "24h"
 
@@ -205,7 +208,7 @@ def test_every_option_reads_its_orders_env_var(monkeypatch: pytest.MonkeyPatch) 
     assert seen["rest_url"] == "http://127.0.0.1:9001"
     assert seen["market"] == "usdm"
     assert seen["symbols"] == ["BTCUSDT", "ETHUSDT"]
-    assert seen["as_json"] is True
+    assert seen["out"].json is True and seen["out"].forced is True
     assert seen["namespace"] == "prod:"
     assert seen["port"] == 9100
     assert seen["keep"] == "1h30m"

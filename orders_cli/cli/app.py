@@ -22,6 +22,7 @@ from orders_cli.cli import (
     cmd_tail,
     cmd_verify,
 )
+from orders_cli.cli.console import StdoutWatch, stdout_gone
 from orders_cli.errors import OrdersError
 from orders_cli.hints import command
 
@@ -77,12 +78,20 @@ def _help_for(exc: click.UsageError) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. Usage errors are one line on stderr and exit 2."""
     command = typer.main.get_command(app)
+    stdout = StdoutWatch()
     try:
         rc = command.main(args=argv, prog_name="orders", standalone_mode=False)
     except click.exceptions.Abort:
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except SystemExit as exc:
+        if exc.code == 1 and stdout.closed():
+            # click or rich met EPIPE (``orders … | head``: the reader is gone) and exit 1
+            # for it; the reader had all it wanted: 0, as documented (README "Output")
+            stdout_gone()
+            sys.exit(0)
+        raise
     except click.UsageError as exc:
         sys.stderr.write(f"orders: error: {exc.format_message()} (see: {_help_for(exc)})\n")
         sys.exit(2)

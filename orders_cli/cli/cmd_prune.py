@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import orjson
 import typer
 
 from orders_cli import clock
+from orders_cli.cli.console import Output, write_json
 from orders_cli.cli.options import (
     duration_option,
-    json_option,
     market_option,
     namespace_option,
     redis_url_option,
+    shared,
     stream_retention_option,
 )
 from orders_cli.durations import parse_duration
@@ -56,13 +55,14 @@ def _bars_policy(spec: str | None) -> dict[str, float | None]:
 
 
 def _archive_ls(root: Path, as_json: bool) -> None:
+    """One JSON line per file (a listing), or a table."""
     from orders_cli.store.archive import list_archive
 
     files = list_archive(root)
     bad = [f for f in files if f.problems]
     if as_json:
-        for f in files:
-            row = {
+        write_json(
+            {
                 "path": str(f.path),
                 "market": f.market,
                 "symbol": f.symbol,
@@ -72,7 +72,8 @@ def _archive_ls(root: Path, as_json: bool) -> None:
                 "last_agg_id": f.last_agg_id,
                 "problems": list(f.problems),
             }
-            sys.stdout.buffer.write(orjson.dumps(row) + b"\n")
+            for f in files
+        )
     else:
         from rich.table import Table
 
@@ -96,6 +97,7 @@ def _archive_ls(root: Path, as_json: bool) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command("prune", epilog=EXIT_HELP)
+    @shared("one document: the report; --archive-ls: one line per file")
     def prune(
         keep: str = duration_option(
             "--keep", "ORDERS_KEEP", "24h", help="Keep trades (the ZSET) this long."
@@ -126,10 +128,11 @@ def register(app: typer.Typer) -> None:
         chunk: int = typer.Option(
             500, "--chunk", min=10, max=10_000, help="Members per delete command."
         ),
-        as_json: bool = json_option("Print the report as one JSON object."),
         redis_url: str | None = redis_url_option(),
         market: str = market_option(),
         namespace: str = namespace_option(),
+        *,
+        out: Output,
     ) -> None:
         """Apply retention in one cron-safe pass: trades past --keep out of the ZSET, stream
         entries past --stream-retention, bars past their timeframe's retention, old
@@ -139,7 +142,7 @@ def register(app: typer.Typer) -> None:
         Example: orders prune --keep 24h --dry-run    (cron: */10 * * * * orders prune --json)
         """
         if archive_ls is not None:
-            _archive_ls(archive_ls, as_json)
+            _archive_ls(archive_ls, out.json)
         from orders_cli.cli.cmd_tail import keyspace_for
         from orders_cli.ops.conn import open_redis
         from orders_cli.store.prune import prune_once
@@ -162,11 +165,11 @@ def register(app: typer.Typer) -> None:
                     r, keyspace, now_ms, policy, dry_run=dry_run, archive_dir=archive
                 )
         except LockHeld as exc:
-            if as_json:
-                sys.stdout.buffer.write(orjson.dumps({"ok": False, "lock_held": str(exc)}) + b"\n")
+            if out.json:
+                write_json([{"ok": False, "lock_held": str(exc)}])
             raise
-        if as_json:
-            sys.stdout.buffer.write(orjson.dumps(report.to_json()) + b"\n")
+        if out.json:
+            write_json([report.to_json()])
         else:
             from rich.console import Console
 
@@ -174,7 +177,7 @@ def register(app: typer.Typer) -> None:
             from orders_cli.cli.render_ops import prune_table
 
             out_console().print(prune_table(report))
-            for note in report.notes:
+            for note in [] if out.quiet else report.notes:
                 Console(stderr=True).print(f"[yellow]note:[/yellow] {note}")
             for err in report.errors:
                 Console(stderr=True).print(f"[red]error:[/red] {err}")

@@ -12,7 +12,8 @@ import trio
 import typer
 
 from orders_cli.cli import options as o
-from orders_cli.cli.console import log_handler, on_terminal
+from orders_cli.cli.cmd_sim import scenario_option
+from orders_cli.cli.console import Output, log_handler, on_terminal
 from orders_cli.cli.run_loop import Display, report_stop, run_ingest
 from orders_cli.config import RunConfig
 from orders_cli.durations import parse_duration
@@ -25,10 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("orders")
 
 
-def setup_logging(json_logs: bool, tty: bool, verbose: bool, console: Any = None) -> None:
+def setup_logging(json_logs: bool, tty: bool, level: int, console: Any = None) -> None:
     """``console``: the rich Console the live panel draws on — log lines must go through
-    the same one, or they tear the panel."""
-    level = logging.DEBUG if verbose else logging.INFO
+    the same one, or they tear the panel. ``level``: -q WARNING, -v DEBUG, else INFO."""
     root = logging.getLogger()
     root.handlers[:] = [log_handler(json_logs, tty, console)]
     root.setLevel(level)
@@ -71,8 +71,29 @@ def _confirm(question: str) -> bool:
     return typer.confirm(question, default=False, err=True)
 
 
+SIM_RATE = 500.0  # run --simulate's default total rate (trades/s) without a scenario
+
+
+def simulator_config(
+    scenario: str | None,
+    seed: int | None,
+    symbol_count: int | None,
+    rate: float | None,
+    market: str = "spot",
+) -> Any:
+    """The ``--simulate`` exchange: a shipped scenario or a file (``--sim-scenario``), or
+    the default universe; on any free ports (the run connects to them itself)."""
+    from orders_cli.cli.cmd_sim import build_config, resolve_scenario
+
+    path = None if scenario is None else resolve_scenario(scenario)
+    if path is None and rate is None:
+        rate = SIM_RATE
+    return build_config(path, seed, symbol_count, rate, None, 0, 0, market)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
+    @o.shared("log lines as JSON objects on stderr, like --json-logs; run prints no tables")
     def run(
         market: str = o.market_option(),
         symbols: list[str] | None = o.symbols_option(),
@@ -85,17 +106,30 @@ def register(app: typer.Typer) -> None:
             "--simulate",
             help="Start the built-in simulator of --market and ingest from it (offline demo).",
         ),
-        sim_symbols: int = typer.Option(
-            300,
+        sim_symbols: int | None = typer.Option(
+            None,
+            "--sim-symbol-count",
             "--sim-symbols",
             min=1,
+            metavar="N",
+            show_default="300, or the scenario's",
             help=(
                 "With --simulate: how many trading symbols (Zipf rates) it lists, plus "
                 "a few scenario ones (BREAK, non-ASCII, TRD_GRP-only, idle)."
             ),
         ),
-        sim_rate: float = typer.Option(
-            500.0, "--sim-rate", min=0.1, help="With --simulate: total trades/s over all symbols."
+        sim_rate: float | None = typer.Option(
+            None,
+            "--sim-rate",
+            min=0.1,
+            show_default=f"{SIM_RATE:g}, or the scenario's",
+            help="With --simulate: total trades/s over all symbols.",
+        ),
+        sim_scenario: str | None = scenario_option(
+            "--sim-scenario", None, "With --simulate (chaos: reconnects and gaps in the panel)."
+        ),
+        sim_seed: int | None = typer.Option(
+            None, "--sim-seed", show_default="1", help="With --simulate: the random seed."
         ),
         backfill: str = o.duration_option(
             "--backfill",
@@ -127,7 +161,7 @@ def register(app: typer.Typer) -> None:
             help="Streams per connection (default: the market's limit).",
         ),
         json_logs: bool = typer.Option(
-            False, "--json-logs", envvar="ORDERS_JSON_LOGS", help="Log JSON lines."
+            False, "--json-logs", envvar="ORDERS_JSON_LOGS", help="Log JSON lines (= -o json)."
         ),
         summary_every: float = typer.Option(
             10.0, "--summary-every", min=0.5, help="Off a TTY: seconds between summary lines."
@@ -143,7 +177,6 @@ def register(app: typer.Typer) -> None:
                 "Exchange data is never deleted by a run: see `orders reset`."
             ),
         ),
-        verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs."),
         bars: str = typer.Option(
             "all",
             "--bars",
@@ -157,6 +190,8 @@ def register(app: typer.Typer) -> None:
             "ORDERS_METRICS_PORT",
             help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics.",
         ),
+        *,
+        out: Output,
     ) -> None:
         """Ingest every aggregate trade of the chosen market into Redis, live.
 
@@ -173,14 +208,18 @@ def register(app: typer.Typer) -> None:
           orders run --simulate                      # offline demo, embedded Redis
 
           orders run --simulate --market usdm        # the same on USD-M futures
+          orders run --simulate --sim-scenario chaos # reconnects and gaps in the panel
 
           orders run --redis-url redis://127.0.0.1:6379/0 --symbols BTCUSDT,ETHUSDT
         """
+        # run's output is its log on stderr: the panel on a terminal, log lines elsewhere;
+        # asked for JSON (-o json, --json-logs), one JSON object per line
+        json_logs = json_logs or (out.forced and out.json)
         tty = sys.stderr.isatty() and not no_panel and not json_logs
         from rich.console import Console
 
         console = Console(stderr=True) if tty else None
-        setup_logging(json_logs, tty, verbose, console)
+        setup_logging(json_logs, tty, out.log_level, console)
         from orders_cli import redis_conn
         from orders_cli.sources.registry import get_source
 
@@ -206,11 +245,7 @@ def register(app: typer.Typer) -> None:
         if simulate:
             if ws_url or rest_url:
                 raise UsageError("--simulate runs its own exchange: drop --ws-url/--rest-url")
-            from orders_cli.sim import SimConfig
-
-            sim_cfg = SimConfig.from_fixture(
-                n_symbols=sim_symbols, total_rate=sim_rate, market=market
-            )
+            sim_cfg = simulator_config(sim_scenario, sim_seed, sim_symbols, sim_rate, market)
         with ExitStack() as stack:
             embedded = None if redis_url else open_embedded(stack)
             url = embedded.url if embedded is not None else str(redis_url)

@@ -3,25 +3,25 @@ check."""
 
 from __future__ import annotations
 
-import sys
-import time
-
 import attrs
-import orjson
 import redis
 import typer
 
 from orders_cli import clock
+from orders_cli.cli.console import Output, Screen, every
 from orders_cli.cli.options import (
+    WatchCommand,
     duration_option,
-    json_option,
     market_option,
     namespace_option,
     redis_url_option,
+    shared,
+    watch_option,
 )
 from orders_cli.durations import parse_duration
 from orders_cli.errors import RedisUnavailable
 from orders_cli.ops.status import StatusLimits, check_status
+from orders_cli.store.info import stored_counts
 
 EXIT_HELP = (
     "Exit status: 0 healthy; 1 unhealthy (no live ingester in this namespace: the ones "
@@ -35,10 +35,10 @@ EXIT_HELP = (
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("status", epilog=EXIT_HELP)
+    @app.command("status", epilog=EXIT_HELP, cls=WatchCommand)
+    @shared("one document per check: healthy, problems, warnings, ingesters, redis, store")
     def status(
-        as_json: bool = json_option("Print {healthy, problems, warnings, ingesters} as JSON."),
-        watch: bool = typer.Option(False, "--watch", help="Refresh every 2 s until Ctrl-C."),
+        watch: str | None = watch_option("the check"),
         max_down: str = duration_option(
             "--max-down", "ORDERS_MAX_DOWN", "60s", help="A connection down longer is a problem."
         ),
@@ -48,13 +48,19 @@ def register(app: typer.Typer) -> None:
         redis_url: str | None = redis_url_option(),
         market: str = market_option(),
         namespace: str = namespace_option(),
+        *,
+        out: Output,
     ) -> None:
-        """Health of the running ingester(s): connections, rates, latency, gaps, memory.
-        Non-zero exit when unhealthy: usable as a cron or Nagios check.
+        """Health of the running ingester(s): connections, rates, latency, gaps, memory,
+        symbols, stored trades, the backfill queue. Non-zero exit when unhealthy: usable as
+        a cron or Nagios check.
 
         Example: orders status --json --max-gap-age 5m || page-oncall
+
+        Example: orders status --watch  (redrawn every 2 s until Ctrl-C)
         """
         from orders_cli.cli.cmd_tail import keyspace_for
+        from orders_cli.cli.render_ops import status_view
         from orders_cli.ops.conn import open_redis
 
         limits = StatusLimits(
@@ -62,44 +68,33 @@ def register(app: typer.Typer) -> None:
         )
         keyspace = keyspace_for(market, namespace)
         healthy = False
-        try:
-            with open_redis(redis_url, namespace) as r:
-                live = None
-                while True:
-                    try:
-                        now = clock.now_ms()
-                        snaps, diag, verdict = check_status(r, keyspace, limits, now)
-                    except (redis.ConnectionError, redis.TimeoutError) as exc:
-                        raise RedisUnavailable(f"Redis went away: {exc}") from exc
-                    healthy = verdict.healthy
-                    if as_json:
-                        doc = {
-                            "healthy": verdict.healthy,
-                            "problems": list(verdict.problems),
-                            "warnings": list(verdict.warnings),
-                            "ingesters": [h.doc for h in snaps],
-                            "redis": attrs.asdict(diag),
-                        }
-                        sys.stdout.buffer.write(orjson.dumps(doc) + b"\n")
-                        sys.stdout.flush()
-                    else:
-                        from orders_cli.cli.render_ops import status_view
+        with open_redis(redis_url, namespace) as r:
+            screen = Screen(out.json, redraw=watch is not None)
 
-                        view = status_view([h.doc for h in snaps], verdict, diag)
-                        if watch:
-                            if live is None:
-                                from rich.live import Live
+            def step() -> None:
+                nonlocal healthy
+                try:
+                    now = clock.now_ms()
+                    snaps, diag, verdict = check_status(r, keyspace, limits, now)
+                    held, trades = stored_counts(r, keyspace)
+                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                    raise RedisUnavailable(f"Redis went away: {exc}") from exc
+                healthy = verdict.healthy
+                store = {"symbols": held, "trades": trades}
+                doc = {
+                    "healthy": verdict.healthy,
+                    "problems": list(verdict.problems),
+                    "warnings": list(verdict.warnings),
+                    "ingesters": [h.doc for h in snaps],
+                    "redis": attrs.asdict(diag),
+                    "store": store,
+                }
+                screen.show(
+                    lambda: doc, lambda: status_view([h.doc for h in snaps], verdict, diag, store)
+                )
 
-                                live = Live(view, auto_refresh=False)
-                                live.start()
-                            live.update(view, refresh=True)
-                        else:
-                            from orders_cli.cli.console import out_console
-
-                            out_console().print(view)
-                    if not watch:
-                        break
-                    time.sleep(2.0)
-        except KeyboardInterrupt:
-            pass
+            try:
+                every(None if watch is None else parse_duration(watch), step)
+            finally:
+                screen.close()
         raise typer.Exit(0 if healthy else 1)

@@ -4,23 +4,22 @@ at once): the ``--since`` history first, then every trade as it is stored."""
 from __future__ import annotations
 
 import itertools
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import orjson
 import redis
 import trio
 import typer
 
 from orders_cli import clock
+from orders_cli.cli.console import Output, stdout_gone, write_json
 from orders_cli.cli.options import (
     duration_option,
-    json_option,
     market_option,
     namespace_option,
     redis_url_option,
+    shared,
 )
 from orders_cli.durations import parse_duration_ms
 from orders_cli.errors import RedisUnavailable, UsageError
@@ -99,8 +98,7 @@ class _Out:
 
     def stats(self, views: list[dict[str, Any]]) -> None:
         if self.as_json:
-            sys.stdout.buffer.write(b"".join(orjson.dumps(v) + b"\n" for v in views))
-            sys.stdout.flush()
+            write_json(views)
             return
         from orders_cli.cli.render_ops import stats_table
 
@@ -171,16 +169,9 @@ def _run(
         trio.run(_follow, r, follower, out, None if count is None else count - shown)
 
 
-def _stdout_gone() -> None:
-    """The reader went away (``| head``): send what is still buffered nowhere, so the exit
-    does not complain about the closed pipe."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-
-
 def register(app: typer.Typer) -> None:
     @app.command("tail", help=_HELP)
+    @shared("one line per trade: the stored member; --stats: one line per update")
     def tail(
         symbols: list[str] = _SYMBOLS,
         since: str | None = duration_option(
@@ -202,12 +193,11 @@ def register(app: typer.Typer) -> None:
         show_stats: bool = typer.Option(
             False, "--stats", help="Show the current 100 ms window and latest 1m bar instead."
         ),
-        as_json: bool = json_option(
-            "One trade per line, exactly the stored member JSON (default when not a TTY)."
-        ),
         redis_url: str | None = redis_url_option(),
         market: str = market_option(),
         namespace: str = namespace_option(),
+        *,
+        out: Output,
     ) -> None:
         if not follow and since is None and not show_stats:
             raise UsageError(
@@ -215,7 +205,6 @@ def register(app: typer.Typer) -> None:
                 f"e.g. {command('tail BTCUSDT --since 5m --no-follow')}"
             )
         keyspace = keyspace_for(market, namespace)
-        json_out = as_json or not sys.stdout.isatty()
         since_ms = None
         if since is not None:
             since_ms = clock.now_ms() - parse_duration_ms(since)
@@ -226,21 +215,20 @@ def register(app: typer.Typer) -> None:
                     follower = Follower.start(r, keyspace, wanted, since_ms)
                     if follow and not any_health(r, keyspace):  # no ingester reports here
                         other = ingesters_elsewhere(r, keyspace)
-                        typer.echo(
+                        out.note(
                             f"orders tail: no `{command('run')}` is reporting to this Redis "
                             + (f"and namespace ({other}) " if other else "")
-                            + f"(see `{command('status')}`); waiting for new trades anyway",
-                            err=True,
+                            + f"(see `{command('status')}`); waiting for new trades anyway"
                         )
-                    out = _Out(json_out, follower, show_stats)
+                    printer = _Out(out.json, follower, show_stats)
                     try:
-                        _run(r, follower, out, count, follow, show_stats)
+                        _run(r, follower, printer, count, follow, show_stats)
                     finally:
-                        out.close()
+                        printer.close()
                 except (redis.ConnectionError, redis.TimeoutError) as exc:
                     raise RedisUnavailable(f"Redis went away: {exc}") from exc
         except KeyboardInterrupt:
             raise typer.Exit(0) from None
         except BrokenPipeError:
-            _stdout_gone()
+            stdout_gone()
             raise typer.Exit(0) from None

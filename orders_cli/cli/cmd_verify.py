@@ -7,14 +7,15 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from orders_cli.cli.console import Output
 from orders_cli.cli.options import (
     duration_option,
-    json_option,
     market_option,
     namespace_option,
     parse_symbols,
     redis_url_option,
     rest_url_option,
+    shared,
 )
 from orders_cli.errors import ExchangeUnavailable, RateLimited, RedisUnavailable, UsageError
 
@@ -57,6 +58,7 @@ Example: orders verify --json | jq 'select(.ok == false)'
 
 def register(app: typer.Typer) -> None:
     @app.command("verify", help=_HELP)
+    @shared("one line per symbol, then a summary line")
     def verify(
         symbols: list[str] | None = typer.Argument(
             None, metavar="[SYMBOL...]", help="Symbols to check. Default: every stored one."
@@ -79,13 +81,12 @@ def register(app: typer.Typer) -> None:
         klines: bool = typer.Option(
             False, "--klines", help="Compare the 1m bars with the exchange's klines."
         ),
-        as_json: bool = json_option(
-            "Print JSON lines (one per symbol, then a summary). Default when not a TTY."
-        ),
         redis_url: str | None = redis_url_option(),
         rest_url: str | None = rest_url_option(),
         market: str = market_option(),
         namespace: str = namespace_option(),
+        *,
+        out: Output,
     ) -> None:
         from orders_cli.durations import parse_duration_ms
         from orders_cli.ops.verify import VerifyOptions
@@ -109,7 +110,7 @@ def register(app: typer.Typer) -> None:
         except ExchangeUnavailable as exc:
             sys.stderr.write(f"orders: error: {rest_error(exc, rest_url, market)}\n")
             raise typer.Exit(2) from None
-        if as_json or not sys.stdout.isatty():
+        if out.json:
             sys.stdout.buffer.write(report.json_lines())
             sys.stdout.flush()
         else:

@@ -31,10 +31,10 @@ def stats_table(views: Sequence[dict[str, Any]]) -> Table:
         table.add_row(
             v["symbol"],
             _time(int(start)) if start else "-",
-            cur.get("trades_count", "-"),
-            cur.get("volume", "-"),
-            cur.get("low_price", "-"),
-            cur.get("high_price", "-"),
+            str(cur.get("trades_count", "-")),
+            str(cur.get("volume", "-")),
+            str(cur.get("low_price", "-")),
+            str(cur.get("high_price", "-")),
             str(bar.get("open", "-")),
             str(bar.get("close", "-")),
             str(bar.get("volume", "-")),
@@ -97,8 +97,12 @@ def _redis_line(diag: RedisDiagnosis) -> Text:
 
 
 def status_view(
-    snapshots: Sequence[dict[str, Any]], verdict: Verdict, diag: RedisDiagnosis | None = None
+    snapshots: Sequence[dict[str, Any]],
+    verdict: Verdict,
+    diag: RedisDiagnosis | None = None,
+    store: dict[str, int] | None = None,
 ) -> Group:
+    """The verdict, Redis, what the store holds, then one table per ingester."""
     parts: list[Any] = []
     head = (
         Text("HEALTHY", style="bold green")
@@ -108,6 +112,8 @@ def status_view(
     parts.append(Text.assemble("orders status: ", head))
     if diag is not None:
         parts.append(_redis_line(diag))
+    if store is not None:
+        parts.append(Text(f"store: {store['trades']:,} trades of {store['symbols']:,} symbols"))
     for snap in snapshots:
         lat, gaps, red = snap.get("latency_ms", {}), snap.get("gaps", {}), snap.get("redis", {})
         rates = snap.get("rates", {})
@@ -116,6 +122,13 @@ def status_view(
         summary.add_column("value")
         summary.add_row("heartbeat", _time(int(snap.get("heartbeat_ms", 0))) + " UTC")
         summary.add_row("uptime", f"{_num(snap.get('uptime_s'), '{:,.0f}')} s")
+        symbols = snap.get("symbols") or {}
+        summary.add_row(
+            "symbols",
+            f"{symbols.get('subscribed', 0):,} subscribed of {symbols.get('listed', 0):,} listed",
+        )
+        summary.add_row("trades stored", f"{snap.get('trades_stored', 0):,} this run")
+        summary.add_row("backfill", f"{snap.get('backfill_queue', 0):,} requests queued")
         by_market = ", ".join(f"{m} {r:,.1f}/s" for m, r in rates.get("by_market", {}).items())
         summary.add_row("rate", f"{_num(rates.get('overall'))} msg/s ({by_market or '-'})")
         summary.add_row(

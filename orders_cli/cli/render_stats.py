@@ -6,17 +6,21 @@ Display only: Decimal values are scaled to screen rows here, never stored.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from collections.abc import Sequence
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from orders_cli.clock import utc_and_ms
 from orders_cli.stats.bars import Bar
 from orders_cli.stats.codec import fmt_decimal
 from orders_cli.timeframes import TF_MS
 
 _EIGHTHS = " ▁▂▃▄▅▆▇█"
+_WIDE = Context(prec=80)  # quantize never runs out of digits
+_TIMES = ("window_start", "last_update_time")  # the current window's epoch-ms fields
 
 
 def when(ms: int, tf: str) -> str:
@@ -24,6 +28,20 @@ def when(ms: int, tf: str) -> str:
     if TF_MS[tf] < 1000:
         return t.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d}"
     return t.strftime("%Y-%m-%d %H:%M") if TF_MS[tf] < 86_400_000 else t.strftime("%Y-%m-%d")
+
+
+def places(values: Sequence[Decimal]) -> int:
+    """The most decimal places any of ``values`` needs (trailing zeros do not count)."""
+    exps = (v.normalize(_WIDE).as_tuple().exponent for v in values)
+    return max((max(0, -e) for e in exps if isinstance(e, int)), default=0)
+
+
+def column(values: Sequence[Decimal], digits: int | None = None) -> list[str]:
+    """A column of decimals all to the same places, so the points line up and no value
+    has ragged zeros: the most any value needs (nothing is rounded), or ``digits`` (half
+    even, for a derived value such as vwap: shown to the prices' places)."""
+    q = Decimal(1).scaleb(-(places(values) if digits is None else digits))
+    return [f"{v.quantize(q, ROUND_HALF_EVEN, _WIDE):f}" for v in values]
 
 
 def _pct(part: Decimal, whole: Decimal) -> str:
@@ -36,18 +54,24 @@ def bars_table(symbol: str, tf: str, bars: list[Bar]) -> Table:
         table.add_column(name, justify="left" if name == "window" else "right", no_wrap=True)
     for name in ("trades", "fills", "taker buy"):
         table.add_column(name, justify="right", no_wrap=True)
-    for b in bars:
+    ohlc = ("open", "high", "low", "close")  # one price scale: the same places in all four
+    price_places = places([getattr(b, f) for b in bars for f in ohlc])
+    price_cols = [column([getattr(b, f) for b in bars], price_places) for f in ohlc]
+    volumes = column([b.volume for b in bars])
+    quotes = column([b.quote_volume for b in bars])
+    vwaps = column([b.vwap for b in bars], price_places)
+    for i, b in enumerate(bars):
         style = "green" if b.close >= b.open else "red"
-        f = fmt_decimal
+        o, h, lo, c = (col[i] for col in price_cols)
         table.add_row(
             when(b.window_start, tf),
-            f(b.open),
-            f(b.high),
-            f(b.low),
-            Text(f(b.close), style=style),
-            f(b.volume),
-            f(b.quote_volume),
-            f(b.vwap),
+            o,
+            h,
+            lo,
+            Text(c, style=style),
+            volumes[i],
+            quotes[i],
+            vwaps[i],
             str(b.trades_count),
             str(b.fills_count),
             _pct(b.taker_buy_volume, b.volume),
@@ -55,14 +79,13 @@ def bars_table(symbol: str, tf: str, bars: list[Bar]) -> Table:
     return table
 
 
-def current_table(symbol: str, fields: dict[str, str]) -> Table:
+def current_table(symbol: str, fields: dict[str, int | str]) -> Table:
+    """The fields as stored (decimals too); an epoch-ms time beside its UTC form."""
     table = Table(title=f"{symbol} · current 100 ms window", title_justify="left")
     table.add_column("field")
     table.add_column("value", justify="right")
-    if "window_start" in fields:
-        table.add_row("window", when(int(fields["window_start"]), "100ms"))
     for k, v in fields.items():
-        table.add_row(k, v)
+        table.add_row(k, utc_and_ms(int(v)) if k in _TIMES else str(v))
     if not fields:
         table.add_row("(none)", "no current window stored")
     return table

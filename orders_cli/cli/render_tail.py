@@ -3,11 +3,11 @@ terminal scrolls and keeps them, columns aligned. Only the CLI imports this modu
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 
 from rich.text import Text
 
+from orders_cli.clock import utc_text
 from orders_cli.models import Trade
 from orders_cli.ops.tail import Tailed
 
@@ -15,8 +15,7 @@ TIME_W = len("2026-12-03 16:22:01.123")
 GAP = "  "
 
 
-def utc(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+utc = utc_text
 
 
 class TradeLines:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from orders_cli.clock import utc_text
 from orders_cli.ops.verify_ids import IdRange, total
 from orders_cli.ops.verify_report import SymbolReport, VerifyReport, unrecoverable_note
 
@@ -28,8 +28,7 @@ def _window(s: SymbolReport) -> list[IdRange]:
     return [] if s.missing_window is None else [s.missing_window]
 
 
-def _time(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+_time = utc_text
 
 
 def _stream(s: SymbolReport) -> str:

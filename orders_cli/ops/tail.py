@@ -17,7 +17,7 @@ from orders_cli.models import Trade
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member, decode_stream_fields
-from orders_cli.store.query import stored_trades
+from orders_cli.store.query import read_current, stored_trades
 
 
 @attrs.frozen(slots=True)
@@ -202,9 +202,9 @@ class Follower:
 
 
 def stats_view(r: RedisClient, keyspace: Keyspace, symbol: str) -> dict[str, Any]:
-    """``{"symbol", "current": {field: str}, "bar_1m": {...} | None}`` (decimal strings)."""
-    raw = cast(dict[bytes, bytes], r.hgetall(keyspace.stats_current(symbol)))
-    current = {k.decode(): v.decode() for k, v in sorted(raw.items())}
+    """``{"symbol", "current": {...}, "bar_1m": {...} | None}``: decimals as strings,
+    counts, ids and times as numbers."""
+    current = read_current(r, keyspace, symbol)
     last = cast(list[bytes], r.zrange(keyspace.bars(symbol, "1m"), -1, -1))
     bar = orjson.loads(last[0]) if last else None
     return {"symbol": symbol, "current": current, "bar_1m": bar}

@@ -55,6 +55,13 @@ CURRENT_FIELDS: tuple[str, ...] = (
     "taker_buy_volume",
 )
 
+CURRENT_DECIMALS: frozenset[str] = frozenset(
+    {"volume", "high_price", "low_price", "open_price", "close_price", "quote_volume",
+     "taker_buy_volume"}
+)  # fmt: skip
+"""The hash fields that are decimals (strings); every other one is an int (a count, an
+id or an epoch-ms time)."""
+
 
 def fmt_decimal(d: Decimal) -> str:
     """Plain exact string: ``Decimal("1E+1")`` -> ``"10"``, ``"1.50000"`` -> ``"1.5"``."""
@@ -193,6 +200,12 @@ def decode_bar(raw: bytes | str) -> Bar:
 def current_fields(bar: Bar) -> dict[str, str]:
     """The ``stats:{S}:current`` hash of the newest 100 ms window (all values str)."""
     return dict(zip(CURRENT_FIELDS, _current_values(bar, _texts(bar)), strict=True))
+
+
+def typed_current(fields: dict[str, str]) -> dict[str, int | str]:
+    """A ``stats:{S}:current`` hash read back (all text) with its counts, ids and times
+    as ints and its decimals kept as the stored strings (what JSON readers get)."""
+    return {k: v if k in CURRENT_DECIMALS else int(v) for k, v in fields.items()}
 
 
 def bar_from_current(fields: dict[str, str]) -> Bar:

@@ -54,6 +54,21 @@ def held_symbols(redis: RedisClient, ks: Keyspace) -> set[str]:
     return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
 
 
+def stored_counts(redis: RedisClient, ks: Keyspace, chunk: int = 500) -> tuple[int, int]:
+    """(symbols with trades, trades) the store holds: one ZCARD per held symbol,
+    pipelined ``chunk`` at a time."""
+    symbols = sorted(held_symbols(redis, ks))
+    held = trades = 0
+    for start in range(0, len(symbols), chunk):
+        pipe = redis.pipeline(transaction=False)
+        for symbol in symbols[start : start + chunk]:
+            pipe.zcard(ks.trades_latest(symbol))
+        counts = [int(n) for n in pipe.execute()]
+        held += sum(1 for n in counts if n)
+        trades += sum(counts)
+    return held, trades
+
+
 def save_malformed(
     redis: RedisClient, ks: Keyspace, samples: Sequence[str], keep: int = 100
 ) -> None:

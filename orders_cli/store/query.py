@@ -9,7 +9,7 @@ from typing import cast
 from orders_cli.models import Trade
 from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import Bar
-from orders_cli.stats.codec import decode_bar
+from orders_cli.stats.codec import decode_bar, typed_current
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
 
@@ -74,10 +74,11 @@ def stored_trades(
     yield from tied
 
 
-def read_current(r: RedisClient, ks: Keyspace, symbol: str) -> dict[str, str]:
-    """The ``stats:{S}:current`` hash as ``str -> str`` (empty if absent)."""
+def read_current(r: RedisClient, ks: Keyspace, symbol: str) -> dict[str, int | str]:
+    """The ``stats:{S}:current`` hash, fields sorted (empty if absent): counts, ids and
+    times as ints, decimals as the stored strings (:func:`typed_current`)."""
     raw = r.hgetall(ks.stats_current(symbol))
-    return {_text(k): _text(v) for k, v in raw.items()}
+    return typed_current({_text(k): _text(v) for k, v in sorted(raw.items())})
 
 
 def _text(v: bytes | str) -> str:

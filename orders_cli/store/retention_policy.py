@@ -8,6 +8,8 @@ from typing import Any
 
 import attrs
 
+from orders_cli.clock import utc_and_ms
+
 DAY_S = 86400.0
 STREAM_S = 3600.0
 """The stream's own retention by default: it is the fan-out log ``tail`` follows, not the
@@ -28,7 +30,7 @@ def retention_now(wall_ms: int, newest_trade_ms: int | None) -> tuple[int, str |
         return newest_trade_ms, None
     return newest_trade_ms, (
         f"the wall clock is {ahead / 1000:.0f}s ahead of the newest stored trade "
-        f"({newest_trade_ms} ms): retention cut from the newest trade time instead; "
+        f"({utc_and_ms(newest_trade_ms)}): retention cut from the newest trade time instead; "
         "check the host clock (or the market has been quiet that long)"
     )
 

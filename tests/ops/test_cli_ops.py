@@ -96,6 +96,7 @@ def test_tail_stats_json(server: Any, capfd: pytest.CaptureFixture[str]) -> None
     assert rc == 0, err
     view = orjson.loads(out)
     assert view["current"]["volume"] == "1.50000000"
+    assert view["current"]["trades_count"] == 3  # a count is a JSON number
     assert view["bar_1m"]["close"] == "2.0"
     assert "no `orders run` is reporting" in err  # nothing publishes health here
 
@@ -131,6 +132,32 @@ def test_prune_trims_the_stream_at_stream_retention_and_keeps_the_trades(
     assert [int(f[b"a"]) for _, f in r.xrange(KS.trades_stream("BTCUSDT"))] == [4, 5]
 
 
+def test_quiet_drops_the_hints_but_not_the_output(
+    server: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    store(server.client(), KS, [trade("BTCUSDT", 1, 1_000)])
+    args = ("tail", "BTCUSDT", "--stats", "--count", "1")
+    rc, out, err = _main(capfd, server.url, *args, "-q")
+    assert rc == 0 and orjson.loads(out)["symbol"] == "BTCUSDT"
+    assert err == ""  # no "no `orders run` is reporting" hint
+    assert "no `orders run` is reporting" in _main(capfd, server.url, *args)[2]
+
+
+def test_prune_and_status_into_a_pipe_print_one_json_document_and_o_table_a_table(
+    server: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    now = int(time.time() * 1000)
+    store(server.client(), KS, [trade("BTCUSDT", 1, now - 2 * DAY_MS)])
+    for command in (["prune", "--dry-run"], ["status"]):
+        _rc, out, err = _main(capfd, server.url, *command)  # stdout: a pipe
+        assert len(out.splitlines()) == 1, (command, out, err)
+        assert isinstance(orjson.loads(out), dict), command
+        _rc, out, err = _main(capfd, server.url, *command, "-o", "table")
+        assert out.lstrip().startswith("orders "), (command, out)  # the human view, not JSON
+    _rc, out, _ = _main(capfd, server.url, "prune", "--dry-run")
+    assert orjson.loads(out)["totals"]["trades"] == 1  # counts are numbers
+
+
 def test_prune_bad_keep_is_usage_error(server: Any, capfd: pytest.CaptureFixture[str]) -> None:
     assert _main(capfd, server.url, "prune", "--keep", "soon")[0] == 2
 
@@ -152,7 +179,7 @@ def test_status_exit_codes(server: Any, capfd: pytest.CaptureFixture[str]) -> No
     rc, out, _ = _main(capfd, server.url, "status", "--json")
     assert rc == 0, out
     assert orjson.loads(out)["ingesters"][0]["ingester_id"] == "host-1"
-    rc, out, _ = _main(capfd, server.url, "status")
+    rc, out, _ = _main(capfd, server.url, "status", "-o", "table")
     assert rc == 0 and "HEALTHY" in out
 
     tel.open_gaps = 1
@@ -163,6 +190,28 @@ def test_status_exit_codes(server: Any, capfd: pytest.CaptureFixture[str]) -> No
     assert rc == 1
     assert "open gap" in orjson.loads(out)["problems"][0]
     assert _main(capfd, server.url, "status", "--max-gap-age", "1h")[0] == 0
+
+
+def test_status_table_shows_symbols_stored_trades_and_the_backfill_queue(
+    server: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    r = server.client()
+    now = int(time.time() * 1000)
+    store(r, KS, [trade("BTCUSDT", 1, now), trade("BTCUSDT", 2, now), trade("ETHUSDT", 1, now)])
+    tel = Telemetry()
+    tel.connection("spot#0").set("live")
+    tel.symbols_subscribed, tel.symbols_listed = 303, 318
+    tel.backfill_queue = 12
+    tel.counters["trades_stored"] = 82_916
+    _publish(r, tel)
+    rc, out, err = _main(capfd, server.url, "status", "-o", "table")
+    assert rc == 0, err
+    assert "303 subscribed of 318 listed" in out
+    assert "82,916 this run" in out
+    assert "12 requests queued" in out
+    assert "3 trades of 2 symbols" in out  # what the store holds
+    rc, out, err = _main(capfd, server.url, "status", "-o", "json")
+    assert orjson.loads(out)["store"] == {"symbols": 2, "trades": 3}
 
 
 def _valid_record() -> dict[str, Any]:

@@ -3,6 +3,7 @@ stored trade time, and the prune says so (real redis-server, the clock injected)
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from typing import Any
@@ -45,6 +46,9 @@ def test_a_wall_clock_a_week_ahead_deletes_nothing_within_retention_and_says_so(
     assert report.cut_ms == NOW_MS  # the newest stored trade, not the wall clock
     assert not report.ok  # `orders prune` exits 1, "partial"
     assert any("ahead of the newest stored trade" in w for w in report.warnings)
+    # the epoch ms only beside a readable UTC time
+    assert any(re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC \(\d{13}\)", w)
+               for w in report.warnings)  # fmt: skip
     assert report.to_json()["warnings"] == report.warnings
 
 

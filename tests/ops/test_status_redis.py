@@ -47,7 +47,7 @@ def status_text(capfd: pytest.CaptureFixture[str], url: str) -> tuple[int, str]:
 
     capfd.readouterr()
     with pytest.raises(SystemExit) as info:
-        main(["status", "--redis-url", url])
+        main(["status", "-o", "table", "--redis-url", url])
     sys.stdout.flush()
     return int(info.value.code or 0), capfd.readouterr().out
 

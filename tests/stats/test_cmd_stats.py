@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -79,23 +80,43 @@ def _orders(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_json_lines_are_the_latest_bars_and_current(redis_url: str) -> None:
-    out = _orders(
-        "stats", "btcusdt", "--tf", "1m", "--last", "5", "--json", "--redis-url", redis_url
-    )
+def test_into_a_pipe_stats_is_one_json_document_counts_as_numbers_money_as_strings(
+    redis_url: str,
+) -> None:
+    out = _orders("stats", "btcusdt", "--tf", "1m", "--last", "5", "--redis-url", redis_url)
     assert out.returncode == 0, out.stderr
-    rows = [orjson.loads(line) for line in out.stdout.splitlines()]
+    assert len(out.stdout.splitlines()) == 1  # one document, no table
+    doc = orjson.loads(out.stdout)
     bars = bars_for_batch(_trades())["1m"]
     want = sorted(bars)[-5:]
-    assert [r["window_start"] for r in rows[:-1]] == want
-    assert (
-        rows[-2]["close"] == encode_bar(bars[want[-1]]).decode().split('"close":"')[1].split('"')[0]
-    )
-    assert rows[-1]["tf"] == "current" and rows[-1]["last_agg_id"] == "189"
+    assert doc["symbol"] == "BTCUSDT" and doc["tf"] == "1m"
+    assert [b["window_start"] for b in doc["bars"]] == want
+    stored = orjson.loads(encode_bar(bars[want[-1]]))
+    assert doc["bars"][-1] == stored  # the stored member, as stored
+    current = doc["current"]
+    # counts, ids and ms are numbers in the bars and in the current window alike
+    for field in ("trades_count", "last_agg_id", "window_start", "last_update_time"):
+        assert isinstance(current[field], int), field
+        assert isinstance(doc["bars"][-1][field], int), field
+    assert current["last_agg_id"] == 189
+    # money is a decimal string, never a float
+    for field in ("close_price", "volume", "quote_volume"):
+        assert isinstance(current[field], str), field
+        Decimal(current[field])
+    assert isinstance(doc["bars"][-1]["close"], str)
+
+
+def test_json_is_the_same_document_with_json_or_o_json(redis_url: str) -> None:
+    a = _orders("stats", "BTCUSDT", "--json", "--redis-url", redis_url)
+    b = _orders("stats", "BTCUSDT", "-o", "json", "--redis-url", redis_url)
+    assert a.returncode == b.returncode == 0
+    assert orjson.loads(a.stdout) == orjson.loads(b.stdout)
 
 
 def test_table_and_chart_render(redis_url: str) -> None:
-    out = _orders("stats", "BTCUSDT", "--tf", "5m", "--chart", "--redis-url", redis_url)
+    out = _orders(
+        "stats", "BTCUSDT", "--tf", "5m", "--chart", "-o", "table", "--redis-url", redis_url
+    )
     assert out.returncode == 0, out.stderr
     assert "BTCUSDT" in out.stdout and "current 100 ms window" in out.stdout
     assert "█" in out.stdout  # the chart drew candles
@@ -131,3 +152,77 @@ def test_chart_says_when_it_shows_fewer_bars_than_asked() -> None:
 
     assert "the newest" in text(40) and "of 100 bars" in text(40)
     assert "the newest" not in text(200)
+
+
+async def test_on_a_terminal_stats_prints_tables_not_json(redis_url: str) -> None:
+    import trio
+
+    from tests.ops.test_tail_cli import Tty
+
+    tty = Tty("stats", "BTCUSDT", "--redis-url", redis_url)
+    with trio.fail_after(30):
+        rc, err = await tty.rest()
+    assert rc == 0, err
+    text = "\n".join(tty.lines())
+    assert "1m bars" in text and "current 100 ms window" in text
+    assert not text.lstrip().startswith("{")
+
+
+def test_chart_into_a_closed_pipe_exits_0_quietly(redis_url: str) -> None:
+    from tests.test_shared_options import _orders_into_a_closed_pipe
+
+    done = _orders_into_a_closed_pipe(
+        "stats", "BTCUSDT", "--chart", "-o", "table", "--redis-url", redis_url
+    )
+    assert done.returncode == 0 and done.stderr == b"", done.stderr
+
+
+def _watch(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "orders_cli", "stats", "BTCUSDT", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_watch_off_a_terminal_prints_one_json_document_per_interval(redis_url: str) -> None:
+    proc = _watch("--watch", "100ms", "--redis-url", redis_url)
+    try:
+        assert proc.stdout is not None
+        docs = [orjson.loads(proc.stdout.readline()) for _ in range(3)]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert all(d["symbol"] == "BTCUSDT" and d["bars"] for d in docs)
+
+
+def test_watch_without_an_interval_refreshes_every_2s_and_rejects_a_bad_one(
+    redis_url: str,
+) -> None:
+    proc = _watch("--watch", "--redis-url", redis_url)  # no INTERVAL: the default
+    try:
+        assert proc.stdout is not None
+        assert orjson.loads(proc.stdout.readline())["symbol"] == "BTCUSDT"
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    bad = _orders("stats", "BTCUSDT", "--watch", "0", "--redis-url", redis_url)
+    assert bad.returncode == 2 and "--watch" in bad.stderr
+
+
+async def test_watch_on_a_terminal_redraws_the_tables(redis_url: str) -> None:
+    import trio
+
+    from tests.ops.test_tail_cli import Tty
+
+    tty = Tty("stats", "BTCUSDT", "--watch", "100ms", "--redis-url", redis_url)
+    with trio.fail_after(30):
+        await tty.until(rb"current 100 ms window")
+        tty.proc.send_signal(signal.SIGINT)
+        rc, err = await tty.rest()
+    assert rc == 0, err
