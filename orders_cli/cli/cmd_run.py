@@ -13,7 +13,7 @@ import typer
 
 from orders_cli.cli import options as o
 from orders_cli.cli.cmd_sim import scenario_option
-from orders_cli.cli.console import Output, log_handler, on_terminal
+from orders_cli.cli.console import Output, log_handler, on_terminal, tame_libraries
 from orders_cli.cli.run_loop import Display, report_stop, run_ingest
 from orders_cli.config import RunConfig
 from orders_cli.durations import parse_duration
@@ -32,8 +32,7 @@ def setup_logging(json_logs: bool, tty: bool, level: int, console: Any = None) -
     root = logging.getLogger()
     root.handlers[:] = [log_handler(json_logs, tty, console)]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "trio-websocket"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    tame_libraries(level <= logging.DEBUG)
 
 
 def parse_timeframes(spec: str) -> tuple[str, ...]:

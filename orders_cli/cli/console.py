@@ -31,6 +31,16 @@ from orders_cli.errors import UsageError
 
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
+CHATTY_LIBRARIES = ("httpx", "httpcore", "trio-websocket")
+"""Libraries that log every request at INFO: their lines are ours to hide, unless -v."""
+
+
+def tame_libraries(verbose: bool = False) -> None:
+    """The libraries' per-request INFO lines off (kept with ``-v``: DEBUG for all)."""
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
 PIPE_WIDTH = 160  # piped output: wide enough for every table of ours
 OUTPUTS = ("json", "table")
 

@@ -23,7 +23,7 @@ import click
 import typer
 from typer.core import TyperCommand
 
-from orders_cli.cli.console import OUTPUTS, Output, decide_json
+from orders_cli.cli.console import OUTPUTS, Output, decide_json, tame_libraries
 from orders_cli.durations import parse_duration
 from orders_cli.errors import UsageError
 from orders_cli.redis_url import validate_redis_url
@@ -404,6 +404,7 @@ def shared(json_shape: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
             # the log of the report commands (run sets up its own: the panel, JSON)
             logging.basicConfig(level=out.log_level, format="orders: %(levelname)s: %(message)s")
             logging.getLogger().setLevel(out.log_level)
+            tame_libraries(verbose)
             return func(*args, out=out, **kw)
 
         hints = {k: v for k, v in func.__annotations__.items() if k != "out"}

@@ -41,6 +41,7 @@ async def test_missing_trade_is_found_repaired_then_clean(redis_server: Any) -> 
 
         code, rows, err = await cli(*_args(redis_server, sim))
         assert code == 0, (rows, err)
+        assert "HTTP Request" not in err  # the REST library's per-request lines stay hidden
         assert {row["symbol"] for row in rows[:-1]} == {SYM, OTHER}
         assert rows[-1]["summary"] and rows[-1]["ok"]
 
