@@ -97,3 +97,46 @@ def test_the_current_window_shows_epoch_ms_beside_a_utc_time() -> None:
     text = _text(current_table("BTCUSDT", fields))
     assert "2023-11-14 22:14:00.000 UTC (1700000040000)" in text
     assert "2023-11-14 22:14:00.050 UTC (1700000040050)" in text
+
+
+def _lines(renderable: object, width: int) -> list[str]:
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text().splitlines()
+
+
+def _bars_of_a_day(n: int) -> list[Bar]:
+    return [_bar()._replace(window_start=1_700_000_040_000 + 60_000 * i) for i in range(n)]
+
+
+def test_the_bars_table_at_80_columns_keeps_whole_headers_and_values_and_says_what_it_hid() -> None:
+    from orders_cli.cli.render_stats import bars_table
+
+    lines = _lines(bars_table("BTCUSDT", "1m", _bars_of_a_day(5)), 80)
+    text = "\n".join(lines)
+    assert all(len(line) <= 80 for line in lines)
+    assert "…" not in text
+    for header in ("open", "high", "low", "close", "volume", "trades"):
+        assert header in text
+    assert "65010.50" in text and "22:14" in text and "2023-11-14" in text
+    assert "-o json" in text  # the hidden columns are named, and where to find them
+    wide = "\n".join(_lines(bars_table("BTCUSDT", "1m", _bars_of_a_day(5)), 200))
+    assert "quote vol" in wide and "vwap" in wide and "-o json" not in wide
+
+
+def test_the_verify_report_at_80_columns_keeps_symbols_and_id_ranges_whole() -> None:
+    from orders_cli.cli.render_verify import render
+    from orders_cli.ops.verify_ids import IdRange
+    from orders_cli.ops.verify_report import SymbolReport, VerifyReport
+
+    ok = SymbolReport(
+        "ETHUSDT", stored=3486, first_id=2479762417, last_id=2479765902, rest_head=2479765902
+    )
+    bad = SymbolReport("BTCUSDT", stored=7620, first_id=0, last_id=7621, rest_head=7621)
+    bad.missing = [IdRange(17, 18)]
+    lines = _lines(render(VerifyReport(since_ms=0, symbols=[ok, bad])), 80)
+    text = "\n".join(lines)
+    assert all(len(line) <= 80 for line in lines)
+    assert "…" not in text
+    assert "ETHUSDT" in text and "2479762417..2479765902" in text
+    assert "PROBLEM" in text and "2: 17-18" in text

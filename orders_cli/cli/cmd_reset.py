@@ -6,8 +6,8 @@ from typing import cast
 
 import typer
 
-from orders_cli.cli.console import on_terminal
-from orders_cli.cli.options import market_option, namespace_option, redis_url_option
+from orders_cli.cli.console import Output, on_terminal, write_json
+from orders_cli.cli.options import market_option, namespace_option, redis_url_option, shared
 from orders_cli.errors import UsageError
 
 _HELP = """Delete everything orders stored for a market in a namespace: trades, statistics,
@@ -30,6 +30,7 @@ Example: orders reset --redis-url redis://127.0.0.1:6379/0 --yes
 
 def register(app: typer.Typer) -> None:
     @app.command("reset", help=_HELP)
+    @shared("one document: what was deleted (keys by kind)")
     def reset(
         yes: bool = typer.Option(
             False, "--yes", "-y", help="Delete without asking (required off a terminal)."
@@ -37,6 +38,8 @@ def register(app: typer.Typer) -> None:
         redis_url: str | None = redis_url_option(),
         market: str = market_option(),
         namespace: str = namespace_option(),
+        *,
+        out: Output,
     ) -> None:
         from orders_cli.cli.cmd_tail import keyspace_for
         from orders_cli.ops.conn import open_redis
@@ -49,11 +52,12 @@ def register(app: typer.Typer) -> None:
             ensure_alone(r, ks, None, place)
             counts = count_keys(r, ks)
             if not counts.total:
-                typer.echo(f"orders reset: nothing to delete in {place}", err=True)
+                out.note(f"orders reset: nothing to delete in {place}")
+                _report(out, place, counts.by_kind, 0)
                 return
             raw = cast(bytes | None, r.get(ks.origin()))
             origin = f", filled by {raw.decode(errors='replace')}" if raw else ""
-            typer.echo(f"orders reset: {place}{origin} holds {counts.describe()}", err=True)
+            out.note(f"orders reset: {place}{origin} holds {counts.describe()}")
             if not yes:
                 if not on_terminal():
                     raise UsageError(
@@ -65,4 +69,10 @@ def register(app: typer.Typer) -> None:
                     raise typer.Exit(1)
             ensure_alone(r, ks, None, place)  # again: a run may have started meanwhile
             n = wipe(r, ks)
-        typer.echo(f"orders reset: deleted {n:,} keys from {place}", err=True)
+        out.note(f"orders reset: deleted {n:,} keys from {place}")
+        _report(out, place, counts.by_kind, n)
+
+
+def _report(out: Output, place: str, by_kind: dict[str, int], deleted: int) -> None:
+    if out.json:
+        write_json([{"place": place, "keys_by_kind": by_kind, "deleted": deleted}])

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 import typer
-from rich.console import Group
+from rich.console import Group, RenderableType
 
 from orders_cli.cli.console import Output, Screen, every, out_console
 from orders_cli.cli.options import (
@@ -84,7 +84,10 @@ def register(app: typer.Typer) -> None:
 
                 def view() -> Group:
                     chart = [rs.chart(sym, tf, bars, width=out_console().width)]
-                    tables = [rs.bars_table(sym, tf, bars), rs.current_table(sym, current)]
+                    tables: list[RenderableType] = [
+                        rs.bars_table(sym, tf, bars),
+                        rs.current_table(sym, current),
+                    ]
                     return Group(*(chart if show_chart else []), *tables)
 
                 screen.show(lambda: document(sym, tf, bars, current), view)

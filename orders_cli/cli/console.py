@@ -24,7 +24,8 @@ from typing import Any, TextIO
 
 import attrs
 import orjson
-from rich.console import Console, RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.text import Text
 
 from orders_cli.errors import UsageError
@@ -77,6 +78,23 @@ class Output:
         if not self.quiet:
             sys.stderr.write(text + "\n")
             sys.stderr.flush()
+
+
+@attrs.frozen
+class Fit:
+    """The first of ``layouts`` whose natural width fits the console (the last one
+    otherwise): a wide table on a wide terminal, a narrower one at 80 columns, instead of
+    rich squeezing every column into ``…``."""
+
+    layouts: tuple[RenderableType, ...]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        unbounded = options.update_width(1_000_000)  # Measurement.get clamps to the width
+        for layout in self.layouts[:-1]:
+            if Measurement.get(console, unbounded, layout).maximum <= options.max_width:
+                yield layout
+                return
+        yield self.layouts[-1]
 
 
 def write_json(docs: Iterable[Any]) -> None:

@@ -13,6 +13,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from orders_cli.cli.console import Fit
 from orders_cli.clock import utc_and_ms
 from orders_cli.stats.bars import Bar
 from orders_cli.stats.codec import fmt_decimal
@@ -48,12 +49,27 @@ def _pct(part: Decimal, whole: Decimal) -> str:
     return "-" if not whole else f"{part * 100 / whole:.1f}%"
 
 
-def bars_table(symbol: str, tf: str, bars: list[Bar]) -> Table:
-    table = Table(title=f"{symbol} · {tf} bars (UTC, newest last)", title_justify="left")
-    for name in ("window", "open", "high", "low", "close", "volume", "quote vol", "vwap"):
+_WIDE_ONLY = ("quote vol", "vwap", "fills", "taker buy")
+
+
+def bars_table(symbol: str, tf: str, bars: list[Bar]) -> Fit:
+    """Every column where they fit; at 80 columns the window's time (its day in the title),
+    OHLC, volume and trades, with a caption naming what ``-o json`` has besides."""
+    return Fit((_bars_table(symbol, tf, bars, wide=True), _bars_table(symbol, tf, bars, False)))
+
+
+def _bars_table(symbol: str, tf: str, bars: list[Bar], wide: bool) -> Table:
+    days = {when(b.window_start, "1d") for b in bars}
+    short = not wide and len(days) == 1 and TF_MS[tf] < 86_400_000
+    title = f"{symbol} · {tf} bars (UTC{', ' + days.pop() if short else ''}, newest last)"
+    table = Table(title=title, title_justify="left")
+    names = ["window", "open", "high", "low", "close", "volume", "quote vol", "vwap"]
+    names += ["trades", "fills", "taker buy"]
+    shown = [n for n in names if wide or n not in _WIDE_ONLY]
+    for name in shown:
         table.add_column(name, justify="left" if name == "window" else "right", no_wrap=True)
-    for name in ("trades", "fills", "taker buy"):
-        table.add_column(name, justify="right", no_wrap=True)
+    if not wide:
+        table.caption = f"{', '.join(_WIDE_ONLY)}: -o json, or a wider terminal"
     ohlc = ("open", "high", "low", "close")  # one price scale: the same places in all four
     price_places = places([getattr(b, f) for b in bars for f in ohlc])
     price_cols = [column([getattr(b, f) for b in bars], price_places) for f in ohlc]
@@ -63,19 +79,21 @@ def bars_table(symbol: str, tf: str, bars: list[Bar]) -> Table:
     for i, b in enumerate(bars):
         style = "green" if b.close >= b.open else "red"
         o, h, lo, c = (col[i] for col in price_cols)
-        table.add_row(
-            when(b.window_start, tf),
-            o,
-            h,
-            lo,
-            Text(c, style=style),
-            volumes[i],
-            quotes[i],
-            vwaps[i],
-            str(b.trades_count),
-            str(b.fills_count),
-            _pct(b.taker_buy_volume, b.volume),
-        )
+        start = when(b.window_start, tf)
+        cells: dict[str, str | Text] = {
+            "window": start.split(" ", 1)[1] if short else start,
+            "open": o,
+            "high": h,
+            "low": lo,
+            "close": Text(c, style=style),
+            "volume": volumes[i],
+            "quote vol": quotes[i],
+            "vwap": vwaps[i],
+            "trades": str(b.trades_count),
+            "fills": str(b.fills_count),
+            "taker buy": _pct(b.taker_buy_volume, b.volume),
+        }
+        table.add_row(*(cells[n] for n in shown))
     return table
 
 

@@ -8,6 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from orders_cli.cli.console import Fit
 from orders_cli.clock import utc_text
 from orders_cli.ops.verify_ids import IdRange, total
 from orders_cli.ops.verify_report import SymbolReport, VerifyReport, unrecoverable_note
@@ -92,6 +93,38 @@ def symbols_table(report: VerifyReport) -> Table:
     return table
 
 
+def symbols_lines(report: VerifyReport) -> Group:
+    """The same facts as :func:`symbols_table`, a line per symbol (and an indented line
+    per kind of problem): for terminals too narrow for the table."""
+    width = max((len(s.symbol) for s in report.symbols), default=0)
+    lines: list[Text] = [Text(f"orders verify · trades since {_time(report.since_ms)} UTC")]
+    for s in report.symbols:
+        status = Text("ok", style="green") if s.problems == 0 else Text("PROBLEM", style="bold red")
+        ids = "-" if s.first_id is None else f"{s.first_id}..{s.last_id}"
+        head = "-" if s.rest_head is None else str(s.rest_head)
+        lines.append(
+            Text.assemble(
+                (s.symbol.ljust(width), "bold"),
+                "  ",
+                status,
+                f"  stored {s.stored:,} · ids {ids} · REST head {head}",
+            )
+        )
+        details = [
+            ("missing", _ranges(s.missing + s.unverified + _window(s)), "red"),
+            ("exchange-side", _ranges(s.exchange_side), "yellow"),
+            ("in flight", str(s.in_flight) if s.in_flight else "-", ""),
+            ("duplicates", str(sum(n - 1 for n in s.duplicates.values()) or "-"), "red"),
+            ("stream", "-" if _stream(s) == "ok" else _stream(s), "red"),
+            ("bars bad/checked", _bars(s), ""),
+            ("repaired", str(s.repaired) if s.repaired else "-", ""),
+        ]
+        for label, value, style in details:
+            if value != "-":
+                lines.append(Text.assemble("    ", label, " ", (value, style)))
+    return Group(*lines)
+
+
 def bar_problems_table(report: VerifyReport) -> Table | None:
     rows = [(s.symbol, p) for s in report.symbols for p in s.bar_problems]
     if not rows:
@@ -107,7 +140,7 @@ def bar_problems_table(report: VerifyReport) -> Table | None:
 
 
 def render(report: VerifyReport) -> RenderableType:
-    parts: list[RenderableType] = [symbols_table(report)]
+    parts: list[RenderableType] = [Fit((symbols_table(report), symbols_lines(report)))]
     bars = bar_problems_table(report)
     if bars is not None:
         parts.append(bars)
