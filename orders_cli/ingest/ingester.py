@@ -404,9 +404,11 @@ class Ingester:
                 w, bf = self.writer, self.backfill
                 if history.update(subscribed, w.processor.states, w.heads_seen, bf.heads_empty):
                     log.info(
-                        "%d symbols live, history complete in %s: `orders verify` and "
-                        "`orders tail --since` see every trade of the window from now on",
+                        "%d symbols live, history complete in %s: `%s` and `%s` see every "
+                        "trade of the window from now on",
                         len(subscribed),
                         format_duration(t.history.took(t.history.complete_after_s or 0.0)),
+                        command("verify"),
+                        command("tail --since"),
                     )
             await trio.sleep(0.5)

@@ -20,9 +20,10 @@ READY = "history complete in"
 
 
 async def test_the_ready_line_appears_once_when_the_cold_backfill_ends(
-    redis_server: Any, caplog: pytest.LogCaptureFixture
+    redis_server: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO, logger="orders.run")
+    monkeypatch.setenv("ORDERS_LAUNCHER", "./scripts/run")  # as scripts/run sets it
     at_ready: dict[str, Any] = {}
 
     async def until_ready(run: Run) -> None:
@@ -40,6 +41,7 @@ async def test_the_ready_line_appears_once_when_the_cold_backfill_ends(
     assert len(ready) == 1, ready  # and not again in the seconds of live trading after it
     history = run.telemetry.history
     assert ready[0].startswith(f"{history.symbols_total} symbols live, history complete in ")
+    assert "`./scripts/run verify`" in ready[0]  # a hint that works when pasted
     assert history.symbols_total == run.telemetry.symbols_subscribed >= 20
     assert history.symbols_done == history.symbols_total
     assert at_ready["pages"] >= 20  # 2 minutes of history of 20+ symbols: a page each at least
