@@ -14,7 +14,7 @@ Snapshot JSON (version 1)::
      "late_trades", "bar_corrections", "malformed", "out_of_range", "duplicates",
      "dropped_overload",
      "gaps": {"open", "oldest_open_ms", "oldest_open_age_s", "opened", "filled",
-              "exchange_side"},
+              "exchange_side", "most_per_symbol"},
      "redis": {"state", "refusal", "used_memory", "maxmemory", "used_ratio",
                "memory_alert", "eviction_policy", "growth_bytes_per_s", "time_to_full_s"},
      ...extra}
@@ -124,6 +124,7 @@ def snapshot(
                 None if opened_mono is None else round(max(0.0, now_mono - opened_mono), 3)
             ),
             "opened": counters["gaps_opened"],
+            "most_per_symbol": telemetry.most_gaps_per_symbol,
             "filled": counters["gaps_filled"],
             "exchange_side": counters["gaps_exchange_side"],
         },

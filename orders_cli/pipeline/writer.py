@@ -143,6 +143,9 @@ class Writer:
         t.counters.update(outcome.counters)
         t.latency_ms.extend(outcome.latencies_ms)
         t.open_gaps, t.oldest_open_gap_ms = self.processor.open_gaps()
+        t.most_gaps_per_symbol = self.processor.most_gaps_per_symbol()
+        for symbol, n in outcome.gaps_opened.items():
+            t.count_labelled("gaps_opened", symbol, n)
         oldest = t.oldest_open_gap_ms
         t.oldest_open_gap_mono = (
             None if oldest is None else time.monotonic() - self.processor.gap_age_ms(oldest) / 1000
