@@ -5,13 +5,7 @@ Under overload a symbol is dropped in *episodes*, one id range each, not trade b
 its own, and an overloaded second would make hundreds of them per symbol):
 
 * An episode of a symbol begins when one of its trades finds the channel full (it has
-  to be dropped), or -- while the channel is above :data:`SHED_MARK` of its size -- when
-  the shard sheds it on purpose, at most one new symbol per :data:`SHED_PACE_S`. Shedding
-  before the channel is full keeps the channel from staying full for a whole writer
-  batch, which would start an episode for nearly every symbol at once and leave the
-  writer idle while they all wait out their hold; the pace lets the fill answer each
-  shed symbol before the next (heavy symbols trade most often, so they are shed first:
-  fewer, larger gaps).
+  to be dropped).
 * From then on every trade of that symbol is dropped, even when there is room, until
   the channel has drained to :data:`LOW_MARK` of its size AND :data:`HOLD_S` have passed
   since the episode began. The episode ends with ONE ``Dropped(symbol, max_id, count)``,
@@ -20,8 +14,7 @@ its own, and an overloaded second would make hundreds of them per symbol):
   follows it contiguously. An episode whose symbol stops trading is ended by
   :meth:`OutPort.report_drops`, so a dropped tail is recorded too.
 
-The fill (``statistics()``) is read only while some symbol of this shard is dropping, or
-once per :data:`SAMPLE_EVERY` trades delivered otherwise.
+The fill (``statistics()``) is read only while some symbol of this shard is dropping.
 
 HOLD_S = 20 s comes from the issue's bound, "at most 4 open gaps per symbol at 2x
 capacity for 60 s": a symbol's episodes begin at least 20 s apart, so a 60 s overload
@@ -30,7 +23,9 @@ closes none meanwhile. And from the REST budget: spot allows 6,000 weight/min, t
 client uses 80 % (4,800), an ``aggTrades`` page of 1,000 ids weighs 4, so 1,200 pages/min
 = 20 pages/s. Refilling what 60 s at 2x capacity K trades/s dropped (60 K ids) needs
 60 K / 1,000 pages plus at most one partial page per episode: with E episodes in all,
-(60 K / 1,000 + E) / 20 seconds, e.g. K = 10 k/s and 200 episodes: 40 s. A shorter hold
+(60 K / 1,000 + E) / 20 seconds. With K = 10 k/s and 1,000 symbols: E <= 4,000 (every
+symbol in all four windows), (600 + 4,000) / 20 = 230 s at worst; one episode per
+symbol (E = 1,000, what a 30 s bench run at 20 k/s showed) needs 80 s. A shorter hold
 multiplies E (each symbol may drop once per hold); a longer one only keeps dropping
 trades that the writer would have had room for.
 """
@@ -49,9 +44,6 @@ from orders_cli.telemetry import Telemetry
 
 HOLD_S = OVERLOAD_HOLD_S
 LOW_MARK = 0.5
-SHED_MARK = 0.75
-SHED_PACE_S = 0.05
-SAMPLE_EVERY = 64
 END_POLL_S = 0.25
 """How often :meth:`OutPort.report_drops` looks for episodes due to end (only while
 some symbol of the shard is dropping)."""
@@ -84,12 +76,8 @@ class OutPort:
         self.hold_s = hold_s
         self.clock = clock
         size = out.statistics().max_buffer_size
-        # a channel of unbounded size never fills: no shedding and no low mark to wait for
-        self._low = size * LOW_MARK if size != float("inf") else float("inf")
-        self._shed_at = size * SHED_MARK if size != float("inf") else float("inf")
+        self._low = size * LOW_MARK  # (an unbounded channel never fills: no episode)
         self._episodes: dict[str, _Episode] = {}
-        self._next_shed = 0.0
-        self._until_sample = SAMPLE_EVERY
         self._dropping = trio.Event()
         self.episodes = 0
         """Episodes begun (each ends as one ``Dropped``)."""
@@ -110,14 +98,6 @@ class OutPort:
                     ep.max_id = trade.agg_id
                 self.telemetry.count("dropped_overload")
                 return False
-            if ep is None and self._shed(trade):
-                return False
-        else:
-            self._until_sample -= 1
-            if not self._until_sample:
-                self._until_sample = SAMPLE_EVERY
-                if self._shed(trade):
-                    return False
         try:
             self.out.send_nowait(trade)
         except trio.WouldBlock:
@@ -125,16 +105,6 @@ class OutPort:
             return False
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise OutputClosed(f"shard {self.name}: writer channel closed") from exc
-        return True
-
-    def _shed(self, trade: Trade) -> bool:
-        """Begin an episode for ``trade``'s symbol on purpose when the channel is above
-        the shed mark and the pace allows one more."""
-        now = self.clock()
-        if now < self._next_shed or self._fill() < self._shed_at:
-            return False
-        self._next_shed = now + SHED_PACE_S
-        self._begin(trade)
         return True
 
     def _begin(self, trade: Trade) -> None:

@@ -1,6 +1,6 @@
 """Overload episodes of a shard's OutPort: once a symbol drops, it is dropped as one id
 range (one ``Dropped``) until the channel drained below its low mark AND the hold passed.
-A channel of 8 items (low mark 4, shed mark 6); trio's MockClock."""
+A channel of 8 items (low mark 4); trio's MockClock."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import trio.testing
 
 from orders_cli.messages import Dropped, WriterInput
 from orders_cli.models import Trade
-from orders_cli.pipeline.outport import END_POLL_S, SHED_PACE_S, OutPort
+from orders_cli.pipeline.outport import END_POLL_S, OutPort
 from orders_cli.telemetry import Telemetry
 
 HOLD = 20.0
@@ -120,20 +120,3 @@ async def test_episodes_of_one_symbol_begin_at_least_a_hold_apart_under_lasting_
         elif isinstance(g, Trade):
             covered.append(g.agg_id)
     assert covered == list(range(1, len(covered) + 1))
-
-
-async def test_above_the_shed_mark_other_symbols_are_shed_on_purpose_one_per_pace(
-    mock_clock: trio.testing.MockClock,
-) -> None:
-    out, recv = port()
-    for i in range(1, SIZE + 1):
-        out.deliver(trade("B", i))
-    assert not out.deliver(trade("A", 1))  # full: A drops, overload is on
-    take(recv, 1)  # 7 of 8: room, above the shed mark (6)
-    assert not out.deliver(trade("C", 1))  # shed on purpose although there is room
-    assert out.deliver(trade("D", 1))  # the pace allows one per SHED_PACE_S
-    mock_clock.jump(SHED_PACE_S)
-    take(recv, 4)  # 4 of 8: below the shed mark
-    assert out.deliver(trade("E", 1))
-    assert sorted(out.dropping()) == ["A", "C"]
-    assert out.telemetry.counters["overload_episodes"] == 2
