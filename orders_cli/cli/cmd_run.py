@@ -142,6 +142,15 @@ def register(app: typer.Typer) -> None:
                 "within this bound (0 = off)."
             ),
         ),
+        overload_hold: str = o.duration_option(
+            "--overload-hold",
+            "ORDERS_OVERLOAD_HOLD",
+            "20s",
+            help=(
+                "Under overload, a symbol that drops is dropped for at least this long, "
+                "as one id range (one gap, backfilled from REST)."
+            ),
+        ),
         max_streams: int | None = typer.Option(
             None,
             "--max-streams",
@@ -203,6 +212,7 @@ def register(app: typer.Typer) -> None:
             backfill_s=parse_duration(backfill) if backfill != "0" else 0.0,
             retention_s=parse_duration(retention),
             silence_cap_s=parse_duration(silence_cap),
+            overload_hold_s=parse_duration(overload_hold),
             timeframes=parse_timeframes(bars),
             ws_client=ws_client,
         )
