@@ -25,6 +25,14 @@ def port() -> tuple[OutPort, trio.MemoryReceiveChannel[WriterInput]]:
     return OutPort("t#0", send, Telemetry(), hold_s=HOLD), recv
 
 
+def full_port() -> tuple[OutPort, trio.MemoryReceiveChannel[WriterInput]]:
+    """A port whose channel B's trades 1..8 filled."""
+    out, recv = port()
+    for i in range(1, SIZE + 1):
+        assert out.deliver(trade("B", i))
+    return out, recv
+
+
 def take(recv: trio.MemoryReceiveChannel[WriterInput], n: int) -> list[WriterInput]:
     return [recv.receive_nowait() for _ in range(n)]
 
@@ -36,9 +44,7 @@ def ids(items: list[WriterInput], symbol: str) -> list[int]:
 async def test_a_dropping_symbol_stays_dropped_with_room_until_the_hold_passes_then_one_range(
     mock_clock: trio.testing.MockClock,
 ) -> None:
-    out, recv = port()
-    for i in range(1, SIZE + 1):
-        assert out.deliver(trade("B", i))
+    out, recv = full_port()
     assert not out.deliver(trade("A", 1))  # the channel is full: A's episode begins
     take(recv, SIZE)  # the writer drained everything: room again
     mock_clock.jump(HOLD / 2)
@@ -56,9 +62,7 @@ async def test_a_dropping_symbol_stays_dropped_with_room_until_the_hold_passes_t
 async def test_an_episode_outlives_its_hold_while_the_channel_stays_above_the_low_mark(
     mock_clock: trio.testing.MockClock,
 ) -> None:
-    out, recv = port()
-    for i in range(1, SIZE + 1):
-        out.deliver(trade("B", i))
+    out, recv = full_port()
     assert not out.deliver(trade("A", 1))
     take(recv, 3)  # 5 left: above the low mark (4)
     mock_clock.jump(HOLD * 3)
@@ -71,9 +75,7 @@ async def test_an_episode_outlives_its_hold_while_the_channel_stays_above_the_lo
 async def test_a_dropped_tail_is_reported_once_the_hold_passes_without_another_trade(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    out, recv = port()
-    for i in range(1, SIZE + 1):
-        out.deliver(trade("B", i))
+    out, recv = full_port()
     out.deliver(trade("A", 7))
     out.deliver(trade("A", 5))  # ids may come out of order: the range goes to the highest
     take(recv, SIZE)
