@@ -9,6 +9,9 @@ import attrs
 
 from orders_cli.timeframes import TIMEFRAMES
 
+OVERLOAD_HOLD_S = 20.0
+"""The shortest overload episode of a symbol (pipeline/outport.py explains 20 s)."""
+
 
 def default_ingester_id() -> str:
     """``host-pid``: each running ingester has its own health key (two used to share
@@ -27,6 +30,9 @@ class RunConfig:
     max_streams_per_connection: int | None = None  # None: the source's limit
     backfill_s: float = 24 * 3600.0  # 0 disables cold-start backfill
     channel_size: int = 50_000
+    # once a symbol drops under overload, its trades are dropped for at least this long
+    # (one gap per episode; the arithmetic is in pipeline/outport.py)
+    overload_hold_s: float = OVERLOAD_HOLD_S
     batch_max: int = 20_000  # under load bigger batches amortise per-symbol work
     batch_s: float = 0.1
     reorder_s: float = 0.25

@@ -15,7 +15,7 @@ Snapshot JSON (version 1)::
      "late_trades", "bar_corrections", "malformed", "out_of_range", "duplicates",
      "dropped_overload",
      "gaps": {"open", "oldest_open_ms", "oldest_open_age_s", "opened", "filled",
-              "exchange_side"},
+              "exchange_side", "most_per_symbol"},
      "history": {"complete", "complete_after_s", "symbols_done", "symbols_total", "pages",
                  "pages_left", "eta_s"},   # the cold-start backfill (Telemetry.history)
      "redis": {"state", "refusal", "used_memory", "maxmemory", "used_ratio",
@@ -146,6 +146,7 @@ def snapshot(
                 None if opened_mono is None else round(max(0.0, now_mono - opened_mono), 3)
             ),
             "opened": counters["gaps_opened"],
+            "most_per_symbol": telemetry.most_gaps_per_symbol,
             "filled": counters["gaps_filled"],
             "exchange_side": counters["gaps_exchange_side"],
         },

@@ -99,6 +99,11 @@ class TelemetryCollector(Collector):
         gauges: list[tuple[str, str, Any]] = [
             ("orders_open_gaps", "Open gaps", tel.open_gaps),
             (
+                "orders_open_gaps_most_per_symbol",
+                "Open gap records of the symbol with the most",
+                tel.most_gaps_per_symbol,
+            ),
+            (
                 "orders_oldest_open_gap_ms",
                 "When the oldest open gap opened",
                 tel.oldest_open_gap_ms,

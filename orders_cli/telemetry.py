@@ -109,6 +109,7 @@ class Telemetry:
     symbols_subscribed: int = 0
     symbols_listed: int = 0
     open_gaps: int = 0
+    most_gaps_per_symbol: int = 0  # open gap records of the symbol with the most
     oldest_open_gap_ms: int | None = None
     oldest_open_gap_mono: float | None = None  # time.monotonic() when it opened: its age
     backfill_queue: int = 0

@@ -153,6 +153,15 @@ def register(app: typer.Typer) -> None:
                 "within this bound (0 = off)."
             ),
         ),
+        overload_hold: str = o.duration_option(
+            "--overload-hold",
+            "ORDERS_OVERLOAD_HOLD",
+            "20s",
+            help=(
+                "Under overload, a symbol that drops is dropped for at least this long, "
+                "as one id range (one gap, backfilled from REST)."
+            ),
+        ),
         max_streams: int | None = typer.Option(
             None,
             "--max-streams",
@@ -235,6 +244,7 @@ def register(app: typer.Typer) -> None:
             retention_s=parse_duration(retention),
             stream_retention_s=parse_duration(stream_retention),
             silence_cap_s=parse_duration(silence_cap),
+            overload_hold_s=parse_duration(overload_hold),
             timeframes=parse_timeframes(bars),
             ws_client=ws_client,
         )

@@ -244,6 +244,7 @@ class Ingester:
                     stall_timeout_s=cfg.stall_timeout_s,
                     rotate_after_s=cfg.rotate_after_s,
                     ws_client=ws_client_kind(cfg.ws_client),
+                    overload_hold_s=cfg.overload_hold_s,
                 )
                 await pool.add(n, trading)
                 n.start_soon(self._save_samples)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 import trio
 
+from orders_cli.config import OVERLOAD_HOLD_S
 from orders_cli.errors import leaves
 from orders_cli.messages import ShardEvent, WriterInput
 from orders_cli.models import ControlReply, Ignored, Rejection, ServerShutdown, Trade
@@ -78,6 +79,7 @@ class Shard:
         healthy_after: float = HEALTHY_AFTER_S,
         ws_client: WsClientKind = DEFAULT_WS_CLIENT,
         clock_watch: ClockWatch | None = None,
+        overload_hold_s: float = OVERLOAD_HOLD_S,
     ) -> None:
         self.name = name
         self.source = source
@@ -105,7 +107,7 @@ class Shard:
         self._links: list[Link] = []
         self._serial = 0
         self._request_id = 0
-        self.port = OutPort(name, out, telemetry)
+        self.port = OutPort(name, out, telemetry, hold_s=overload_hold_s)
         self._live_since: float | None = None
         self.live_at: float | None = None  # the current connection went live (endpoint_watch)
         self.live_trades = 0  # batches of frames carrying its trades since

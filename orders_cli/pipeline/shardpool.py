@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import trio
 
+from orders_cli.config import OVERLOAD_HOLD_S
 from orders_cli.messages import WriterInput
 from orders_cli.pipeline.connect_budget import ConnectBudget
 from orders_cli.pipeline.shard import Shard
@@ -29,6 +30,7 @@ class ShardPool:
         stall_timeout_s: float,
         rotate_after_s: float | None,
         ws_client: WsClientKind,
+        overload_hold_s: float = OVERLOAD_HOLD_S,
         rng: random.Random | None = None,
     ) -> None:
         """``writer_send`` is cloned for each shard (the caller keeps and closes it)."""
@@ -40,6 +42,7 @@ class ShardPool:
         self.stall_timeout_s = stall_timeout_s
         self.rotate_after_s = rotate_after_s
         self.ws_client = ws_client
+        self.overload_hold_s = overload_hold_s
         self.rng = rng if rng is not None else random.Random()
         self.budget = ConnectBudget(source.limits.max_connects_per_5min)
         self.shards: list[Shard] = []
@@ -88,6 +91,7 @@ class ShardPool:
             rotate_after=self.rotate_after_s,
             rng=random.Random(self.rng.random()),
             ws_client=self.ws_client,
+            overload_hold_s=self.overload_hold_s,
         )
         self.shards.append(shard)
         await nursery.start(self._shard_task, shard)

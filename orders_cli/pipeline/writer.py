@@ -2,26 +2,38 @@
 applies the batch in the single Redis thread, retries with backoff while Redis is away
 (the batch is kept: nothing acknowledged is lost; the bounded inbox fills and the shards
 drop-and-record instead), retries alone the symbols Redis refused in a round the others
-went through, and tells the backfill what to fetch."""
+went through, and tells the backfill what to fetch.
+
+Backfilled pages share the inbox with live trades, one item for up to 1,000 trades. While
+live trades wait, a batch applies at most one page per ``live_per_page`` live trades of
+the batch, and at least one: the rest of what the backfill sent (pages, and its other
+messages, in their order) waits in ``_deferred`` for the next batches, so REST pages
+never starve live trades and are never starved by them. ``_deferred`` is bounded by the
+backfill's ``PageGate``: a deferred page is not released until it is applied."""
 
 from __future__ import annotations
 
 import logging
 import math
 import time
+from collections import deque
 
 import attrs
 import trio
 
 from orders_cli.errors import RedisRejected, RedisUnavailable
 from orders_cli.messages import (
+    Backfilled,
     BackfillInput,
+    ColdStartDone,
+    ExchangeHole,
     GapRequest,
     HeadCheck,
     HeadSeen,
     ShardEvent,
     WriterInput,
 )
+from orders_cli.models import Trade
 from orders_cli.pipeline.backfill_gate import PageGate
 from orders_cli.pipeline.silence import SilenceWatch
 from orders_cli.retry import Backoff
@@ -30,6 +42,11 @@ from orders_cli.store.worker import RETRY_BASE_S, RedisWorker
 from orders_cli.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
+LIVE_PER_PAGE = 2000
+"""Live trades per backfilled page a batch applies while both wait: REST pages (1,000
+trades) take at most a third of the writer under overload, all of it once live is
+below capacity."""
+FROM_BACKFILL = (Backfilled, ExchangeHole, ColdStartDone, HeadSeen)
 
 
 class Writer:
@@ -47,6 +64,7 @@ class Writer:
         regap_s: float = 30.0,
         gate: PageGate | None = None,
         silence: SilenceWatch | None = None,
+        live_per_page: int = LIVE_PER_PAGE,
     ) -> None:
         """``gate``: the backfill's bound on pages not applied yet; released here after
         every applied batch. ``silence``: told which symbols traded live."""
@@ -65,15 +83,40 @@ class Writer:
         self._next_regap = 0.0
         self.gate = gate
         self.silence = silence
+        self.live_per_page = live_per_page
+        # what the backfill sent that waits for a later batch (see the module docstring)
+        self._deferred: deque[WriterInput] = deque()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         closed = False
         while not closed:
             batch, closed = await self._collect()
+            batch = self.share(batch)
             if batch or self.processor.needs_tick():
                 await self._apply(batch, flush=closed)
-        await self._apply([], flush=True)
+        await self._apply(self.share([], everything=True), flush=True)
+
+    def share(self, batch: list[WriterInput], *, everything: bool = False) -> list[WriterInput]:
+        """What of ``batch`` and of the deferred backfill items to apply now: every live
+        item, and backfill items in their order up to ``max(1, live trades //
+        live_per_page)`` pages (all of them when no live trade waits, or ``everything``);
+        the rest is deferred."""
+        live: list[WriterInput] = [b for b in batch if not isinstance(b, FROM_BACKFILL)]
+        self._deferred.extend(b for b in batch if isinstance(b, FROM_BACKFILL))
+        trades = sum(1 for b in live if isinstance(b, Trade))
+        if everything or not trades:
+            pages = len(self._deferred)
+        else:
+            pages = max(1, trades // self.live_per_page)
+        out = live
+        while self._deferred:
+            if isinstance(self._deferred[0], Backfilled):
+                if not pages:
+                    break
+                pages -= 1
+            out.append(self._deferred.popleft())
+        return out
 
     def _drain(self, batch: list[WriterInput]) -> bool:
         """Move what the inbox holds now into ``batch`` (up to ``batch_max``); True when
@@ -93,7 +136,7 @@ class Writer:
         long enough. Otherwise wait for the first, then at most ``batch_s`` for more."""
         batch: list[WriterInput] = []
         closed = self._drain(batch)
-        if batch or closed:
+        if batch or closed or self._deferred:
             return batch, closed
         with trio.move_on_after(self.batch_s if self.processor.needs_tick() else math.inf):
             try:
@@ -149,6 +192,9 @@ class Writer:
         t.counters.update(outcome.counters)
         t.latency_ms.extend(outcome.latencies_ms)
         t.open_gaps, t.oldest_open_gap_ms = self.processor.open_gaps()
+        t.most_gaps_per_symbol = self.processor.most_gaps_per_symbol()
+        for symbol, n in outcome.gaps_opened.items():
+            t.count_labelled("gaps_opened", symbol, n)
         oldest = t.oldest_open_gap_ms
         t.oldest_open_gap_mono = (
             None if oldest is None else time.monotonic() - self.processor.gap_age_ms(oldest) / 1000

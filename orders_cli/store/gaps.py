@@ -54,9 +54,24 @@ def fill(gaps: list[Gap], index: int, agg_id: int) -> None:
     gaps[index : index + 1] = pieces
 
 
+def _plain(g: Gap) -> bool:
+    return not (g.exchange_side or g.cold)
+
+
 def open_gap(gaps: list[Gap], gap: Gap) -> None:
-    """Insert a new gap (callers only open gaps above the watermark: no overlap)."""
-    bisect.insort(gaps, gap, key=_first)
+    """Insert a new gap, merged with a plain neighbour it touches or overlaps (a second
+    ``Dropped`` of one overload episode, or an episode right after a gap: one record,
+    asked and filled as one range; the merged record keeps the older ``opened_ms``)."""
+    i = bisect.bisect_left(gaps, gap.first, key=_first)
+    if _plain(gap) and i > 0 and _plain(gaps[i - 1]) and gaps[i - 1].last + 1 >= gap.first:
+        i -= 1
+        prev = gaps[i]
+        gap = Gap(prev.first, max(prev.last, gap.last), min(prev.opened_ms, gap.opened_ms))
+        del gaps[i]
+    while i < len(gaps) and _plain(gap) and _plain(gaps[i]) and gaps[i].first <= gap.last + 1:
+        nxt = gaps.pop(i)
+        gap = Gap(gap.first, max(gap.last, nxt.last), min(gap.opened_ms, nxt.opened_ms))
+    gaps.insert(i, gap)
 
 
 def mark_exchange_side(gaps: list[Gap], first: int, last: int) -> int:

@@ -49,6 +49,8 @@ class Plan:
     symbol: str
     base_revision: int
     watermark: int | None
+    # the state's own list until the plan changes a gap (copy on write): an apply that
+    # changes none costs nothing per open gap (no copy, no compare, no JSON encode)
     gaps: list[Gap]
     pending: list[Pending]
     applied: list[Trade] = attrs.field(factory=list)
@@ -62,6 +64,7 @@ class Plan:
     current_ws: int | None = None
     last_trade_time: int | None = None
     state_changed: bool = False
+    gaps_changed: bool = False
 
     @classmethod
     def start(cls, state: SymbolState) -> Plan:
@@ -69,9 +72,31 @@ class Plan:
             symbol=state.symbol,
             base_revision=state.revision,
             watermark=state.watermark,
-            gaps=list(state.gaps),
+            gaps=state.gaps,
             pending=list(state.pending),
         )
+
+
+def own_gaps(plan: Plan) -> list[Gap]:
+    """The plan's gap list, copied from the state's the first time it changes."""
+    if not plan.gaps_changed:
+        plan.gaps = list(plan.gaps)
+        plan.gaps_changed = plan.state_changed = True
+    return plan.gaps
+
+
+def mark_exchange_side(plan: Plan, first: int, last: int) -> None:
+    """``ExchangeHole``: ids ``[first, last]`` of open gaps are exchange-side holes."""
+    gaps = list(plan.gaps)
+    if gapops.mark_exchange_side(gaps, first, last):
+        own_gaps(plan)[:] = gaps
+
+
+def trim_cold(plan: Plan, first_kept: int | None) -> None:
+    """``ColdStartDone``: cold-gap ids below ``first_kept`` are out of retention."""
+    gaps = list(plan.gaps)
+    if gapops.trim_cold(gaps, first_kept):
+        own_gaps(plan)[:] = gaps
 
 
 @attrs.frozen(slots=True)
@@ -90,13 +115,13 @@ def _expect_upto(plan: Plan, agg_id: int, now_ms: int, cfg: PlanConfig) -> None:
     wm = plan.watermark
     if wm is None:
         if cfg.cold_start and agg_id >= cfg.first_agg_id:
-            gapops.open_gap(plan.gaps, Gap(cfg.first_agg_id, agg_id, now_ms, cold=True))
+            gapops.open_gap(own_gaps(plan), Gap(cfg.first_agg_id, agg_id, now_ms, cold=True))
             plan.cold_until = agg_id + 1
         plan.watermark = agg_id
         plan.state_changed = True
     elif agg_id > wm:
         gap = Gap(wm + 1, agg_id, now_ms)
-        gapops.open_gap(plan.gaps, gap)
+        gapops.open_gap(own_gaps(plan), gap)
         plan.opened.append(gap)
         plan.watermark = agg_id
         plan.state_changed = True
@@ -121,7 +146,7 @@ def classify(
         return
     if wm is None:
         if cfg.cold_start and a > cfg.first_agg_id:
-            gapops.open_gap(plan.gaps, Gap(cfg.first_agg_id, a - 1, now_ms, cold=True))
+            gapops.open_gap(own_gaps(plan), Gap(cfg.first_agg_id, a - 1, now_ms, cold=True))
             plan.cold_until = a
         plan.watermark = a
         _apply(plan, trade, live)
@@ -130,7 +155,7 @@ def classify(
         if idx is None:
             plan.duplicates += 1
             return
-        gapops.fill(plan.gaps, idx, a)
+        gapops.fill(own_gaps(plan), idx, a)
         plan.late += 1
         _apply(plan, trade, live)
     elif a == wm + 1:

@@ -30,7 +30,7 @@ from orders_cli.messages import (
     HeadSeen,
     WriterInput,
 )
-from orders_cli.models import Trade
+from orders_cli.models import Gap, Trade
 from orders_cli.redis_errors import as_orders_error, classify, refusing
 from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import Bar, bars_for_batch, window_start
@@ -74,6 +74,7 @@ class Outcome:
     # symbols whose state Redis holds at an older revision than this writer committed
     rolled_back: list[str] = attrs.field(factory=list)
     live: Counter[str] = attrs.field(factory=Counter)  # live trades applied, by symbol
+    gaps_opened: Counter[str] = attrs.field(factory=Counter)  # ranges declared, by symbol
 
 
 class Processor:
@@ -116,6 +117,10 @@ class Processor:
         # revisions committed before the last reset (reload them all: did Redis go back?)
         self._known: dict[str, int] = {}
         self._recheck = False  # one state went back: check every other one's revision
+        # symbol -> (ids missing, oldest opened_ms, gap records) of its open gaps (neither
+        # exchange-side nor cold), kept when gaps change: the views cost per symbol with
+        # gaps, never per gap, per batch
+        self._gap_summary: dict[str, tuple[int, int, int]] = {}
 
     # ------------------------------------------------------------------ loading
     def _load(self, symbols: Sequence[str], out: Outcome) -> None:
@@ -134,6 +139,7 @@ class Processor:
         now = self.clock_ms()
         for s, st in loaded.items():
             self.states[s] = st
+            self._summarize(s, st.gaps)
             if st.revision < self._known.pop(s, 0):
                 self._rolled_back(s, out)
             for g in st.gaps:  # resume what a previous run left open
@@ -163,8 +169,17 @@ class Processor:
         self._guard(lambda: self._load(symbols, out))
         return out
 
+    def _summarize(self, symbol: str, gaps: Sequence[Gap]) -> None:
+        live = [g for g in gaps if not (g.exchange_side or g.cold)]
+        if live:
+            summary = (sum(g.size for g in live), min(g.opened_ms for g in live), len(live))
+            self._gap_summary[symbol] = summary
+        else:
+            self._gap_summary.pop(symbol, None)
+
     def forget(self, symbols: Sequence[str]) -> None:
         for s in symbols:
+            self._gap_summary.pop(s, None)
             self.states.pop(s, None)
             self.bars.forget(s)
             self.rollups.forget(s)
@@ -183,10 +198,9 @@ class Processor:
                 top = item.max_agg_id if isinstance(item, Dropped) else item.agg_id
                 planner.expect_upto(plan, top, now_ms_, cfg)
             elif isinstance(item, ExchangeHole):
-                if gapops.mark_exchange_side(plan.gaps, item.first, item.last):
-                    plan.state_changed = True
-            elif isinstance(item, ColdStartDone) and gapops.trim_cold(plan.gaps, item.first_id):
-                plan.state_changed = True
+                planner.mark_exchange_side(plan, item.first, item.last)
+            elif isinstance(item, ColdStartDone):
+                planner.trim_cold(plan, item.first_id)
         planner.release_pending(plan, now_ms=now_ms_, now=now, cfg=cfg, flush=flush)
         plan.newest_id, plan.current_ws, plan.last_trade_time = self._newest(st, plan)
         return plan
@@ -267,6 +281,7 @@ class Processor:
         for s, st in self.states.items():
             self._known[s] = max(st.revision, self._known.get(s, 0))
         self.states.clear()
+        self._gap_summary.clear()
         self.bars.clear()
         self.rollups.clear()  # the rollup markers in Redis cover what was applied
         self._script_loaded = False
@@ -366,7 +381,7 @@ class Processor:
     ) -> list[Arg]:
         newest, cur_ws, ltt = plan.newest_id, plan.current_ws, plan.last_trade_time
         state_fields: dict[str, Arg] = {}
-        if plan.gaps != st.gaps or not st.revision:
+        if plan.gaps_changed or not st.revision:
             state_fields["gaps"] = gapops.encode_gaps(plan.gaps)
         if rollup != st.rollup:  # (most applies stay in the same minute: nothing to write)
             state_fields["rollup"] = encode_marker(rollup)
@@ -427,11 +442,15 @@ class Processor:
             plan.pending,
         )
         st.newest_id, st.current_ws, st.last_trade_time = newest, cur_ws, ltt
+        if plan.gaps_changed:
+            self._summarize(s, plan.gaps)
         out.counters["bar_corrections"] += self.bars.commit(s, bars)
         c = out.counters
         c["trades_stored"] += len(plan.applied)
         c["late_trades"] += plan.late
         c["gaps_opened"] += len(plan.opened)
+        if plan.opened:
+            out.gaps_opened[s] += len(plan.opened)
         out.latencies_ms.extend([float(done - e) for e in plan.live_event_times])
         if plan.live_event_times:
             out.live[s] += len(plan.live_event_times)
@@ -446,14 +465,14 @@ class Processor:
         age is :meth:`gap_age_ms`).
         Cold-start ranges are not counted: their size is unknown until the backfill finds
         the first trade inside the retention window."""
-        total, oldest = 0, None
-        for st in self.states.values():
-            for g in st.gaps:
-                if g.exchange_side or g.cold:
-                    continue
-                total += g.size
-                oldest = g.opened_ms if oldest is None else min(oldest, g.opened_ms)
-        return total, oldest
+        summaries = list(self._gap_summary.values())  # read from the trio thread: copy
+        if not summaries:
+            return 0, None
+        return sum(m for m, _, _ in summaries), min(o for _, o, _ in summaries)
+
+    def most_gaps_per_symbol(self) -> int:
+        """The most open gap records any one symbol has (neither exchange-side nor cold)."""
+        return max((n for _, _, n in list(self._gap_summary.values())), default=0)
 
     def stale_gap_requests(self, older_than_ms: int) -> list[GapRequest | ColdStart]:
         """Requests for open gaps opened more than ``older_than_ms`` ago: the backfill may
