@@ -6,7 +6,7 @@ Serialized in the state hash as JSON ``[[first, last, opened_ms, exchange_side, 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import attrs
 import orjson
@@ -107,6 +107,22 @@ def trim_cold(gaps: list[Gap], first_kept: int | None) -> bool:
     changed = out != gaps
     gaps[:] = out
     return changed
+
+
+def closed_and_marked(before: Sequence[Gap], after: Sequence[Gap]) -> tuple[int, int]:
+    """What one apply did to a symbol's gaps (both lists sorted, disjoint): how many of the
+    gaps open ``before`` have no id left open ``after`` (filled), and how many more
+    exchange-side records there are (holes the exchange does not have)."""
+    firsts = [g.first for g in after]
+    filled = 0
+    for g in before:
+        if g.exchange_side:
+            continue
+        j = bisect.bisect_right(firsts, g.last) - 1  # the last gap starting at or below g.last
+        if j < 0 or after[j].last < g.first:
+            filled += 1
+    marked = sum(g.exchange_side for g in after) - sum(g.exchange_side for g in before)
+    return filled, max(0, marked)
 
 
 def missing(gaps: Iterable[Gap]) -> int:

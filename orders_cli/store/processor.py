@@ -430,6 +430,11 @@ class Processor:
         self, s: str, plan: Plan, bars: dict[str, dict[int, Bar]], rev: int, done: int, out: Outcome
     ) -> None:
         st = self.states[s]
+        c = out.counters
+        if plan.gaps_changed:
+            filled, marked = gapops.closed_and_marked(st.gaps, plan.gaps)
+            c["gaps_filled"] += filled
+            c["gaps_exchange_side"] += marked
         newest, cur_ws, ltt = plan.newest_id, plan.current_ws, plan.last_trade_time
         if plan.live_event_times and st.last_trade_time is not None and ltt is not None:
             step = max(0, ltt - st.last_trade_time) / len(plan.live_event_times)
@@ -444,8 +449,7 @@ class Processor:
         st.newest_id, st.current_ws, st.last_trade_time = newest, cur_ws, ltt
         if plan.gaps_changed:
             self._summarize(s, plan.gaps)
-        out.counters["bar_corrections"] += self.bars.commit(s, bars)
-        c = out.counters
+        c["bar_corrections"] += self.bars.commit(s, bars)
         c["trades_stored"] += len(plan.applied)
         c["late_trades"] += plan.late
         c["gaps_opened"] += len(plan.opened)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orders_cli.messages import Dropped
+from orders_cli.messages import Backfilled, Dropped, ExchangeHole
 from orders_cli.models import Gap, Trade
 from orders_cli.store import gaps as gapops
 from orders_cli.store import planner
@@ -101,3 +101,18 @@ def test_applies_that_change_no_gap_do_not_encode_the_gap_list(
     proc.process([trade(5)])  # a late trade fills one id: the list changes, encoded once
     assert encoded == [201]
     assert proc.open_gaps() == (200 * 9 - 1, T0) and proc.most_gaps_per_symbol() == 201
+
+
+def test_a_gap_filled_whole_or_found_exchange_side_is_counted_once(r: Any) -> None:
+    proc = Processor(r, KS, CFG, clock_ms=lambda: T0, monotonic=lambda: 0.0)
+    proc.process([trade(0)])
+    out = proc.process([Dropped("BTCUSDT", 9, 9), trade(10), Dropped("BTCUSDT", 19, 9)])
+    out2 = proc.process([trade(20)])
+    assert out.counters["gaps_opened"] + out2.counters["gaps_opened"] == 2
+    half = proc.process([Backfilled("BTCUSDT", tuple(trade(a) for a in range(1, 5)))])
+    assert half.counters["gaps_filled"] == 0  # 5..9 still missing
+    rest = proc.process([Backfilled("BTCUSDT", tuple(trade(a) for a in range(5, 10)))])
+    assert rest.counters["gaps_filled"] == 1
+    side = proc.process([ExchangeHole("BTCUSDT", 11, 19)])
+    assert side.counters["gaps_exchange_side"] == 1 and side.counters["gaps_filled"] == 0
+    assert proc.open_gaps()[0] == 0
