@@ -199,6 +199,7 @@ def test_status_table_shows_symbols_stored_trades_and_the_backfill_queue(
     now = int(time.time() * 1000)
     store(r, KS, [trade("BTCUSDT", 1, now), trade("BTCUSDT", 2, now), trade("ETHUSDT", 1, now)])
     tel = Telemetry()
+    tel.redis_state = "ok"  # "unknown" (no write confirmed yet) is not healthy
     tel.connection("spot#0").set("live")
     tel.symbols_subscribed, tel.symbols_listed = 303, 318
     tel.backfill_queue = 12
