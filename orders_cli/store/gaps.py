@@ -112,11 +112,12 @@ def trim_cold(gaps: list[Gap], first_kept: int | None) -> bool:
 def closed_and_marked(before: Sequence[Gap], after: Sequence[Gap]) -> tuple[int, int]:
     """What one apply did to a symbol's gaps (both lists sorted, disjoint): how many of the
     gaps open ``before`` have no id left open ``after`` (filled), and how many more
-    exchange-side records there are (holes the exchange does not have)."""
+    exchange-side records there are (holes the exchange does not have). Cold-start gaps
+    (the history a first sight backfills) are not counted, as they are not when opened."""
     firsts = [g.first for g in after]
     filled = 0
     for g in before:
-        if g.exchange_side:
+        if g.exchange_side or g.cold:
             continue
         j = bisect.bisect_right(firsts, g.last) - 1  # the last gap starting at or below g.last
         if j < 0 or after[j].last < g.first:

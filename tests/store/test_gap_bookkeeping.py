@@ -116,3 +116,10 @@ def test_a_gap_filled_whole_or_found_exchange_side_is_counted_once(r: Any) -> No
     side = proc.process([ExchangeHole("BTCUSDT", 11, 19)])
     assert side.counters["gaps_exchange_side"] == 1 and side.counters["gaps_filled"] == 0
     assert proc.open_gaps()[0] == 0
+
+
+def test_a_cold_start_gap_filled_is_not_counted_as_it_is_not_counted_opened() -> None:
+    before = [Gap(0, 9, T0, cold=True), Gap(20, 29, T0)]
+    assert gapops.closed_and_marked(before, []) == (1, 0)
+    assert gapops.closed_and_marked(before, [Gap(25, 29, T0)]) == (0, 0)
+    assert gapops.closed_and_marked(before, [Gap(20, 29, T0, exchange_side=True)]) == (0, 1)
