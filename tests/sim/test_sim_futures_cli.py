@@ -19,7 +19,19 @@ from tests.integration.cliproc import ROOT, cli_env, interrupt_after, orders_arg
 
 def _start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "orders_cli", "sim", "--ws-port", "0", "--rest-port", "0", *args],
+        [
+            sys.executable,
+            "-m",
+            "orders_cli",
+            "sim",
+            "-o",
+            "table",  # the banner as text
+            "--ws-port",
+            "0",
+            "--rest-port",
+            "0",
+            *args,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
