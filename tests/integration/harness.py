@@ -12,17 +12,21 @@ import trio
 
 from orders_cli.config import RunConfig
 from orders_cli.ingest.ingester import Ingester
+from orders_cli.models import SymbolInfo, Trade
 from orders_cli.redis_conn import connect
 from orders_cli.sim import SimConfig, Simulator
 from orders_cli.sources.registry import get_source
+from orders_cli.stats.bars import Bar, bars_from_trades_reference
+from orders_cli.stats.codec import decode_bar
 from orders_cli.store.keys import Keyspace
 from orders_cli.telemetry import Telemetry
+from orders_cli.timeframes import TIMEFRAMES
 
 KS = Keyspace()
 
 
-def stored(r: Any, symbol: str) -> list[dict[str, Any]]:
-    return [orjson.loads(m) for m in r.zrange(KS.trades_latest(symbol), 0, -1)]
+def stored(r: Any, symbol: str, ks: Keyspace = KS) -> list[dict[str, Any]]:
+    return [orjson.loads(m) for m in r.zrange(ks.trades_latest(symbol), 0, -1)]
 
 
 def expected_member(row: dict[str, Any]) -> dict[str, Any]:
@@ -62,10 +66,13 @@ class Diff:
         )
 
 
-def compare(r: Any, truth: dict[str, list[dict[str, Any]]], check_stream: bool = True) -> Diff:
+def compare(
+    r: Any, truth: dict[str, list[dict[str, Any]]], check_stream: bool = True, ks: Keyspace = KS
+) -> Diff:
+    """Redis (``ks``: one market's keys) against the simulator's truth of that market."""
     d = Diff()
     for symbol, rows in truth.items():
-        members = stored(r, symbol)
+        members = stored(r, symbol, ks)
         ids = [int(m["agg_trade_id"]) for m in members]
         want = {row["a"]: row for row in rows}
         if len(ids) != len(set(ids)):
@@ -89,20 +96,76 @@ def compare(r: Any, truth: dict[str, list[dict[str, Any]]], check_stream: bool =
             if body != expected_member(row) or m["event_time"] not in (row["E"], row["T"]):
                 d.wrong.setdefault(symbol, []).append(f"{m} != {row}")
         if check_stream:
-            sids = [int(f[b"a"]) for _, f in r.xrange(KS.trades_stream(symbol))]
+            sids = [int(f[b"a"]) for _, f in r.xrange(ks.trades_stream(symbol))]
             if sorted(sids) != sorted(ids):
                 d.wrong.setdefault(symbol, []).append(f"stream {len(sids)} vs zset {len(ids)}")
     return d
 
 
-def open_gaps(r: Any, symbols: list[str]) -> dict[str, list[Any]]:
+def open_gaps(r: Any, symbols: list[str], ks: Keyspace = KS) -> dict[str, list[Any]]:
     out = {}
     for s in symbols:
-        raw = r.hget(KS.state(s), "gaps")
+        raw = r.hget(ks.state(s), "gaps")
         gaps = [g for g in orjson.loads(raw) if not g[3]] if raw else []
         if gaps:
             out[s] = gaps
     return out
+
+
+def truth_trade(row: dict[str, Any]) -> Trade:
+    return Trade(
+        row["s"], row["a"], row["p"], row["q"], row["f"], row["l"], row["T"], row["m"], row["E"]
+    )
+
+
+IGNORED_BAR_FIELDS = frozenset({"last_update_time"})
+
+
+def bar_fields(bar: Bar, ignored: frozenset[str] = IGNORED_BAR_FIELDS) -> dict[str, Any]:
+    return {k: v for k, v in bar._asdict().items() if k not in ignored}
+
+
+def bar_mismatches(
+    r: Any, truth: dict[str, list[dict[str, Any]]], ks: Keyspace = KS
+) -> tuple[list[str], int]:
+    """Every stored bar of every timeframe against the naive reference computed from the
+    truth: (what differs, how many bars were checked)."""
+    problems: list[str] = []
+    checked = 0
+    for symbol, rows in truth.items():
+        if not rows:
+            continue
+        reference = bars_from_trades_reference([truth_trade(row) for row in rows])
+        for tf in TIMEFRAMES:
+            stored_bars = [decode_bar(m) for m in r.zrange(ks.bars(symbol, tf), 0, -1)]
+            got = {b.window_start: b for b in stored_bars}
+            want = reference[tf]
+            if len(got) != len(stored_bars):
+                problems.append(f"{symbol} {tf}: two bars for one window")
+            if sorted(got) != sorted(want):
+                problems.append(f"{symbol} {tf}: windows differ")
+                continue
+            for ws, bar in want.items():
+                if bar_fields(got[ws]) != bar_fields(bar):
+                    problems.append(f"{symbol} {tf} {ws}: {got[ws]} != {bar}")
+                checked += 1
+    return problems, checked
+
+
+def info_mismatches(
+    r: Any, infos: dict[str, SymbolInfo], market: str, ks: Keyspace = KS
+) -> list[str]:
+    """Every listed symbol's info hash (BREAK ones included) against what was listed."""
+    problems = []
+    for symbol, listed in infos.items():
+        info = {k.decode(): v.decode() for k, v in r.hgetall(ks.symbol_info(symbol)).items()}
+        if info.get("status") != listed.status:
+            problems.append(f"{symbol}: status {info.get('status')} != {listed.status}")
+        if not (info.get("base_asset") and info.get("quote_asset")):
+            problems.append(f"{symbol}: no assets in {info}")
+        if info.get("market") != market:
+            problems.append(f"{symbol}: market {info.get('market')} != {market}")
+    return problems
 
 
 @attrs.define
