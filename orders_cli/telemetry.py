@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 import attrs
@@ -101,3 +102,42 @@ class Telemetry:
         data = sorted(self.latency_ms)
         idx = min(len(data) - 1, max(0, round(q * (len(data) - 1))))
         return data[idx]
+
+
+# Redis as the worst of several parts sees it (merged): a refusal over a retry over a
+# state not confirmed yet over ok
+_REDIS_RANK = {"ok": 0, "unknown": 1, "retrying": 2, "refusing": 3}
+
+
+def merged(parts: Sequence[Telemetry]) -> Telemetry:
+    """One view of several markets' telemetry (one ``orders run`` of several markets):
+    counters and counts summed, connections side by side (their shard names carry the
+    market), latency samples pooled, the oldest open gap, Redis as the worst part sees
+    it. One part is returned as it is."""
+    if len(parts) == 1:
+        return parts[0]
+    out = Telemetry(
+        started_monotonic=min(p.started_monotonic for p in parts),
+        latency_ms=deque(maxlen=4096 * max(1, len(parts))),
+    )
+    for p in parts:
+        out.connections.update(p.connections)
+        out.counters.update(p.counters)
+        out.latency_ms.extend(p.latency_ms)
+        out.symbols_subscribed += p.symbols_subscribed
+        out.symbols_listed += p.symbols_listed
+        out.open_gaps += p.open_gaps
+        out.backfill_queue += p.backfill_queue
+        out.channel_depth += p.channel_depth
+        if p.oldest_open_gap_ms is not None and (
+            out.oldest_open_gap_ms is None or p.oldest_open_gap_ms < out.oldest_open_gap_ms
+        ):
+            out.oldest_open_gap_ms = p.oldest_open_gap_ms
+            out.oldest_open_gap_mono = p.oldest_open_gap_mono
+    worst = max(parts, key=lambda p: _REDIS_RANK.get(p.redis_state, 1))
+    out.redis_state, out.redis_refusal = worst.redis_state, worst.redis_refusal
+    facts = next((p for p in parts if p.redis_used_memory is not None), parts[0])
+    out.redis_used_memory, out.redis_maxmemory = facts.redis_used_memory, facts.redis_maxmemory
+    out.redis_eviction_policy = facts.redis_eviction_policy
+    out.redis_memory_rate = facts.redis_memory_rate
+    return out

@@ -103,7 +103,11 @@ def _confirm(question: str) -> bool:
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
-        market: str = o.market_option(),
+        market: str = o.markets_option(
+            help="Binance market(s) to record: spot, usdm (USD-M futures), coinm (COIN-M "
+            "futures), several comma-separated or all: one process, one ingester per "
+            "market (keys prefixed usdm:/coinm:), one REST budget per Binance weight pool."
+        ),
         symbols: list[str] | None = o.symbols_option(),
         redis_url: str | None = o.redis_url_option(),
         ws_url: str | None = o.ws_url_option(),
@@ -119,12 +123,15 @@ def register(app: typer.Typer) -> None:
             "--sim-symbols",
             min=1,
             help=(
-                "With --simulate: how many trading symbols (Zipf rates) it lists, plus "
-                "a few scenario ones (BREAK, non-ASCII, TRD_GRP-only, idle)."
+                "With --simulate: how many trading symbols (Zipf rates) it lists per "
+                "market, plus a few scenario ones (BREAK, non-ASCII, TRD_GRP-only, idle)."
             ),
         ),
         sim_rate: float = typer.Option(
-            500.0, "--sim-rate", min=0.1, help="With --simulate: total trades/s over all symbols."
+            500.0,
+            "--sim-rate",
+            min=0.1,
+            help="With --simulate: total trades/s over all symbols (shared evenly by the markets).",
         ),
         backfill: str = o.duration_option(
             "--backfill",
@@ -200,6 +207,8 @@ def register(app: typer.Typer) -> None:
 
           orders run --simulate --market usdm        # the same on USD-M futures
 
+          orders run --simulate --market spot,usdm,coinm   # three markets, one process
+
           orders run --redis-url redis://127.0.0.1:6379/0 --symbols BTCUSDT,ETHUSDT
         """
         tty = sys.stderr.isatty() and not no_panel and not json_logs
@@ -210,10 +219,11 @@ def register(app: typer.Typer) -> None:
         from orders_cli import redis_conn
         from orders_cli.sources.registry import get_source
 
-        source = get_source(market)
+        markets = o.parse_markets(market)
+        sources = [get_source(m) for m in markets]
         cfg = RunConfig(
             redis_url="",
-            market=market,
+            market=markets[0],
             ws_url=ws_url,
             rest_url=rest_url,
             namespace=namespace,
@@ -234,9 +244,12 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("--simulate runs its own exchange: drop --ws-url/--rest-url")
             from orders_cli.sim import SimConfig
 
-            sim_cfg = SimConfig.from_fixture(
-                n_symbols=sim_symbols, total_rate=sim_rate, market=market
-            )
+            sim_cfg = [
+                SimConfig.from_fixture(
+                    n_symbols=sim_symbols, total_rate=sim_rate / len(markets), market=m
+                )
+                for m in markets
+            ]
         with ExitStack() as stack:
             embedded = None if redis_url else open_embedded(stack)
             url = embedded.url if embedded is not None else str(redis_url)
@@ -263,7 +276,7 @@ def register(app: typer.Typer) -> None:
                     partial(
                         run_ingest,
                         cfg,
-                        source,
+                        sources,
                         client,
                         display,
                         sim_cfg=sim_cfg,

@@ -12,9 +12,9 @@ import attrs
 import trio
 import typer
 
+from orders_cli.cli.options import parse_markets
 from orders_cli.errors import UsageError
 from orders_cli.sim import SimConfig, Simulator
-from orders_cli.sim.markets import MARKETS
 from orders_cli.sim.scenario import ScenarioError, load_scenario
 
 DEFAULT_WS_PORT = 9443  # Binance's spot stream port
@@ -66,18 +66,6 @@ def build_config(
         rest_port if rest_port is not None else (cfg.rest_port or DEFAULT_REST_PORT)
     )
     return attrs.evolve(cfg, **changes)
-
-
-def parse_markets(value: str) -> list[str]:
-    """``spot``, ``usdm,coinm``… -> the markets in order; a one-line error otherwise."""
-    markets = [m.strip().lower() for m in value.split(",") if m.strip()]
-    unknown = [m for m in markets if m not in MARKETS]
-    if unknown or not markets or len(set(markets)) != len(markets):
-        raise UsageError(
-            f"--market {value!r}: one or more of {', '.join(MARKETS)}, comma-separated, "
-            "each once (e.g. --market spot,usdm,coinm)"
-        )
-    return markets
 
 
 async def _serve(sim: Simulator) -> None:
@@ -163,7 +151,7 @@ def register(app: typer.Typer) -> None:
 
           orders sim --market spot,usdm,coinm    # a scenario applies to the first market
         """
-        first, *others = parse_markets(market)
+        first, *others = parse_markets(market, allow_all=False)
         cfg = build_config(scenario, seed, symbols, rate, history, ws_port, rest_port, first)
         more = [build_config(None, seed, symbols, rate, history, 0, 0, m) for m in others]
         simulator = Simulator(cfg, *more)

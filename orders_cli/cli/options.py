@@ -157,6 +157,31 @@ def validate_duration(value: str | None) -> str | None:
     return value
 
 
+def parse_markets(value: str, *, allow_all: bool = True) -> list[str]:
+    """``spot``, ``usdm,coinm``, ``all`` -> the markets in order; a one-line
+    :class:`UsageError` otherwise."""
+    if allow_all and value.strip().lower() == "all":
+        return list(MARKETS)
+    markets = [m.strip().lower() for m in value.split(",") if m.strip()]
+    unknown = [m for m in markets if m not in MARKETS]
+    if unknown or not markets or len(set(markets)) != len(markets):
+        every = " or all" if allow_all else ""
+        raise UsageError(
+            f"--market {value!r}: one or more of {', '.join(MARKETS)}, comma-separated, "
+            f"each once{every} (e.g. --market spot,usdm,coinm)"
+        )
+    return markets
+
+
+def validate_markets(value: str) -> str:
+    """The ``--market`` list, checked and normalized (``"Spot, usdm"`` -> ``"spot,usdm"``);
+    commands read it with :func:`parse_markets`."""
+    try:
+        return ",".join(parse_markets(value)) if value.strip().lower() != "all" else "all"
+    except UsageError as exc:
+        raise _bad(exc) from exc
+
+
 def validate_market(value: str) -> str:
     market = value.strip().lower()
     if market not in MARKETS:
@@ -233,6 +258,20 @@ def market_option(default: str = "spot", help: str | None = None) -> Any:
         callback=validate_market,
         metavar="|".join(MARKETS),
         help=help or "Binance market: spot, usdm (USD-M futures) or coinm (COIN-M futures).",
+    )
+
+
+def markets_option(default: str = "spot", help: str = "") -> Any:
+    """``--market`` taking one market, several comma-separated, or ``all``."""
+    return typer.Option(
+        default,
+        "--market",
+        envvar="ORDERS_MARKET",
+        callback=validate_markets,
+        metavar="MARKET[,MARKET...]|all",
+        help=help
+        or "Binance market(s): spot, usdm (USD-M futures), coinm (COIN-M futures), several "
+        "comma-separated, or all.",
     )
 
 

@@ -4,6 +4,7 @@ one-line summary (logs)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Group
@@ -51,6 +52,29 @@ class RateMeter:
         return self.rate
 
 
+class MarketRates:
+    """The panel of a run of several markets: a row per market (its own telemetry)."""
+
+    def __init__(self, markets: Mapping[str, Telemetry]) -> None:
+        self.markets = markets
+        self.meters = {name: RateMeter() for name in markets}
+
+    def table(self) -> Table:
+        rows = Table(box=None, pad_edge=False, expand=False)
+        for col in ("market", "trades/s", "stored", "symbols", "lag p50", "gaps open"):
+            rows.add_column(col)
+        for name, t in self.markets.items():
+            rows.add_row(
+                name,
+                f"{self.meters[name].update(t):,.0f}",
+                f"{t.counters['trades_stored']:,}",
+                f"{t.symbols_subscribed:,}/{t.symbols_listed:,}",
+                _fmt_ms(t.latency_percentile(0.5)),
+                f"{t.open_gaps:,}",
+            )
+        return rows
+
+
 def redis_cell(t: Telemetry) -> str:
     """Redis' state (and the code of its refusal), memory used / max, time to full."""
     state = t.redis_state + (f" ({t.redis_refusal})" if t.redis_refusal else "")
@@ -72,7 +96,8 @@ def redis_cell(t: Telemetry) -> str:
     return out
 
 
-def panel(t: Telemetry, rate: float, title: str) -> Panel:
+def panel(t: Telemetry, rate: float, title: str, markets: MarketRates | None = None) -> Panel:
+    """``t``: the run's telemetry (every market's, merged); ``markets``: a row per market."""
     c = t.counters
     head = Table.grid(padding=(0, 3))
     for _ in range(4):
@@ -126,7 +151,8 @@ def panel(t: Telemetry, rate: float, title: str) -> Panel:
             str(cs.reconnects),
             (cs.silent_alarm or cs.last_error or "")[:60],
         )
-    return Panel(Group(head, Text(""), conns), title=title, border_style="blue")
+    rows = [markets.table(), Text("")] if markets is not None else []
+    return Panel(Group(head, Text(""), *rows, conns), title=title, border_style="blue")
 
 
 def summary_fields(t: Telemetry, rate: float) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -16,17 +17,18 @@ from rich.console import Console
 from rich.live import Live
 
 from orders_cli.cli.embedded_watch import watch_embedded
-from orders_cli.cli.render_run import RateMeter, panel, summary_fields, summary_line
+from orders_cli.cli.render_run import MarketRates, RateMeter, panel, summary_fields, summary_line
 from orders_cli.config import RunConfig
 from orders_cli.embedded import EmbeddedRedis
 from orders_cli.gctune import tuned_gc
 from orders_cli.hints import command
-from orders_cli.ingest.ingester import Ingester, StoreClaim
+from orders_cli.ingest.fleet import Fleet
+from orders_cli.ingest.ingester import StoreClaim
 from orders_cli.ingest.services import clear_health, run_services
 from orders_cli.redis_types import RedisClient
 from orders_cli.redis_url import redact
 from orders_cli.sources.base import Source
-from orders_cli.telemetry import Telemetry
+from orders_cli.telemetry import Telemetry, merged
 
 log = logging.getLogger("orders.run")
 STOP_GRACE_S = 5.0
@@ -45,7 +47,7 @@ class Display:
     json_logs: bool = False
 
 
-async def _signals(ing: Ingester, stop: _Stop) -> None:
+async def _signals(ing: Fleet, stop: _Stop) -> None:
     """SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal or ssh session is gone) stop the
     run: what was received is flushed within :data:`STOP_GRACE_S`; a second signal stops
     at once. After SIGHUP the terminal is gone: the live panel stops drawing."""
@@ -84,28 +86,35 @@ class _Stop:
             self.ingest.deadline = min(self.ingest.deadline, end - HEALTH_CLEAR_S)
 
 
-async def _display(t: Telemetry, d: Display, title: str, scope: trio.CancelScope) -> None:
+async def _display(fleet: Fleet, d: Display, title: str, scope: trio.CancelScope) -> None:
     """Until ``scope`` is cancelled; a terminal that is gone (EIO, EPIPE after a SIGHUP)
     ends the display, never the run."""
     with scope, contextlib.suppress(OSError):
-        await _draw(t, d, title)
+        await _draw(fleet.telemetry, fleet.telemetries, d, title)
 
 
-async def _draw(t: Telemetry, d: Display, title: str) -> None:
+async def _draw(
+    view: Callable[[], Telemetry], markets: Mapping[str, Telemetry], d: Display, title: str
+) -> None:
+    """``view``: the run's telemetry, taken at each draw; ``markets``: each market's, a
+    row each in the panel when there are several."""
     meter = RateMeter()
+    rows = MarketRates(markets) if len(markets) > 1 else None
     if d.tty:
         console = d.console or Console()
         with Live(console=console, refresh_per_second=4, transient=False) as live:
             while True:
-                live.update(panel(t, meter.update(t), title))
+                t = view()
+                live.update(panel(t, meter.update(t), title, rows))
                 await trio.sleep(0.25)
     while True:
         await trio.sleep(d.summary_every_s)
+        t = view()
         fields = summary_fields(t, meter.update(t))
         log.info("%s", summary_line(t, fields["rate"]), extra={"fields": fields})
 
 
-async def _ingest(ing: Ingester, stop: _Stop) -> None:
+async def _ingest(ing: Fleet, stop: _Stop) -> None:
     """The ingester; once it returned (stopped and flushed) the services end too."""
     await ing.run()
     stop.flushed = True
@@ -113,17 +122,27 @@ async def _ingest(ing: Ingester, stop: _Stop) -> None:
         stop.ingest.cancel()
 
 
-def _advertise(cfg: RunConfig, ws_url: str, rest_url: str) -> None:
+def _advertise(cfg: RunConfig, sim: Any) -> None:
     """The simulator's URLs and the command that checks the store against it."""
-    log.info("simulator: ws %s, rest %s", ws_url, rest_url)
+    several = len(sim.markets) > 1
+    for market in sim.markets:
+        log.info(
+            "simulator: %sws %s, rest %s",
+            f"{market}: " if several else "",
+            sim.ws_url_for(market),
+            sim.rest_url,
+        )
     ns = f" --namespace {cfg.namespace.rstrip(':')}" if cfg.namespace else ""
-    verify = command(f"verify --redis-url {redact(cfg.redis_url)}{ns} --rest-url {rest_url}")
+    which = f" --market {','.join(sim.markets)}" if several or sim.markets != ["spot"] else ""
+    verify = command(
+        f"verify --redis-url {redact(cfg.redis_url)}{ns}{which} --rest-url {sim.rest_url}"
+    )
     log.info("check it while it runs: %s", verify)  # the same store, or it finds nothing
 
 
 async def run_ingest(
     cfg: RunConfig,
-    source: Source,
+    source: Source | Sequence[Source],
     redis: RedisClient,
     display: Display,
     *,
@@ -133,58 +152,70 @@ async def run_ingest(
     claim: StoreClaim | None = None,
     embedded: EmbeddedRedis | None = None,
 ) -> Telemetry:
-    """``claim``: how the keyspace is claimed (store/origin.py) once the exchange answered.
-    ``embedded``: the embedded Redis this run uses, restarted if it dies."""
-    telemetry = Telemetry()
+    """``source``: the market, or several (one ingester each, ingest/fleet.py);
+    ``sim_cfg``: with --simulate, the simulator's config, or one per market.
+    ``claim``: how the keyspace is claimed (store/origin.py) once the exchange answered.
+    ``embedded``: the embedded Redis this run uses, restarted if it dies. Returns the
+    run's telemetry (every market's, merged)."""
+    sources = [source] if not isinstance(source, Sequence) else list(source)
+    telemetries = {src.name: Telemetry() for src in sources}
     with contextlib.ExitStack() as stack:
         if metrics_port is not None:
             from orders_cli.metrics import serve_metrics
 
-            server, _thread = serve_metrics(metrics_port, telemetry)
+            server, _thread = serve_metrics(metrics_port, telemetries)
             stack.callback(server.shutdown)
             log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", metrics_port)
         stack.enter_context(tuned_gc())
-        await _run(cfg, source, redis, display, telemetry, sim_cfg, title, claim, embedded)
-    return telemetry
+        sims = [] if sim_cfg is None else sim_cfg if isinstance(sim_cfg, list) else [sim_cfg]
+        await _run(cfg, sources, redis, display, telemetries, sims, title, claim, embedded)
+    return merged(list(telemetries.values()))
 
 
 async def _run(
     cfg: RunConfig,
-    source: Source,
+    sources: list[Source],
     redis: RedisClient,
     display: Display,
-    telemetry: Telemetry,
-    sim_cfg: Any,
+    telemetries: dict[str, Telemetry],
+    sim_cfgs: list[Any],
     title: str,
     claim: StoreClaim | None,
     embedded: EmbeddedRedis | None,
 ) -> None:
     stop = _Stop()
-    ing: Ingester | None = None
+    ing: Fleet | None = None
     try:
         with stop.whole:
             async with trio.open_nursery() as root:
                 stop.ingest = root.cancel_scope
                 sim: Any = None
-                if sim_cfg is not None:
+                ws_urls = {src.name: cfg.ws_url for src in sources}
+                if sim_cfgs:
                     from orders_cli.sim import Simulator
 
-                    sim = Simulator(sim_cfg)
+                    sim = Simulator(*sim_cfgs)
                     await root.start(sim.serve)
-                    cfg = attrs.evolve(cfg, ws_url=sim.ws_url, rest_url=sim.rest_url)
-                ing = Ingester(cfg, source, redis, telemetry, claim=claim)
+                    ws_urls = {src.name: sim.ws_url_for(src.name) for src in sources}
+                    cfg = attrs.evolve(cfg, rest_url=sim.rest_url)
+                markets = [
+                    (attrs.evolve(cfg, market=src.name, ws_url=ws_urls[src.name]), src,
+                     telemetries[src.name])
+                    for src in sources
+                ]  # fmt: skip
+                ing = Fleet(markets, redis, claim=claim)
                 root.start_soon(_signals, ing, stop)
                 if embedded is not None:
-                    await root.start(watch_embedded, embedded, telemetry)
+                    await root.start(watch_embedded, embedded, ing.first.telemetry)
                 root.start_soon(_ingest, ing, stop)
                 # every refusal (origin, in use, layout, unknown symbols) comes before this
-                await ing.admitted.wait()
+                await ing.wait_admitted()
                 if sim is not None:
-                    _advertise(cfg, sim.ws_url, sim.rest_url)
-                root.start_soon(_display, telemetry, display, title, stop.display)
+                    _advertise(cfg, sim)
+                root.start_soon(_display, ing, display, title, stop.display)
                 await root.start(run_services, ing)  # the health record from here on
     finally:  # every exit path: no ghost "healthy" record for `orders status` to find
-        if ing is not None and ing.admitted.is_set():
+        if ing is not None and ing.admitted:
             with trio.move_on_after(HEALTH_CLEAR_S, shield=True):
                 await clear_health(ing)
     assert ing is not None
@@ -196,6 +227,7 @@ async def _run(
             STOP_GRACE_S,
         )
     if ing.stopping:
+        telemetry = ing.telemetry()
         if display.json_logs:  # every line of --json-logs is JSON
             fields = summary_fields(telemetry, 0.0)
             del fields["rate"]

@@ -35,6 +35,7 @@ from orders_cli.pipeline.writer import Writer
 from orders_cli.redis_conn import ingester_name, name_connections
 from orders_cli.redis_types import RedisClient
 from orders_cli.rest.client import RestClient
+from orders_cli.rest.pool import RestPools
 from orders_cli.sources.base import Source
 from orders_cli.store.info import mark_delisted, save_malformed, write_infos
 from orders_cli.store.keys import Keyspace
@@ -71,9 +72,13 @@ class Ingester:
         telemetry: Telemetry | None = None,
         *,
         claim: StoreClaim | None = None,
+        rest_pools: RestPools | None = None,
+        redis_limiter: trio.CapacityLimiter | None = None,
     ) -> None:
         """``claim``: claim the keyspace for what the exchange serves (store/origin.py)
-        once it has answered, before the first write; None: no claim (tests)."""
+        once it has answered, before the first write; None: no claim (tests).
+        ``rest_pools``, ``redis_limiter``: shared with the other markets' ingesters of one
+        process (ingest/fleet.py): one budget per REST weight pool, one Redis thread."""
         self.claim = claim
         self.admitted = trio.Event()
         """Set once the start-up checks passed (the exchange answered, the keyspace is
@@ -83,7 +88,8 @@ class Ingester:
         self.redis = redis
         self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.ks = Keyspace(market_prefix=source.key_prefix, namespace=cfg.namespace)
-        self.worker = RedisWorker(redis, self.telemetry)
+        self.rest_pools = rest_pools
+        self.worker = RedisWorker(redis, self.telemetry, limiter=redis_limiter)
         self.ws_url = cfg.ws_url or source.default_ws_url
         self.rest_url = cfg.rest_url or source.default_rest_url
         self.pool: ShardPool | None = None
@@ -137,11 +143,17 @@ class Ingester:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         cfg, source, t = self.cfg, self.source, self.telemetry
         limits = source.limits
+        pool = None
+        if self.rest_pools is not None:
+            pool = self.rest_pools.get(
+                source.weight_pool, limits.rest_weight_per_minute, cfg.rest_weight_fraction
+            )
         async with RestClient(
             self.rest_url,
             weight_limit_per_minute=limits.rest_weight_per_minute,
             target_fraction=cfg.rest_weight_fraction,
             telemetry=t,
+            pool=pool,
         ) as rest:
             infos = await self._discover(rest)
             self.admitted.set()

@@ -11,6 +11,7 @@ import orjson
 import trio
 
 from orders_cli.config import RunConfig
+from orders_cli.ingest.fleet import Fleet
 from orders_cli.ingest.ingester import Ingester
 from orders_cli.models import SymbolInfo, Trade
 from orders_cli.redis_conn import connect
@@ -171,9 +172,17 @@ def info_mismatches(
 @attrs.define
 class Run:
     sim: Simulator
-    ingester: Ingester
-    telemetry: Telemetry
+    fleet: Fleet
     redis: Any
+
+    @property
+    def ingester(self) -> Ingester:
+        """The first market's ingester (the only one in a run of one market)."""
+        return self.fleet.first
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return self.fleet.first.telemetry
 
 
 async def run_until_complete(
@@ -186,28 +195,69 @@ async def run_until_complete(
     rest_via: Callable[[trio.Nursery, str], Awaitable[str]] | None = None,
     **cfg: Any,
 ) -> tuple[Run, Diff]:
-    """Ingest for ``live_s`` seconds (``during`` runs meanwhile), freeze the simulator,
-    wait until Redis equals the truth (or ``settle_timeout``), stop, compare.
-    ``rest_via(nursery, sim_rest_url)``: starts something in front of the simulator's
-    REST (a fault proxy) and returns the URL the ingester uses instead."""
-    sim = Simulator(sim_cfg)
+    """Ingest ``sim_cfg``'s market for ``live_s`` seconds (``during`` runs meanwhile),
+    freeze the simulator, wait until Redis equals the truth (or ``settle_timeout``), stop,
+    compare. ``rest_via(nursery, sim_rest_url)``: starts something in front of the
+    simulator's REST (a fault proxy) and returns the URL the ingester uses instead."""
+    run, diffs = await run_markets_until_complete(
+        [sim_cfg], redis_url, live_s=live_s, settle_timeout=settle_timeout, during=during,
+        rest_via=rest_via, **cfg,
+    )  # fmt: skip
+    return run, diffs[sim_cfg.market]
+
+
+def keyspace_of(market: str) -> Keyspace:
+    return Keyspace(market_prefix=get_source(market).key_prefix)
+
+
+def _settled(client: Any, sim: Simulator) -> bool:
+    """Redis equals the truth of every market, with no gap left open."""
+    for market in sim.markets:
+        truth, ks = sim.truth_by_symbol(market), keyspace_of(market)
+        if not compare(client, truth, False, ks).clean or open_gaps(client, list(truth), ks):
+            return False
+    return True
+
+
+async def run_markets_until_complete(
+    sim_cfgs: list[SimConfig],
+    redis_url: str,
+    *,
+    live_s: float,
+    settle_timeout: float = 60.0,
+    during: Callable[[Run], Awaitable[None]] | None = None,
+    rest_via: Callable[[trio.Nursery, str], Awaitable[str]] | None = None,
+    after: Callable[[Run], Awaitable[None]] | None = None,
+    **cfg: Any,
+) -> tuple[Run, dict[str, Diff]]:
+    """:func:`run_until_complete` of one simulator serving every market of ``sim_cfgs``
+    and one process ingesting them all (ingest/fleet.py); a Diff per market. ``after``
+    runs once the ingesters stopped, while the (frozen) simulator still serves."""
+    sim = Simulator(*sim_cfgs)
     client = connect(redis_url)
-    telemetry = Telemetry()
     defaults: dict[str, Any] = {"listing_poll_s": 0, "prune_every_s": 0, "health_interval_s": 1}
     defaults.update(cfg)
     with trio.fail_after(live_s + settle_timeout + 60):
         async with trio.open_nursery() as n:
             await n.start(sim.serve)
             rest_url = sim.rest_url if rest_via is None else await rest_via(n, sim.rest_url)
-            run_cfg = RunConfig(
-                redis_url=redis_url, ws_url=sim.ws_url, rest_url=rest_url, **defaults
-            )
-            ing = Ingester(run_cfg, get_source("spot"), client, telemetry)
-            run = Run(sim, ing, telemetry, client)
+            markets = [
+                (
+                    RunConfig(
+                        redis_url=redis_url, market=m, ws_url=sim.ws_url_for(m),
+                        rest_url=rest_url, **defaults,
+                    ),
+                    get_source(m),
+                    Telemetry(),
+                )  # fmt: skip
+                for m in sim.markets
+            ]
+            fleet = Fleet(markets, client)
+            run = Run(sim, fleet, client)
             done = trio.Event()
 
             async def ingest() -> None:
-                await ing.run()
+                await fleet.run()
                 done.set()
 
             n.start_soon(ingest)
@@ -217,15 +267,12 @@ async def run_until_complete(
                 await trio.sleep_forever()
             sim.stop_trading()
             with trio.move_on_after(settle_timeout):
-                while True:
+                while not await trio.to_thread.run_sync(_settled, client, sim):
                     await trio.sleep(0.5)
-                    truth = sim.truth_by_symbol()
-                    diff = await trio.to_thread.run_sync(compare, client, truth, False)
-                    gaps = await trio.to_thread.run_sync(open_gaps, client, list(truth))
-                    if diff.clean and not gaps:
-                        break
-            ing.stop()
+            fleet.stop()
             await done.wait()
+            if after is not None:
+                await after(run)
             n.cancel_scope.cancel()
-    truth = sim.truth_by_symbol()
-    return run, compare(client, truth)
+    diffs = {m: compare(client, sim.truth_by_symbol(m), ks=keyspace_of(m)) for m in sim.markets}
+    return run, diffs
