@@ -12,14 +12,18 @@ from orders_cli import clock
 from orders_cli.cli.options import (
     duration_option,
     json_option,
-    market_option,
+    markets_option,
     namespace_option,
     redis_url_option,
     stream_retention_option,
 )
 from orders_cli.durations import parse_duration
 from orders_cli.errors import LockHeld, UsageError
-from orders_cli.store.retention_policy import RetentionPolicy, default_bar_retention
+from orders_cli.store.retention_policy import (
+    PruneReport,
+    RetentionPolicy,
+    default_bar_retention,
+)
 
 EXIT_HELP = (
     "Exit status: 0 done (or nothing to do); 1 partial: some symbol failed, or the wall clock "
@@ -128,7 +132,10 @@ def register(app: typer.Typer) -> None:
         ),
         as_json: bool = json_option("Print the report as one JSON object."),
         redis_url: str | None = redis_url_option(),
-        market: str = market_option(),
+        market: str = markets_option(
+            help="Market(s) to prune: spot, usdm, coinm, several comma-separated, or all "
+            "(every market stored in the namespace)."
+        ),
         namespace: str = namespace_option(),
     ) -> None:
         """Apply retention in one cron-safe pass: trades past --keep out of the ZSET, stream
@@ -137,11 +144,14 @@ def register(app: typer.Typer) -> None:
         never overlap), deletes in small chunks so Redis never blocks.
 
         Example: orders prune --keep 24h --dry-run    (cron: */10 * * * * orders prune --json)
+
+        Example: orders prune --market all    (every market of the namespace, one JSON line
+        each with --json)
         """
         if archive_ls is not None:
             _archive_ls(archive_ls, as_json)
-        from orders_cli.cli.cmd_tail import keyspace_for
         from orders_cli.ops.conn import open_redis
+        from orders_cli.ops.symbols import keyspace_for, resolve_markets
         from orders_cli.store.prune import prune_once
 
         policy = RetentionPolicy(
@@ -154,30 +164,43 @@ def register(app: typer.Typer) -> None:
         )
         if policy.trades_s <= 0:
             raise UsageError("--keep must be positive")
-        keyspace = keyspace_for(market, namespace)
-        try:
-            with open_redis(redis_url, namespace) as r:
-                now_ms = clock.now_ms()
-                report = prune_once(
-                    r, keyspace, now_ms, policy, dry_run=dry_run, archive_dir=archive
-                )
-        except LockHeld as exc:
-            if as_json:
-                sys.stdout.buffer.write(orjson.dumps({"ok": False, "lock_held": str(exc)}) + b"\n")
-            raise
-        if as_json:
-            sys.stdout.buffer.write(orjson.dumps(report.to_json()) + b"\n")
-        else:
-            from rich.console import Console
+        ok = True
+        with open_redis(redis_url, namespace) as r:
+            # all with nothing stored: the spot keyspace, for the report of an empty store
+            markets = resolve_markets(r, market, namespace) or ["spot"]
+            for name in markets:
+                keyspace = keyspace_for(name, namespace)
+                try:
+                    report = prune_once(
+                        r, keyspace, clock.now_ms(), policy, dry_run=dry_run, archive_dir=archive
+                    )
+                except LockHeld as exc:
+                    if as_json:
+                        doc = {"ok": False, "lock_held": str(exc)}
+                        sys.stdout.buffer.write(orjson.dumps(doc) + b"\n")
+                    raise
+                ok = _print_report(report, as_json, name if len(markets) > 1 else None) and ok
+        raise typer.Exit(0 if ok else 1)
 
-            from orders_cli.cli.console import out_console
-            from orders_cli.cli.render_ops import prune_table
 
-            out_console().print(prune_table(report))
-            for note in report.notes:
-                Console(stderr=True).print(f"[yellow]note:[/yellow] {note}")
-            for err in report.errors:
-                Console(stderr=True).print(f"[red]error:[/red] {err}")
-            for warning in report.warnings:
-                Console(stderr=True).print(f"[yellow]warning:[/yellow] {warning}")
-        raise typer.Exit(0 if report.ok else 1)
+def _print_report(report: PruneReport, as_json: bool, market: str | None) -> bool:
+    """One market's report (``market`` named when the prune covers several); its ok."""
+    if as_json:
+        doc = report.to_json() if market is None else {"market": market, **report.to_json()}
+        sys.stdout.buffer.write(orjson.dumps(doc) + b"\n")
+        return report.ok
+    from rich.console import Console
+
+    from orders_cli.cli.console import out_console
+    from orders_cli.cli.render_ops import prune_table
+
+    if market is not None:
+        out_console().print(f"[b]market {market}[/b]")
+    out_console().print(prune_table(report))
+    for note in report.notes:
+        Console(stderr=True).print(f"[yellow]note:[/yellow] {note}")
+    for err in report.errors:
+        Console(stderr=True).print(f"[red]error:[/red] {err}")
+    for warning in report.warnings:
+        Console(stderr=True).print(f"[yellow]warning:[/yellow] {warning}")
+    return report.ok

@@ -15,7 +15,6 @@ from orders_cli.cli.options import (
     redis_url_option,
 )
 from orders_cli.stats.codec import encode_bar
-from orders_cli.store.keys import Keyspace
 from orders_cli.store.query import read_bars, read_current
 from orders_cli.timeframes import TIMEFRAMES
 
@@ -35,8 +34,6 @@ def _tf(value: str) -> str:
     return value
 
 
-def _keyspace(market: str, namespace: str) -> Keyspace:
-    return Keyspace(market_prefix="" if market == "spot" else f"{market}:", namespace=namespace)
 
 
 def register(app: typer.Typer) -> None:
@@ -56,9 +53,9 @@ def register(app: typer.Typer) -> None:
         namespace: str = namespace_option(),
     ) -> None:
         from orders_cli.ops.conn import open_redis
-        from orders_cli.ops.symbols import resolve_symbols
+        from orders_cli.ops.symbols import keyspace_for, resolve_symbols
 
-        ks = _keyspace(market, namespace)
+        ks = keyspace_for(market, namespace)
         with open_redis(redis_url, namespace) as r:
             (sym,) = resolve_symbols(r, ks, [symbol])
             bars = read_bars(r, ks, sym, tf, last)

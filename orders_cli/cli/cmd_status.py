@@ -15,7 +15,7 @@ from orders_cli import clock
 from orders_cli.cli.options import (
     duration_option,
     json_option,
-    market_option,
+    markets_option,
     namespace_option,
     redis_url_option,
 )
@@ -46,21 +46,29 @@ def register(app: typer.Typer) -> None:
             "--max-gap-age", "ORDERS_MAX_GAP_AGE", "10m", help="An older open gap is a problem."
         ),
         redis_url: str | None = redis_url_option(),
-        market: str = market_option(),
+        market: str = markets_option(
+            "all",
+            help="Only the runs recording these markets (spot, usdm, coinm, "
+            "comma-separated), narrowed to them. Default: all.",
+        ),
         namespace: str = namespace_option(),
     ) -> None:
         """Health of the running ingester(s): connections, rates, latency, gaps, memory.
         Non-zero exit when unhealthy: usable as a cron or Nagios check.
 
         Example: orders status --json --max-gap-age 5m || page-oncall
+
+        Example: orders status --market usdm   (a run of several markets shows a row each)
         """
-        from orders_cli.cli.cmd_tail import keyspace_for
+        from orders_cli.cli.options import parse_markets
         from orders_cli.ops.conn import open_redis
+        from orders_cli.ops.symbols import keyspace_for
 
         limits = StatusLimits(
             max_down_s=parse_duration(max_down), max_gap_age_s=parse_duration(max_gap_age)
         )
-        keyspace = keyspace_for(market, namespace)
+        keyspace = keyspace_for("spot", namespace)  # health keys are the namespace's
+        markets = None if market == "all" else parse_markets(market)
         healthy = False
         try:
             with open_redis(redis_url, namespace) as r:
@@ -68,7 +76,7 @@ def register(app: typer.Typer) -> None:
                 while True:
                     try:
                         now = clock.now_ms()
-                        snaps, diag, verdict = check_status(r, keyspace, limits, now)
+                        snaps, diag, verdict = check_status(r, keyspace, limits, now, markets)
                     except (redis.ConnectionError, redis.TimeoutError) as exc:
                         raise RedisUnavailable(f"Redis went away: {exc}") from exc
                     healthy = verdict.healthy

@@ -95,6 +95,26 @@ def _redis_line(diag: RedisDiagnosis) -> Text:
     )
 
 
+def _markets_table(markets: dict[str, Any]) -> Table:
+    """A row per market of one run (the snapshot's ``markets`` sections)."""
+    table = Table(title="markets")
+    for col in ("market", "symbols", "live conns", "stored", "lag p50 ms", "gaps open", "backfill"):
+        table.add_column(col)
+    for name, m in markets.items():
+        syms, conns, gaps = m.get("symbols", {}), m.get("connections", {}), m.get("gaps", {})
+        age = gaps.get("oldest_open_age_s")
+        table.add_row(
+            name,
+            f"{syms.get('subscribed', 0):,}/{syms.get('listed', 0):,}",
+            f"{conns.get('live', 0)}/{conns.get('all', 0)}",
+            f"{m.get('trades_stored', 0):,}",
+            _num(m.get("latency_ms", {}).get("p50")),
+            f"{gaps.get('open', 0):,}" + (f" (oldest {age:.0f} s)" if age is not None else ""),
+            f"{m.get('backfill_queue', 0):,}",
+        )
+    return table
+
+
 def status_view(
     snapshots: Sequence[dict[str, Any]], verdict: Verdict, diag: RedisDiagnosis | None = None
 ) -> Group:
@@ -147,6 +167,9 @@ def status_view(
         if silent:
             summary.add_row("silent", ", ".join(map(str, silent[:20])))
         parts.append(summary)
+        markets = snap.get("markets") or {}
+        if markets:
+            parts.append(_markets_table(markets))
         conns = Table(title="connections")
         for col in ("shard", "state", "for s", "streams", "messages", "reconnects", "last error"):
             conns.add_column(col)
