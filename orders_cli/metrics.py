@@ -145,7 +145,6 @@ class TelemetryCollector(Collector):
             refusing.add_metric([tel.redis_refusal], 1.0)
         yield refusing
 
-
     def _by_market(self) -> Iterator[Metric]:
         events = CounterMetricFamily(
             "orders_market_events", "Pipeline event counters by market and name",

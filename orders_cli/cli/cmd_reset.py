@@ -38,8 +38,8 @@ def register(app: typer.Typer) -> None:
         market: str = market_option(),
         namespace: str = namespace_option(),
     ) -> None:
-        from orders_cli.ops.symbols import keyspace_for
         from orders_cli.ops.conn import open_redis
+        from orders_cli.ops.symbols import keyspace_for
         from orders_cli.store.origin import where
         from orders_cli.store.wipe import count_keys, ensure_alone, wipe
 

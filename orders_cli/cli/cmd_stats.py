@@ -34,8 +34,6 @@ def _tf(value: str) -> str:
     return value
 
 
-
-
 def register(app: typer.Typer) -> None:
     @app.command("stats", help=_HELP)
     def stats(

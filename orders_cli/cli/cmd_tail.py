@@ -57,8 +57,6 @@ Example: orders tail BTCUSDT --stats  (live: current window and 1m bar)
 """
 
 
-
-
 class _Out:
     """JSON lines (the stored member) to stdout, plain aligned lines on a terminal, or the
     ``--stats`` view (a live table on a terminal, JSON lines otherwise)."""

@@ -23,9 +23,9 @@ REST_SHARE = 0.5
 pass this share of the limit, so a running ingester keeps the rest."""
 
 if TYPE_CHECKING:
-    from orders_cli.redis_types import RedisClient
     from orders_cli.ops.verify import VerifyOptions
     from orders_cli.ops.verify_report import VerifyReport
+    from orders_cli.redis_types import RedisClient
 
 _HELP = """Prove that no trade is missing: holes and duplicates in the stored aggregate ids,
 the stream against the trades, and a REST cross-check of the head and of every hole.

@@ -151,7 +151,7 @@ def panel(t: Telemetry, rate: float, title: str, markets: MarketRates | None = N
             str(cs.reconnects),
             (cs.silent_alarm or cs.last_error or "")[:60],
         )
-    rows = [markets.table(), Text("")] if markets is not None else []
+    rows: list[Table | Text] = [markets.table(), Text("")] if markets is not None else []
     return Panel(Group(head, Text(""), *rows, conns), title=title, border_style="blue")
 
 

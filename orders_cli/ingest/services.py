@@ -51,9 +51,7 @@ async def redis_facts(fleet: Fleet, every_s: float = 5.0, alpha: float = 0.3) ->
             for t in fleet.telemetries.values():
                 t.redis_used_memory = used
                 t.redis_maxmemory = int(info.get("maxmemory", 0))
-                t.redis_eviction_policy = (
-                    policy.decode() if isinstance(policy, bytes) else policy
-                )
+                t.redis_eviction_policy = policy.decode() if isinstance(policy, bytes) else policy
                 t.redis_memory_rate = rate
         except OrdersError:
             pass  # the writer shows Redis as retrying

@@ -244,12 +244,15 @@ async def run_markets_until_complete(
             markets = [
                 (
                     RunConfig(
-                        redis_url=redis_url, market=m, ws_url=sim.ws_url_for(m),
-                        rest_url=rest_url, **defaults,
+                        redis_url=redis_url,
+                        market=m,
+                        ws_url=sim.ws_url_for(m),
+                        rest_url=rest_url,
+                        **defaults,
                     ),
                     get_source(m),
                     Telemetry(),
-                )  # fmt: skip
+                )
                 for m in sim.markets
             ]
             fleet = Fleet(markets, client)
@@ -267,8 +270,10 @@ async def run_markets_until_complete(
                 await trio.sleep_forever()
             sim.stop_trading()
             with trio.move_on_after(settle_timeout):
-                while not await trio.to_thread.run_sync(_settled, client, sim):
+                while True:
                     await trio.sleep(0.5)
+                    if await trio.to_thread.run_sync(_settled, client, sim):
+                        break
             fleet.stop()
             await done.wait()
             if after is not None:

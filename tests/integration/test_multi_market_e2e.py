@@ -75,9 +75,7 @@ async def test_one_run_of_three_markets_equals_the_simulators_truth_for_each(
     assert r.keys("usdm:trades:*") and r.keys("coinm:trades:*")
     # verify: clean on each market, one summary per market
     assert verified["code"] == 0, verified["err"].decode()
-    summaries = [
-        row for row in map(orjson.loads, verified["out"].splitlines()) if "symbols" in row
-    ]
+    summaries = [row for row in map(orjson.loads, verified["out"].splitlines()) if "symbols" in row]
     assert sorted(row["market"] for row in summaries) == sorted(MARKETS)
 
     # tail and stats read the market --market names

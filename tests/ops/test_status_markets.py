@@ -75,11 +75,11 @@ def test_orders_status_market_shows_only_runs_of_that_market(
     r.set(KS.health("ing-1"), orjson.dumps(_record({"spot": _market("spot", 3)})), ex=10)
     both = {"spot": _market("spot", 1), "usdm": _market("usdm", 2)}
     r.set(KS.health("ing-2"), orjson.dumps(_record(both, "ing-2")), ex=10)
-    code, out, err = run_main(
+    _code, out, err = run_main(
         capfd, "status", "--json", "--market", "usdm", "--redis-url", redis_server.url
     )
     doc = orjson.loads(out)
     assert [i["ingester_id"] for i in doc["ingesters"]] == ["ing-2"], err
     assert list(doc["ingesters"][0]["markets"]) == ["usdm"]
-    code, out, _err = run_main(capfd, "status", "--json", "--redis-url", redis_server.url)
+    _code, out, _err = run_main(capfd, "status", "--json", "--redis-url", redis_server.url)
     assert len(orjson.loads(out)["ingesters"]) == 2  # all markets by default
