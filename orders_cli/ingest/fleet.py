@@ -39,7 +39,11 @@ class Fleet:
                 redis,
                 telemetry,
                 claim=claim,
-                rest_pools=pools,
+                rest_pool=pools.join(
+                    source.weight_pool,
+                    source.limits.rest_weight_per_minute,
+                    cfg.rest_weight_fraction,
+                ),
                 redis_limiter=limiter,
             )
             for cfg, source, telemetry in markets

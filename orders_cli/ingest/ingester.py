@@ -35,7 +35,7 @@ from orders_cli.pipeline.writer import Writer
 from orders_cli.redis_conn import ingester_name, name_connections
 from orders_cli.redis_types import RedisClient
 from orders_cli.rest.client import RestClient
-from orders_cli.rest.pool import RestPools
+from orders_cli.rest.pool import RestPool
 from orders_cli.sources.base import Source
 from orders_cli.store.info import mark_delisted, save_malformed, write_infos
 from orders_cli.store.keys import Keyspace
@@ -72,13 +72,13 @@ class Ingester:
         telemetry: Telemetry | None = None,
         *,
         claim: StoreClaim | None = None,
-        rest_pools: RestPools | None = None,
+        rest_pool: RestPool | None = None,
         redis_limiter: trio.CapacityLimiter | None = None,
     ) -> None:
         """``claim``: claim the keyspace for what the exchange serves (store/origin.py)
         once it has answered, before the first write; None: no claim (tests).
-        ``rest_pools``, ``redis_limiter``: shared with the other markets' ingesters of one
-        process (ingest/fleet.py): one budget per REST weight pool, one Redis thread."""
+        ``rest_pool``, ``redis_limiter``: shared with the other markets' ingesters of one
+        process (ingest/fleet.py): the REST weight pool of this market, one Redis thread."""
         self.claim = claim
         self.admitted = trio.Event()
         """Set once the start-up checks passed (the exchange answered, the keyspace is
@@ -88,7 +88,7 @@ class Ingester:
         self.redis = redis
         self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.ks = Keyspace(market_prefix=source.key_prefix, namespace=cfg.namespace)
-        self.rest_pools = rest_pools
+        self.rest_pool = rest_pool
         self.worker = RedisWorker(redis, self.telemetry, limiter=redis_limiter)
         self.ws_url = cfg.ws_url or source.default_ws_url
         self.rest_url = cfg.rest_url or source.default_rest_url
@@ -143,17 +143,12 @@ class Ingester:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         cfg, source, t = self.cfg, self.source, self.telemetry
         limits = source.limits
-        pool = None
-        if self.rest_pools is not None:
-            pool = self.rest_pools.get(
-                source.weight_pool, limits.rest_weight_per_minute, cfg.rest_weight_fraction
-            )
         async with RestClient(
             self.rest_url,
             weight_limit_per_minute=limits.rest_weight_per_minute,
             target_fraction=cfg.rest_weight_fraction,
             telemetry=t,
-            pool=pool,
+            pool=self.rest_pool,
         ) as rest:
             infos = await self._discover(rest)
             self.admitted.set()
@@ -180,7 +175,7 @@ class Ingester:
             bf_send, bf_recv = trio.open_memory_channel[BackfillInput](10_000)
             self.gate = PageGate()  # backfill pages the writer has not applied yet
             if cfg.silence_cap_s > 0:
-                per_minute = checks_per_minute(rest.weight_limit, limits.agg_trades_weight)
+                per_minute = checks_per_minute(rest.weight_share, limits.agg_trades_weight)
                 self.silence = SilenceWatch(cfg.silence_cap_s, per_minute)
             self.writer = Writer(
                 processor,
@@ -283,7 +278,7 @@ class Ingester:
         """The slow periodic head check (tail gaps of quiet symbols); the first pass is
         the one every connection makes when it goes live, so wait one interval."""
         limits = self.source.limits
-        weight_limit = self._rest.weight_limit if self._rest else limits.rest_weight_per_minute
+        weight_limit = self._rest.weight_share if self._rest else limits.rest_weight_per_minute
         fraction = self.cfg.rest_weight_fraction
         await trio.sleep(sweep_interval(len(self.subscribed), weight_limit, fraction))
         await sweeper(

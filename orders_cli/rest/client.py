@@ -159,6 +159,11 @@ class RestClient:
     def weight_limit(self) -> int:
         return self._budget.limit
 
+    @property
+    def weight_share(self) -> int:
+        """This client's share of the limit (all of it unless its pool is shared)."""
+        return self.pool.share
+
     async def __aenter__(self) -> Self:
         return self
 

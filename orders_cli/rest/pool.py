@@ -20,17 +20,27 @@ class RestPool:
     forbidden: int = 0  # 403s in a row
     # False: align the budget's minutes with the wall clock on first use (in trio)
     aligned: bool = False
+    members: int = 1  # the markets spending it: each plans its speculative calls on a share
+
+    @property
+    def share(self) -> int:
+        """One member's share of the per-minute limit (sweeps and silence checks plan
+        with it, so the markets of one pool do not each plan on the whole)."""
+        return max(1, self.budget.limit // self.members)
 
 
 @attrs.define
 class RestPools:
-    """One :class:`RestPool` per pool name (``Source.weight_pool``); the first client of
-    a pool sets its limit and target fraction."""
+    """One :class:`RestPool` per pool name (``Source.weight_pool``); the first market to
+    join a pool sets its limit and target fraction."""
 
     pools: dict[str, RestPool] = attrs.field(factory=dict)
 
-    def get(self, name: str, limit: int, target_fraction: float) -> RestPool:
+    def join(self, name: str, limit: int, target_fraction: float) -> RestPool:
+        """The pool ``name``, with one more market spending it."""
         pool = self.pools.get(name)
         if pool is None:
             pool = self.pools[name] = RestPool(WeightBudget(limit, target_fraction))
+        else:
+            pool.members += 1
         return pool

@@ -22,12 +22,14 @@ def test_usdm_and_coinm_are_one_weight_pool_and_spot_its_own() -> None:
     assert pools["usdm"] == pools["coinm"] != pools["spot"]
 
 
-def test_the_pools_registry_gives_one_pool_per_name() -> None:
+def test_the_markets_of_one_pool_share_it_and_plan_on_their_share() -> None:
     pools = RestPools()
-    a = pools.get("futures", 2400, 0.8)
-    assert pools.get("futures", 9999, 0.5) is a  # the first client set its limit
-    assert pools.get("spot", 6000, 0.8) is not a
-    assert a.budget.cap == 1920
+    usdm = pools.join("futures", 2400, 0.8)
+    assert pools.join("futures", 9999, 0.5) is usdm  # the first market set its limit
+    spot = pools.join("spot", 6000, 0.8)
+    assert spot is not usdm
+    assert usdm.budget.cap == 1920
+    assert (usdm.share, spot.share) == (1200, 6000)  # two markets on futures, one on spot
 
 
 async def test_two_clients_of_one_pool_together_wait_for_the_next_minute(
@@ -37,7 +39,7 @@ async def test_two_clients_of_one_pool_together_wait_for_the_next_minute(
         return ok()  # no header: our estimate stands
 
     fake = Fake(answer)
-    pool = RestPool(RestPools().get("futures", 100, 1.0).budget, aligned=True)
+    pool = RestPool(RestPools().join("futures", 100, 1.0).budget, aligned=True)
     # cap 100 per minute: 5 calls of weight 20 over both clients, then the next minute
     async with client(fake, pool=pool) as usdm, client(fake, pool=pool) as coinm:
         with trio.fail_after(200):
@@ -55,7 +57,7 @@ async def test_a_ban_on_one_market_holds_the_other_market_of_its_pool(
         return ok()
 
     fake = Fake(answer)
-    pool = RestPools().get("futures", 2400, 0.8)
+    pool = RestPools().join("futures", 2400, 0.8)
     async with client(fake, pool=pool) as usdm, client(fake, pool=pool) as coinm:
         with trio.fail_after(500):
             with pytest.raises(IpBanned):
