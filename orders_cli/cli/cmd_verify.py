@@ -15,6 +15,7 @@ from orders_cli.cli.options import (
     parse_symbols,
     redis_url_option,
     rest_url_option,
+    url_for,
 )
 from orders_cli.errors import ExchangeUnavailable, RateLimited, RedisUnavailable, UsageError
 
@@ -118,10 +119,11 @@ def register(app: typer.Typer) -> None:
                 # all with nothing stored: spot, to say so the way one market does
                 markets = resolve_markets(r, market, namespace) or ["spot"]
                 for name in markets:
+                    base = url_for(rest_url, name)
                     try:
-                        report = _run(r, wanted, opts, rest_url, name, namespace)
+                        report = _run(r, wanted, opts, base, name, namespace)
                     except ExchangeUnavailable as exc:
-                        sys.stderr.write(f"orders: error: {rest_error(exc, rest_url, name)}\n")
+                        sys.stderr.write(f"orders: error: {rest_error(exc, base, name)}\n")
                         raise typer.Exit(2) from None
                     _print_report(report, as_json, name if len(markets) > 1 else None)
                     if not report.symbols:  # nothing checked proves nothing

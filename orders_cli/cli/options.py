@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import re
 import socket
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -107,11 +108,39 @@ def validate_redis_url_cb(value: str | None) -> str | None:
         raise _bad(exc) from exc
 
 
+_PAIR = re.compile(r"([a-z]+)=(.+)")
+
+
+def _per_market(value: str, check: Callable[[str], str]) -> str:
+    """One URL for every market, or ``MARKET=URL`` pairs comma-separated (Binance serves
+    each market from its own hosts): each URL checked (and normalized) by ``check``."""
+    if not _PAIR.fullmatch(value.split(",", 1)[0].strip()):
+        return check(value)
+    pairs = []
+    for part in value.split(","):
+        match = _PAIR.fullmatch(part.strip())
+        if match is None or match[1] not in MARKETS:
+            raise UsageError(
+                f"{part.strip()!r}: expected one URL, or MARKET=URL pairs comma-separated "
+                f"(MARKET one of {', '.join(MARKETS)})"
+            )
+        pairs.append(f"{match[1]}={check(match[2])}")
+    return ",".join(pairs)
+
+
+def url_for(value: str | None, market: str) -> str | None:
+    """``market``'s URL in a checked ``--ws-url``/``--rest-url`` (None: its default)."""
+    if value is None or not _PAIR.fullmatch(value.split(",", 1)[0]):
+        return value
+    pairs = dict(part.split("=", 1) for part in value.split(","))
+    return pairs.get(market)
+
+
 def validate_ws_url(value: str | None) -> str | None:
     if value is None or value == "":
         return None
     try:
-        return check_url(value, ("ws", "wss"), "WebSocket")
+        return _per_market(value, lambda url: check_url(url, ("ws", "wss"), "WebSocket"))
     except UsageError as exc:
         raise _bad(exc) from exc
 
@@ -122,19 +151,24 @@ _API_PREFIXES = tuple(
 )
 
 
-def validate_rest_url(value: str | None) -> str | None:
-    """The REST base URL without a trailing ``/`` or API prefix (``…/api/v3``, as client
-    libraries configure it: the requests carry the prefix themselves)."""
-    if value is None or value == "":
-        return None
-    try:
-        url = check_url(value, ("http", "https"), "REST").rstrip("/")
-    except UsageError as exc:
-        raise _bad(exc) from exc
+def _rest_base(value: str) -> str:
+    url = check_url(value, ("http", "https"), "REST").rstrip("/")
     for prefix in _API_PREFIXES:
         if urlsplit(url).path.endswith(prefix):
             return url.removesuffix(prefix)
     return url
+
+
+def validate_rest_url(value: str | None) -> str | None:
+    """The REST base URL without a trailing ``/`` or API prefix (``…/api/v3``, as client
+    libraries configure it: the requests carry the prefix themselves); or one per market
+    (``MARKET=URL`` pairs)."""
+    if value is None or value == "":
+        return None
+    try:
+        return _per_market(value, _rest_base)
+    except UsageError as exc:
+        raise _bad(exc) from exc
 
 
 def validate_port(value: int | None) -> int | None:
@@ -232,7 +266,9 @@ def ws_url_option(help: str | None = None) -> Any:
         or "Override the exchange WebSocket host base (ws:// or wss://, host, port, optional "
         "prefix); the market appends its route: --market usdm --ws-url ws://127.0.0.1:9000 "
         "connects to ws://127.0.0.1:9000/market/stream?streams=... A base given with the "
-        "route or /ws, /stream is not doubled.",
+        "route or /ws, /stream is not doubled. Several markets: one base for all, or "
+        "MARKET=URL pairs (spot=ws://h:9080,usdm=ws://h:9080/usdm); unnamed ones keep "
+        "their default.",
     )
 
 
@@ -246,7 +282,9 @@ def rest_url_option(help: str | None = None) -> Any:
         show_default=False,
         help=help
         or "Override the exchange REST host base (http:// or https://, optional prefix); the "
-        "market appends its path (/api/v3, /fapi/v1, /dapi/v1), which is cut back if given.",
+        "market appends its path (/api/v3, /fapi/v1, /dapi/v1), which is cut back if given. "
+        "Several markets: one base for all, or MARKET=URL pairs (unnamed ones keep their "
+        "default).",
     )
 
 

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.live import Live
 
 from orders_cli.cli.embedded_watch import watch_embedded
+from orders_cli.cli.options import url_for
 from orders_cli.cli.render_run import MarketRates, RateMeter, panel, summary_fields, summary_line
 from orders_cli.config import RunConfig
 from orders_cli.embedded import EmbeddedRedis
@@ -140,6 +141,16 @@ def _advertise(cfg: RunConfig, sim: Any) -> None:
     log.info("check it while it runs: %s", verify)  # the same store, or it finds nothing
 
 
+def _market_cfg(cfg: RunConfig, market: str, sim: Any) -> RunConfig:
+    """``market``'s settings: the simulator's URLs for it, or its --ws-url/--rest-url
+    (one base for every market, or one per market)."""
+    if sim is not None:
+        ws, rest = sim.ws_url_for(market), sim.rest_url
+    else:
+        ws, rest = url_for(cfg.ws_url, market), url_for(cfg.rest_url, market)
+    return attrs.evolve(cfg, market=market, ws_url=ws, rest_url=rest)
+
+
 async def run_ingest(
     cfg: RunConfig,
     source: Source | Sequence[Source],
@@ -190,19 +201,13 @@ async def _run(
             async with trio.open_nursery() as root:
                 stop.ingest = root.cancel_scope
                 sim: Any = None
-                ws_urls = {src.name: cfg.ws_url for src in sources}
                 if sim_cfgs:
                     from orders_cli.sim import Simulator
 
                     sim = Simulator(*sim_cfgs)
                     await root.start(sim.serve)
-                    ws_urls = {src.name: sim.ws_url_for(src.name) for src in sources}
                     cfg = attrs.evolve(cfg, rest_url=sim.rest_url)
-                markets = [
-                    (attrs.evolve(cfg, market=src.name, ws_url=ws_urls[src.name]), src,
-                     telemetries[src.name])
-                    for src in sources
-                ]  # fmt: skip
+                markets = [(_market_cfg(cfg, s.name, sim), s, telemetries[s.name]) for s in sources]
                 ing = Fleet(markets, redis, claim=claim)
                 root.start_soon(_signals, ing, stop)
                 if embedded is not None:

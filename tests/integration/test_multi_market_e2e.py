@@ -15,7 +15,7 @@ import orjson
 import pytest
 import trio
 
-from orders_cli.sim import SimConfig
+from orders_cli.sim import SimConfig, Simulator
 from tests.integration.cliproc import ROOT, cli_env, collect, orders_argv
 from tests.integration.harness import (
     Run,
@@ -103,16 +103,9 @@ async def test_one_run_of_three_markets_equals_the_simulators_truth_for_each(
     assert code == 2 and symbol in err, err  # a COIN-M symbol is not stored under spot
 
 
-async def test_orders_run_simulate_of_three_markets_reports_each_in_one_health_record(
-    redis_server: Any,
-) -> None:
-    """The command itself: one process, one simulator, a section per market in its health
-    record (what `orders status` shows), keys under each market's prefix."""
-    argv = orders_argv(
-        "run", "--simulate", "--market", "spot,usdm,coinm", "--sim-symbols", "4",
-        "--sim-rate", "60", "--backfill", "2m", "--no-panel", "--redis-url", redis_server.url,
-    )  # fmt: skip
-    r = redis_server.client()
+async def _run_until_every_market_stores(argv: list[str], r: Any, markets: tuple[str, ...]) -> str:
+    """`orders ARGV` until its health record shows each of ``markets`` live and storing,
+    then Ctrl-C; what it printed (its exit code checked)."""
     out = bytearray()
     with trio.fail_after(45):
         async with trio.open_nursery() as n:
@@ -123,21 +116,53 @@ async def test_orders_run_simulate_of_three_markets_reports_each_in_one_health_r
             eof = trio.Event()
             n.start_soon(collect, proc.stdout, out, eof)
 
-            def live_in_every_market() -> bool:
+            def every_market_stores() -> bool:
                 keys = r.keys("*orders:health:*")
                 if not keys:
                     return False
-                doc = orjson.loads(r.get(keys[0]))
-                sections = doc.get("markets", {})
-                return sorted(sections) == sorted(MARKETS) and all(
+                sections = orjson.loads(r.get(keys[0])).get("markets", {})
+                return sorted(sections) == sorted(markets) and all(
                     m["connections"]["live"] and m["trades_stored"] for m in sections.values()
                 )
 
-            await wait_for(live_in_every_market, interval=0.2)
+            await wait_for(every_market_stores, interval=0.2)
             proc.send_signal(signal.SIGINT)
             await eof.wait()
     text = out.decode(errors="replace")
     assert proc.returncode == 0, text
+    assert not r.keys("*orders:health:*")  # removed on the way out
+    return text
+
+
+async def test_orders_run_simulate_of_three_markets_reports_each_in_one_health_record(
+    redis_server: Any,
+) -> None:
+    """The command itself: one process, one simulator, a section per market in its health
+    record (what `orders status` shows), keys under each market's prefix."""
+    argv = orders_argv(
+        "run", "--simulate", "--market", "spot,usdm,coinm", "--sim-symbols", "4",
+        "--sim-rate", "60", "--backfill", "2m", "--no-panel", "--redis-url", redis_server.url,
+    )  # fmt: skip
+    r = redis_server.client()
+    text = await _run_until_every_market_stores(argv, r, MARKETS)
     assert "--market spot,usdm,coinm" in text  # the verify command it advertises
     assert r.keys("trades:*") and r.keys("usdm:trades:*") and r.keys("coinm:trades:*")
-    assert not r.keys("*orders:health:*")  # removed on the way out
+
+
+async def test_orders_run_of_two_markets_takes_a_websocket_url_per_market(
+    redis_server: Any,
+) -> None:
+    """Against `orders sim --market spot,usdm` (each market under its own path): one
+    --ws-url per market, one REST base for both (the paths carry the market)."""
+    sim = Simulator(
+        *(SimConfig.from_fixture(n_symbols=4, total_rate=40.0, market=m) for m in ("spot", "usdm"))
+    )
+    async with trio.open_nursery() as n:
+        await n.start(sim.serve)
+        ws = f"spot={sim.ws_url_for('spot')},usdm={sim.ws_url_for('usdm')}"
+        argv = orders_argv(
+            "run", "--market", "spot,usdm", "--ws-url", ws, "--rest-url", sim.rest_url,
+            "--backfill", "2m", "--no-panel", "--redis-url", redis_server.url,
+        )  # fmt: skip
+        await _run_until_every_market_stores(argv, redis_server.client(), ("spot", "usdm"))
+        n.cancel_scope.cancel()
