@@ -163,6 +163,7 @@ async def test_a_backfill_page_with_one_poisoned_trade_keeps_the_rest_and_record
 
 def test_the_clock_offset_and_out_of_range_count_show_in_panel_status_and_metrics() -> None:
     tel = Telemetry()
+    tel.redis_state = "ok"  # an unconfirmed Redis is a problem of its own (status honest)
     tel.connection("spot#0").set("live")
     tel.connection("spot#0").clock_offset_ms = 12_300
     tel.count("malformed", 3)
