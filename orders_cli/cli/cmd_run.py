@@ -1,4 +1,4 @@
-"""`orders run`: ingest every aggregate trade of a market into Redis."""
+"""`orders run`: ingest every aggregate trade of one market or several into Redis."""
 
 from __future__ import annotations
 
@@ -194,7 +194,7 @@ def register(app: typer.Typer) -> None:
             help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics.",
         ),
     ) -> None:
-        """Ingest every aggregate trade of the chosen market into Redis, live.
+        """Ingest every aggregate trade of the chosen market(s) into Redis, live.
 
         Discovers every symbol (exchangeInfo), subscribes all TRADING ones over as few
         connections as the limits allow, stores each trade exactly once, backfills gaps

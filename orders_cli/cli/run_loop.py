@@ -48,7 +48,7 @@ class Display:
     json_logs: bool = False
 
 
-async def _signals(ing: Fleet, stop: _Stop) -> None:
+async def _signals(fleet: Fleet, stop: _Stop) -> None:
     """SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal or ssh session is gone) stop the
     run: what was received is flushed within :data:`STOP_GRACE_S`; a second signal stops
     at once. After SIGHUP the terminal is gone: the live panel stops drawing."""
@@ -56,7 +56,7 @@ async def _signals(ing: Fleet, stop: _Stop) -> None:
         async for sig in signals:
             if sig == signal.SIGHUP:
                 stop.display.cancel()
-            if ing.stopping:
+            if fleet.stopping:
                 log.warning("second signal: stopping now")
                 stop.whole.cancel()
                 return
@@ -65,7 +65,7 @@ async def _signals(ing: Fleet, stop: _Stop) -> None:
                 signal.Signals(sig).name,
                 STOP_GRACE_S,
             )
-            ing.stop()
+            fleet.stop()
             stop.begin(trio.current_time())
 
 
@@ -115,9 +115,9 @@ async def _draw(
         log.info("%s", summary_line(t, fields["rate"]), extra={"fields": fields})
 
 
-async def _ingest(ing: Fleet, stop: _Stop) -> None:
-    """The ingester; once it returned (stopped and flushed) the services end too."""
-    await ing.run()
+async def _ingest(fleet: Fleet, stop: _Stop) -> None:
+    """The ingesters; once they returned (stopped and flushed) the services end too."""
+    await fleet.run()
     stop.flushed = True
     if stop.ingest is not None:
         stop.ingest.cancel()
@@ -195,7 +195,7 @@ async def _run(
     embedded: EmbeddedRedis | None,
 ) -> None:
     stop = _Stop()
-    ing: Fleet | None = None
+    fleet: Fleet | None = None
     try:
         with stop.whole:
             async with trio.open_nursery() as root:
@@ -208,31 +208,31 @@ async def _run(
                     await root.start(sim.serve)
                     cfg = attrs.evolve(cfg, rest_url=sim.rest_url)
                 markets = [(_market_cfg(cfg, s.name, sim), s, telemetries[s.name]) for s in sources]
-                ing = Fleet(markets, redis, claim=claim)
-                root.start_soon(_signals, ing, stop)
+                fleet = Fleet(markets, redis, claim=claim)
+                root.start_soon(_signals, fleet, stop)
                 if embedded is not None:
-                    await root.start(watch_embedded, embedded, ing.first.telemetry)
-                root.start_soon(_ingest, ing, stop)
+                    await root.start(watch_embedded, embedded, fleet.first.telemetry)
+                root.start_soon(_ingest, fleet, stop)
                 # every refusal (origin, in use, layout, unknown symbols) comes before this
-                await ing.wait_admitted()
+                await fleet.wait_admitted()
                 if sim is not None:
                     _advertise(cfg, sim)
-                root.start_soon(_display, ing, display, title, stop.display)
-                await root.start(run_services, ing)  # the health record from here on
+                root.start_soon(_display, fleet, display, title, stop.display)
+                await root.start(run_services, fleet)  # the health record from here on
     finally:  # every exit path: no ghost "healthy" record for `orders status` to find
-        if ing is not None and ing.admitted:
+        if fleet is not None and fleet.admitted:
             with trio.move_on_after(HEALTH_CLEAR_S, shield=True):
-                await clear_health(ing)
-    assert ing is not None
+                await clear_health(fleet)
+    assert fleet is not None
     flushed = stop.flushed
-    if not flushed and ing.stopping:
+    if not flushed and fleet.stopping:
         log.warning(
             "stopped after the %gs grace with writes still pending (Redis did not answer): "
             "the next start re-fetches what is missing from the exchange",
             STOP_GRACE_S,
         )
-    if ing.stopping:
-        telemetry = ing.telemetry()
+    if fleet.stopping:
+        telemetry = fleet.telemetry()
         if display.json_logs:  # every line of --json-logs is JSON
             fields = summary_fields(telemetry, 0.0)
             del fields["rate"]
