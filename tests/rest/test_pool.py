@@ -64,3 +64,21 @@ async def test_a_ban_on_one_market_holds_the_other_market_of_its_pool(
                 await usdm.get(USDM_PAGE)
             await coinm.get(COINM_PAGE)
     assert fake.times[1] >= 120
+
+
+def test_a_run_of_three_markets_gives_the_futures_one_pool_and_spot_its_own() -> None:
+    from typing import Any, cast
+
+    from orders_cli.config import RunConfig
+    from orders_cli.ingest.fleet import Fleet
+    from orders_cli.telemetry import Telemetry
+
+    markets = [
+        (RunConfig(redis_url=""), SOURCES[m], Telemetry()) for m in ("spot", "usdm", "coinm")
+    ]
+    fleet = Fleet(markets, cast(Any, None))  # nothing runs: no Redis needed
+    pools = {name: ing.rest_pool for name, ing in fleet.ingesters.items()}
+    assert pools["usdm"] is pools["coinm"] is not pools["spot"]
+    assert pools["usdm"] is not None and pools["usdm"].share == 1200  # 2,400/min over two
+    workers = [ing.worker.limiter for ing in fleet.ingesters.values()]
+    assert workers[0] is workers[1] is workers[2]  # one Redis thread for the run
