@@ -134,7 +134,7 @@ def _advertise(cfg: RunConfig, sim: Any) -> None:
             sim.rest_url,
         )
     ns = f" --namespace {cfg.namespace.rstrip(':')}" if cfg.namespace else ""
-    which = f" --market {','.join(sim.markets)}" if several or sim.markets != ["spot"] else ""
+    which = f" --market {','.join(sim.markets)}" if sim.markets != ["spot"] else ""
     verify = command(
         f"verify --redis-url {redact(cfg.redis_url)}{ns}{which} --rest-url {sim.rest_url}"
     )

@@ -25,9 +25,8 @@ async def run_services(fleet: Fleet, *, task_status: trio.TaskStatus[None]) -> N
     """Run every service of ``fleet`` until cancelled; ``started()`` once they are."""
     async with trio.open_nursery() as n:
         n.start_soon(redis_facts, fleet)
-        for ing in fleet.ingesters.values():
-            if ing.cfg.prune_every_s > 0:
-                n.start_soon(retention, ing)
+        if fleet.cfg.prune_every_s > 0:
+            n.start_soon(retention, fleet)
         n.start_soon(health, fleet)
         task_status.started()
 
@@ -58,31 +57,43 @@ async def redis_facts(fleet: Fleet, every_s: float = 5.0, alpha: float = 0.3) ->
         await trio.sleep(every_s)
 
 
-async def retention(ing: Ingester) -> None:
-    """The in-run retention pass, every ``prune_every_s``: one chunk per turn of the Redis
-    thread, so the writer's batches go in between (a pass may delete millions of trades);
-    a pass that fails (lock held, Redis away or refusing) is skipped, never the run."""
-    policy = RetentionPolicy(trades_s=ing.cfg.retention_s, stream_s=ing.cfg.stream_retention_s)
-    warned = False  # once per episode of a clock ahead of the data
+async def retention(fleet: Fleet) -> None:
+    """The in-run retention pass, every ``prune_every_s``: one market after another (they
+    share the namespace's prune lock), one chunk per turn of the Redis thread, so the
+    writers' batches go in between (a pass may delete millions of trades); a pass that
+    fails (lock held, Redis away or refusing) is skipped, never the run."""
+    warned = dict.fromkeys(fleet.ingesters, False)  # once per episode of a clock ahead
     while True:
-        await trio.sleep(ing.cfg.prune_every_s)
-        report = PruneReport(now_ms=now_ms(), dry_run=False)
-        steps = prune_steps(ing.redis, ing.ks, report, policy)
-        try:
-            while await ing.worker.run(next, steps, False):
-                pass
-            log.debug("retention pass: %s", report.totals)
-            for note in report.notes:
-                log.info("retention pass: %s", note)
-        except OrdersError as exc:  # LockHeld, RedisUnavailable, RedisRejected
-            log.info("retention pass skipped: %s", exc)
-            continue
-        finally:
-            with trio.move_on_after(2, shield=True), contextlib.suppress(OrdersError):
-                await ing.worker.run(steps.close)  # releases the lock if held
-        if report.warnings and not warned:
-            log.warning("retention pass: %s", "; ".join(report.warnings))
-        warned = bool(report.warnings)
+        await trio.sleep(fleet.cfg.prune_every_s)
+        for name, ing in fleet.ingesters.items():
+            warnings = await _retention_pass(ing, name if len(warned) > 1 else "")
+            if warnings is None:  # skipped: the episode goes on
+                continue
+            if warnings and not warned[name]:
+                log.warning("retention pass: %s", "; ".join(warnings))
+            warned[name] = bool(warnings)
+
+
+async def _retention_pass(ing: Ingester, market: str) -> list[str] | None:
+    """One pass over ``ing``'s keyspace: its warnings, None when it was skipped."""
+    cfg = ing.cfg
+    policy = RetentionPolicy(trades_s=cfg.retention_s, stream_s=cfg.stream_retention_s)
+    report = PruneReport(now_ms=now_ms(), dry_run=False)
+    steps = prune_steps(ing.redis, ing.ks, report, policy)
+    which = f" ({market})" if market else ""
+    try:
+        while await ing.worker.run(next, steps, False):
+            pass
+        log.debug("retention pass%s: %s", which, report.totals)
+        for note in report.notes:
+            log.info("retention pass%s: %s", which, note)
+    except OrdersError as exc:  # LockHeld, RedisUnavailable, RedisRejected
+        log.info("retention pass%s skipped: %s", which, exc)
+        return None
+    finally:
+        with trio.move_on_after(2, shield=True), contextlib.suppress(OrdersError):
+            await ing.worker.run(steps.close)  # releases the lock if held
+    return list(report.warnings)
 
 
 async def health(fleet: Fleet) -> None:
