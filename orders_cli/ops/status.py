@@ -338,9 +338,13 @@ def check_status(
 ) -> tuple[list[Health], RedisDiagnosis, Verdict]:
     """Everything ``orders status`` shows: the snapshots, Redis' own state, the verdict.
     ``markets``: only the runs recording one of them, narrowed to them (None: all)."""
-    snaps = read_health(r, keyspace)
+    every = read_health(r, keyspace)
+    snaps = every
     if markets is not None:
-        snaps = [h for h in (for_markets(s, markets) for s in snaps) if h is not None]
+        snaps = [h for h in (for_markets(s, markets) for s in every) if h is not None]
     diag = diagnose_redis(r)
     elsewhere = None if snaps else ingesters_elsewhere(r, keyspace)
+    if every and not snaps:  # runs here, of other markets
+        others = sorted({m for h in every for m in h.record.markets})
+        elsewhere = f"the ingesters here record {', '.join(others)}, not {', '.join(markets or [])}"
     return snaps, diag, evaluate([h.record for h in snaps], limits, now_ms, diag, elsewhere)

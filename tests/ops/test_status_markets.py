@@ -83,3 +83,16 @@ def test_orders_status_market_shows_only_runs_of_that_market(
     assert list(doc["ingesters"][0]["markets"]) == ["usdm"]
     _code, out, _err = run_main(capfd, "status", "--json", "--redis-url", redis_server.url)
     assert len(orjson.loads(out)["ingesters"]) == 2  # all markets by default
+
+
+def test_orders_status_of_a_market_no_run_records_names_the_markets_recorded(
+    redis_server: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    r = redis_server.client()
+    r.set(KS.health("ing-1"), orjson.dumps(_record({"spot": _market("spot", 3)})), ex=10)
+    code, out, _err = run_main(
+        capfd, "status", "--market", "coinm", "--json", "--redis-url", redis_server.url
+    )
+    assert code == 1
+    (problem,) = [p for p in orjson.loads(out)["problems"] if "no live ingester" in p]
+    assert "the ingesters here record spot, not coinm" in problem
