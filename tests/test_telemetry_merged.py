@@ -31,3 +31,30 @@ def test_merged_sums_the_markets_and_keeps_each_connection_and_the_oldest_gap() 
 def test_merged_of_one_market_is_that_markets_telemetry() -> None:
     spot = _market("spot", 1, 0, None, "ok")
     assert merged({"spot": spot}) is spot
+
+
+def test_merged_names_each_silent_symbol_by_its_market_and_keeps_the_most_gaps_of_one() -> None:
+    spot, usdm = _market("spot", 1, 1, None, "ok"), _market("usdm", 1, 4, None, "ok")
+    spot.silent_symbols, usdm.silent_symbols = ["IDLEUSDT"], ["BTCUSDT", "ETHUSDT"]
+    spot.most_gaps_per_symbol, usdm.most_gaps_per_symbol = 1, 3
+    spot.example_symbol, usdm.example_symbol = "BTCUSDT", "ETHUSDT"
+    view = merged({"spot": spot, "usdm": usdm})
+    assert view.silent_symbols == ["spot:IDLEUSDT", "usdm:BTCUSDT", "usdm:ETHUSDT"]
+    assert view.most_gaps_per_symbol == 3
+    assert view.example_symbol == "BTCUSDT"  # the first market's: the footer's tail hint
+
+
+def test_merged_history_sums_the_backfills_and_waits_for_the_slowest() -> None:
+    spot, usdm = _market("spot", 1, 0, None, "ok"), _market("usdm", 1, 0, None, "ok")
+    spot.history.symbols_total, spot.history.symbols_done = 10, 10
+    spot.history.complete_after_s = 12.0
+    usdm.history.symbols_total, usdm.history.symbols_done = 5, 2
+    usdm.history.pages_left, usdm.history.page_weight = 30, 20
+    usdm.history.weight_per_minute = 600.0  # 30 pages x 20 / 600 a minute: 60 s
+    view = merged({"spot": spot, "usdm": usdm}).history
+    assert (view.symbols_done, view.symbols_total, view.pages_left) == (12, 15, 30)
+    assert not view.complete and view.eta_s() == 60.0
+    usdm.history.pages_left, usdm.history.symbols_done = 0, 5
+    usdm.history.complete_after_s = 40.0
+    done = merged({"spot": spot, "usdm": usdm}).history
+    assert done.complete and done.complete_after_s == 40.0 and done.eta_s() == 0.0

@@ -155,6 +155,8 @@ def _announce(sim: Simulator, as_json: bool) -> None:
         typer.echo(f"  ingest from it: {ingest}")
     if as_json:
         write_json(docs)
+    else:
+        typer.echo("  Ctrl-C to stop")
 
 
 def register(app: typer.Typer) -> None:
