@@ -95,7 +95,7 @@ async def test_one_run_of_three_markets_equals_the_simulators_truth_for_each(
         "--redis-url", redis_server.url,
     )  # fmt: skip
     assert code == 0, err
-    (day, *_current) = [orjson.loads(line) for line in out.splitlines()]
+    (day,) = orjson.loads(out)["bars"]  # one document: the bars, the current window
     assert day["trades_count"] == len(coinm[symbol])
     code, _out, err = run_main(
         capfd, "stats", symbol, "--market", "spot", "--redis-url", redis_server.url
