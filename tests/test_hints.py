@@ -124,3 +124,19 @@ def test_verify_on_an_empty_store_warns_and_exits_1(
     )
     assert rc == 1, err
     assert "0 symbols checked" in err and "nothing stored yet" in err, err
+
+
+def test_the_history_complete_line_names_the_market_its_commands_need(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from orders_cli.ingest.ingester import ready_line
+
+    monkeypatch.setenv("ORDERS_LAUNCHER", "./scripts/run")
+    assert ready_line(303, "spot", 41.0) == (
+        "303 symbols live, history complete in 41s: `./scripts/run verify` and "
+        "`./scripts/run tail --since` see every trade of the window from now on"
+    )
+    usdm = ready_line(12, "usdm", 3.0)
+    assert usdm.startswith("12 usdm symbols live, history complete in 3s: ")
+    assert "`./scripts/run verify --market usdm`" in usdm
+    assert "`./scripts/run tail --market usdm --since`" in usdm

@@ -58,6 +58,18 @@ def example_symbol(trading: Sequence[str]) -> str | None:
     return next((s for s in EXAMPLE_SYMBOLS if s in listed), trading[0] if trading else None)
 
 
+def ready_line(symbols: int, market: str, took_s: float) -> str:
+    """The one log line of the moment a market's history is complete, with the commands
+    that can trust it from then on (naming the market but for spot, which they default
+    to: each market of a run of several says its own)."""
+    which, flag = ("", "") if market == "spot" else (f"{market} ", f" --market {market}")
+    return (
+        f"{symbols} {which}symbols live, history complete in {format_duration(took_s)}: "
+        f"`{command(f'verify{flag}')}` and `{command(f'tail{flag} --since')}` see every "
+        "trade of the window from now on"
+    )
+
+
 @attrs.frozen(slots=True)
 class StoreClaim:
     """How a run claims its keyspace (store/origin.py) once the exchange answered.
@@ -412,12 +424,6 @@ class Ingester:
             if self.writer is not None and self.backfill is not None:
                 w, bf = self.writer, self.backfill
                 if history.update(subscribed, w.processor.states, w.heads_seen, bf.heads_empty):
-                    log.info(
-                        "%d symbols live, history complete in %s: `%s` and `%s` see every "
-                        "trade of the window from now on",
-                        len(subscribed),
-                        format_duration(t.history.took(t.history.complete_after_s or 0.0)),
-                        command("verify"),
-                        command("tail --since"),
-                    )
+                    took = t.history.took(t.history.complete_after_s or 0.0)
+                    log.info("%s", ready_line(len(subscribed), self.source.name, took))
             await trio.sleep(0.5)
