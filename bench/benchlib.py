@@ -25,6 +25,25 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = str(ROOT / ".venv" / "bin" / "python")
 ORDERS = str(ROOT / ".venv" / "bin" / "orders")
 KS = Keyspace()
+
+
+def split_name(name: str) -> tuple[Keyspace, str]:
+    """A bench symbol name -> its market's keyspace and the symbol: simproc.py names the
+    symbols of every market but spot with their key prefix (``usdm:BTCUSDT``)."""
+    prefix, sep, symbol = name.rpartition(":")
+    return Keyspace(market_prefix=prefix + sep), symbol
+
+
+def latest_key(name: str) -> str:
+    ks, symbol = split_name(name)
+    return ks.trades_latest(symbol)
+
+
+def stream_key(name: str) -> str:
+    ks, symbol = split_name(name)
+    return ks.trades_stream(symbol)
+
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -120,7 +139,15 @@ def redis_server(kind: str = "distro") -> Iterator[tuple[str, subprocess.Popen[b
 class SimProc:
     """bench/simproc.py in its own process, spoken to line by line."""
 
-    def __init__(self, symbols: int, rate: float, history: float = 0.0, seed: int = 1) -> None:
+    def __init__(
+        self,
+        symbols: int,
+        rate: float,
+        history: float = 0.0,
+        seed: int = 1,
+        market: str = "spot",
+    ) -> None:
+        """``market``: one, or several comma-separated sharing ``rate`` evenly."""
         self.proc = subprocess.Popen(
             [
                 PY,
@@ -133,6 +160,8 @@ class SimProc:
                 str(history),
                 "--seed",
                 str(seed),
+                "--market",
+                market,
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -220,14 +249,14 @@ def stored_counts(r: redis.Redis, symbols: Sequence[str]) -> dict[str, int]:
     """ZCARD of every symbol's ``trades:{S}:latest`` (one pipeline)."""
     pipe = r.pipeline(transaction=False)
     for s in symbols:
-        pipe.zcard(KS.trades_latest(s))
+        pipe.zcard(latest_key(s))
     return dict(zip(symbols, pipe.execute(), strict=True))
 
 
 def id_bounds(r: redis.Redis, symbol: str) -> tuple[int, int] | None:
     """(lowest, highest) agg id stored. Not simply the first and last ZSET members: trades
     with equal ``T`` share a score and sort by member text ("10" < "8")."""
-    key = KS.trades_latest(symbol)
+    key = latest_key(symbol)
     lo: Any = r.zrange(key, 0, 0, withscores=True)
     hi: Any = r.zrange(key, -1, -1, withscores=True)
     if not lo or not hi:
@@ -246,8 +275,8 @@ def compare_truth(r: redis.Redis, truth: dict[str, list[int]]) -> dict[str, Any]
     symbols = list(truth)
     pipe = r.pipeline(transaction=False)
     for s in symbols:
-        pipe.zcard(KS.trades_latest(s))
-        pipe.xlen(KS.trades_stream(s))
+        pipe.zcard(latest_key(s))
+        pipe.xlen(stream_key(s))
     res = pipe.execute()
     bad: dict[str, Any] = {}
     total_truth = total_stored = 0

@@ -8,6 +8,8 @@ stored-trades delta over the measured window. At the end the simulator is frozen
 Redis is compared with its truth (count, XLEN and first/last id per symbol).
 
 Run: bench/ingest [--symbols 1000] [--rate 20000] [--seconds 60] [--redis distro|embedded]
+[--market spot,usdm]   (several markets in one `orders run`, sharing --rate evenly, with
+--symbols each: CPU per stored trade against `--market spot` at the same total rate)
 """
 
 from __future__ import annotations
@@ -48,13 +50,14 @@ DAY_TRADES_ALL_BINANCE_SPOT = 50_000_000  # assumption, see bench/RESULTS.md
 
 def main(a: argparse.Namespace) -> dict[str, Any]:
     OUT.mkdir(exist_ok=True)
-    tag = a.tag or f"ingest-{a.redis}-{a.symbols}x{int(a.rate)}"
+    markets = "" if a.market == "spot" else a.market.replace(",", "+") + "-"
+    tag = a.tag or f"ingest-{a.redis}-{markets}{a.symbols}x{int(a.rate)}"
     log_path = OUT / f"{tag}.log"
     with redis_server(a.redis) as (url, rproc):
         r = redis.Redis.from_url(url, socket_timeout=30)
         version = r.info("server")["redis_version"]
         mem_empty = used_memory(r)
-        sim = SimProc(a.symbols, a.rate, seed=a.seed)
+        sim = SimProc(a.symbols, a.rate, seed=a.seed, market=a.market)
         try:
             return run(a, tag, url, r, rproc.pid, sim, log_path, version, mem_empty)
         finally:
@@ -81,9 +84,15 @@ def run(
             knobs["ORDERS_SWITCH_INTERVAL_MS"] = str(a.switch_interval_ms)
         if a.ws_recv_bytes:
             knobs["ORDERS_WS_RECV_BYTES"] = str(a.ws_recv_bytes)
-        proc = start_orders_run(
-            url, info["ws_url"], info["rest_url"], log, a.orders_args, sample, knobs
+        # several markets: each under its own path of the one simulator
+        ws_urls = info.get("ws_urls", {})
+        ws = (
+            info["ws_url"]
+            if len(ws_urls) <= 1
+            else ",".join(f"{m}={u}" for m, u in ws_urls.items())
         )
+        extra = ["--market", a.market, *a.orders_args]
+        proc = start_orders_run(url, ws, info["rest_url"], log, extra, sample, knobs)
         t_start = time.monotonic()
         try:
             res = measure(a, r, redis_pid, sim, proc.pid, url, t_start)
@@ -236,6 +245,7 @@ def cli() -> None:
     p.add_argument("--settle", type=float, default=60.0)
     p.add_argument("--redis", choices=["distro", "embedded"], default="distro")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--market", default="spot", help="spot, usdm, coinm, or several: a,b")
     p.add_argument("--tag", default="")
     p.add_argument("--sample", action="store_true", help="stack-sample orders run (all threads)")
     p.add_argument("--switch-interval-ms", type=float, default=0.0, help="experiment: GIL")

@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
-from benchlib import KS
+from benchlib import stream_key
 
 
 class LatencyProbe:
     def __init__(self, url: str, symbols: Sequence[str]) -> None:
         self.r = redis.Redis.from_url(url, socket_timeout=10)
-        self.keys = [KS.trades_stream(s) for s in symbols]
+        self.keys = [stream_key(s) for s in symbols]
         self.samples: list[float] = []
         self.late_entries = 0  # entries that were old (backfilled) when they appeared
         self._stop = threading.Event()

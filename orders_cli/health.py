@@ -10,7 +10,11 @@ Snapshot JSON (version 1)::
                       "silent_alarm", "silent_alarms"}],
      "connections_by_state": {"live": n, ...},
      "rates": {"overall": msg/s, "by_market": {"spot": msg/s}, "window_s"},
-     "silent_symbols": [...],          # Telemetry.silent_symbols (the panel counts them)
+     "silent_symbols": [...],          # Telemetry.silent_symbols (the panel counts them;
+                                       # "usdm:BTCUSDT" in a run of several markets)
+     "markets": {"spot": {"symbols", "connections": {"live", "all"}, "trades_stored",
+                          "latency_ms": {"p50", "p99"}, "gaps": {...as below},
+                          "backfill_queue"}, ...},   # from ``extra``: one per market
      "latency_ms": {"p50", "p99", "max", "samples"},
      "late_trades", "bar_corrections", "malformed", "out_of_range", "duplicates",
      "dropped_overload",
@@ -83,6 +87,38 @@ def history_fields(telemetry: Telemetry) -> dict[str, Any]:
     }
 
 
+def _gaps(telemetry: Telemetry, now_mono: float) -> dict[str, Any]:
+    opened_mono, counters = telemetry.oldest_open_gap_mono, telemetry.counters
+    return {
+        "open": telemetry.open_gaps,
+        "oldest_open_ms": telemetry.oldest_open_gap_ms,
+        "oldest_open_age_s": (
+            None if opened_mono is None else round(max(0.0, now_mono - opened_mono), 3)
+        ),
+        "opened": counters["gaps_opened"],
+        "most_per_symbol": telemetry.most_gaps_per_symbol,
+        "filled": counters["gaps_filled"],
+        "exchange_side": counters["gaps_exchange_side"],
+    }
+
+
+def market_section(telemetry: Telemetry) -> dict[str, Any]:
+    """One market's part of a run of several (the snapshot's ``markets``): what
+    ``orders status`` shows and judges per market."""
+    conns = list(telemetry.connections.values())
+    return {
+        "symbols": {"subscribed": telemetry.symbols_subscribed, "listed": telemetry.symbols_listed},
+        "connections": {"live": sum(c.state == "live" for c in conns), "all": len(conns)},
+        "trades_stored": telemetry.counters["trades_stored"],
+        "latency_ms": {
+            "p50": telemetry.latency_percentile(0.5),
+            "p99": telemetry.latency_percentile(0.99),
+        },
+        "gaps": _gaps(telemetry, time.monotonic()),
+        "backfill_queue": telemetry.backfill_queue,
+    }
+
+
 def snapshot(
     telemetry: Telemetry, ingester_id: str, extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -114,8 +150,6 @@ def snapshot(
     counters = telemetry.counters
     used, maxmem = telemetry.redis_used_memory, telemetry.redis_maxmemory
     ratio = used / maxmem if used is not None and maxmem else None
-    oldest = telemetry.oldest_open_gap_ms
-    opened_mono = telemetry.oldest_open_gap_mono
     snap: dict[str, Any] = {
         "version": VERSION,
         "ingester_id": ingester_id,
@@ -139,17 +173,7 @@ def snapshot(
         "out_of_range": counters["out_of_range"],
         "duplicates": counters["duplicates"],
         "dropped_overload": counters["dropped_overload"],
-        "gaps": {
-            "open": telemetry.open_gaps,
-            "oldest_open_ms": oldest,
-            "oldest_open_age_s": (
-                None if opened_mono is None else round(max(0.0, now_mono - opened_mono), 3)
-            ),
-            "opened": counters["gaps_opened"],
-            "most_per_symbol": telemetry.most_gaps_per_symbol,
-            "filled": counters["gaps_filled"],
-            "exchange_side": counters["gaps_exchange_side"],
-        },
+        "gaps": _gaps(telemetry, now_mono),
         "backfill_queue": telemetry.backfill_queue,
         "history": history_fields(telemetry),
         "channel_depth": telemetry.channel_depth,
@@ -173,7 +197,7 @@ def snapshot(
 async def publish_health(
     write: Write,
     keyspace: Keyspace,
-    telemetry: Telemetry,
+    telemetry: Telemetry | Callable[[], Telemetry],
     ingester_id: str,
     interval: float = 2.0,
     ttl: int = HEALTH_TTL_S,
@@ -183,13 +207,16 @@ async def publish_health(
 ) -> None:
     """Forever: SET ``keyspace.health(ingester_id)`` to the snapshot with ``ttl`` seconds,
     every ``interval`` s, through ``write`` (the ingester's Redis writer). Rates are over
-    the last interval. Cancel to stop; the key expires ``ttl`` s later."""
+    the last interval. ``telemetry``: or how to take it (a run of several markets merges
+    theirs at each publish). Cancel to stop; the key expires ``ttl`` s later."""
     key = keyspace.health(ingester_id)
     prev: tuple[float, dict[str, int]] | None = None
+    view = telemetry if callable(telemetry) else (lambda: telemetry)
     task_status.started()
     while True:
+        telemetry_now = view()
         now = time.monotonic()
-        counts = messages_by_market(telemetry)
+        counts = messages_by_market(telemetry_now)
         more: dict[str, Any] = dict(extra()) if extra is not None else {}
         if prev is not None and now > prev[0]:
             dt = now - prev[0]
@@ -199,5 +226,5 @@ async def publish_health(
                 {"overall": sum(by_market.values()), "by_market": by_market, "window_s": dt},
             )
         prev = (now, counts)
-        await write(key, orjson.dumps(snapshot(telemetry, ingester_id, more)), ttl)
+        await write(key, orjson.dumps(snapshot(telemetry_now, ingester_id, more)), ttl)
         await trio.sleep(interval)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client import start_http_server
@@ -21,17 +21,27 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from orders_cli.health import messages_by_market
 from orders_cli.redis_conn import time_to_full_s
-from orders_cli.telemetry import CONN_STATES, Telemetry
+from orders_cli.telemetry import CONN_STATES, Telemetry, merged
+
+MARKET_GAUGES: tuple[tuple[str, str, str], ...] = (
+    ("orders_market_open_gaps", "Open gaps, per market", "open_gaps"),
+    ("orders_market_symbols_subscribed", "Symbols subscribed, per market", "symbols_subscribed"),
+    ("orders_market_backfill_queue", "Backfill requests queued, per market", "backfill_queue"),
+)
 
 
 class TelemetryCollector(Collector):
-    """Counters, connection states, latency, gaps and Redis memory, prefixed ``orders_``."""
+    """Counters, connection states, latency, gaps and Redis memory, prefixed ``orders_``.
+    Given each market's telemetry (a run of one or several markets), the families above
+    are the run's totals and ``orders_market_*`` split them by market."""
 
-    def __init__(self, telemetry: Telemetry) -> None:
-        self.telemetry = telemetry
+    def __init__(self, telemetry: Telemetry | Mapping[str, Telemetry]) -> None:
+        self.markets = {} if isinstance(telemetry, Telemetry) else telemetry
+        self.telemetry = telemetry if isinstance(telemetry, Telemetry) else None
 
     def collect(self) -> Iterator[Metric]:
-        tel = self.telemetry
+        tel = self.telemetry or merged(self.markets)
+        yield from self._by_market()
         events = CounterMetricFamily(
             "orders_events", "Pipeline event counters by name", labels=["name"]
         )
@@ -160,9 +170,24 @@ class TelemetryCollector(Collector):
             refusing.add_metric([tel.redis_refusal], 1.0)
         yield refusing
 
+    def _by_market(self) -> Iterator[Metric]:
+        events = CounterMetricFamily(
+            "orders_market_events", "Pipeline event counters by market and name",
+            labels=["market", "name"],
+        )  # fmt: skip
+        for market, tel in self.markets.items():
+            for name, value in sorted(dict(tel.counters).items()):
+                events.add_metric([market, name], float(value))
+        yield events
+        for family, doc, attr in MARKET_GAUGES:
+            gauge = GaugeMetricFamily(family, doc, labels=["market"])
+            for market, tel in self.markets.items():
+                gauge.add_metric([market], float(getattr(tel, attr)))
+            yield gauge
+
 
 def serve_metrics(
-    port: int, telemetry: Telemetry, addr: str = "127.0.0.1"
+    port: int, telemetry: Telemetry | Mapping[str, Telemetry], addr: str = "127.0.0.1"
 ) -> tuple[Any, threading.Thread]:
     """Start the ``/metrics`` HTTP server in a daemon thread; returns (server, thread).
     ``server.shutdown()`` stops it; ``port=0`` picks a free one (``server.server_port``)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
+from collections.abc import Mapping, Sequence
 from typing import Literal, get_args
 
 import attrs
@@ -91,6 +92,30 @@ class HistoryProgress:
 
 
 @attrs.define
+class MergedHistory(HistoryProgress):
+    """Several markets' cold-start backfills as one (telemetry.merged): symbols and pages
+    summed; they run side by side, so the ETA is the longest of theirs and the history is
+    complete when the last one is."""
+
+    parts: tuple[HistoryProgress, ...] = ()
+
+    @classmethod
+    def of(cls, parts: Sequence[HistoryProgress]) -> MergedHistory:
+        after = [p.complete_after_s for p in parts]
+        return cls(
+            symbols_total=sum(p.symbols_total for p in parts),
+            symbols_done=sum(p.symbols_done for p in parts),
+            pages_left=sum(p.pages_left for p in parts),
+            complete_after_s=None if None in after else max(a or 0.0 for a in after),
+            parts=tuple(parts),
+        )
+
+    def eta_s(self) -> float | None:
+        etas = [p.eta_s() for p in self.parts]
+        return None if None in etas else max((e or 0.0 for e in etas), default=0.0)
+
+
+@attrs.define
 class Telemetry:
     started_monotonic: float = attrs.field(factory=time.monotonic)
     connections: dict[str, ConnectionState] = attrs.field(factory=dict)
@@ -147,3 +172,49 @@ class Telemetry:
         data = sorted(self.latency_ms)
         idx = min(len(data) - 1, max(0, round(q * (len(data) - 1))))
         return data[idx]
+
+
+# Redis as the worst of several parts sees it (merged): a refusal over a retry over a
+# state not confirmed yet over ok
+_REDIS_RANK = {"ok": 0, "unknown": 1, "retrying": 2, "refusing": 3}
+
+
+def merged(markets: Mapping[str, Telemetry]) -> Telemetry:
+    """One view of several markets' telemetry (one ``orders run`` of several markets), by
+    market name: counters and counts summed, connections side by side (their shard names
+    carry the market), latency samples pooled, the oldest open gap, the most gaps of one
+    symbol, silent symbols named with their market (``usdm:BTCUSDT``), the backfills side
+    by side (:class:`MergedHistory`), Redis as the worst part sees it. One market's
+    telemetry is returned as it is."""
+    if len(markets) == 1:
+        return next(iter(markets.values()))
+    parts = list(markets.values())
+    out = Telemetry(
+        started_monotonic=min(p.started_monotonic for p in parts),
+        latency_ms=deque(maxlen=4096 * max(1, len(parts))),
+        history=MergedHistory.of([p.history for p in parts]),
+        example_symbol=parts[0].example_symbol,  # the first market's: the footer's tail hint
+    )
+    for name, p in markets.items():
+        out.connections.update(p.connections)
+        out.counters.update(p.counters)
+        out.latency_ms.extend(p.latency_ms)
+        out.symbols_subscribed += p.symbols_subscribed
+        out.symbols_listed += p.symbols_listed
+        out.open_gaps += p.open_gaps
+        out.most_gaps_per_symbol = max(out.most_gaps_per_symbol, p.most_gaps_per_symbol)
+        out.backfill_queue += p.backfill_queue
+        out.channel_depth += p.channel_depth
+        out.silent_symbols += [f"{name}:{s}" for s in p.silent_symbols]
+        if p.oldest_open_gap_ms is not None and (
+            out.oldest_open_gap_ms is None or p.oldest_open_gap_ms < out.oldest_open_gap_ms
+        ):
+            out.oldest_open_gap_ms = p.oldest_open_gap_ms
+            out.oldest_open_gap_mono = p.oldest_open_gap_mono
+    worst = max(parts, key=lambda p: _REDIS_RANK.get(p.redis_state, 1))
+    out.redis_state, out.redis_refusal = worst.redis_state, worst.redis_refusal
+    facts = next((p for p in parts if p.redis_used_memory is not None), parts[0])
+    out.redis_used_memory, out.redis_maxmemory = facts.redis_used_memory, facts.redis_maxmemory
+    out.redis_eviction_policy = facts.redis_eviction_policy
+    out.redis_memory_rate = facts.redis_memory_rate
+    return out

@@ -25,6 +25,16 @@ def test_a_command_hint_names_the_launcher(monkeypatch: pytest.MonkeyPatch) -> N
     assert command("verify --since 1h") == "./scripts/run verify --since 1h"
 
 
+class _Sim:
+    """What ``_advertise`` reads of a simulator serving ``markets``."""
+
+    def __init__(self, *markets: str) -> None:
+        self.markets, self.rest_url = list(markets), "http://y"
+
+    def ws_url_for(self, market: str) -> str:
+        return f"ws://x/{market}"
+
+
 def test_the_simulators_verify_hint_says_it_the_way_the_user_launched_orders(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -33,9 +43,14 @@ def test_the_simulators_verify_hint_says_it_the_way_the_user_launched_orders(
 
     monkeypatch.setenv("ORDERS_LAUNCHER", "./scripts/run")
     with caplog.at_level(logging.INFO):
-        _advertise(RunConfig(redis_url="redis://127.0.0.1:7/0"), "ws://x", "http://y")
+        _advertise(RunConfig(redis_url="redis://127.0.0.1:7/0"), _Sim("spot"))
+        _advertise(RunConfig(redis_url="redis://127.0.0.1:7/0"), _Sim("spot", "usdm"))
     assert "./scripts/run verify --redis-url redis://127.0.0.1:7/0 --rest-url http://y" in (
         caplog.text
+    )
+    assert (
+        "./scripts/run verify --redis-url redis://127.0.0.1:7/0 --market spot,usdm "
+        "--rest-url http://y" in caplog.text
     )
 
 
@@ -109,3 +124,19 @@ def test_verify_on_an_empty_store_warns_and_exits_1(
     )
     assert rc == 1, err
     assert "0 symbols checked" in err and "nothing stored yet" in err, err
+
+
+def test_the_history_complete_line_names_the_market_its_commands_need(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from orders_cli.ingest.ingester import ready_line
+
+    monkeypatch.setenv("ORDERS_LAUNCHER", "./scripts/run")
+    assert ready_line(303, "spot", 41.0) == (
+        "303 symbols live, history complete in 41s: `./scripts/run verify` and "
+        "`./scripts/run tail --since` see every trade of the window from now on"
+    )
+    usdm = ready_line(12, "usdm", 3.0)
+    assert usdm.startswith("12 usdm symbols live, history complete in 3s: ")
+    assert "`./scripts/run verify --market usdm`" in usdm
+    assert "`./scripts/run tail --market usdm --since`" in usdm

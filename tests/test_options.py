@@ -307,3 +307,27 @@ def test_rest_url_given_with_its_api_prefix_is_cut_back() -> None:
         ("http://h/proxy", "http://h/proxy"),
     ]:
         assert _invoke(["--rest-url", value])["rest_url"] == want, value
+
+
+def test_url_options_take_one_url_per_market_for_a_run_of_several() -> None:
+    """Binance serves each market from its own hosts (a simulator of several markets: its
+    own paths): --ws-url/--rest-url take MARKET=URL pairs; a market not named keeps its
+    default, a plain URL is every market's."""
+    seen = _invoke(
+        [
+            "--ws-url",
+            "spot=ws://h:9000,usdm=ws://h:9000/usdm",
+            "--rest-url",
+            "usdm=http://h/fapi/v1",
+        ]
+    )
+    assert seen["ws_url"] == "spot=ws://h:9000,usdm=ws://h:9000/usdm"
+    assert seen["rest_url"] == "usdm=http://h"  # the API prefix cut back, per market
+    assert options.url_for(seen["ws_url"], "usdm") == "ws://h:9000/usdm"
+    assert options.url_for(seen["ws_url"], "coinm") is None  # its default
+    assert options.url_for("ws://h:1", "coinm") == "ws://h:1"
+    assert options.url_for(None, "spot") is None
+    for args in (["--ws-url", "margin=ws://h:1"], ["--rest-url", "usdm=ws://h:1"]):
+        with pytest.raises(click.BadParameter) as info:
+            _invoke(args)
+        assert args[0] in info.value.format_message()

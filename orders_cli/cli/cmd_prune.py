@@ -10,7 +10,7 @@ from orders_cli import clock
 from orders_cli.cli.console import Output, write_json
 from orders_cli.cli.options import (
     duration_option,
-    market_option,
+    markets_option,
     namespace_option,
     redis_url_option,
     shared,
@@ -18,7 +18,11 @@ from orders_cli.cli.options import (
 )
 from orders_cli.durations import parse_duration
 from orders_cli.errors import LockHeld, UsageError
-from orders_cli.store.retention_policy import RetentionPolicy, default_bar_retention
+from orders_cli.store.retention_policy import (
+    PruneReport,
+    RetentionPolicy,
+    default_bar_retention,
+)
 
 EXIT_HELP = (
     "Exit status: 0 done (or nothing to do); 1 partial: some symbol failed, or the wall clock "
@@ -129,7 +133,10 @@ def register(app: typer.Typer) -> None:
             500, "--chunk", min=10, max=10_000, help="Members per delete command."
         ),
         redis_url: str | None = redis_url_option(),
-        market: str = market_option(),
+        market: str = markets_option(
+            help="Market(s) to prune: spot, usdm, coinm, several comma-separated, or all "
+            "(every market stored in the namespace)."
+        ),
         namespace: str = namespace_option(),
         *,
         out: Output,
@@ -140,11 +147,14 @@ def register(app: typer.Typer) -> None:
         never overlap), deletes in small chunks so Redis never blocks.
 
         Example: orders prune --keep 24h --dry-run    (cron: */10 * * * * orders prune --json)
+
+        Example: orders prune --market all    (every market of the namespace, one JSON line
+        each with --json)
         """
         if archive_ls is not None:
             _archive_ls(archive_ls, out.json)
-        from orders_cli.cli.cmd_tail import keyspace_for
         from orders_cli.ops.conn import open_redis
+        from orders_cli.ops.symbols import keyspace_for, resolve_markets
         from orders_cli.store.prune import prune_once
 
         policy = RetentionPolicy(
@@ -157,30 +167,43 @@ def register(app: typer.Typer) -> None:
         )
         if policy.trades_s <= 0:
             raise UsageError("--keep must be positive")
-        keyspace = keyspace_for(market, namespace)
-        try:
-            with open_redis(redis_url, namespace) as r:
-                now_ms = clock.now_ms()
-                report = prune_once(
-                    r, keyspace, now_ms, policy, dry_run=dry_run, archive_dir=archive
-                )
-        except LockHeld as exc:
-            if out.json:
-                write_json([{"ok": False, "lock_held": str(exc)}])
-            raise
-        if out.json:
-            write_json([report.to_json()])
-        else:
-            from rich.console import Console
+        ok = True
+        with open_redis(redis_url, namespace) as r:
+            # all with nothing stored: the spot keyspace, for the report of an empty store
+            markets = resolve_markets(r, market, namespace) or ["spot"]
+            for name in markets:
+                keyspace = keyspace_for(name, namespace)
+                try:
+                    report = prune_once(
+                        r, keyspace, clock.now_ms(), policy, dry_run=dry_run, archive_dir=archive
+                    )
+                except LockHeld as exc:
+                    if out.json:
+                        write_json([{"ok": False, "lock_held": str(exc)}])
+                    raise
+                ok = _print_report(report, out, name if len(markets) > 1 else None) and ok
+        raise typer.Exit(0 if ok else 1)
 
-            from orders_cli.cli.console import out_console
-            from orders_cli.cli.render_ops import prune_table
 
-            out_console().print(prune_table(report))
-            for note in [] if out.quiet else report.notes:
-                Console(stderr=True).print(f"[yellow]note:[/yellow] {note}")
-            for err in report.errors:
-                Console(stderr=True).print(f"[red]error:[/red] {err}")
-            for warning in report.warnings:
-                Console(stderr=True).print(f"[yellow]warning:[/yellow] {warning}")
-        raise typer.Exit(0 if report.ok else 1)
+def _print_report(report: PruneReport, out: Output, market: str | None) -> bool:
+    """One market's report (``market`` named when the prune covers several: in JSON, one
+    document per market, each naming it); its ok."""
+    if out.json:
+        doc = report.to_json() if market is None else {"market": market, **report.to_json()}
+        write_json([doc])
+        return report.ok
+    from rich.console import Console
+
+    from orders_cli.cli.console import out_console
+    from orders_cli.cli.render_ops import prune_table
+
+    if market is not None:
+        out_console().print(f"[b]market {market}[/b]")
+    out_console().print(prune_table(report))
+    for note in [] if out.quiet else report.notes:
+        Console(stderr=True).print(f"[yellow]note:[/yellow] {note}")
+    for err in report.errors:
+        Console(stderr=True).print(f"[red]error:[/red] {err}")
+    for warning in report.warnings:
+        Console(stderr=True).print(f"[yellow]warning:[/yellow] {warning}")
+    return report.ok

@@ -41,8 +41,8 @@ def register(app: typer.Typer) -> None:
         *,
         out: Output,
     ) -> None:
-        from orders_cli.cli.cmd_tail import keyspace_for
         from orders_cli.ops.conn import open_redis
+        from orders_cli.ops.symbols import keyspace_for
         from orders_cli.store.origin import where
         from orders_cli.store.wipe import count_keys, ensure_alone, wipe
 

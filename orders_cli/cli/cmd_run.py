@@ -1,9 +1,10 @@
-"""`orders run`: ingest every aggregate trade of a market into Redis."""
+"""`orders run`: ingest every aggregate trade of one market or several into Redis."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from contextlib import ExitStack
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -78,23 +79,32 @@ def simulator_config(
     seed: int | None,
     symbol_count: int | None,
     rate: float | None,
-    market: str = "spot",
-) -> Any:
-    """The ``--simulate`` exchange: a shipped scenario or a file (``--sim-scenario``), or
-    the default universe; on any free ports (the run connects to them itself)."""
+    markets: Sequence[str] = ("spot",),
+) -> list[Any]:
+    """The ``--simulate`` exchange, one config per market: a shipped scenario or a file
+    (``--sim-scenario``, for the first market), or the default universe; the rate shared
+    evenly by the markets (a scenario's own rate when none is given); on any free ports
+    (the run connects to them itself)."""
     from orders_cli.cli.cmd_sim import build_config, resolve_scenario
 
     path = None if scenario is None else resolve_scenario(scenario)
-    if path is None and rate is None:
-        rate = SIM_RATE
-    return build_config(path, seed, symbol_count, rate, None, 0, 0, market)
+    share = (rate or SIM_RATE) / len(markets)
+    first, *others = markets
+    first_rate = None if path is not None and rate is None else share
+    return [build_config(path, seed, symbol_count, first_rate, None, 0, 0, first)] + [
+        build_config(None, seed, symbol_count, share, None, 0, 0, m) for m in others
+    ]
 
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
     @o.shared("log lines as JSON objects on stderr, like --json-logs; run prints no tables")
     def run(
-        market: str = o.market_option(),
+        market: str = o.markets_option(
+            help="Binance market(s) to record: spot, usdm (USD-M futures), coinm (COIN-M "
+            "futures), several comma-separated or all: one process, one ingester per "
+            "market (keys prefixed usdm:/coinm:), one REST budget per Binance weight pool."
+        ),
         symbols: list[str] | None = o.symbols_option(),
         redis_url: str | None = o.redis_url_option(),
         ws_url: str | None = o.ws_url_option(),
@@ -113,8 +123,8 @@ def register(app: typer.Typer) -> None:
             metavar="N",
             show_default="300, or the scenario's",
             help=(
-                "With --simulate: how many trading symbols (Zipf rates) it lists, plus "
-                "a few scenario ones (BREAK, non-ASCII, TRD_GRP-only, idle)."
+                "With --simulate: how many trading symbols (Zipf rates) it lists per "
+                "market, plus a few scenario ones (BREAK, non-ASCII, TRD_GRP-only, idle)."
             ),
         ),
         sim_rate: float | None = typer.Option(
@@ -122,10 +132,13 @@ def register(app: typer.Typer) -> None:
             "--sim-rate",
             min=0.1,
             show_default=f"{SIM_RATE:g}, or the scenario's",
-            help="With --simulate: total trades/s over all symbols.",
+            help="With --simulate: total trades/s over all symbols (shared evenly by the markets).",
         ),
         sim_scenario: str | None = scenario_option(
-            "--sim-scenario", None, "With --simulate (chaos: reconnects and gaps in the panel)."
+            "--sim-scenario",
+            None,
+            "With --simulate (chaos: reconnects and gaps in the panel); it applies to the "
+            "first market.",
         ),
         sim_seed: int | None = typer.Option(
             None, "--sim-seed", show_default="1", help="With --simulate: the random seed."
@@ -201,7 +214,7 @@ def register(app: typer.Typer) -> None:
         *,
         out: Output,
     ) -> None:
-        """Ingest every aggregate trade of the chosen market into Redis, live.
+        """Ingest every aggregate trade of the chosen market(s) into Redis, live.
 
         Discovers every symbol (exchangeInfo), subscribes all TRADING ones over as few
         connections as the limits allow, stores each trade exactly once, backfills gaps
@@ -218,6 +231,8 @@ def register(app: typer.Typer) -> None:
           orders run --simulate --market usdm        # the same on USD-M futures
           orders run --simulate --sim-scenario chaos # reconnects and gaps in the panel
 
+          orders run --simulate --market spot,usdm,coinm   # three markets, one process
+
           orders run --redis-url redis://127.0.0.1:6379/0 --symbols BTCUSDT,ETHUSDT
         """
         # run's output is its log on stderr: the panel on a terminal, log lines elsewhere;
@@ -231,10 +246,11 @@ def register(app: typer.Typer) -> None:
         from orders_cli import redis_conn
         from orders_cli.sources.registry import get_source
 
-        source = get_source(market)
+        markets = o.parse_markets(market)
+        sources = [get_source(m) for m in markets]
         cfg = RunConfig(
             redis_url="",
-            market=market,
+            market=markets[0],
             ws_url=ws_url,
             rest_url=rest_url,
             namespace=namespace,
@@ -254,7 +270,7 @@ def register(app: typer.Typer) -> None:
         if simulate:
             if ws_url or rest_url:
                 raise UsageError("--simulate runs its own exchange: drop --ws-url/--rest-url")
-            sim_cfg = simulator_config(sim_scenario, sim_seed, sim_symbols, sim_rate, market)
+            sim_cfg = simulator_config(sim_scenario, sim_seed, sim_symbols, sim_rate, markets)
         with ExitStack() as stack:
             embedded = None if redis_url else open_embedded(stack)
             url = embedded.url if embedded is not None else str(redis_url)
@@ -281,7 +297,7 @@ def register(app: typer.Typer) -> None:
                     partial(
                         run_ingest,
                         cfg,
-                        source,
+                        sources,
                         client,
                         display,
                         sim_cfg=sim_cfg,

@@ -14,12 +14,11 @@ import typer
 
 import orders_cli.sim
 from orders_cli.cli.console import Output, write_json
-from orders_cli.cli.options import shared, validate_duration
+from orders_cli.cli.options import parse_markets, shared, validate_duration
 from orders_cli.durations import parse_duration
 from orders_cli.errors import UsageError
 from orders_cli.hints import command
 from orders_cli.sim import SimConfig, Simulator
-from orders_cli.sim.markets import MARKETS
 from orders_cli.sim.scenario import ScenarioError, load_scenario
 
 DEFAULT_WS_PORT = 9443  # Binance's spot stream port
@@ -102,18 +101,6 @@ def build_config(
         rest_port if rest_port is not None else (cfg.rest_port or DEFAULT_REST_PORT)
     )
     return attrs.evolve(cfg, **changes)
-
-
-def parse_markets(value: str) -> list[str]:
-    """``spot``, ``usdm,coinm``… -> the markets in order; a one-line error otherwise."""
-    markets = [m.strip().lower() for m in value.split(",") if m.strip()]
-    unknown = [m for m in markets if m not in MARKETS]
-    if unknown or not markets or len(set(markets)) != len(markets):
-        raise UsageError(
-            f"--market {value!r}: one or more of {', '.join(MARKETS)}, comma-separated, "
-            "each once (e.g. --market spot,usdm,coinm)"
-        )
-    return markets
 
 
 async def _serve(sim: Simulator, as_json: bool) -> None:
@@ -260,7 +247,7 @@ def register(app: typer.Typer) -> None:
             )
         count = symbol_count if symbol_count is not None else old_symbols
         path = None if scenario is None else resolve_scenario(scenario)
-        first, *others = parse_markets(market)
+        first, *others = parse_markets(market, allow_all=False)
         cfg = build_config(path, seed, count, rate, history, ws_port, rest_port, first)
         more = [build_config(None, seed, count, rate, history, 0, 0, m) for m in others]
         simulator = Simulator(cfg, *more)

@@ -19,7 +19,6 @@ from orders_cli.cli.options import (
 )
 from orders_cli.durations import parse_duration
 from orders_cli.stats.codec import encode_bar
-from orders_cli.store.keys import Keyspace
 from orders_cli.store.query import read_bars, read_current
 from orders_cli.timeframes import TIMEFRAMES
 
@@ -46,10 +45,6 @@ def _tf(value: str) -> str:
     return value
 
 
-def _keyspace(market: str, namespace: str) -> Keyspace:
-    return Keyspace(market_prefix="" if market == "spot" else f"{market}:", namespace=namespace)
-
-
 def register(app: typer.Typer) -> None:
     @app.command("stats", help=_HELP, cls=WatchCommand)
     @shared("one document: symbol, tf, bars, current")
@@ -71,9 +66,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from orders_cli.cli import render_stats as rs
         from orders_cli.ops.conn import open_redis
-        from orders_cli.ops.symbols import resolve_symbols
+        from orders_cli.ops.symbols import keyspace_for, resolve_symbols
 
-        ks = _keyspace(market, namespace)
+        ks = keyspace_for(market, namespace)
         with open_redis(redis_url, namespace) as r:
             (sym,) = resolve_symbols(r, ks, [symbol])
             screen = Screen(out.json, redraw=watch is not None)

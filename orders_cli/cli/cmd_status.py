@@ -3,6 +3,8 @@ check."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import redis
 import typer
@@ -12,7 +14,7 @@ from orders_cli.cli.console import Output, Screen, every
 from orders_cli.cli.options import (
     WatchCommand,
     duration_option,
-    market_option,
+    markets_option,
     namespace_option,
     redis_url_option,
     shared,
@@ -21,6 +23,7 @@ from orders_cli.cli.options import (
 from orders_cli.durations import parse_duration
 from orders_cli.errors import RedisUnavailable
 from orders_cli.ops.status import StatusLimits, check_status
+from orders_cli.redis_types import RedisClient
 from orders_cli.store.info import stored_counts
 
 EXIT_HELP = (
@@ -32,6 +35,24 @@ EXIT_HELP = (
     "cannot reach Redis. A run publishes its health only once its start-up checks "
     "passed, and deletes it on every exit."
 )
+
+
+def store_doc(r: RedisClient, market: str, namespace: str) -> dict[str, Any]:
+    """What the store holds in the markets asked (``all``: every market stored): symbols
+    with trades and trades, in total and, when there are several, per market."""
+    from orders_cli.ops.symbols import keyspace_for, resolve_markets
+
+    counts = {
+        m: stored_counts(r, keyspace_for(m, namespace))
+        for m in resolve_markets(r, market, namespace)
+    }
+    doc: dict[str, Any] = {
+        "symbols": sum(held for held, _ in counts.values()),
+        "trades": sum(trades for _, trades in counts.values()),
+    }
+    if len(counts) > 1:
+        doc["markets"] = {m: {"symbols": h, "trades": t} for m, (h, t) in counts.items()}
+    return doc
 
 
 def register(app: typer.Typer) -> None:
@@ -46,7 +67,11 @@ def register(app: typer.Typer) -> None:
             "--max-gap-age", "ORDERS_MAX_GAP_AGE", "10m", help="An older open gap is a problem."
         ),
         redis_url: str | None = redis_url_option(),
-        market: str = market_option(),
+        market: str = markets_option(
+            "all",
+            help="Only the runs recording these markets (spot, usdm, coinm, "
+            "comma-separated), narrowed to them. Default: all.",
+        ),
         namespace: str = namespace_option(),
         *,
         out: Output,
@@ -58,15 +83,19 @@ def register(app: typer.Typer) -> None:
         Example: orders status --json --max-gap-age 5m || page-oncall
 
         Example: orders status --watch  (redrawn every 2 s until Ctrl-C)
+
+        Example: orders status --market usdm   (a run of several markets shows a row each)
         """
-        from orders_cli.cli.cmd_tail import keyspace_for
+        from orders_cli.cli.options import parse_markets
         from orders_cli.cli.render_ops import status_view
         from orders_cli.ops.conn import open_redis
+        from orders_cli.ops.symbols import keyspace_for
 
         limits = StatusLimits(
             max_down_s=parse_duration(max_down), max_gap_age_s=parse_duration(max_gap_age)
         )
-        keyspace = keyspace_for(market, namespace)
+        keyspace = keyspace_for("spot", namespace)  # health keys are the namespace's
+        markets = None if market == "all" else parse_markets(market)
         healthy = False
         with open_redis(redis_url, namespace) as r:
             screen = Screen(out.json, redraw=watch is not None)
@@ -75,12 +104,11 @@ def register(app: typer.Typer) -> None:
                 nonlocal healthy
                 try:
                     now = clock.now_ms()
-                    snaps, diag, verdict = check_status(r, keyspace, limits, now)
-                    held, trades = stored_counts(r, keyspace)
+                    snaps, diag, verdict = check_status(r, keyspace, limits, now, markets)
+                    store = store_doc(r, market, namespace)
                 except (redis.ConnectionError, redis.TimeoutError) as exc:
                     raise RedisUnavailable(f"Redis went away: {exc}") from exc
                 healthy = verdict.healthy
-                store = {"symbols": held, "trades": trades}
                 doc = {
                     "healthy": verdict.healthy,
                     "problems": list(verdict.problems),

@@ -26,10 +26,9 @@ from orders_cli.errors import RedisUnavailable, UsageError
 from orders_cli.hints import command
 from orders_cli.ops.conn import open_redis
 from orders_cli.ops.status import any_health, ingesters_elsewhere
-from orders_cli.ops.symbols import resolve_symbols
+from orders_cli.ops.symbols import keyspace_for, resolve_symbols
 from orders_cli.ops.tail import Follower, Tailed, stats_view
 from orders_cli.redis_types import RedisClient
-from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import encode_member
 
 BLOCK_MS = 1000
@@ -55,10 +54,6 @@ Example: orders tail BTCUSDT | head -n 100
 
 Example: orders tail BTCUSDT --stats  (live: current window and 1m bar)
 """
-
-
-def keyspace_for(market: str, namespace: str) -> Keyspace:
-    return Keyspace(market_prefix="" if market == "spot" else f"{market}:", namespace=namespace)
 
 
 class _Out:

@@ -10,12 +10,13 @@ import typer
 from orders_cli.cli.console import Output
 from orders_cli.cli.options import (
     duration_option,
-    market_option,
+    markets_option,
     namespace_option,
     parse_symbols,
     redis_url_option,
     rest_url_option,
     shared,
+    url_for,
 )
 from orders_cli.errors import ExchangeUnavailable, RateLimited, RedisUnavailable, UsageError
 
@@ -26,6 +27,7 @@ pass this share of the limit, so a running ingester keeps the rest."""
 if TYPE_CHECKING:
     from orders_cli.ops.verify import VerifyOptions
     from orders_cli.ops.verify_report import VerifyReport
+    from orders_cli.redis_types import RedisClient
 
 _HELP = """Prove that no trade is missing: holes and duplicates in the stored aggregate ids,
 the stream against the trades, and a REST cross-check of the head and of every hole.
@@ -53,6 +55,9 @@ Example: orders verify --repair --bars --klines
 Example: orders verify --rest-url http://127.0.0.1:9080   (against orders sim)
 
 Example: orders verify --json | jq 'select(.ok == false)'
+
+Example: orders verify --market all   (every market stored in the namespace; with
+--json each line names its market)
 """
 
 
@@ -83,15 +88,22 @@ def register(app: typer.Typer) -> None:
         ),
         redis_url: str | None = redis_url_option(),
         rest_url: str | None = rest_url_option(),
-        market: str = market_option(),
+        market: str = markets_option(
+            help="Market(s) to verify: spot, usdm, coinm, several comma-separated, or all "
+            "(every market stored in the namespace)."
+        ),
         namespace: str = namespace_option(),
         *,
         out: Output,
     ) -> None:
         from orders_cli.durations import parse_duration_ms
+        from orders_cli.ops.conn import open_redis
+        from orders_cli.ops.symbols import keyspace_for, nothing_stored, resolve_markets
         from orders_cli.ops.verify import VerifyOptions
 
         wanted = parse_symbols(symbols or [])
+        if wanted and (market == "all" or "," in market):
+            raise UsageError("SYMBOLs belong to one market: give one --market with them")
         since_ms = parse_duration_ms(since)
         if since_ms <= 0:
             raise UsageError("--since must be longer than 0")
@@ -102,30 +114,44 @@ def register(app: typer.Typer) -> None:
             klines=klines,
             grace_ms=parse_duration_ms(grace),
         )
+        clean = True
         try:
-            report = _run(wanted, opts, redis_url, rest_url, market, namespace)
+            with open_redis(redis_url, namespace) as r:
+                # all with nothing stored: spot, to say so the way one market does
+                markets = resolve_markets(r, market, namespace) or ["spot"]
+                for name in markets:
+                    base = url_for(rest_url, name)
+                    try:
+                        report = _run(r, wanted, opts, base, name, namespace)
+                    except ExchangeUnavailable as exc:
+                        sys.stderr.write(f"orders: error: {rest_error(exc, base, name)}\n")
+                        raise typer.Exit(2) from None
+                    _print_report(report, out.json, name if len(markets) > 1 else None)
+                    if not report.symbols:  # nothing checked proves nothing
+                        where = nothing_stored(keyspace_for(name, namespace))
+                        sys.stderr.write(
+                            f"orders: warning: 0 symbols checked, nothing proven: {where}\n"
+                        )
+                    clean = clean and report.clean and bool(report.symbols)
         except RedisUnavailable as exc:
             sys.stderr.write(f"orders: error: {exc}\n")
             raise typer.Exit(2) from None
-        except ExchangeUnavailable as exc:
-            sys.stderr.write(f"orders: error: {rest_error(exc, rest_url, market)}\n")
-            raise typer.Exit(2) from None
-        if out.json:
-            sys.stdout.buffer.write(report.json_lines())
-            sys.stdout.flush()
-        else:
-            from orders_cli.cli.console import out_console
-            from orders_cli.cli.render_verify import render
+        raise typer.Exit(0 if clean else 1)
 
-            out_console().print(render(report))
-        if not report.symbols:  # nothing checked proves nothing
-            from orders_cli.cli.cmd_tail import keyspace_for
-            from orders_cli.ops.symbols import nothing_stored
 
-            where = nothing_stored(keyspace_for(market, namespace))
-            sys.stderr.write(f"orders: warning: 0 symbols checked, nothing proven: {where}\n")
-            raise typer.Exit(1)
-        raise typer.Exit(0 if report.clean else 1)
+def _print_report(report: VerifyReport, as_json: bool, market: str | None) -> None:
+    """One market's report (JSON lines or tables, by the output rule: ``as_json``);
+    ``market`` is named when the verify covers several."""
+    if as_json:
+        sys.stdout.buffer.write(report.json_lines(market))
+        sys.stdout.flush()
+        return
+    from orders_cli.cli.console import out_console
+    from orders_cli.cli.render_verify import render
+
+    if market is not None:
+        out_console().print(f"[b]market {market}[/b]")
+    out_console().print(render(report))
 
 
 def rest_error(exc: ExchangeUnavailable, rest_url: str | None, market: str) -> str:
@@ -144,31 +170,29 @@ def rest_error(exc: ExchangeUnavailable, rest_url: str | None, market: str) -> s
 
 
 def _run(
+    r: RedisClient,
     symbols: list[str],
     opts: VerifyOptions,
-    redis_url: str | None,
     rest_url: str | None,
     market: str,
     namespace: str,
 ) -> VerifyReport:
     import trio
 
-    from orders_cli.ops.conn import open_redis
+    from orders_cli.ops.symbols import keyspace_for
     from orders_cli.ops.verify import Verifier
     from orders_cli.rest.client import RestClient
     from orders_cli.sources.registry import get_source
-    from orders_cli.store.keys import Keyspace
 
     source = get_source(market)
-    ks = Keyspace(market_prefix=source.key_prefix, namespace=namespace)
-    with open_redis(redis_url, namespace) as r:
+    ks = keyspace_for(market, namespace)
 
-        async def main() -> VerifyReport:
-            async with RestClient(
-                rest_url or source.default_rest_url,
-                weight_limit_per_minute=source.limits.rest_weight_per_minute,
-                target_fraction=REST_SHARE,
-            ) as rest:
-                return await Verifier(r, ks, source, rest, opts).run(symbols)
+    async def main() -> VerifyReport:
+        async with RestClient(
+            rest_url or source.default_rest_url,
+            weight_limit_per_minute=source.limits.rest_weight_per_minute,
+            target_fraction=REST_SHARE,
+        ) as rest:
+            return await Verifier(r, ks, source, rest, opts).run(symbols)
 
-        return trio.run(main)
+    return trio.run(main)

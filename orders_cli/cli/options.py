@@ -2,9 +2,11 @@
 environment variables and rejects bad values the same way.
 
 Validators raise :class:`click.BadParameter` (typer <0.20 is click-based), which
-``orders_cli.cli.app.main`` prints as one line and exit 2. Use them as typer callbacks::
+``orders_cli.cli.app.main`` prints as one line and exit 2. Use them as typer callbacks,
+with :func:`shared` for the output options every command takes::
 
-    def cmd(redis_url: str | None = redis_url_option(), as_json: bool = json_option()): ...
+    @shared("what -o json writes")
+    def cmd(redis_url: str | None = redis_url_option(), *, out: Output): ...
 """
 
 from __future__ import annotations
@@ -113,11 +115,39 @@ def validate_redis_url_cb(value: str | None) -> str | None:
         raise _bad(exc) from exc
 
 
+_PAIR = re.compile(r"([a-z]+)=(.+)")
+
+
+def _per_market(value: str, check: Callable[[str], str]) -> str:
+    """One URL for every market, or ``MARKET=URL`` pairs comma-separated (Binance serves
+    each market from its own hosts): each URL checked (and normalized) by ``check``."""
+    if not _PAIR.fullmatch(value.split(",", 1)[0].strip()):
+        return check(value)
+    pairs = []
+    for part in value.split(","):
+        match = _PAIR.fullmatch(part.strip())
+        if match is None or match[1] not in MARKETS:
+            raise UsageError(
+                f"{part.strip()!r}: expected one URL, or MARKET=URL pairs comma-separated "
+                f"(MARKET one of {', '.join(MARKETS)})"
+            )
+        pairs.append(f"{match[1]}={check(match[2])}")
+    return ",".join(pairs)
+
+
+def url_for(value: str | None, market: str) -> str | None:
+    """``market``'s URL in a checked ``--ws-url``/``--rest-url`` (None: its default)."""
+    if value is None or not _PAIR.fullmatch(value.split(",", 1)[0]):
+        return value
+    pairs = dict(part.split("=", 1) for part in value.split(","))
+    return pairs.get(market)
+
+
 def validate_ws_url(value: str | None) -> str | None:
     if value is None or value == "":
         return None
     try:
-        return check_url(value, ("ws", "wss"), "WebSocket")
+        return _per_market(value, lambda url: check_url(url, ("ws", "wss"), "WebSocket"))
     except UsageError as exc:
         raise _bad(exc) from exc
 
@@ -128,19 +158,24 @@ _API_PREFIXES = tuple(
 )
 
 
-def validate_rest_url(value: str | None) -> str | None:
-    """The REST base URL without a trailing ``/`` or API prefix (``…/api/v3``, as client
-    libraries configure it: the requests carry the prefix themselves)."""
-    if value is None or value == "":
-        return None
-    try:
-        url = check_url(value, ("http", "https"), "REST").rstrip("/")
-    except UsageError as exc:
-        raise _bad(exc) from exc
+def _rest_base(value: str) -> str:
+    url = check_url(value, ("http", "https"), "REST").rstrip("/")
     for prefix in _API_PREFIXES:
         if urlsplit(url).path.endswith(prefix):
             return url.removesuffix(prefix)
     return url
+
+
+def validate_rest_url(value: str | None) -> str | None:
+    """The REST base URL without a trailing ``/`` or API prefix (``…/api/v3``, as client
+    libraries configure it: the requests carry the prefix themselves); or one per market
+    (``MARKET=URL`` pairs)."""
+    if value is None or value == "":
+        return None
+    try:
+        return _per_market(value, _rest_base)
+    except UsageError as exc:
+        raise _bad(exc) from exc
 
 
 def validate_port(value: int | None) -> int | None:
@@ -161,6 +196,31 @@ def validate_duration(value: str | None) -> str | None:
     except UsageError as exc:
         raise _bad(exc) from exc
     return value
+
+
+def parse_markets(value: str, *, allow_all: bool = True) -> list[str]:
+    """``spot``, ``usdm,coinm``, ``all`` -> the markets in order; a one-line
+    :class:`UsageError` otherwise."""
+    if allow_all and value.strip().lower() == "all":
+        return list(MARKETS)
+    markets = [m.strip().lower() for m in value.split(",") if m.strip()]
+    unknown = [m for m in markets if m not in MARKETS]
+    if unknown or not markets or len(set(markets)) != len(markets):
+        every = " or all" if allow_all else ""
+        raise UsageError(
+            f"--market {value!r}: one or more of {', '.join(MARKETS)}, comma-separated, "
+            f"each once{every} (e.g. --market spot,usdm,coinm)"
+        )
+    return markets
+
+
+def validate_markets(value: str) -> str:
+    """The ``--market`` list, checked and normalized (``"Spot, usdm"`` -> ``"spot,usdm"``);
+    commands read it with :func:`parse_markets`."""
+    try:
+        return ",".join(parse_markets(value)) if value.strip().lower() != "all" else "all"
+    except UsageError as exc:
+        raise _bad(exc) from exc
 
 
 def validate_market(value: str) -> str:
@@ -265,7 +325,9 @@ def ws_url_option(help: str | None = None) -> Any:
         or "Override the exchange WebSocket host base (ws:// or wss://, host, port, optional "
         "prefix); the market appends its route: --market usdm --ws-url ws://127.0.0.1:9000 "
         "connects to ws://127.0.0.1:9000/market/stream?streams=... A base given with the "
-        "route or /ws, /stream is not doubled.",
+        "route or /ws, /stream is not doubled. Several markets: one base for all, or "
+        "MARKET=URL pairs (spot=ws://h:9080,usdm=ws://h:9080/usdm); unnamed ones keep "
+        "their default.",
     )
 
 
@@ -279,7 +341,9 @@ def rest_url_option(help: str | None = None) -> Any:
         show_default=False,
         help=help
         or "Override the exchange REST host base (http:// or https://, optional prefix); the "
-        "market appends its path (/api/v3, /fapi/v1, /dapi/v1), which is cut back if given.",
+        "market appends its path (/api/v3, /fapi/v1, /dapi/v1), which is cut back if given. "
+        "Several markets: one base for all, or MARKET=URL pairs (unnamed ones keep their "
+        "default).",
     )
 
 
@@ -291,6 +355,20 @@ def market_option(default: str = "spot", help: str | None = None) -> Any:
         callback=validate_market,
         metavar="|".join(MARKETS),
         help=help or "Binance market: spot, usdm (USD-M futures) or coinm (COIN-M futures).",
+    )
+
+
+def markets_option(default: str = "spot", help: str = "") -> Any:
+    """``--market`` taking one market, several comma-separated, or ``all``."""
+    return typer.Option(
+        default,
+        "--market",
+        envvar="ORDERS_MARKET",
+        callback=validate_markets,
+        metavar="MARKET[,MARKET...]|all",
+        help=help
+        or "Binance market(s): spot, usdm (USD-M futures), coinm (COIN-M futures), several "
+        "comma-separated, or all.",
     )
 
 

@@ -4,7 +4,7 @@ tables). Only the CLI imports this module."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Group
@@ -96,11 +96,31 @@ def _redis_line(diag: RedisDiagnosis) -> Text:
     )
 
 
+def _markets_table(markets: dict[str, Any]) -> Table:
+    """A row per market of one run (the snapshot's ``markets`` sections)."""
+    table = Table(title="markets")
+    for col in ("market", "symbols", "live conns", "stored", "lag p50 ms", "gaps open", "backfill"):
+        table.add_column(col)
+    for name, m in markets.items():
+        syms, conns, gaps = m.get("symbols", {}), m.get("connections", {}), m.get("gaps", {})
+        age = gaps.get("oldest_open_age_s")
+        table.add_row(
+            name,
+            f"{syms.get('subscribed', 0):,}/{syms.get('listed', 0):,}",
+            f"{conns.get('live', 0)}/{conns.get('all', 0)}",
+            f"{m.get('trades_stored', 0):,}",
+            _num(m.get("latency_ms", {}).get("p50")),
+            f"{gaps.get('open', 0):,}" + (f" (oldest {age:.0f} s)" if age is not None else ""),
+            f"{m.get('backfill_queue', 0):,}",
+        )
+    return table
+
+
 def status_view(
     snapshots: Sequence[dict[str, Any]],
     verdict: Verdict,
     diag: RedisDiagnosis | None = None,
-    store: dict[str, int] | None = None,
+    store: Mapping[str, Any] | None = None,
 ) -> Group:
     """The verdict, Redis, what the store holds, then one table per ingester."""
     parts: list[Any] = []
@@ -113,7 +133,15 @@ def status_view(
     if diag is not None:
         parts.append(_redis_line(diag))
     if store is not None:
-        parts.append(Text(f"store: {store['trades']:,} trades of {store['symbols']:,} symbols"))
+        each = ", ".join(
+            f"{m} {c['trades']:,} of {c['symbols']:,}" for m, c in store.get("markets", {}).items()
+        )
+        parts.append(
+            Text(
+                f"store: {store['trades']:,} trades of {store['symbols']:,} symbols"
+                + (f" ({each})" if each else "")
+            )
+        )
     for snap in snapshots:
         lat, gaps, red = snap.get("latency_ms", {}), snap.get("gaps", {}), snap.get("redis", {})
         rates = snap.get("rates", {})
@@ -164,6 +192,9 @@ def status_view(
         if silent:
             summary.add_row("silent", ", ".join(map(str, silent[:20])))
         parts.append(summary)
+        markets = snap.get("markets") or {}
+        if markets:
+            parts.append(_markets_table(markets))
         conns = Table(title="connections")
         for col in ("shard", "state", "for s", "streams", "messages", "reconnects", "last error"):
             conns.add_column(col)

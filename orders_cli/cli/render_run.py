@@ -54,6 +54,29 @@ class RateMeter:
         return self.rate
 
 
+class MarketRates:
+    """The panel of a run of several markets: a row per market (its own telemetry)."""
+
+    def __init__(self, markets: Mapping[str, Telemetry]) -> None:
+        self.markets = markets
+        self.meters = {name: RateMeter() for name in markets}
+
+    def table(self) -> Table:
+        rows = Table(box=None, pad_edge=False, expand=False)
+        for col in ("market", "trades/s", "stored", "symbols", "lag p50", "gaps open"):
+            rows.add_column(col)
+        for name, t in self.markets.items():
+            rows.add_row(
+                name,
+                f"{self.meters[name].update(t):,.0f}",
+                f"{t.counters['trades_stored']:,}",
+                f"{t.symbols_subscribed:,}/{t.symbols_listed:,}",
+                _fmt_ms(t.latency_percentile(0.5)),
+                f"{t.open_gaps:,}",
+            )
+        return rows
+
+
 def redis_cell(t: Telemetry) -> str:
     """Redis' state (and the code of its refusal), memory used / max, time to full."""
     state = t.redis_state + (f" ({t.redis_refusal})" if t.redis_refusal else "")
@@ -146,7 +169,15 @@ def history_figures(h: Mapping[str, Any]) -> list[Text]:
     ]
 
 
-def panel(t: Telemetry, rate: float, title: str, tail_flags: str = "") -> Panel:
+def panel(
+    t: Telemetry,
+    rate: float,
+    title: str,
+    tail_flags: str = "",
+    markets: MarketRates | None = None,
+) -> Panel:
+    """``t``: the run's telemetry (every market's, merged); ``tail_flags``: the options
+    the footer's `orders tail` hint needs; ``markets``: a row per market."""
     c = t.counters
     rows: list[list[Text]] = [
         [
@@ -211,6 +242,8 @@ def panel(t: Telemetry, rate: float, title: str, tail_flags: str = "") -> Panel:
     parts: list[RenderableType] = [Figures(rows)]
     if clock:
         parts.append(Text(clock, style="yellow"))
+    if markets is not None:
+        parts += [Text(""), markets.table()]
     return Panel(Group(*parts, Text(""), conns, Text(""), notes), title=title, border_style="blue")
 
 

@@ -37,6 +37,7 @@ from orders_cli.pipeline.writer import Writer
 from orders_cli.redis_conn import ingester_name, name_connections
 from orders_cli.redis_types import RedisClient
 from orders_cli.rest.client import RestClient
+from orders_cli.rest.pool import RestPool
 from orders_cli.sources.base import Source
 from orders_cli.store.info import mark_delisted, save_malformed, write_infos
 from orders_cli.store.keys import Keyspace
@@ -55,6 +56,18 @@ def example_symbol(trading: Sequence[str]) -> str | None:
     """The symbol the panel suggests to `orders tail`: a well-known one when listed."""
     listed = set(trading)
     return next((s for s in EXAMPLE_SYMBOLS if s in listed), trading[0] if trading else None)
+
+
+def ready_line(symbols: int, market: str, took_s: float) -> str:
+    """The one log line of the moment a market's history is complete, with the commands
+    that can trust it from then on (naming the market but for spot, which they default
+    to: each market of a run of several says its own)."""
+    which, flag = ("", "") if market == "spot" else (f"{market} ", f" --market {market}")
+    return (
+        f"{symbols} {which}symbols live, history complete in {format_duration(took_s)}: "
+        f"`{command(f'verify{flag}')}` and `{command(f'tail{flag} --since')}` see every "
+        "trade of the window from now on"
+    )
 
 
 @attrs.frozen(slots=True)
@@ -80,9 +93,13 @@ class Ingester:
         telemetry: Telemetry | None = None,
         *,
         claim: StoreClaim | None = None,
+        rest_pool: RestPool | None = None,
+        redis_limiter: trio.CapacityLimiter | None = None,
     ) -> None:
         """``claim``: claim the keyspace for what the exchange serves (store/origin.py)
-        once it has answered, before the first write; None: no claim (tests)."""
+        once it has answered, before the first write; None: no claim (tests).
+        ``rest_pool``, ``redis_limiter``: shared with the other markets' ingesters of one
+        process (ingest/fleet.py): the REST weight pool of this market, one Redis thread."""
         self.claim = claim
         self.admitted = trio.Event()
         """Set once the start-up checks passed (the exchange answered, the keyspace is
@@ -92,7 +109,8 @@ class Ingester:
         self.redis = redis
         self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.ks = Keyspace(market_prefix=source.key_prefix, namespace=cfg.namespace)
-        self.worker = RedisWorker(redis, self.telemetry)
+        self.rest_pool = rest_pool
+        self.worker = RedisWorker(redis, self.telemetry, limiter=redis_limiter)
         self.ws_url = cfg.ws_url or source.default_ws_url
         self.rest_url = cfg.rest_url or source.default_rest_url
         self.pool: ShardPool | None = None
@@ -151,6 +169,7 @@ class Ingester:
             weight_limit_per_minute=limits.rest_weight_per_minute,
             target_fraction=cfg.rest_weight_fraction,
             telemetry=t,
+            pool=self.rest_pool,
         ) as rest:
             infos = await self._discover(rest)
             self.admitted.set()
@@ -178,7 +197,7 @@ class Ingester:
             bf_send, bf_recv = trio.open_memory_channel[BackfillInput](10_000)
             self.gate = PageGate()  # backfill pages the writer has not applied yet
             if cfg.silence_cap_s > 0:
-                per_minute = checks_per_minute(rest.weight_limit, limits.agg_trades_weight)
+                per_minute = checks_per_minute(rest.weight_share, limits.agg_trades_weight)
                 self.silence = SilenceWatch(cfg.silence_cap_s, per_minute)
             self.writer = Writer(
                 processor,
@@ -282,7 +301,7 @@ class Ingester:
         """The slow periodic head check (tail gaps of quiet symbols); the first pass is
         the one every connection makes when it goes live, so wait one interval."""
         limits = self.source.limits
-        weight_limit = self._rest.weight_limit if self._rest else limits.rest_weight_per_minute
+        weight_limit = self._rest.weight_share if self._rest else limits.rest_weight_per_minute
         fraction = self.cfg.rest_weight_fraction
         await trio.sleep(sweep_interval(len(self.subscribed), weight_limit, fraction))
         await sweeper(
@@ -385,8 +404,9 @@ class Ingester:
 
     async def _gauges(self) -> None:
         t = self.telemetry
+        # its share of a weight pool shared with other markets: they backfill side by side
         weight = (
-            self._rest.weight_limit if self._rest else self.source.limits.rest_weight_per_minute
+            self._rest.weight_share if self._rest else self.source.limits.rest_weight_per_minute
         )
         history = HistoryWatch(
             t,
@@ -404,12 +424,6 @@ class Ingester:
             if self.writer is not None and self.backfill is not None:
                 w, bf = self.writer, self.backfill
                 if history.update(subscribed, w.processor.states, w.heads_seen, bf.heads_empty):
-                    log.info(
-                        "%d symbols live, history complete in %s: `%s` and `%s` see every "
-                        "trade of the window from now on",
-                        len(subscribed),
-                        format_duration(t.history.took(t.history.complete_after_s or 0.0)),
-                        command("verify"),
-                        command("tail --since"),
-                    )
+                    took = t.history.took(t.history.complete_after_s or 0.0)
+                    log.info("%s", ready_line(len(subscribed), self.source.name, took))
             await trio.sleep(0.5)

@@ -114,8 +114,14 @@ class RedisHealth:
 
 
 @attrs.frozen(slots=True)
+class MarketHealth:
+    gaps: GapHealth = GapHealth()
+
+
+@attrs.frozen(slots=True)
 class HealthRecord:
-    """The fields of a snapshot (``orders_cli.health``) that :func:`evaluate` judges."""
+    """The fields of a snapshot (``orders_cli.health``) that :func:`evaluate` judges.
+    ``markets``: a section per market the run records (judged one by one)."""
 
     version: int
     ingester_id: str
@@ -123,6 +129,7 @@ class HealthRecord:
     connections: tuple[ConnectionHealth, ...] = ()
     gaps: GapHealth = GapHealth()
     redis: RedisHealth = RedisHealth()
+    markets: dict[str, MarketHealth] = attrs.field(factory=dict)
 
 
 @attrs.frozen(slots=True)
@@ -173,6 +180,32 @@ def parse_health(key: str, raw: bytes) -> Health:
     if record.version != VERSION:
         raise malformed(f"version {record.version} (this orders reads version {VERSION})")
     return Health(key, doc, record)
+
+
+def _market_of(shard: str) -> str:
+    return shard.split("#", 1)[0]
+
+
+def for_markets(health: Health, markets: Sequence[str]) -> Health | None:
+    """``health`` narrowed to ``markets`` (its connections and market sections): None
+    when the run records none of them. A record without sections is kept whole."""
+    rec = health.record
+    if not rec.markets:
+        return health
+    kept = [m for m in rec.markets if m in markets]
+    if not kept:
+        return None
+    doc = dict(health.doc)
+    doc["connections"] = [
+        c for c in doc.get("connections", []) if _market_of(str(c.get("shard"))) in kept
+    ]
+    doc["markets"] = {m: v for m, v in doc.get("markets", {}).items() if m in kept}
+    record = attrs.evolve(
+        rec,
+        connections=tuple(c for c in rec.connections if _market_of(c.shard) in kept),
+        markets={m: rec.markets[m] for m in kept},
+    )
+    return Health(health.key, doc, record)
 
 
 def read_health(r: RedisClient, keyspace: Keyspace) -> list[Health]:
@@ -256,13 +289,14 @@ def evaluate(
                     f"{who}: connection {c.shard} is {c.state} for {down_for:.0f}s"
                     f" (> {limits.max_down_s:g}s)" + (f": {c.last_error}" if c.last_error else "")
                 )
-        gaps = rec.gaps
-        age = gaps.oldest_open_age_s
-        if age is not None and gaps.open and age + lag_s > limits.max_gap_age_s:
-            problems.append(
-                f"{who}: {gaps.open} open gap(s), oldest {age + lag_s:.0f}s old"
-                f" (> {limits.max_gap_age_s:g}s)"
-            )
+        by_market = {f"{who}: {m}": sec.gaps for m, sec in rec.markets.items()}
+        for whose, gaps in (by_market or {who: rec.gaps}).items():
+            age = gaps.oldest_open_age_s
+            if age is not None and gaps.open and age + lag_s > limits.max_gap_age_s:
+                problems.append(
+                    f"{whose}: {gaps.open} open gap(s), oldest {age + lag_s:.0f}s old"
+                    f" (> {limits.max_gap_age_s:g}s)"
+                )
         red = rec.redis
         if red.state not in (None, "ok"):  # "unknown": no write confirmed yet
             why = f" ({red.refusal})" if red.refusal else ""
@@ -296,10 +330,21 @@ def _judge_redis(
 
 
 def check_status(
-    r: RedisClient, keyspace: Keyspace, limits: StatusLimits, now_ms: int
+    r: RedisClient,
+    keyspace: Keyspace,
+    limits: StatusLimits,
+    now_ms: int,
+    markets: Sequence[str] | None = None,
 ) -> tuple[list[Health], RedisDiagnosis, Verdict]:
-    """Everything ``orders status`` shows: the snapshots, Redis' own state, the verdict."""
-    snaps = read_health(r, keyspace)
+    """Everything ``orders status`` shows: the snapshots, Redis' own state, the verdict.
+    ``markets``: only the runs recording one of them, narrowed to them (None: all)."""
+    every = read_health(r, keyspace)
+    snaps = every
+    if markets is not None:
+        snaps = [h for h in (for_markets(s, markets) for s in every) if h is not None]
     diag = diagnose_redis(r)
     elsewhere = None if snaps else ingesters_elsewhere(r, keyspace)
+    if every and not snaps:  # runs here, of other markets
+        others = sorted({m for h in every for m in h.record.markets})
+        elsewhere = f"the ingesters here record {', '.join(others)}, not {', '.join(markets or [])}"
     return snaps, diag, evaluate([h.record for h in snaps], limits, now_ms, diag, elsewhere)

@@ -8,10 +8,30 @@ import difflib
 from orders_cli.errors import UsageError
 from orders_cli.hints import command
 from orders_cli.redis_types import RedisClient
+from orders_cli.sources.registry import SOURCES, get_source
 from orders_cli.store.info import held_symbols
 from orders_cli.store.keys import Keyspace
 
 SHOWN = 5
+
+
+def keyspace_for(market: str, namespace: str) -> Keyspace:
+    """The keys of ``market`` (its source's prefix: none on spot, ``usdm:``...)."""
+    return Keyspace(market_prefix=get_source(market).key_prefix, namespace=namespace)
+
+
+def stored_markets(r: RedisClient, namespace: str) -> list[str]:
+    """The markets that hold a symbol in ``namespace`` (what ``--market all`` means to a
+    command that reads or prunes the store), in the registry's order."""
+    return [m for m in SOURCES if r.exists(keyspace_for(m, namespace).symbols())]
+
+
+def resolve_markets(r: RedisClient, markets: str, namespace: str) -> list[str]:
+    """``--market`` as checked by the CLI (``"spot,usdm"`` or ``"all"``) -> the markets to
+    act on; ``all``: those holding symbols in ``namespace`` (maybe none)."""
+    if markets == "all":
+        return stored_markets(r, namespace)
+    return markets.split(",")
 
 
 def nothing_stored(keyspace: Keyspace) -> str:

@@ -119,7 +119,9 @@ class VerifyReport:
             "repaired": sum(s.repaired for s in self.symbols),
         }
 
-    def json_lines(self) -> bytes:
-        rows = [orjson.dumps(s.as_dict()) for s in self.symbols]
-        rows.append(orjson.dumps(self.summary()))
-        return b"\n".join(rows) + b"\n"
+    def json_lines(self, market: str | None = None) -> bytes:
+        """One line per symbol, then the summary; each names ``market`` when given (a
+        verify of several markets)."""
+        docs = [*(s.as_dict() for s in self.symbols), self.summary()]
+        tag = {} if market is None else {"market": market}
+        return b"".join(orjson.dumps({**tag, **doc}) + b"\n" for doc in docs)

@@ -43,6 +43,7 @@ from orders_cli.errors import (
     UsageError,
 )
 from orders_cli.rest.budget import WeightBudget
+from orders_cli.rest.pool import RestPool
 from orders_cli.retry import RetryPolicy
 from orders_cli.sources.base import RestRequest
 from orders_cli.telemetry import Telemetry
@@ -96,7 +97,8 @@ def _describe(resp: httpx.Response) -> str:
 
 
 class RestClient:
-    """One exchange host, one weight budget. Use as ``async with RestClient(...) as rest``."""
+    """One exchange host, one weight pool (shared or its own). Use as
+    ``async with RestClient(...) as rest``."""
 
     def __init__(
         self,
@@ -113,7 +115,10 @@ class RestClient:
         backoff_cap: float = 30.0,
         minute_offset: float | None = None,
         rng: random.Random | None = None,
+        pool: RestPool | None = None,
     ) -> None:
+        """``pool``: the weight pool this client shares with the clients of other markets
+        (rest/pool.py); None: its own, of ``weight_limit_per_minute``."""
         if not 0 < target_fraction <= 1:
             raise ValueError(f"target_fraction must be in (0, 1]: {target_fraction}")
         self._http = httpx.AsyncClient(
@@ -124,23 +129,27 @@ class RestClient:
         )
         self._timeout = timeout
         self._telemetry = telemetry if telemetry is not None else Telemetry()
-        # None: align our windows with wall-clock minutes (resolved in trio, on first use)
-        self._align_to_wall_clock = minute_offset is None
-        self._budget = WeightBudget(weight_limit_per_minute, target_fraction, minute_offset or 0.0)
+        if pool is None:
+            budget = WeightBudget(weight_limit_per_minute, target_fraction, minute_offset or 0.0)
+            # minute_offset None: align our windows with wall-clock minutes (on first use)
+            pool = RestPool(budget, aligned=minute_offset is not None)
+        self.pool = pool
+        self._budget = pool.budget
         self._max_attempts = max(1, max_attempts)
         self._max_rate_limit_retries = max(0, max_rate_limit_retries)
         self._retry = RetryPolicy(backoff_base, backoff_cap, jitter="equal")
         self._rng = rng if rng is not None else random.Random()
-        self.banned_until: float | None = None  # trio clock
-        self.paused_until: float | None = None  # trio clock, after a 429
-        self._in_flight = 0  # weight of calls sent and not answered yet
-        self._forbidden = 0  # 403s in a row
 
     @property
     def used_weight(self) -> int:
         """Weight used in the current minute (header truth, or our estimate)."""
         now = trio.current_time()
         return self._budget.used if self._budget.minute(now) == self._budget.window else 0
+
+    @property
+    def banned_until(self) -> float | None:
+        """Trio time a 418 ban of this client's pool ends (None: not banned)."""
+        return self.pool.banned_until
 
     def set_weight_limit(self, limit: int) -> None:
         """Adopt the exchange's advertised REQUEST_WEIGHT per minute (exchangeInfo)."""
@@ -149,6 +158,11 @@ class RestClient:
     @property
     def weight_limit(self) -> int:
         return self._budget.limit
+
+    @property
+    def weight_share(self) -> int:
+        """This client's share of the limit (all of it unless its pool is shared)."""
+        return self.pool.share
 
     async def __aenter__(self) -> Self:
         return self
@@ -165,21 +179,21 @@ class RestClient:
         await self._http.aclose()
 
     async def _wait_turn(self, weight: int, speculative: bool) -> None:
-        if self._align_to_wall_clock:
-            self._align_to_wall_clock = False
+        if not self.pool.aligned:
+            self.pool.aligned = True
             self._budget.minute_offset = time.time() - trio.current_time()
         while True:
             now = trio.current_time()
-            if self.banned_until is not None:
-                if now < self.banned_until:
-                    await trio.sleep_until(self.banned_until)
+            if self.pool.banned_until is not None:
+                if now < self.pool.banned_until:
+                    await trio.sleep_until(self.pool.banned_until)
                     continue
-                self.banned_until = None
-            if self.paused_until is not None:
-                if now < self.paused_until:
-                    await trio.sleep_until(self.paused_until)
+                self.pool.banned_until = None
+            if self.pool.paused_until is not None:
+                if now < self.pool.paused_until:
+                    await trio.sleep_until(self.pool.paused_until)
                     continue
-                self.paused_until = None
+                self.pool.paused_until = None
             delay = self._budget.delay(now, weight, speculative=speculative)
             if delay <= 0:
                 self._budget.reserve(now, weight)
@@ -199,7 +213,7 @@ class RestClient:
             # our other calls in flight may have reached the exchange after this reply
             # was counted: without them, concurrent calls passed the cap (measured 4,816
             # in a 4,800 window); counting them twice at worst wastes a few calls' weight
-            self._budget.adopt(trio.current_time(), used, self._in_flight)
+            self._budget.adopt(trio.current_time(), used, self.pool.in_flight)
 
     async def _send(self, req: RestRequest) -> httpx.Response | str:
         """One HTTP exchange: the response, or why it failed transiently."""
@@ -220,11 +234,11 @@ class RestClient:
     def _forbid(self, req: RestRequest, resp: httpx.Response) -> RateLimited:
         """A 403: the firewall may escalate to a ban; no call for at least a minute."""
         self._telemetry.count("rest_403")
-        self._forbidden += 1
-        floor = FORBIDDEN_WAITS.ceiling(self._forbidden - 1)
+        self.pool.forbidden += 1
+        floor = FORBIDDEN_WAITS.ceiling(self.pool.forbidden - 1)
         wait = max(floor, _retry_after(resp, 0.0))
         until = trio.current_time() + wait
-        self.paused_until = max(self.paused_until or until, until)
+        self.pool.paused_until = max(self.pool.paused_until or until, until)
         return RateLimited(f"{req.path}: {_describe(resp)}; every call waits {wait:g} s", wait)
 
     async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes:
@@ -237,23 +251,23 @@ class RestClient:
         while True:
             await self._wait_turn(req.weight, speculative)
             self._telemetry.count("rest_calls")
-            self._in_flight += req.weight
+            self.pool.in_flight += req.weight
             try:
                 outcome = await self._send(req)
             finally:
-                self._in_flight -= req.weight
+                self.pool.in_flight -= req.weight
             if isinstance(outcome, httpx.Response):
                 resp = outcome
                 self._adopt(resp)
                 status = resp.status_code
                 if status == 200:
-                    self._forbidden = 0
+                    self.pool.forbidden = 0
                     return resp.content
                 if status == 429:
                     self._telemetry.count("rest_429")
                     wait = _retry_after(resp, DEFAULT_429_WAIT)
                     until = trio.current_time() + wait
-                    self.paused_until = max(self.paused_until or until, until)
+                    self.pool.paused_until = max(self.pool.paused_until or until, until)
                     limited += 1
                     if limited > self._max_rate_limit_retries:
                         raise RateLimited(f"{req.path}: HTTP 429 {limited} times", wait)
@@ -261,7 +275,8 @@ class RestClient:
                 if status == 418:
                     self._telemetry.count("rest_418")
                     wait = _retry_after(resp, DEFAULT_418_WAIT)
-                    self.banned_until = max(self.banned_until or 0.0, trio.current_time() + wait)
+                    until = trio.current_time() + wait
+                    self.pool.banned_until = max(self.pool.banned_until or 0.0, until)
                     raise IpBanned(f"{req.path}: HTTP 418, IP banned for {wait:g} s", wait)
                 if status == 403:
                     raise self._forbid(req, resp)

@@ -52,6 +52,12 @@ class Source(Protocol):
     def default_ws_url(self) -> str: ...
 
     @property
+    def weight_pool(self) -> str:
+        """The exchange's REST weight pool this market spends (markets of one pool share
+        one budget and one ban: rest/pool.py)."""
+        ...
+
+    @property
     def rest_history_ms(self) -> int | None:
         """How far back REST ``aggTrades`` reaches (None: no limit): older ids are
         exchange-side, never to be fetched."""

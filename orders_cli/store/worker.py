@@ -33,9 +33,17 @@ RETRY_CAP_S = 5.0
 
 
 class RedisWorker:
-    def __init__(self, client: RedisClient, telemetry: Telemetry | None = None) -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        telemetry: Telemetry | None = None,
+        *,
+        limiter: trio.CapacityLimiter | None = None,
+    ) -> None:
+        """``limiter``: the one Redis thread this worker shares with the other markets'
+        workers of the process (None: its own)."""
         self.client = client
-        self.limiter = trio.CapacityLimiter(1)
+        self.limiter = limiter if limiter is not None else trio.CapacityLimiter(1)
         self.telemetry = telemetry if telemetry is not None else Telemetry()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:

@@ -8,18 +8,11 @@ from typing import Any
 
 import pytest
 
-from orders_cli.models import Trade
 from orders_cli.sim import SimConfig
 from orders_cli.stats.bars import bars_from_trades_reference
-from tests.integration.harness import KS, run_until_complete
+from tests.integration.harness import KS, info_mismatches, run_until_complete, truth_trade
 
 pytestmark = pytest.mark.integration
-
-
-def _trade(row: dict[str, Any]) -> Trade:
-    return Trade(
-        row["s"], row["a"], row["p"], row["q"], row["f"], row["l"], row["T"], row["m"], row["E"]
-    )
 
 
 async def test_redis_equals_ground_truth(redis_server: Any) -> None:
@@ -36,15 +29,12 @@ async def test_redis_equals_ground_truth(redis_server: Any) -> None:
     # every listed symbol has its info hash, BREAK ones included
     statuses = {i.symbol: i.status for i in run.ingester.infos.values()}
     assert "BREAK" in statuses.values()
-    for symbol, status in statuses.items():
-        info = {k.decode(): v.decode() for k, v in r.hgetall(KS.symbol_info(symbol)).items()}
-        assert info["status"] == status, symbol
-        assert info["base_asset"] and info["quote_asset"] and info["market"] == "spot"
+    assert not info_mismatches(r, run.ingester.infos, "spot")
     # current stats: the 100 ms window of each symbol's newest trade, from the truth
     for symbol, rows in truth.items():
         if not rows:
             continue
-        trades = [_trade(row) for row in rows]
+        trades = [truth_trade(row) for row in rows]
         bars = bars_from_trades_reference(trades)["100ms"]
         newest = max(trades, key=lambda t: t.agg_id)
         ws = newest.trade_time - newest.trade_time % 100

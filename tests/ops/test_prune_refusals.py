@@ -110,12 +110,42 @@ def test_the_in_run_retention_pass_survives_a_redis_refusing_writes(
             retention_s=3600.0, stream_retention_s=3600.0, prune_every_s=0.05
         )
         ing: Any = types.SimpleNamespace(cfg=cfg, redis=rr, ks=KS, worker=worker)
+        fleet: Any = types.SimpleNamespace(cfg=cfg, ingesters={"spot": ing})
 
         async def main() -> None:
             with trio.move_on_after(0.5):
-                await retention(ing)
+                await retention(fleet)
 
         with caplog.at_level(logging.INFO, logger="orders.run"):
             trio.run(main)
     assert "retention pass skipped: Redis refuses" in caplog.text
     assert "READONLY" in caplog.text
+
+
+def test_the_in_run_retention_prunes_every_market_of_a_run_one_after_another(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The markets of one run share the namespace's prune lock: their passes must take
+    turns, or the second market's pass always meets the first's lock and never runs."""
+    r = redis_server.client()
+    now = int(time.time() * 1000)
+    limiter = trio.CapacityLimiter(1)  # one Redis thread for the run, as ingest/fleet.py
+    cfg = types.SimpleNamespace(retention_s=3600.0, stream_retention_s=3600.0, prune_every_s=0.05)
+    ingesters: dict[str, Any] = {}
+    for market, prefix in (("spot", ""), ("usdm", "usdm:")):
+        ks = Keyspace(market_prefix=prefix)
+        store(r, ks, [trade("BTCUSDT", a, now - 2 * DAY_MS + a) for a in range(1, 2001)])
+        store(r, ks, [trade("BTCUSDT", 5000, now)])
+        worker = RedisWorker(r, limiter=limiter)
+        ingesters[market] = types.SimpleNamespace(cfg=cfg, redis=r, ks=ks, worker=worker)
+    fleet: Any = types.SimpleNamespace(cfg=cfg, ingesters=ingesters)
+
+    async def main() -> None:
+        with trio.move_on_after(1.0):
+            await retention(fleet)
+
+    with caplog.at_level(logging.INFO, logger="orders.run"):
+        trio.run(main)
+    assert "skipped" not in caplog.text
+    for ing in ingesters.values():
+        assert r.zcard(ing.ks.trades_latest("BTCUSDT")) == 1, ing.ks

@@ -213,8 +213,22 @@ def test_run_simulate_can_pick_a_scenario_and_a_seed() -> None:
     assert "--sim-scenario" in text and "--sim-seed" in text
     from orders_cli.cli.cmd_run import simulator_config
 
-    cfg = simulator_config("chaos", 7, None, None)
+    (cfg,) = simulator_config("chaos", 7, None, None)
     assert cfg.seed == 7 and cfg.faults.abort.at
     assert cfg.ws_port == 0 and cfg.rest_port == 0  # any free port: run picks them
-    plain = simulator_config(None, None, 5, 50.0)
+    (plain,) = simulator_config(None, None, 5, 50.0)
     assert sum(1 for s in plain.symbols if s.status == "TRADING") == 5 + EXTRAS
+
+
+def test_run_simulate_of_several_markets_gives_the_scenario_to_the_first_and_shares_the_rate() -> (
+    None
+):
+    from orders_cli.cli.cmd_run import simulator_config
+
+    spot, usdm = simulator_config("chaos", 7, None, None, ["spot", "usdm"])
+    assert (spot.market, usdm.market) == ("spot", "usdm")
+    assert spot.faults.abort.at and not usdm.faults.abort.at
+    assert spot.seed == usdm.seed == 7
+    shared = simulator_config(None, None, 5, 90.0, ["spot", "usdm", "coinm"])
+    assert [c.total_rate for c in shared] == [30.0, 30.0, 30.0]
+    assert [c.market for c in shared] == ["spot", "usdm", "coinm"]

@@ -19,13 +19,14 @@ from tests.integration.cliproc import ROOT, cli_env, interrupt_after, orders_arg
 
 def _start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
+        # the banner as a table (off a terminal it is JSON by the output rule)
         [
             sys.executable,
             "-m",
             "orders_cli",
             "sim",
             "-o",
-            "table",  # the banner as text
+            "table",
             "--ws-port",
             "0",
             "--rest-port",
@@ -61,7 +62,7 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 
 
 def test_sim_market_usdm_serves_the_futures_paths() -> None:
-    proc = _start("--market", "usdm", "--symbols", "3")
+    proc = _start("--market", "usdm", "--symbol-count", "3")
     try:
         [example] = _rest_urls(proc, 1)
         assert example.endswith("/fapi/v1/exchangeInfo")
@@ -74,7 +75,7 @@ def test_sim_market_usdm_serves_the_futures_paths() -> None:
 
 def test_sim_serves_three_markets_in_one_process(tmp_path: Path) -> None:
     truth = tmp_path / "truth.jsonl"
-    proc = _start("--market", "spot,usdm,coinm", "--symbols", "3", "--truth", str(truth))
+    proc = _start("--market", "spot,usdm,coinm", "--symbol-count", "3", "--truth", str(truth))
     try:
         examples = _rest_urls(proc, 3)
         assert [e.rsplit("/", 2)[1] for e in examples] == ["v3", "v1", "v1"]

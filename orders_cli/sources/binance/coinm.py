@@ -27,6 +27,7 @@ COINM_MARKET = BinanceMarket(
     default_ws_url="wss://dstream.binance.com",
     default_rest_url="https://dapi.binance.com",
     api_prefix="/dapi/v1",
+    weight_pool="futures",
     max_time_window_ms=3_600_000,
     from_id_excludes_time=True,
     rest_history_ms=24 * 3_600_000,

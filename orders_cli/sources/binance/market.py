@@ -25,6 +25,9 @@ class BinanceMarket:
     default_ws_url: str
     default_rest_url: str
     api_prefix: str  # "/api/v3", "/fapi/v1", "/dapi/v1"
+    # the REST weight pool of one IP (docs/binance.md §3.4): "spot" alone; USD-M and
+    # COIN-M share "futures" (2,400/min together)
+    weight_pool: str
     # the routed WebSocket path of aggTrade, appended to whatever host base is used
     # (``--ws-url`` or the default): "/market" on USD-M (docs/binance.md §1.1)
     ws_route: str = ""

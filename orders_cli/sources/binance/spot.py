@@ -30,6 +30,7 @@ SPOT_MARKET = BinanceMarket(
     default_ws_url="wss://stream.binance.com:9443",
     default_rest_url="https://api.binance.com",
     api_prefix="/api/v3",
+    weight_pool="spot",
     exchange_info_permissions=SPOT_PERMISSIONS,
 )
 

@@ -29,6 +29,7 @@ USDM_MARKET = BinanceMarket(
     ws_route="/market",
     default_rest_url="https://fapi.binance.com",
     api_prefix="/fapi/v1",
+    weight_pool="futures",
     max_time_window_ms=3_600_000,
     from_id_excludes_time=True,
     rest_history_ms=48 * 3_600_000,
