@@ -7,7 +7,7 @@ import random
 import time
 
 from orders_cli.models import Trade
-from orders_cli.stats.bars import bars_for_batch
+from orders_cli.stats import bars_for_batch
 from orders_cli.stats.codec import current_fields, encode_bar
 
 SYMBOLS = 50

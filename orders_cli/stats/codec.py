@@ -1,6 +1,8 @@
 """Stored forms of a bar: the ``stats:{S}:<tf>`` ZSET member JSON and the
 ``stats:{S}:current`` hash fields. Built and read only here.
 
+The writer encodes its FixedBar bars (integers: each text
+is made once, here); the readers decode ``Decimal`` Bar bars.
 Decimals are plain strings (``format(d, "f")``, trailing fractional zeros removed — never
 ``1E+1``) that parse back to the same value; ints are JSON ints.
 """
@@ -13,6 +15,7 @@ from typing import NamedTuple
 import orjson
 
 from orders_cli.stats.bars import Bar
+from orders_cli.stats.fixed import FixedBar, from_bar, vwap
 
 BAR_FIELDS: tuple[str, ...] = (
     "window_start",
@@ -68,6 +71,28 @@ def fmt_decimal(d: Decimal) -> str:
     return "0" if s == "-0" else s
 
 
+def fmt_units(value: int, scale: int) -> str:
+    """:func:`fmt_decimal` of ``value * 10**-scale``, from the integer: ``(150, 2)`` ->
+    ``"1.5"``, ``(10, 0)`` -> ``"10"``, ``(5, 3)`` -> ``"0.005"``."""
+    if value < 0:
+        s = fmt_units(-value, scale)
+        return "-" + s if s != "0" else s
+    s = str(value)
+    if not scale:
+        return s
+    n = len(s) - scale  # digits before the point
+    if n <= 0:
+        s = "0" * (1 - n) + s
+        n = 1
+    frac = s[n:].rstrip("0")
+    return s[:n] + "." + frac if frac else s[:n]
+
+
+def fmt_vwap(bar: FixedBar) -> str:
+    """The text of :attr:`Bar.vwap <orders_cli.stats.bars.Bar.vwap>` of ``bar``."""
+    return fmt_units(*vwap(bar))
+
+
 class _Texts(NamedTuple):
     """The decimals both stored forms share, formatted once."""
 
@@ -80,16 +105,19 @@ class _Texts(NamedTuple):
     taker_buy_volume: str
 
 
-def _texts(bar: Bar) -> _Texts:
-    f = fmt_decimal
+def _texts(bar: FixedBar) -> _Texts:
+    f = fmt_units
+    ps, qs = bar.price_scale, bar.qty_scale
+    o = f(bar.open, ps)
+    c = o if bar.close == bar.open else f(bar.close, ps)  # (a quiet window: often equal)
     return _Texts(
-        f(bar.open),
-        f(bar.high),
-        f(bar.low),
-        f(bar.close),
-        f(bar.volume),
-        f(bar.quote_volume),
-        f(bar.taker_buy_volume),
+        o,
+        o if bar.high == bar.open else c if bar.high == bar.close else f(bar.high, ps),
+        o if bar.low == bar.open else c if bar.low == bar.close else f(bar.low, ps),
+        c,
+        f(bar.volume, qs),
+        f(bar.quote_volume, bar.quote_scale),
+        f(bar.taker_buy_volume, qs),
     )
 
 
@@ -105,7 +133,7 @@ that dict for every bar built from valid trades (no spaces; the decimal texts ar
 writer's hot path (tests/stats/test_codec.py compares both)."""
 
 
-def _member(bar: Bar, t: _Texts) -> bytes:
+def _member(bar: FixedBar, t: _Texts) -> bytes:
     return (
         _MEMBER_TEMPLATE
         % (
@@ -116,7 +144,7 @@ def _member(bar: Bar, t: _Texts) -> bytes:
             t.close,
             t.volume,
             t.quote_volume,
-            fmt_decimal(bar.vwap),
+            fmt_vwap(bar),
             bar.trades_count,
             bar.fills_count,
             bar.first_agg_id,
@@ -125,13 +153,13 @@ def _member(bar: Bar, t: _Texts) -> bytes:
             bar.last_trade_id,
             bar.is_buyer_maker_count,
             t.taker_buy_volume,
-            fmt_decimal(bar.taker_buy_quote_volume),
+            fmt_units(bar.taker_buy_quote_volume, bar.quote_scale),
             bar.last_update_time,
         )
     ).encode()
 
 
-def _current_values(bar: Bar, t: _Texts) -> tuple[str, ...]:
+def _current_values(bar: FixedBar, t: _Texts) -> tuple[str, ...]:
     """The ``stats:{S}:current`` values in :data:`CURRENT_FIELDS` order."""
     return (
         str(bar.last_update_time),
@@ -153,17 +181,27 @@ def _current_values(bar: Bar, t: _Texts) -> tuple[str, ...]:
     )
 
 
-def encode_bar(bar: Bar) -> bytes:
+def _fixed(bar: FixedBar | Bar) -> FixedBar:
+    return bar if isinstance(bar, FixedBar) else from_bar(bar)
+
+
+def encode_bar(bar: FixedBar | Bar) -> bytes:
     """The ZSET member (score = ``bar.window_start``): JSON, :data:`BAR_FIELDS` order."""
-    return _member(bar, _texts(bar))
+    fb = _fixed(bar)
+    return _member(fb, _texts(fb))
 
 
-def encode_bar_and_current(bar: Bar) -> tuple[bytes, tuple[str, ...]]:
+def encode_bar_and_current(bar: FixedBar) -> tuple[bytes, tuple[str, ...]]:
     """:func:`encode_bar` and the :func:`current_fields` values (in
     :data:`CURRENT_FIELDS` order) of one bar, formatting each decimal once (the writer
     needs both for the newest 100 ms window)."""
     t = _texts(bar)
     return _member(bar, t), _current_values(bar, t)
+
+
+def decode_fixed(raw: bytes | str) -> FixedBar:
+    """:func:`decode_bar` as the writer's :class:`FixedBar` (scales: those of the texts)."""
+    return from_bar(decode_bar(raw))
 
 
 def decode_bar(raw: bytes | str) -> Bar:
@@ -190,9 +228,10 @@ def decode_bar(raw: bytes | str) -> Bar:
     )
 
 
-def current_fields(bar: Bar) -> dict[str, str]:
+def current_fields(bar: FixedBar | Bar) -> dict[str, str]:
     """The ``stats:{S}:current`` hash of the newest 100 ms window (all values str)."""
-    return dict(zip(CURRENT_FIELDS, _current_values(bar, _texts(bar)), strict=True))
+    fb = _fixed(bar)
+    return dict(zip(CURRENT_FIELDS, _current_values(fb, _texts(fb)), strict=True))
 
 
 def bar_from_current(fields: dict[str, str]) -> Bar:
