@@ -17,6 +17,7 @@ from rich.live import Live
 
 from orders_cli.cli.embedded_watch import watch_embedded
 from orders_cli.cli.render_run import RateMeter, panel, summary_fields, summary_line
+from orders_cli.compiled import BUILD
 from orders_cli.config import RunConfig
 from orders_cli.embedded import EmbeddedRedis
 from orders_cli.gctune import tuned_gc
@@ -142,6 +143,8 @@ async def _run(
 ) -> None:
     stop = _Stop()
     flushed = False
+    # which build runs (pure Python or the opt-in mypyc one), and why a wanted one does not
+    log.log(logging.WARNING if BUILD.note else logging.INFO, "%s", BUILD.describe)
     with stop.whole:
         async with trio.open_nursery() as root:
             stop.ingest = root.cancel_scope
