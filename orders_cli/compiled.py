@@ -34,12 +34,14 @@ MODULES: tuple[str, ...] = (
     "orders_cli.stats.codec",
     "orders_cli.sources.binance.wire",
     "orders_cli.store.gaps",
+    "orders_cli.store.planner",
+    "orders_cli.store.bar_cache",
+    "orders_cli.store.rollup",
     "orders_cli.store.member",
     "orders_cli.store.script",
 )
-"""Compiled by ``scripts/build-mypyc``: synchronous, typed, on the hot path. Not
-``store/planner.py``: mypyc compiles its ``attrs`` classes into classes whose
-``attrs.field`` defaults fail at import."""
+"""Compiled by ``scripts/build-mypyc``: synchronous, typed, on the hot path. (mypyc
+compiles ``attr.s(auto_attribs=True)`` classes, not ``attrs.define`` ones.)"""
 
 ENV = "ORDERS_MYPYC"
 PACKAGE_DIR = Path(__file__).resolve().parent
