@@ -144,6 +144,11 @@ VWAP_SIGNIFICANT = 80
 VWAP_PLACES` places come after that rounding): :func:`vwap` rounds the same way twice."""
 
 
+_VWAP_UNIT = 10**VWAP_PLACES
+_FAST_BELOW = 10 ** (VWAP_PLACES + 20)  # a vwap below 10**20, in units of 10**-16
+_FAST_MARGIN = 10 ** (VWAP_SIGNIFICANT - 20 - VWAP_PLACES)
+
+
 def _div_half_even(n: int, d: int) -> int:
     """``n / d`` rounded half-even to an integer (``n >= 0``, ``d > 0``)."""
     q, r = divmod(n, d)
@@ -159,20 +164,19 @@ def vwap(bar: FixedBar) -> tuple[int, int]:
     significant digits (the ``Decimal`` division), then to ``VWAP_PLACES`` places.
 
     Rounding twice differs from rounding once only when the first rounding lands on a
-    tie of the second: the quotient is then within half a unit of the 80th digit of a
-    tie. Far from one (all but about 1 in 10**60 cases) one division does."""
+    tie of the second: the quotient is then within half a unit of its 80th digit of a
+    tie. Away from ties (and from huge values) one division does."""
     if not bar.volume:
         return bar.close, bar.price_scale
     n = bar.quote_volume * pow10(bar.qty_scale)  # the vwap is n / d
     d = bar.volume * pow10(bar.quote_scale)
     negative = (n < 0) != (d < 0)
     n, d = abs(n), abs(d)
-    q, r = divmod(n * pow10(VWAP_PLACES), d)
-    # the 80th significant digit is at place t >= 79 - e, e >= floor(log10(n / d))
-    e_max = (n.bit_length() - d.bit_length() + 1) * 30103 // 100000 + 1
-    t_min = VWAP_SIGNIFICANT - 1 - e_max
-    if t_min > VWAP_PLACES and abs(2 * r - d) * pow10(t_min - VWAP_PLACES) > d:
-        if 2 * r > d or (2 * r == d and q & 1):
+    q, r = divmod(n * _VWAP_UNIT, d)
+    # below 10**20 the 80th significant digit is at place 60 or further: a quotient more
+    # than 10**-60 from a tie (|r/d - 1/2| > 10**-44 at 16 places) rounds once
+    if q < _FAST_BELOW and abs(2 * r - d) * _FAST_MARGIN > d:
+        if 2 * r > d:  # (not a tie: those take the other branch)
             q += 1
     else:
         q = _vwap_twice_rounded(n, d)
@@ -276,6 +280,14 @@ def _group_100ms(trades: Sequence[Trade]) -> dict[int, list[Trade]]:
     return groups
 
 
+def _aligned(value: int, scale: int, kept: int) -> tuple[int, int, int]:
+    """A value at ``scale`` and sums at ``kept``, brought to the finer of the two:
+    ``(the value, the factor for the sums, that scale)``."""
+    if scale < kept:
+        return value * pow10(kept - scale), 1, kept
+    return value, pow10(scale - kept), scale
+
+
 def _bar_of(ws: int, group: list[Trade]) -> FixedBar:
     """One window's bar from its trades (aggregate-id order). The scales are the largest
     the trades use: a trade with fewer decimals is scaled up, one with more scales up
@@ -290,22 +302,14 @@ def _bar_of(ws: int, group: list[Trade]) -> FixedBar:
     for t in group:
         if t is not first:  # (the first one's p and q are read above)
             p, s = units(t.price)
-            if s != ps:
-                if s < ps:
-                    p *= pow10(ps - s)
-                else:
-                    k = pow10(s - ps)
-                    open_, high, low = open_ * k, high * k, low * k
-                    qvol, tb_qvol = qvol * k, tb_qvol * k
-                    ps = s
+            if s != ps:  # (rare: the same decimals from the same symbol)
+                p, k, ps = _aligned(p, s, ps)
+                open_, high, low = open_ * k, high * k, low * k
+                qvol, tb_qvol = qvol * k, tb_qvol * k
             q, s = units(t.quantity)
             if s != qs:
-                if s < qs:
-                    q *= pow10(qs - s)
-                else:
-                    k = pow10(s - qs)
-                    vol, tb_vol, qvol, tb_qvol = vol * k, tb_vol * k, qvol * k, tb_qvol * k
-                    qs = s
+                q, k, qs = _aligned(q, s, qs)
+                vol, tb_vol, qvol, tb_qvol = vol * k, tb_vol * k, qvol * k, tb_qvol * k
         pq = p * q
         vol += q
         qvol += pq
