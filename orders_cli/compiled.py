@@ -31,6 +31,7 @@ MODULES: tuple[str, ...] = (
     "orders_cli.stats.bars",
     "orders_cli.stats.fixed",
     "orders_cli.stats.codec",
+    "orders_cli.ws.wsframes",
     "orders_cli.sources.binance.wire",
     "orders_cli.store.gaps",
     "orders_cli.store.planner",
