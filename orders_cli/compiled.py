@@ -1,9 +1,9 @@
 """The opt-in mypyc build of the synchronous hot modules, and which build runs.
 
-``scripts/build-mypyc`` compiles :data:`MODULES` (parsing, planning, bars, their stored
-form and the apply script's arguments: plain functions and classes the writer thread and
-the parser call, never a trio task) into ``build/mypyc/`` (git-ignored), with a manifest
-of the sources it compiled. With ``ORDERS_MYPYC=1``, ``import orders_cli`` loads those
+``scripts/build-mypyc`` compiles :data:`MODULES` (frame reading, parsing, planning, bars,
+their stored form and the apply script's arguments: plain functions and classes the writer
+thread and the parser call, never a trio task) into ``build/mypyc/`` (git-ignored), with a
+manifest of the sources it compiled. With ``ORDERS_MYPYC=1``, ``import orders_cli`` loads those
 compiled modules instead of the ``.py`` files — all of them or none (compiled code calls
 its group's classes directly: a mix would hold two ``Bar`` classes). A build that is
 missing, made for another Python, stale (one of its sources, or a module they import,
