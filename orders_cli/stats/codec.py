@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import orjson
 
-from orders_cli.stats.bars import Bar
+from orders_cli.stats.bars import VWAP_PLACES, Bar
 from orders_cli.stats.fixed import FixedBar, from_bar, vwap
 
 BAR_FIELDS: tuple[str, ...] = (
@@ -109,15 +109,20 @@ def _encode(bar: FixedBar, current: bool) -> tuple[bytes, tuple[str, ...]]:
     formatted once (the bar unpacked once: cheaper than its attributes)."""
     (ws, o, h, lo, c, vol, qv, n, fills, fa, la, ft, lt, bm, tbv, tbqv, lut, ps, qs, vs) = bar
     f = fmt_units
+    # equal values share one text (a quiet window: one price; all makers or all takers)
     open_ = f(o, ps)
-    close = open_ if c == o else f(c, ps)  # (a quiet window: often equal)
+    close = open_ if c == o else f(c, ps)
     high = open_ if h == o else close if h == c else f(h, ps)
     low = open_ if lo == o else close if lo == c else f(lo, ps)
-    volume, quote_volume, tb_volume = f(vol, qs), f(qv, vs), f(tbv, qs)
+    volume, quote_volume = f(vol, qs), f(qv, vs)
+    tb_volume = volume if tbv == vol else "0" if not tbv else f(tbv, qs)
+    tb_quote = quote_volume if tbqv == qv else "0" if not tbqv else f(tbqv, vs)
+    # one price p: sum(p * q) / sum(q) is p exactly, already within VWAP_PLACES places
+    vwap = open_ if h == lo and vol and ps <= VWAP_PLACES else fmt_vwap(bar)
     member = (
         _MEMBER_TEMPLATE
-        % (ws, open_, high, low, close, volume, quote_volume, fmt_vwap(bar), n, fills,
-           fa, la, ft, lt, bm, tb_volume, f(tbqv, vs), lut)
+        % (ws, open_, high, low, close, volume, quote_volume, vwap, n, fills,
+           fa, la, ft, lt, bm, tb_volume, tb_quote, lut)
     ).encode()  # fmt: skip
     if not current:
         return member, ()

@@ -68,7 +68,7 @@ def mixed_scale_trades(draw: st.DrawFn) -> list[Trade]:
     base = draw(trade_lists(max_size=25))
     out = []
     for t in base:
-        ps, qs = draw(st.integers(0, 12)), draw(st.integers(0, 18))
+        ps, qs = draw(st.integers(0, 18)), draw(st.integers(0, 18))  # (the wire: <= 18)
         price = _text(draw(st.integers(1, 10**15)), ps, draw(st.integers(0, 4)))
         qty = _text(draw(st.integers(0, 10**20)), qs, draw(st.integers(0, 4)))
         out.append(
