@@ -13,7 +13,7 @@ from pathlib import Path
 import redis
 
 from orders_cli.models import Trade
-from orders_cli.stats.bars import bars_for_batch
+from orders_cli.stats import bars_for_batch
 from orders_cli.stats.codec import encode_bar
 from orders_cli.stats.retention import DEFAULT_BAR_RETENTION_S
 from orders_cli.store.keys import Keyspace

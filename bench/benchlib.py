@@ -62,7 +62,7 @@ def child_env() -> dict[str, str]:
 def code_version() -> str:
     src = os.environ.get("ORDERS_BENCH_SRC")
     if src and (Path(src) / "COMMIT").exists():
-        return "snapshot " + (Path(src) / "COMMIT").read_text().strip()
+        return "snapshot " + (Path(src) / "COMMIT").read_text().strip() + _build_note()
     out = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     )
@@ -71,7 +71,14 @@ def code_version() -> str:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    return "worktree " + out.stdout.strip() + (" + uncommitted orders_cli edits" if dirty else "")
+    code = "worktree " + out.stdout.strip() + (" + uncommitted orders_cli edits" if dirty else "")
+    return code + _build_note()
+
+
+def _build_note() -> str:
+    """Which build was asked for (``orders run`` logs the one it runs: a stale or missing
+    mypyc build falls back to pure Python)."""
+    return ", ORDERS_MYPYC=1" if os.environ.get("ORDERS_MYPYC", "") not in ("", "0") else ""
 
 
 def free_port() -> int:

@@ -30,6 +30,7 @@ from orders_cli.cli.render_run import (
     summary_fields,
     summary_line,
 )
+from orders_cli.compiled import BUILD
 from orders_cli.config import RunConfig
 from orders_cli.embedded import EmbeddedRedis
 from orders_cli.gctune import tuned_gc
@@ -231,6 +232,8 @@ async def _run(
     embedded: EmbeddedRedis | None,
 ) -> bool:
     stop = _Stop()
+    # which build runs (pure Python or the opt-in mypyc one), and why a wanted one does not
+    log.log(logging.WARNING if BUILD.note else logging.INFO, "%s", BUILD.describe)
     fleet: Fleet | None = None
     try:
         with stop.whole:

@@ -1,5 +1,6 @@
-"""Exact multi-timeframe bars: building (:mod:`.bars`), stored forms (:mod:`.codec`),
-checks (:mod:`.check`), retention (:mod:`.retention`).
+"""Exact multi-timeframe bars: the writer's integer bars (:mod:`.fixed`), the ``Decimal``
+bars and their reference (:mod:`.bars`), stored forms (:mod:`.codec`), checks
+(:mod:`.check`), retention (:mod:`.retention`).
 
 The writer's API is re-exported here: ``from orders_cli.stats import bars_for_batch, ...``.
 """
@@ -8,12 +9,11 @@ from orders_cli.stats.bars import (
     DECIMAL_CONTEXT,
     VWAP_PLACES,
     Bar,
-    bars_for_batch,
     bars_from_trades_reference,
-    merge_bars,
     window_start,
 )
 from orders_cli.stats.codec import current_fields, decode_bar, encode_bar
+from orders_cli.stats.fixed import FixedBar, bars_for_batch, merge_bars
 from orders_cli.timeframes import TF_MS
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "TF_MS",
     "VWAP_PLACES",
     "Bar",
+    "FixedBar",
     "bars_for_batch",
     "bars_from_trades_reference",
     "current_fields",

@@ -1,6 +1,8 @@
 """Stored forms of a bar: the ``stats:{S}:<tf>`` ZSET member JSON and the
 ``stats:{S}:current`` hash fields. Built and read only here.
 
+The writer encodes its FixedBar bars (integers: each text
+is made once, here); the readers decode ``Decimal`` Bar bars.
 Decimals are plain strings (``format(d, "f")``, trailing fractional zeros removed — never
 ``1E+1``) that parse back to the same value; ints are JSON ints.
 """
@@ -8,11 +10,11 @@ Decimals are plain strings (``format(d, "f")``, trailing fractional zeros remove
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import NamedTuple
 
 import orjson
 
-from orders_cli.stats.bars import Bar
+from orders_cli.stats.bars import VWAP_PLACES, Bar
+from orders_cli.stats.fixed import FixedBar, from_bar, vwap
 
 BAR_FIELDS: tuple[str, ...] = (
     "window_start",
@@ -75,29 +77,26 @@ def fmt_decimal(d: Decimal) -> str:
     return "0" if s == "-0" else s
 
 
-class _Texts(NamedTuple):
-    """The decimals both stored forms share, formatted once."""
+def fmt_units(value: int, scale: int) -> str:
+    """:func:`fmt_decimal` of ``value * 10**-scale``, from the integer: ``(150, 2)`` ->
+    ``"1.5"``, ``(10, 0)`` -> ``"10"``, ``(5, 3)`` -> ``"0.005"``."""
+    if value < 0:
+        s = fmt_units(-value, scale)
+        return "-" + s if s != "0" else s
+    s = str(value)
+    if not scale:
+        return s
+    n = len(s) - scale  # digits before the point
+    if n <= 0:
+        s = "0" * (1 - n) + s
+        n = 1
+    frac = s[n:].rstrip("0")
+    return s[:n] + "." + frac if frac else s[:n]
 
-    open: str
-    high: str
-    low: str
-    close: str
-    volume: str
-    quote_volume: str
-    taker_buy_volume: str
 
-
-def _texts(bar: Bar) -> _Texts:
-    f = fmt_decimal
-    return _Texts(
-        f(bar.open),
-        f(bar.high),
-        f(bar.low),
-        f(bar.close),
-        f(bar.volume),
-        f(bar.quote_volume),
-        f(bar.taker_buy_volume),
-    )
+def fmt_vwap(bar: FixedBar) -> str:
+    """The text of :attr:`Bar.vwap <orders_cli.stats.bars.Bar.vwap>` of ``bar``."""
+    return fmt_units(*vwap(bar))
 
 
 _MEMBER_TEMPLATE = (
@@ -112,65 +111,53 @@ that dict for every bar built from valid trades (no spaces; the decimal texts ar
 writer's hot path (tests/stats/test_codec.py compares both)."""
 
 
-def _member(bar: Bar, t: _Texts) -> bytes:
-    return (
+def _encode(bar: FixedBar, current: bool) -> tuple[bytes, tuple[str, ...]]:
+    """The member and, if ``current``, the :data:`CURRENT_FIELDS` values: each decimal
+    formatted once (the bar unpacked once: cheaper than its attributes)."""
+    (ws, o, h, lo, c, vol, qv, n, fills, fa, la, ft, lt, bm, tbv, tbqv, lut, ps, qs, vs) = bar
+    f = fmt_units
+    # equal values share one text (a quiet window: one price; all makers or all takers)
+    open_ = f(o, ps)
+    close = open_ if c == o else f(c, ps)
+    high = open_ if h == o else close if h == c else f(h, ps)
+    low = open_ if lo == o else close if lo == c else f(lo, ps)
+    volume, quote_volume = f(vol, qs), f(qv, vs)
+    tb_volume = volume if tbv == vol else "0" if not tbv else f(tbv, qs)
+    tb_quote = quote_volume if tbqv == qv else "0" if not tbqv else f(tbqv, vs)
+    # one price p: sum(p * q) / sum(q) is p exactly, already within VWAP_PLACES places
+    vwap = open_ if h == lo and vol and ps <= VWAP_PLACES else fmt_vwap(bar)
+    member = (
         _MEMBER_TEMPLATE
-        % (
-            bar.window_start,
-            t.open,
-            t.high,
-            t.low,
-            t.close,
-            t.volume,
-            t.quote_volume,
-            fmt_decimal(bar.vwap),
-            bar.trades_count,
-            bar.fills_count,
-            bar.first_agg_id,
-            bar.last_agg_id,
-            bar.first_trade_id,
-            bar.last_trade_id,
-            bar.is_buyer_maker_count,
-            t.taker_buy_volume,
-            fmt_decimal(bar.taker_buy_quote_volume),
-            bar.last_update_time,
-        )
-    ).encode()
+        % (ws, open_, high, low, close, volume, quote_volume, vwap, n, fills,
+           fa, la, ft, lt, bm, tb_volume, tb_quote, lut)
+    ).encode()  # fmt: skip
+    if not current:
+        return member, ()
+    return member, (
+        str(lut), volume, str(n), high, low, str(ft), str(lt), str(bm), str(ws), open_,
+        close, quote_volume, str(fa), str(la), str(fills), tb_volume,
+    )  # fmt: skip
 
 
-def _current_values(bar: Bar, t: _Texts) -> tuple[str, ...]:
-    """The ``stats:{S}:current`` values in :data:`CURRENT_FIELDS` order."""
-    return (
-        str(bar.last_update_time),
-        t.volume,
-        str(bar.trades_count),
-        t.high,
-        t.low,
-        str(bar.first_trade_id),
-        str(bar.last_trade_id),
-        str(bar.is_buyer_maker_count),
-        str(bar.window_start),
-        t.open,
-        t.close,
-        t.quote_volume,
-        str(bar.first_agg_id),
-        str(bar.last_agg_id),
-        str(bar.fills_count),
-        t.taker_buy_volume,
-    )
+def _fixed(bar: FixedBar | Bar) -> FixedBar:
+    return bar if isinstance(bar, FixedBar) else from_bar(bar)
 
 
-def encode_bar(bar: Bar) -> bytes:
+def encode_bar(bar: FixedBar | Bar) -> bytes:
     """The ZSET member (score = ``bar.window_start``): JSON, :data:`BAR_FIELDS` order."""
-    return _member(bar, _texts(bar))
+    return _encode(_fixed(bar), False)[0]
 
 
-def encode_bar_and_current(bar: Bar) -> tuple[bytes, tuple[str, ...]]:
+def encode_bar_and_current(bar: FixedBar) -> tuple[bytes, tuple[str, ...]]:
     """:func:`encode_bar` and the :func:`current_fields` values (in
     :data:`CURRENT_FIELDS` order) of one bar, formatting each decimal once (the writer
     needs both for the newest 100 ms window)."""
-    t = _texts(bar)
-    return _member(bar, t), _current_values(bar, t)
+    return _encode(bar, True)
+
+
+def decode_fixed(raw: bytes | str) -> FixedBar:
+    """:func:`decode_bar` as the writer's :class:`FixedBar` (scales: those of the texts)."""
+    return from_bar(decode_bar(raw))
 
 
 def decode_bar(raw: bytes | str) -> Bar:
@@ -197,9 +184,9 @@ def decode_bar(raw: bytes | str) -> Bar:
     )
 
 
-def current_fields(bar: Bar) -> dict[str, str]:
+def current_fields(bar: FixedBar | Bar) -> dict[str, str]:
     """The ``stats:{S}:current`` hash of the newest 100 ms window (all values str)."""
-    return dict(zip(CURRENT_FIELDS, _current_values(bar, _texts(bar)), strict=True))
+    return dict(zip(CURRENT_FIELDS, _encode(_fixed(bar), True)[1], strict=True))
 
 
 def typed_current(fields: dict[str, str]) -> dict[str, int | str]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orders_cli.redis_types import RedisClient
-from orders_cli.stats.bars import Bar
-from orders_cli.stats.codec import decode_bar
+from orders_cli.stats.codec import decode_fixed
+from orders_cli.stats.fixed import FixedBar
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.symbol_io import load_bars
 from orders_cli.timeframes import TABLE, TIMEFRAMES
@@ -22,7 +22,7 @@ ranged read when a late trade needs it (rare). Few coarse windows also let an id
 reach its steady size within two 15m windows (every 1h/4h/1d window kept was the one
 loaded or the newest)."""
 
-SymbolBars = dict[str, dict[int, Bar]]
+SymbolBars = dict[str, dict[int, FixedBar]]
 
 
 class BarCache:
@@ -48,7 +48,7 @@ class BarCache:
             for tf in TIMEFRAMES:
                 members = next(rows)
                 if members:
-                    bar = decode_bar(members[-1])
+                    bar = decode_fixed(members[-1])
                     bars[tf][bar.window_start] = bar
                     known[tf] = bar.window_start
                 else:
@@ -75,7 +75,7 @@ class BarCache:
             out_s = out[s] = {}
             for tf, bars in by_tf.items():
                 cached = cached_tf[tf]
-                merged: dict[int, Bar] = {}
+                merged: dict[int, FixedBar] = {}
                 for ws, bar in bars.items():
                     old = cached.get(ws) or stored.get((s, tf, ws))
                     if old is None:

@@ -11,38 +11,41 @@ is a duplicate.
 
 from __future__ import annotations
 
-import attrs
+import attr
 
 from orders_cli.models import Gap, Trade
+
+# ``attr.s(auto_attribs=True)`` rather than ``attrs.define``: the same classes, and the
+# form mypyc compiles into native classes (orders_cli/compiled.py)
 from orders_cli.store import gaps as gapops
 
 
-@attrs.define
+@attr.s(auto_attribs=True, slots=True)
 class Pending:
     trade: Trade
     held_since: float  # monotonic seconds
 
 
-@attrs.define
+@attr.s(auto_attribs=True, slots=True)
 class SymbolState:
     """What the writer knows of one symbol (committed = equal to Redis at ``revision``)."""
 
     symbol: str
     revision: int = 0
     watermark: int | None = None
-    gaps: list[Gap] = attrs.field(factory=list)
+    gaps: list[Gap] = attr.ib(factory=list)
     newest_id: int | None = None  # highest agg id applied (the symbol's newest trade)
     current_ws: int | None = None  # 100 ms window of the newest trade
     last_trade_time: int | None = None
     # first-coarse-timeframe windows holding base bars not yet rolled up (store/rollup.py)
     rollup: tuple[int, ...] = ()
-    pending: list[Pending] = attrs.field(factory=list)
+    pending: list[Pending] = attr.ib(factory=list)
     # moving average of the time between the symbol's trades (ms): what "usual" means
     # when telling a quiet symbol from a silent one (memory only)
     avg_interval_ms: float | None = None
 
 
-@attrs.define
+@attr.s(auto_attribs=True, slots=True)
 class Plan:
     """The outcome of planning one symbol's inputs, applied only if Redis agrees."""
 
@@ -53,11 +56,11 @@ class Plan:
     # changes none costs nothing per open gap (no copy, no compare, no JSON encode)
     gaps: list[Gap]
     pending: list[Pending]
-    applied: list[Trade] = attrs.field(factory=list)
-    live_event_times: list[int] = attrs.field(factory=list)  # E of applied live trades
+    applied: list[Trade] = attr.ib(factory=list)
+    live_event_times: list[int] = attr.ib(factory=list)  # E of applied live trades
     duplicates: int = 0
     late: int = 0  # applied below the watermark (filled a recorded gap)
-    opened: list[Gap] = attrs.field(factory=list)  # new non-cold gaps (request a backfill)
+    opened: list[Gap] = attr.ib(factory=list)  # new non-cold gaps (request a backfill)
     cold_until: int | None = None  # a cold start is needed up to this id (exclusive)
     # the symbol's newest trade, its 100 ms window and the latest T, once planned
     newest_id: int | None = None
@@ -99,7 +102,7 @@ def trim_cold(plan: Plan, first_kept: int | None) -> None:
         own_gaps(plan)[:] = gaps
 
 
-@attrs.frozen(slots=True)
+@attr.s(auto_attribs=True, slots=True, frozen=True)
 class PlanConfig:
     first_agg_id: int = 0  # the id a brand-new listing starts at (0 spot, 1 USD-M)
     cold_start: bool = True  # backfill what came before the first id we see

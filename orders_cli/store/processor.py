@@ -33,8 +33,9 @@ from orders_cli.messages import (
 from orders_cli.models import Gap, Trade
 from orders_cli.redis_errors import as_orders_error, classify, refusing
 from orders_cli.redis_types import RedisClient
-from orders_cli.stats.bars import Bar, bars_for_batch, window_start
+from orders_cli.stats.bars import window_start
 from orders_cli.stats.codec import encode_bar, encode_bar_and_current
+from orders_cli.stats.fixed import FixedBar, bars_for_batch
 from orders_cli.store import gaps as gapops
 from orders_cli.store import packed, planner
 from orders_cli.store.bar_cache import BarCache
@@ -301,8 +302,8 @@ class Processor:
         done = Round()
         if not plans:
             return done
-        new_bars: dict[str, dict[str, dict[int, Bar]]] = {}
-        after: dict[str, dict[int, Bar]] = {}  # base bars not rolled up once applied
+        new_bars: dict[str, dict[str, dict[int, FixedBar]]] = {}
+        after: dict[str, dict[int, FixedBar]] = {}  # base bars not rolled up once applied
         marks: dict[str, tuple[int, ...]] = {}  # ... and the state's marker for them
         for s, p in plans.items():
             new_bars[s], after[s] = self._bars(s, p.applied, s in roll or flush)
@@ -349,7 +350,7 @@ class Processor:
 
     def _bars(
         self, symbol: str, trades: Sequence[Trade], roll: bool
-    ) -> tuple[dict[str, dict[int, Bar]], dict[int, Bar]]:
+    ) -> tuple[dict[str, dict[int, FixedBar]], dict[int, FixedBar]]:
         """The bars to merge and write for one symbol's applied trades, and the base bars
         left not rolled up afterwards (store/rollup.py)."""
         if not self.timeframes:
@@ -375,7 +376,7 @@ class Processor:
         self,
         st: SymbolState,
         plan: Plan,
-        bars: dict[str, dict[int, Bar]],
+        bars: dict[str, dict[int, FixedBar]],
         fresh: set[tuple[str, str, int]],
         rollup: tuple[int, ...],
     ) -> list[Arg]:
@@ -427,7 +428,13 @@ class Processor:
         return newest, cur_ws, ltt
 
     def _commit(
-        self, s: str, plan: Plan, bars: dict[str, dict[int, Bar]], rev: int, done: int, out: Outcome
+        self,
+        s: str,
+        plan: Plan,
+        bars: dict[str, dict[int, FixedBar]],
+        rev: int,
+        done: int,
+        out: Outcome,
     ) -> None:
         st = self.states[s]
         c = out.counters

@@ -22,8 +22,8 @@ from collections.abc import Iterable, Sequence
 
 from orders_cli.models import Trade
 from orders_cli.redis_types import RedisClient
-from orders_cli.stats.bars import Bar, bars_at, bars_for_batch, merge_bars, roll_up
-from orders_cli.stats.codec import decode_bar
+from orders_cli.stats.codec import decode_fixed
+from orders_cli.stats.fixed import FixedBar, bars_at, bars_for_batch, merge_bars, roll_up
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
 from orders_cli.timeframes import TF_MS
@@ -50,7 +50,7 @@ class Rollups:
     def __init__(self, chain: Sequence[str], interval_s: float) -> None:
         self.chain = tuple(chain)  # enabled timeframes, finest first
         self.interval_s = interval_s
-        self._pending: dict[str, dict[int, Bar]] = {}
+        self._pending: dict[str, dict[int, FixedBar]] = {}
         self._since: dict[str, float] = {}
         self._rolled: dict[str, float] = {}  # when each symbol was last rolled up
 
@@ -62,7 +62,7 @@ class Rollups:
     def first_coarse(self) -> str | None:
         return self.chain[1] if len(self.chain) > 1 else None
 
-    def pending(self, symbol: str) -> dict[int, Bar]:
+    def pending(self, symbol: str) -> dict[int, FixedBar]:
         return self._pending.get(symbol, {})
 
     def due(self, now: float) -> list[str]:
@@ -74,7 +74,7 @@ class Rollups:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def windows(self, pending: dict[int, Bar]) -> tuple[int, ...]:
+    def windows(self, pending: dict[int, FixedBar]) -> tuple[int, ...]:
         """The first-coarse windows holding ``pending`` base bars (the state's marker)."""
         tf = self.first_coarse
         if tf is None or not pending:
@@ -90,7 +90,7 @@ class Rollups:
         *,
         oldest_lazy_ms: int,
         now: float,
-    ) -> tuple[dict[str, dict[int, Bar]], dict[int, Bar]]:
+    ) -> tuple[dict[str, dict[int, FixedBar]], dict[int, FixedBar]]:
         """Lazy mode: the bars to write for ``symbol``'s applied ``trades`` and the base
         bars left pending afterwards. Only the base timeframe and the deltas kept; every
         timeframe, rolled up from the deltas and these trades, when ``roll`` (due, flush),
@@ -113,16 +113,16 @@ class Rollups:
             return {base_tf: base, **self.roll(pending)}, {}
         return {base_tf: base}, pending
 
-    def roll(self, pending: dict[int, Bar]) -> dict[str, dict[int, Bar]]:
+    def roll(self, pending: dict[int, FixedBar]) -> dict[str, dict[int, FixedBar]]:
         """Deltas of every coarse timeframe from base-bar deltas."""
-        out: dict[str, dict[int, Bar]] = {}
+        out: dict[str, dict[int, FixedBar]] = {}
         prev = pending
         for tf in self.chain[1:]:
             prev = roll_up(prev, tf)
             out[tf] = prev
         return out
 
-    def commit(self, symbol: str, pending: dict[int, Bar], now: float) -> None:
+    def commit(self, symbol: str, pending: dict[int, FixedBar], now: float) -> None:
         """Remember what Redis now holds as not rolled up (``{}`` = all rolled up)."""
         if not pending:
             self._pending.pop(symbol, None)
@@ -145,7 +145,7 @@ class Rollups:
 
 def recompute(
     redis: RedisClient, ks: Keyspace, symbol: str, chain: Sequence[str], windows: Sequence[int]
-) -> dict[str, dict[int, Bar]]:
+) -> dict[str, dict[int, FixedBar]]:
     """Bars of every coarse timeframe of ``chain`` whose window holds one of ``windows``
     (window starts of ``chain[1]``), recomputed from Redis: ``chain[1]`` from the stored
     trades, each coarser one from the bars one level finer (the recomputed ones included).
@@ -157,12 +157,12 @@ def recompute(
     pipe = redis.pipeline(transaction=False)
     for w in windows:
         pipe.zrangebyscore(ks.trades_latest(symbol), w, w + size1 - 1)
-    level: dict[int, Bar] = {}
+    level: dict[int, FixedBar] = {}
     for w, members in zip(windows, pipe.execute(), strict=True):
         trades = [decode_member(m) for m in members]
         if trades:
             level[w] = bars_for_batch(trades)[tf1][w]
-    out: dict[str, dict[int, Bar]] = {tf1: level}
+    out: dict[str, dict[int, FixedBar]] = {tf1: level}
     finer = tf1
     for tf in chain[2:]:
         size = TF_MS[tf]
@@ -170,10 +170,10 @@ def recompute(
         pipe = redis.pipeline(transaction=False)
         for w in targets:
             pipe.zrangebyscore(ks.bars(symbol, finer), w, w + size - 1)
-        children: dict[int, dict[int, Bar]] = {w: {} for w in targets}
+        children: dict[int, dict[int, FixedBar]] = {w: {} for w in targets}
         for w, members in zip(targets, pipe.execute(), strict=True):
             for m in members:
-                bar = decode_bar(m)
+                bar = decode_fixed(m)
                 children[w][bar.window_start] = bar
         for ws, bar in level.items():  # the recomputed finer bars replace stored ones
             children[ws - ws % size][ws] = bar

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from orders_cli.redis_types import RedisClient
-from orders_cli.stats.bars import Bar
-from orders_cli.stats.codec import decode_bar
+from orders_cli.stats.codec import decode_fixed
+from orders_cli.stats.fixed import FixedBar
 from orders_cli.store import gaps as gapops
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.planner import SymbolState
@@ -59,7 +59,7 @@ def load_revisions(redis: RedisClient, ks: Keyspace, symbols: Sequence[str]) -> 
 
 def load_bars(
     redis: RedisClient, ks: Keyspace, wanted: Iterable[tuple[str, str, int]]
-) -> dict[tuple[str, str, int], Bar]:
+) -> dict[tuple[str, str, int], FixedBar]:
     """Stored bars for (symbol, tf, window_start) triples; missing ones are absent.
     One ranged read per (symbol, tf) covering its wanted windows (a backfilled page
     touches hundreds of 100 ms windows: one call, not hundreds); only the wanted bars
@@ -74,11 +74,11 @@ def load_bars(
     for symbol, tf in order:
         windows = spans[(symbol, tf)]
         pipe.zrangebyscore(ks.bars(symbol, tf), min(windows), max(windows), withscores=True)
-    out: dict[tuple[str, str, int], Bar] = {}
+    out: dict[tuple[str, str, int], FixedBar] = {}
     for (symbol, tf), rows in zip(order, pipe.execute(), strict=True):
         windows = spans[(symbol, tf)]
         for member, score in rows:
             ws = int(score)
             if ws in windows:
-                out[(symbol, tf, ws)] = decode_bar(member)
+                out[(symbol, tf, ws)] = decode_fixed(member)
     return out

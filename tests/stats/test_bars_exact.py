@@ -13,9 +13,7 @@ from orders_cli.models import Trade
 from orders_cli.stats.bars import (
     DECIMAL_CONTEXT,
     Bar,
-    bars_for_batch,
     bars_from_trades_reference,
-    merge_bars,
     window_start,
 )
 from orders_cli.stats.check import compare_kline, diff_bars
@@ -26,6 +24,7 @@ from orders_cli.stats.codec import (
     decode_bar,
     encode_bar,
 )
+from orders_cli.stats.fixed import FixedBar, bars_for_batch, merge_bars
 from orders_cli.timeframes import TF_MS, TIMEFRAMES
 from tests.stats.stats_strategies import trade_lists, units_str
 
@@ -33,6 +32,14 @@ from tests.stats.stats_strategies import trade_lists, units_str
 def _t(a: int, price: str, qty: str, t: int, maker: bool = False, f: int | None = None) -> Trade:
     f = a * 3 if f is None else f
     return Trade("X", a, price, qty, f, f + 2, t, maker, t + 1)
+
+
+def decimal_bars(trades: list[Trade]) -> dict[str, dict[int, Bar]]:
+    """The writer's bars of one batch, as ``Decimal`` bars."""
+    return {
+        tf: {ws: b.to_bar() for ws, b in by_ws.items()}
+        for tf, by_ws in bars_for_batch(trades).items()
+    }
 
 
 def test_window_start_is_utc_aligned() -> None:
@@ -46,8 +53,8 @@ def test_window_start_is_utc_aligned() -> None:
 def test_open_close_follow_agg_id_when_time_goes_backwards() -> None:
     # a=2 has the earlier T, but a=1 is first: open is a=1's price, close a=3's
     trades = [_t(3, "3", "1", 1050), _t(2, "2", "1", 1010), _t(1, "1", "1", 1040)]
-    bar = bars_for_batch(trades)["100ms"][1000]
-    assert (bar.open, bar.close, bar.high, bar.low) == (1, 3, 3, 1)
+    bar = decimal_bars(trades)["100ms"][1000]
+    assert (bar.open, bar.close, bar.high, bar.low) == tuple(map(Decimal, (1, 3, 3, 1)))
     assert (bar.first_agg_id, bar.last_agg_id, bar.first_trade_id, bar.last_trade_id) == (
         1, 3, 3, 11,
     )  # fmt: skip
@@ -71,13 +78,14 @@ def test_ten_thousand_max_size_trades_in_one_bar_are_exact() -> None:
         decimal.Context(prec=28, traps=[decimal.Inexact]).multiply(
             Decimal(trades[0].price), Decimal(trades[0].quantity)
         )
-    stored: dict[int, Bar] = {}
+    stored: dict[int, FixedBar] = {}
     for k in range(0, n, 1000):  # in batches, reversed order inside each
         merge_bars(stored, bars_for_batch(trades[k : k + 1000][::-1])["100ms"])
-    bar = stored[5_000]
+    fixed = stored[5_000]
+    bar = fixed.to_bar()
     assert bar.trades_count == n and bar.volume == want_v and bar.quote_volume == want_q
     assert len(bar.quote_volume.as_tuple().digits) > 28
-    assert decode_bar(encode_bar(bar)) == bar
+    assert decode_bar(encode_bar(fixed)) == bar
     assert bars_from_trades_reference(trades)["1d"][0].quote_volume == want_q
 
 
@@ -88,7 +96,7 @@ def test_context_traps_any_rounding() -> None:
 
 
 def test_encode_is_plain_ordered_and_exact() -> None:
-    bar = bars_for_batch([_t(1, "1E+1", "0.10000000", 0), _t(2, "0.00000001", "3", 50)])["1m"][0]
+    bar = decimal_bars([_t(1, "1E+1", "0.10000000", 0), _t(2, "0.00000001", "3", 50)])["1m"][0]
     raw = encode_bar(bar)
     d = orjson.loads(raw)
     assert tuple(d) == BAR_FIELDS
@@ -102,14 +110,14 @@ def test_encode_is_plain_ordered_and_exact() -> None:
 
 @given(trade_lists(max_size=10))
 def test_round_trip_exact_for_any_bar(trades: list[Trade]) -> None:
-    for tf_bars in bars_for_batch(trades).values():
+    for tf_bars in decimal_bars(trades).values():
         for bar in tf_bars.values():
             back = decode_bar(encode_bar(bar))
             assert back == bar and back.vwap == bar.vwap
 
 
 def test_vwap_precision() -> None:
-    bar = bars_for_batch([_t(1, "1", "1", 0), _t(2, "2", "2", 1)])["100ms"][0]
+    bar = decimal_bars([_t(1, "1", "1", 0), _t(2, "2", "2", 1)])["100ms"][0]
     assert bar.vwap == Decimal("1.6666666666666667")  # 5/3, 16 dp half-even
 
 
@@ -122,8 +130,8 @@ def test_merge_of_other_window_is_refused() -> None:
 
 def test_diff_bars_and_compare_kline() -> None:
     trades = [_t(1, "10", "2", 0, maker=True), _t(2, "11", "1", 30_000)]
-    bar = bars_for_batch(trades)["1m"][0]
-    other = bars_for_batch(trades[:1])["1m"][0]
+    bar = decimal_bars(trades)["1m"][0]
+    other = decimal_bars(trades[:1])["1m"][0]
     assert diff_bars({0: bar}, {0: bar}) == []
     kinds = {(d.kind, d.field) for d in diff_bars({0: bar, 60_000: bar}, {0: other, 1: bar})}
     assert ("missing", None) in kinds and ("extra", None) in kinds

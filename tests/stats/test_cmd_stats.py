@@ -17,8 +17,9 @@ import pytest
 import redis
 
 from orders_cli.models import Trade
-from orders_cli.stats.bars import Bar, bars_for_batch
+from orders_cli.stats.bars import Bar
 from orders_cli.stats.codec import current_fields, encode_bar
+from orders_cli.stats.fixed import bars_for_batch
 from orders_cli.store.keys import Keyspace
 from orders_cli.timeframes import TIMEFRAMES
 

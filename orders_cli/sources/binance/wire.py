@@ -187,9 +187,10 @@ def _control(d: dict[str, Any], raw: str | bytes) -> list[Event]:
     if rid is not None and type(rid) is not int and type(rid) is not str:
         return _reject("type:id", raw)
     if "error" in d and "code" not in d:
-        d = d["error"]
-        if type(d) is not dict:
+        inner: object = d["error"]  # (typed object: the compiled build checks dict types)
+        if type(inner) is not dict:
             return _reject("type:error", raw)
+        d = inner
         if "code" not in d:
             return _reject("missing:code", raw)
     if "code" in d:
