@@ -1,9 +1,12 @@
 """How a cold start finds its first trade: a market-specific strategy.
 
-Spot (docs/binance.md §3.3): one ``startTime`` call (no ``endTime``) returns the oldest
-trades from that time on; ``fromId`` pages follow. Futures: ``startTime``/``endTime``
-spans must be < 1 h and ``fromId`` must not be combined with a time, so the locate
-phase walks windows of under an hour until one holds a trade.
+Every Binance market (docs/binance.md §3.3): one ``startTime`` call (no ``endTime``)
+returns the oldest trades from that time on, however far back; ``fromId`` pages follow.
+The futures' 1 h bound holds only when both times are sent, so it never applies to that
+call: walking hour-long windows instead cost a futures cold start up to 24 calls of weight
+20 for a quiet day (a tenth of USD-M's minute for one symbol). ``WindowedColdStart`` stays
+for a source whose REST has no open-ended time query (it names it as its
+``cold_start_planner``).
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ class ColdStartPlanner(Protocol):
 
 @attrs.frozen
 class SpotColdStart:
-    """ONE ``startTime=since_ms`` call, no ``endTime``; an empty reply ends the search."""
+    """ONE ``startTime=since_ms`` call, no ``endTime``; an empty reply ends the search
+    (every Binance market, futures included)."""
 
     open_ended: bool = True
 
@@ -81,8 +85,8 @@ class SpotColdStart:
 
 @attrs.frozen
 class WindowedColdStart:
-    """Futures: ``[start, start + window - 1]`` windows (span < 1 h) from ``since_ms`` to
-    now; ``fromId`` pages follow once a window holds a trade."""
+    """``[start, start + window - 1]`` windows from ``since_ms`` to now, for a REST that
+    only answers bounded time spans; ``fromId`` pages follow once a window holds a trade."""
 
     window_ms: int = 3_600_000
     open_ended: bool = False
@@ -106,12 +110,9 @@ class WindowedColdStart:
 
 def planner_for(source: object) -> ColdStartPlanner:
     """The source's own planner when it has one (a ``cold_start_planner`` attribute),
-    else windows when its REST bounds time spans (``max_time_window_ms``, futures),
-    else the spot rule."""
+    else one open-ended ``startTime`` call (every Binance market: a span bound such as the
+    futures' ``max_time_window_ms`` applies only to ``startTime`` with ``endTime``)."""
     own = getattr(source, "cold_start_planner", None)
     if own is not None:
         return cast(ColdStartPlanner, own)
-    window = getattr(source, "max_time_window_ms", None)
-    if isinstance(window, int) and window > 1:
-        return WindowedColdStart(window_ms=window)
     return SpotColdStart()

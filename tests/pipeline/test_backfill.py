@@ -310,7 +310,7 @@ def test_planners_give_up(planner: ColdStartPlanner) -> None:
 
 def test_planner_for_sources() -> None:
     assert planner_for(SOURCES["spot"]) == SpotColdStart()
-    assert planner_for(SOURCES["usdm"]) == WindowedColdStart(window_ms=3_600_000)
+    assert planner_for(SOURCES["usdm"]) == SpotColdStart()  # startTime alone: any distance
     assert planner_for(FakeSource()) == SpotColdStart()
 
 
@@ -334,7 +334,7 @@ async def test_with_the_real_sources(market: str, autojump_clock: trio.testing.M
     assert ps[0] == {"symbol": "BTCUSDT", "fromId": str(first), "limit": "1"}  # the gap first
     (locate,) = [p for p in ps if "startTime" in p]
     assert "fromId" not in locate
-    assert ("endTime" in locate) == (market != "spot")  # futures: windows < 1 h
+    assert "endTime" not in locate  # startTime alone on every market (futures too)
     assert tel.counters["backfill_weight"] == len(ps) * source.limits.agg_trades_weight
 
 
@@ -357,3 +357,18 @@ async def test_request_covered_by_a_page_in_flight_is_not_fetched_again(
     got = [m async for m in out_recv]
     assert ids_of(got, "A") == list(range(1500))
     assert [p["fromId"] for p in params(ex)] == ["0", "1000"]
+
+
+@pytest.mark.parametrize("market", ["usdm", "coinm"])
+def test_a_futures_cold_start_locates_its_first_trade_with_one_call_of_24h(market: str) -> None:
+    source = SOURCES[market]
+    planner = planner_for(source)
+    now = 1_800_000_000_000
+    since = now - 24 * 3_600_000
+    first = planner.locate(source, "BTCUSDT", since, step=0, now_ms=now, limit=1000)
+    assert first is not None
+    assert first.params["startTime"] == str(since) and "endTime" not in first.params
+    assert first.weight == 20
+    # an empty reply ends the search: not 23 more hour-long windows of weight 20
+    assert planner.locate(source, "BTCUSDT", since, step=1, now_ms=now, limit=1000) is None
+    assert planner.open_ended
