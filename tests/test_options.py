@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orders_cli import redis_conn
-from orders_cli.cli import options
+from orders_cli.cli import options, shared_options
 from orders_cli.cli.console import Output
 from orders_cli.durations import format_duration, parse_duration, parse_duration_ms
 from orders_cli.errors import RedisUnavailable, UsageError
@@ -150,7 +150,7 @@ def _command() -> click.Command:
     seen: dict[str, Any] = {}
 
     @app.command()
-    @options.shared("a test document")
+    @shared_options.shared("a test document")
     def cmd(
         redis_url: str | None = options.redis_url_option(),
         ws_url: str | None = options.ws_url_option(),

@@ -13,9 +13,9 @@ from orders_cli.cli.options import (
     markets_option,
     namespace_option,
     redis_url_option,
-    shared,
     stream_retention_option,
 )
+from orders_cli.cli.shared_options import shared
 from orders_cli.durations import parse_duration
 from orders_cli.errors import LockHeld, UsageError
 from orders_cli.store.retention_policy import (

@@ -7,7 +7,8 @@ from typing import cast
 import typer
 
 from orders_cli.cli.console import Output, on_terminal, write_json
-from orders_cli.cli.options import market_option, namespace_option, redis_url_option, shared
+from orders_cli.cli.options import market_option, namespace_option, redis_url_option
+from orders_cli.cli.shared_options import shared
 from orders_cli.errors import UsageError
 
 _HELP = """Delete everything orders stored for a market in a namespace: trades, statistics,

@@ -16,6 +16,7 @@ from orders_cli.cli import options as o
 from orders_cli.cli.cmd_sim import scenario_option
 from orders_cli.cli.console import Output, log_handler, on_terminal, tame_libraries
 from orders_cli.cli.run_loop import Display, report_stop, run_ingest
+from orders_cli.cli.shared_options import shared
 from orders_cli.config import RunConfig
 from orders_cli.durations import parse_duration
 from orders_cli.errors import UsageError, orders_error_in
@@ -98,7 +99,7 @@ def simulator_config(
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
-    @o.shared("log lines as JSON objects on stderr, like --json-logs; run prints no tables")
+    @shared("log lines as JSON objects on stderr, like --json-logs; run prints no tables")
     def run(
         market: str = o.markets_option(
             help="Binance market(s) to record: spot, usdm (USD-M futures), coinm (COIN-M "

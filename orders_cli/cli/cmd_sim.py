@@ -14,7 +14,8 @@ import typer
 
 import orders_cli.sim
 from orders_cli.cli.console import Output, write_json
-from orders_cli.cli.options import parse_markets, shared, validate_duration
+from orders_cli.cli.options import parse_markets, validate_duration
+from orders_cli.cli.shared_options import shared
 from orders_cli.durations import parse_duration
 from orders_cli.errors import UsageError
 from orders_cli.hints import command

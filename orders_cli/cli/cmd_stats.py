@@ -9,14 +9,8 @@ import typer
 from rich.console import Group, RenderableType
 
 from orders_cli.cli.console import Output, Screen, every, out_console
-from orders_cli.cli.options import (
-    WatchCommand,
-    market_option,
-    namespace_option,
-    redis_url_option,
-    shared,
-    watch_option,
-)
+from orders_cli.cli.options import market_option, namespace_option, redis_url_option
+from orders_cli.cli.shared_options import WatchCommand, shared, watch_option
 from orders_cli.durations import parse_duration
 from orders_cli.stats.codec import encode_bar
 from orders_cli.store.query import read_bars, read_current

@@ -12,14 +12,12 @@ import typer
 from orders_cli import clock
 from orders_cli.cli.console import Output, Screen, every
 from orders_cli.cli.options import (
-    WatchCommand,
     duration_option,
     markets_option,
     namespace_option,
     redis_url_option,
-    shared,
-    watch_option,
 )
+from orders_cli.cli.shared_options import WatchCommand, shared, watch_option
 from orders_cli.durations import parse_duration
 from orders_cli.errors import RedisUnavailable
 from orders_cli.ops.status import StatusLimits, check_status

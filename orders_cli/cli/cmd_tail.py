@@ -19,8 +19,8 @@ from orders_cli.cli.options import (
     market_option,
     namespace_option,
     redis_url_option,
-    shared,
 )
+from orders_cli.cli.shared_options import shared
 from orders_cli.durations import parse_duration_ms
 from orders_cli.errors import RedisUnavailable, UsageError
 from orders_cli.hints import command

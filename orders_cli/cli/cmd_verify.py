@@ -15,9 +15,9 @@ from orders_cli.cli.options import (
     parse_symbols,
     redis_url_option,
     rest_url_option,
-    shared,
     url_for,
 )
+from orders_cli.cli.shared_options import shared
 from orders_cli.errors import ExchangeUnavailable, RateLimited, RedisUnavailable, UsageError
 
 REST_SHARE = 0.5

@@ -60,7 +60,7 @@ def decide_json(choice: str | None, json_flag: bool, stream: TextIO | None = Non
 
 @attrs.frozen
 class Output:
-    """What the shared options decided for one command (``orders_cli.cli.options.shared``):
+    """What the shared options decided for one command (``orders_cli.cli.shared_options.shared``):
     JSON or tables on stdout; ``quiet`` (only warnings and errors on stderr: no hints,
     notes or info logs) or ``verbose`` (debug logs)."""
 
