@@ -51,10 +51,32 @@ def _bars(s: SymbolReport) -> str:
     return f"{len(s.bar_problems)}/{compared}"
 
 
+def _title(report: VerifyReport) -> str:
+    return f"orders verify · trades since {_time(report.since_ms)} UTC"
+
+
+def _status(s: SymbolReport) -> Text:
+    return Text("ok", style="green") if s.problems == 0 else Text("PROBLEM", style="bold red")
+
+
+def _ids(s: SymbolReport) -> str:
+    return "-" if s.first_id is None else f"{s.first_id}..{s.last_id}"
+
+
+def _head(s: SymbolReport) -> str:
+    return "-" if s.rest_head is None else str(s.rest_head)
+
+
+def _missing(s: SymbolReport) -> str:
+    return _ranges(s.missing + s.unverified + _window(s))
+
+
+def _dups(s: SymbolReport) -> int:
+    return sum(n - 1 for n in s.duplicates.values())
+
+
 def symbols_table(report: VerifyReport) -> Table:
-    table = Table(
-        title=f"orders verify · trades since {_time(report.since_ms)} UTC", title_justify="left"
-    )
+    table = Table(title=_title(report), title_justify="left")
     for name, justify in (
         ("symbol", "left"),
         ("status", "left"),
@@ -71,21 +93,16 @@ def symbols_table(report: VerifyReport) -> Table:
     ):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]  # literal justify
     for s in report.symbols:
-        status = Text("ok", style="green") if s.problems == 0 else Text("PROBLEM", style="bold red")
-        ids = "-" if s.first_id is None else f"{s.first_id}..{s.last_id}"
         table.add_row(
             s.symbol,
-            status,
+            _status(s),
             str(s.stored),
-            ids,
-            "-" if s.rest_head is None else str(s.rest_head),
-            Text(
-                _ranges(s.missing + s.unverified + _window(s)),
-                style="red" if s.missing or s.missing_window else "",
-            ),
+            _ids(s),
+            _head(s),
+            Text(_missing(s), style="red" if s.missing or s.missing_window else ""),
             Text(_ranges(s.exchange_side), style="yellow" if s.exchange_side else ""),
             str(s.in_flight),
-            str(sum(n - 1 for n in s.duplicates.values())),
+            str(_dups(s)),
             _stream(s),
             _bars(s),
             str(s.repaired),
@@ -97,24 +114,21 @@ def symbols_lines(report: VerifyReport) -> Group:
     """The same facts as :func:`symbols_table`, a line per symbol (and an indented line
     per kind of problem): for terminals too narrow for the table."""
     width = max((len(s.symbol) for s in report.symbols), default=0)
-    lines: list[Text] = [Text(f"orders verify · trades since {_time(report.since_ms)} UTC")]
+    lines: list[Text] = [Text(_title(report))]
     for s in report.symbols:
-        status = Text("ok", style="green") if s.problems == 0 else Text("PROBLEM", style="bold red")
-        ids = "-" if s.first_id is None else f"{s.first_id}..{s.last_id}"
-        head = "-" if s.rest_head is None else str(s.rest_head)
         lines.append(
             Text.assemble(
                 (s.symbol.ljust(width), "bold"),
                 "  ",
-                status,
-                f"  stored {s.stored:,} · ids {ids} · REST head {head}",
+                _status(s),
+                f"  stored {s.stored:,} · ids {_ids(s)} · REST head {_head(s)}",
             )
         )
         details = [
-            ("missing", _ranges(s.missing + s.unverified + _window(s)), "red"),
+            ("missing", _missing(s), "red"),
             ("exchange-side", _ranges(s.exchange_side), "yellow"),
             ("in flight", str(s.in_flight) if s.in_flight else "-", ""),
-            ("duplicates", str(sum(n - 1 for n in s.duplicates.values()) or "-"), "red"),
+            ("duplicates", str(_dups(s) or "-"), "red"),
             ("stream", "-" if _stream(s) == "ok" else _stream(s), "red"),
             ("bars bad/checked", _bars(s), ""),
             ("repaired", str(s.repaired) if s.repaired else "-", ""),
