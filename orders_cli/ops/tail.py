@@ -17,7 +17,7 @@ from orders_cli.models import Trade
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member, decode_stream_fields
-from orders_cli.store.query import read_current, stored_trades
+from orders_cli.store.query import read_current, stored_trades, stream_entries
 
 
 @attrs.frozen(slots=True)
@@ -145,15 +145,7 @@ class Follower:
             return
         key = self.keyspace.trades_stream(symbol)
         lo = f"{max(seam.floor_ms, 0)}-0"  # an entry's id ms is never below its trade time
-        while True:
-            entries = cast(
-                list[tuple[bytes, dict[bytes, bytes]]],
-                r.xrange(key, min=lo, max=seam.stream_id, count=page),
-            )
-            yield from entries
-            if len(entries) < page:
-                return
-            lo = "(" + entries[-1][0].decode()
+        yield from stream_entries(r, key, lo, seam.stream_id, chunk=page)
 
     def _stored_until_seam(self, r: RedisClient, symbol: str, page: int) -> Iterator[Trade]:
         seam = self.seams[symbol]

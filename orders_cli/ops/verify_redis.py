@@ -24,7 +24,7 @@ from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member, decode_stream_fields, encode_member
 from orders_cli.store.planner import PlanConfig
 from orders_cli.store.processor import Processor
-from orders_cli.store.query import zset_members
+from orders_cli.store.query import Entry, stream_entries, zset_members
 
 CHUNK = 20_000
 REPAIR_BATCH = 5_000
@@ -41,19 +41,8 @@ class StoredIds:
     watermark: int | None
 
 
-def _stream_entries(
-    r: RedisClient, key: str, from_ms: int
-) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
-    start = f"{max(0, from_ms)}-0"
-    while True:
-        rows = cast(
-            list[tuple[bytes, dict[bytes, bytes]]], r.xrange(key, min=start, max="+", count=CHUNK)
-        )
-        yield from rows
-        if len(rows) < CHUNK:
-            return
-        ms, seq = rows[-1][0].split(b"-")
-        start = f"{int(ms)}-{int(seq) + 1}"
+def _stream_entries(r: RedisClient, key: str, from_ms: int) -> Iterator[Entry]:
+    return stream_entries(r, key, f"{max(0, from_ms)}-0", chunk=CHUNK)
 
 
 def read_stored(r: RedisClient, ks: Keyspace, symbol: str, lo_ms: int, margin_ms: int) -> StoredIds:

@@ -44,6 +44,7 @@ from orders_cli.store.info import held_symbols
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
 from orders_cli.store.prune_lock import PruneLock
+from orders_cli.store.query import stream_entries
 from orders_cli.store.retention_policy import (
     PruneReport,
     RetentionPolicy,
@@ -135,14 +136,8 @@ def _stream_prune(
         return 0
     minid = f"{cutoff_ms}-0"
     if dry_run:
-        count, start = 0, "-"
         end = f"{cutoff_ms - 1}-{MAX_STREAM_SEQ}"
-        while True:
-            page = cast(list[tuple[bytes, object]], r.xrange(key, start, end, count=1000))
-            count += len(page)
-            if len(page) < 1000:
-                return count
-            start = "(" + page[-1][0].decode()
+        return sum(1 for _ in stream_entries(r, key, "-", end, chunk=1000))
     total = 0
     while True:  # whole macro nodes, at most `chunk` entries per call
         n = int(r.xtrim(key, minid=minid, approximate=True, limit=chunk))

@@ -55,6 +55,22 @@ def zset_members(
         start = last
 
 
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+def stream_entries(
+    r: RedisClient, key: str, lo: str, hi: str = "+", *, chunk: int = 5000
+) -> Iterator[Entry]:
+    """Stream entries with ``lo <= id <= hi`` (XRANGE ids, ``-``/``+`` allowed), in id
+    order, ``chunk`` at a time (each page goes on after the last id read)."""
+    while True:
+        rows = cast(list[Entry], r.xrange(key, min=lo, max=hi, count=chunk))
+        yield from rows
+        if len(rows) < chunk:
+            return
+        lo = "(" + rows[-1][0].decode()
+
+
 def stored_trades(
     r: RedisClient, ks: Keyspace, symbol: str, lo_ms: int, hi_ms: int | None = None
 ) -> Iterator[Trade]:
