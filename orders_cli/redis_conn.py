@@ -11,13 +11,17 @@ silently vanish, which breaks the completeness guarantee, so we warn.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import redis
+import redis.sentinel
+from redis.cluster import ClusterNode
 
 from orders_cli.errors import RedisUnavailable, UsageError
 from orders_cli.redis_errors import classify
 from orders_cli.redis_types import RedisClient
-from orders_cli.redis_url import redact, validate_redis_url
+from orders_cli.redis_url import BOOLS, Nodes, parse_nodes, redact, validate_redis_url
 
 SOCKET_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
@@ -28,22 +32,74 @@ ingester in ``CLIENT LIST`` even while Redis refuses the writes of its health ke
 MEMORY_WARN_RATIO = 0.8
 
 
-def connect(url: str) -> redis.Redis:
-    """A sync redis-py client (bytes replies) with timeouts and health checks.
+TIMEOUTS: dict[str, Any] = {
+    "socket_timeout": SOCKET_TIMEOUT_S,
+    "socket_connect_timeout": CONNECT_TIMEOUT_S,
+    "health_check_interval": HEALTH_CHECK_INTERVAL_S,
+}
 
-    Does not talk to the server yet; use :func:`check` to fail early.
+
+def connect(url: str) -> RedisClient:
+    """A sync redis-py client (bytes replies) with timeouts and health checks: a
+    ``redis.Redis`` for one server or a Sentinel-managed primary, a ``redis.RedisCluster``
+    for ``redis+cluster://`` (which asks a startup node for the slot map at once: an
+    unreachable cluster is :class:`RedisUnavailable` here).
+
+    A single server is not talked to yet; use :func:`check` to fail early.
     """
     validate_redis_url(url)
+    nodes = parse_nodes(url)
+    if nodes is not None:
+        return _cluster(url, nodes) if nodes.kind == "cluster" else _sentinel_primary(nodes)
     try:
-        return redis.Redis.from_url(
-            url,
-            decode_responses=False,
-            socket_timeout=SOCKET_TIMEOUT_S,
-            socket_connect_timeout=CONNECT_TIMEOUT_S,
-            health_check_interval=HEALTH_CHECK_INTERVAL_S,
-        )
+        return redis.Redis.from_url(url, decode_responses=False, **TIMEOUTS)
     except ValueError as exc:  # redis-py's URL parser (bad db number, bad query args)
         raise UsageError(f"invalid Redis URL {redact(url)!r}: {exc}") from exc
+
+
+def _tls(nodes: Nodes) -> dict[str, Any]:
+    if not nodes.tls:
+        return {}
+    out: dict[str, Any] = {"ssl": True}
+    for key, value in nodes.options:
+        out[key] = BOOLS[value.lower()] if key == "ssl_check_hostname" else value
+    return out
+
+
+def _cluster(url: str, nodes: Nodes) -> redis.RedisCluster:
+    try:
+        return redis.RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in nodes.addresses],  # type: ignore[no-untyped-call]  # redis-py leaves ClusterNode unannotated
+            username=nodes.username,
+            password=nodes.password,
+            decode_responses=False,
+            **_tls(nodes),
+            **TIMEOUTS,
+        )
+    except (redis.RedisError, redis.exceptions.RedisClusterException, OSError) as exc:
+        raise RedisUnavailable(f"cannot reach Redis Cluster at {redact(url)}: {exc}") from exc
+
+
+def _sentinel_primary(nodes: Nodes) -> redis.Redis:
+    """The primary the sentinels name; its pool asks them again after a failover."""
+    own = dict(nodes.options).get("sentinel_password")
+    sentinels = redis.sentinel.Sentinel(
+        list(nodes.addresses),
+        sentinel_kwargs={
+            "password": own,
+            "socket_timeout": SOCKET_TIMEOUT_S,
+            "socket_connect_timeout": CONNECT_TIMEOUT_S,
+        },
+    )
+    primary: redis.Redis = sentinels.master_for(
+        nodes.master,
+        db=nodes.db,
+        username=nodes.username,
+        password=nodes.password,
+        decode_responses=False,
+        **TIMEOUTS,
+    )
+    return primary
 
 
 @attrs.frozen(slots=True)
@@ -100,8 +156,15 @@ def check(url: str, client: RedisClient | None = None, *, given: bool = False) -
         used_memory=_int(info.get("used_memory")),
         maxmemory=_int(info.get("maxmemory")),
         maxmemory_policy=_str(info.get("maxmemory_policy")) or "noeviction",
-        mode=_str(info.get("redis_mode")) or "standalone",
+        mode=_mode(url, info),
     )
+
+
+def _mode(url: str, info: dict[str, Any]) -> str:
+    nodes = parse_nodes(url)
+    if nodes is not None and nodes.kind == "sentinel":
+        return "sentinel"
+    return _str(info.get("redis_mode")) or "standalone"
 
 
 def eviction_warning(facts: ServerFacts) -> str | None:

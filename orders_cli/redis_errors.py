@@ -22,6 +22,7 @@ from orders_cli.errors import OrdersError, RedisRefusing, RedisRejected
 
 TRANSIENT: frozenset[str] = frozenset(
     {"OOM", "READONLY", "MISCONF", "LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"}
+    | {"MOVED", "ASK"}  # a cluster redirect not followed (yet): the slot map is moving
 )
 NOSCRIPT = "NOSCRIPT"
 

@@ -13,21 +13,37 @@ Accepted forms: ``redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]``, ``rediss://…``
 | ``ssl_cert_reqs`` | ``required`` (default), ``optional`` or ``none`` (``rediss://``) |
 | ``ssl_check_hostname`` | ``true`` (default with a CA) or ``false`` (``rediss://``) |
 
+Several nodes (:func:`parse_nodes`):
+
+- ``redis+cluster://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT…]`` (``rediss+cluster://`` with
+  TLS and the TLS options above): a Redis Cluster; every node given is a startup node.
+- ``redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER[/DB]``: the primary
+  that the sentinels name ``MASTER``; the credentials are the primary's, and
+  ``sentinel_password=`` is the sentinels' own (if they require one).
+
+A port left out is 6379 for cluster nodes and 26379 for sentinels.
+
 Anything else is a usage error, so a typo never silently changes what is connected to.
 """
 
 from __future__ import annotations
 
 import os
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from typing import Literal
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+import attrs
 
 from orders_cli.errors import UsageError
 
-REDIS_SCHEMES: tuple[str, ...] = ("redis", "rediss", "unix")
-SECRET_QUERY_KEYS = frozenset({"password"})
+CLUSTER_SCHEMES: tuple[str, ...] = ("redis+cluster", "rediss+cluster")
+SENTINEL_SCHEMES: tuple[str, ...] = ("redis+sentinel",)
+REDIS_SCHEMES: tuple[str, ...] = ("redis", "rediss", "unix", *CLUSTER_SCHEMES, *SENTINEL_SCHEMES)
+SECRET_QUERY_KEYS = frozenset({"password", "sentinel_password"})
+DEFAULT_PORT = {"cluster": 6379, "sentinel": 26379}
 TLS_FILE_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
 TLS_OPTIONS = (*TLS_FILE_OPTIONS, "ssl_cert_reqs", "ssl_check_hostname")
-QUERY_OPTIONS = ("password", "username", "db", *TLS_OPTIONS)
+QUERY_OPTIONS = ("password", "username", "db", *TLS_OPTIONS, "sentinel_password")
 CERT_REQS = ("required", "optional", "none")
 BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 MASK = "***"
@@ -72,8 +88,10 @@ def _check_query(url: str, scheme: str, query: str) -> None:
         if key in seen:
             raise _bad(url, f"option {key!r} given twice")
         seen.add(key)
-        if key in TLS_OPTIONS and scheme != "rediss":
+        if key in TLS_OPTIONS and not scheme.startswith("rediss"):
             raise _bad(url, f"{key} needs a rediss:// (TLS) URL")
+        if key == "sentinel_password" and scheme not in SENTINEL_SCHEMES:
+            raise _bad(url, "sentinel_password is for redis+sentinel:// URLs")
         if key == "db" and (scheme != "unix" or not value.isdigit()):
             raise _bad(url, "db=N is for unix:// URLs and N is a number; elsewhere use /N")
         if key in TLS_FILE_OPTIONS and not os.path.isfile(value):
@@ -94,8 +112,14 @@ def validate_redis_url(url: str) -> str:
     except ValueError as exc:
         raise _bad(url, str(exc)) from exc
     if parts.scheme not in REDIS_SCHEMES:
-        raise _bad(url, "expected redis://HOST:PORT/DB, rediss://... or unix:///path/to/redis.sock")
-    if parts.scheme == "unix":
+        raise _bad(
+            url,
+            "expected redis://HOST:PORT/DB, rediss://..., unix:///path/to/redis.sock, "
+            "redis+cluster://HOST:PORT,... or redis+sentinel://HOST:PORT,.../MASTER",
+        )
+    if parts.scheme in CLUSTER_SCHEMES or parts.scheme in SENTINEL_SCHEMES:
+        parse_nodes(url)
+    elif parts.scheme == "unix":
         if not parts.path:
             raise _bad(url, "unix:// needs a socket path")
     else:
@@ -112,3 +136,77 @@ def validate_redis_url(url: str) -> str:
             raise _bad(url, "the database is a number (/0, /1…)")
     _check_query(url, parts.scheme, parts.query)
     return url
+
+
+@attrs.frozen(slots=True)
+class Nodes:
+    """A ``redis+cluster://`` or ``redis+sentinel://`` URL, parsed."""
+
+    kind: Literal["cluster", "sentinel"]
+    addresses: tuple[tuple[str, int], ...]
+    username: str | None = None
+    password: str | None = None
+    master: str = ""  # sentinel: the monitored primary's name
+    db: int = 0
+    tls: bool = False
+    options: tuple[tuple[str, str], ...] = ()  # the query's other options (TLS, sentinel_password)
+
+
+def _address(url: str, text: str, default_port: int) -> tuple[str, int]:
+    try:
+        one = urlsplit(f"//{text}")
+        host, port = one.hostname, one.port
+    except ValueError as exc:
+        raise _bad(url, f"node {text!r}: {exc}") from exc
+    if not host:
+        raise _bad(url, f"node {text!r} has no host")
+    if port == 0:
+        raise _bad(url, f"node {text!r}: port 0 is not a port")
+    return host, port or default_port
+
+
+def parse_nodes(url: str) -> Nodes | None:
+    """The nodes of a ``redis+cluster://`` / ``redis+sentinel://`` URL; ``None`` for the
+    single-server forms. Raises :class:`UsageError` (URL redacted) if it is malformed."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or (scheme not in CLUSTER_SCHEMES and scheme not in SENTINEL_SCHEMES):
+        return None
+    kind: Literal["cluster", "sentinel"] = "cluster" if scheme in CLUSTER_SCHEMES else "sentinel"
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hostlist = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    texts = [t for t in hostlist.split(",") if t]
+    if not texts:
+        raise _bad(url, "no node given (HOST:PORT[,HOST:PORT...])")
+    addresses = tuple(_address(url, t, DEFAULT_PORT[kind]) for t in texts)
+    segments = [p for p in path.split("/") if p]
+    master, db = "", 0
+    if kind == "cluster":
+        if segments and segments != ["0"]:
+            raise _bad(url, "a Redis Cluster has only database 0 (omit the path)")
+    else:
+        if not segments or len(segments) > 2:
+            raise _bad(url, "redis+sentinel:// needs the primary's name: .../MASTER[/DB]")
+        master = unquote(segments[0])
+        if len(segments) == 2:
+            if not segments[1].isdigit():
+                raise _bad(url, "the database is a number (/MASTER/0, /MASTER/1…)")
+            db = int(segments[1])
+    _check_query(url, scheme, query)
+    options = tuple((k, v) for k, v in parse_qsl(query) if k not in ("password", "username"))
+    given = dict(parse_qsl(query))
+    return Nodes(
+        kind=kind,
+        addresses=addresses,
+        username=given.get("username", username),
+        password=given.get("password", password),
+        master=master,
+        db=db,
+        tls=scheme.startswith("rediss"),
+        options=options,
+    )

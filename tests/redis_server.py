@@ -40,9 +40,15 @@ def free_port() -> int:
 class RedisServer:
     """One private redis-server process. Use as a context manager or call start/stop."""
 
-    def __init__(self, unix_socket: bool = False, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        unix_socket: bool = False,
+        binary: str | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.binary = binary or find_redis_server()
         self.unix_socket = unix_socket
+        self.extra_args = extra_args  # e.g. ("--cluster-enabled", "yes")
         self.dir = Path(tempfile.mkdtemp(prefix="orders-redis-"))
         self.port = 0
         self.socket_path: Path | None = None
@@ -92,6 +98,7 @@ class RedisServer:
             "--dir", str(self.dir),
             "--daemonize", "no",
         ]  # fmt: skip
+        args += list(self.extra_args)
         if self.socket_path is not None:
             args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
         with open(self.log, "ab") as log:

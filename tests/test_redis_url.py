@@ -8,7 +8,7 @@ import pytest
 
 from orders_cli.errors import UsageError
 from orders_cli.redis_conn import connect
-from orders_cli.redis_url import QUERY_OPTIONS, redact, validate_redis_url
+from orders_cli.redis_url import QUERY_OPTIONS, parse_nodes, redact, validate_redis_url
 
 SECRET = "s3cr3t-Pa55"
 
@@ -77,3 +77,58 @@ def test_every_known_option_is_documented_in_the_readme_and_the_man_page() -> No
     for option in QUERY_OPTIONS:
         assert option in readme, option
         assert option in man, option
+
+
+def test_a_cluster_url_names_every_startup_node_and_its_credentials() -> None:
+    nodes = parse_nodes(f"redis+cluster://alice:{SECRET}@10.0.0.1:7001,10.0.0.2,[::1]:7003")
+    assert nodes is not None
+    assert nodes.kind == "cluster"
+    assert nodes.addresses == (("10.0.0.1", 7001), ("10.0.0.2", 6379), ("::1", 7003))
+    assert (nodes.username, nodes.password) == ("alice", SECRET)
+    assert not nodes.tls
+
+
+def test_a_sentinel_url_names_the_sentinels_the_primary_and_its_database() -> None:
+    url = f"redis+sentinel://:{SECRET}@s1:26380,s2/ordersprimary/2?sentinel_password=x"
+    nodes = parse_nodes(url)
+    assert nodes is not None
+    assert nodes.kind == "sentinel"
+    assert nodes.addresses == (("s1", 26380), ("s2", 26379))
+    assert (nodes.master, nodes.db, nodes.password) == ("ordersprimary", 2, SECRET)
+    assert dict(nodes.options) == {"sentinel_password": "x"}
+
+
+def test_a_single_server_url_has_no_nodes_to_parse() -> None:
+    assert parse_nodes("redis://h:6379/0") is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis+cluster://alice:{SECRET}@h1:7001,h2:7002",
+        f"redis+sentinel://:{SECRET}@s1,s2/m/0?sentinel_password={SECRET}",
+    ],
+)
+def test_redact_hides_the_password_of_a_url_with_several_nodes(url: str) -> None:
+    assert SECRET not in redact(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        (f"redis+cluster://:{SECRET}@", "no node given"),
+        (f"redis+cluster://:{SECRET}@h1:7001,h2:0", "port 0"),
+        (f"redis+cluster://:{SECRET}@h1:70001", "out of range"),
+        (f"redis+cluster://:{SECRET}@h1:7001/3", "only database 0"),
+        (f"redis+sentinel://:{SECRET}@s1:26379", "needs the primary's name"),
+        (f"redis+sentinel://:{SECRET}@s1:26379/m/x", "the database is a number"),
+        (f"redis+cluster://:{SECRET}@h1?ssl_ca_certs=/x.pem", "needs a rediss://"),
+        (f"redis+cluster://:{SECRET}@h1?sentinel_password=x", "is for redis+sentinel://"),
+        (f"redis+sentinel://:{SECRET}@s1/m?bogus=1", "unknown option 'bogus'"),
+    ],
+)
+def test_a_bad_url_with_several_nodes_is_one_usage_line_that_says_why(url: str, why: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        validate_redis_url(url)
+    assert why in str(caught.value)
+    assert SECRET not in str(caught.value)

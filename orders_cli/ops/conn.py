@@ -6,15 +6,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-import redis
-
 from orders_cli.redis_conn import check, connect
+from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.schema import check_schema
 
 
 @contextlib.contextmanager
-def open_redis(url: str | None, namespace: str | None = None) -> Iterator[redis.Redis]:
+def open_redis(url: str | None, namespace: str | None = None) -> Iterator[RedisClient]:
     """A checked sync client; raises :class:`~orders_cli.errors.RedisUnavailable`. With
     ``namespace``, also :class:`~orders_cli.errors.StoreLayoutUnknown` when the store there
     has a key layout this release does not know."""

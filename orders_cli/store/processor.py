@@ -315,15 +315,18 @@ class Processor:
             self._script_loaded = True
         commands = (  # a generator: Redis applies the first chunks while we build the rest
             (
-                "EVALSHA",
-                APPLY_SHA,
-                SYMBOL_KEY_COUNT,
-                *self._keys(s),
-                *self._args(self.states[s], plans[s], merged.get(s, {}), fresh, marks[s]),
+                self._keys(s)[0],
+                (
+                    "EVALSHA",
+                    APPLY_SHA,
+                    SYMBOL_KEY_COUNT,
+                    *self._keys(s),
+                    *self._args(self.states[s], plans[s], merged.get(s, {}), fresh, marks[s]),
+                ),
             )
             for s in symbols
         )
-        results = packed.execute(self.redis, commands)
+        results = packed.execute_routed(self.redis, commands)
         done_ms = self.clock_ms()
         for s, res in zip(symbols, results, strict=True):
             if isinstance(res, redis.exceptions.ResponseError):
