@@ -23,3 +23,7 @@ from tests.redis_server import (  # noqa: E402  # after the hypothesis profile s
     redis_shared,  # noqa: F401  # re-exported as a pytest fixture
     redis_url,  # noqa: F401  # re-exported as a pytest fixture
 )
+from tests.redis_topologies import (  # noqa: E402  # after the hypothesis profile setup above
+    redis_cluster,  # noqa: F401  # re-exported as a pytest fixture
+    redis_sentinel,  # noqa: F401  # re-exported as a pytest fixture
+)
