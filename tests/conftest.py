@@ -25,5 +25,7 @@ from tests.redis_server import (  # noqa: E402  # after the hypothesis profile s
 )
 from tests.redis_topologies import (  # noqa: E402  # after the hypothesis profile setup above
     redis_cluster,  # noqa: F401  # re-exported as a pytest fixture
+    redis_cluster_session,  # noqa: F401  # re-exported as a pytest fixture
+    redis_cluster_shared,  # noqa: F401  # re-exported as a pytest fixture
     redis_sentinel,  # noqa: F401  # re-exported as a pytest fixture
 )

@@ -273,3 +273,20 @@ def redis_sentinel() -> Iterator[SentinelSet]:
     """A fresh primary + replica under one sentinel (free to kill the primary)."""
     with SentinelSet() as sentinels:
         yield sentinels
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_session() -> Iterator[ClusterOfServers]:
+    with ClusterOfServers() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def redis_cluster_shared(redis_cluster_session: ClusterOfServers) -> ClusterOfServers:
+    """The session's Redis Cluster, every primary emptied (FLUSHALL) before the test. Faster
+    than ``redis_cluster``; do not kill, pause or reconfigure its nodes (a test that changes
+    a node's config undoes it)."""
+    for server in redis_cluster_session.primaries():
+        with server.client() as client:
+            client.flushall()
+    return redis_cluster_session

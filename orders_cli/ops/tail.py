@@ -5,19 +5,24 @@ its live part with nothing lost or repeated between them, and the ``--stats`` vi
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import itertools
 from collections.abc import Iterable, Iterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import orjson
 
 from orders_cli.models import Trade
+from orders_cli.ops.nodes import slot_transaction, xread_streams
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member, decode_stream_fields
-from orders_cli.store.query import read_current, stored_trades, stream_entries
+from orders_cli.store.query import Entry, read_current, stored_trades, stream_entries
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
 
 
 @attrs.frozen(slots=True)
@@ -73,6 +78,12 @@ class ShownIds:
         return i >= 0 and agg_id <= self.hi[i]
 
 
+def _tops(pipe: Pipeline, stream: str, latest: str) -> None:
+    """The stream's top entry and the ZSET's newest member."""
+    pipe.xrevrange(stream, count=1)
+    pipe.zrevrangebyscore(latest, "+inf", "-inf", start=0, num=1)
+
+
 def _by_time(parts: Iterable[Iterable[Trade]]) -> Iterator[Trade]:
     """Several symbols' trades interleaved by trade time; each symbol's own order kept."""
     return heapq.merge(*parts, key=lambda t: t.trade_time)
@@ -95,7 +106,7 @@ class Follower:
     keyspace: Keyspace
     seams: dict[str, Seam]  # symbol -> seam
     symbol_of: dict[str, str]  # stream key -> symbol
-    cursors: dict[str | bytes | memoryview, str | bytes | memoryview | int]
+    cursors: dict[str, str]  # stream key -> the last entry id read
     since_ms: int | None
     newest: list[Trade]  # each symbol's top stream entry when following started
     shown_max: dict[str, int] = attrs.field(factory=dict)  # symbol -> highest id shown
@@ -107,15 +118,13 @@ class Follower:
     ) -> Follower:
         seams: dict[str, Seam] = {}
         symbol_of: dict[str, str] = {}
-        cursors: dict[str | bytes | memoryview, str | bytes | memoryview | int] = {}
+        cursors: dict[str, str] = {}
         newest: list[Trade] = []
         for s in symbols:
             key = keyspace.trades_stream(s)
-            pipe = r.pipeline(transaction=True)  # one symbol's keys share a slot
-            pipe.xrevrange(key, count=1)
-            pipe.zrevrangebyscore(keyspace.trades_latest(s), "+inf", "-inf", start=0, num=1)
-            top, newest_member = cast(
-                tuple[list[tuple[bytes, dict[bytes, bytes]]], list[bytes]], pipe.execute()
+            tops = functools.partial(_tops, stream=key, latest=keyspace.trades_latest(s))
+            top, newest_member = cast(  # one symbol's keys share a slot
+                tuple[list[Entry], list[bytes]], slot_transaction(r, key, tops)
             )
             top_id = top[0][0].decode() if top else None
             stored = [decode_stream_fields(s, fields) for _, fields in top]
@@ -174,14 +183,11 @@ class Follower:
             yield self._mark(t)
 
     def read(self, r: RedisClient, block_ms: int, count: int = 1000) -> list[Tailed]:
-        """One XREAD BLOCK over every stream from the cursors on; advances them; [] on a
-        timeout."""
-        reply = cast(
-            list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None,
-            r.xread(self.cursors, count=count, block=block_ms),
-        )
+        """One XREAD BLOCK over every stream from the cursors on (on a cluster, one per
+        slot: :func:`xread_streams`); advances them; [] after ``block_ms`` (> 0) without
+        a new entry."""
         parts: list[list[Trade]] = []
-        for raw_key, entries in reply or []:
+        for raw_key, entries in xread_streams(r, self.cursors, count, block_ms):
             key = raw_key.decode()
             symbol = self.symbol_of[key]
             seam = self.seams[symbol]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import redis.exceptions
 
 from orders_cli.errors import RedisUnavailable
 from orders_cli.models import Trade
+from orders_cli.ops.nodes import slot_transaction
 from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import Bar, bars_from_trades_reference
 from orders_cli.stats.check import compare_kline, diff_bars
@@ -24,6 +25,9 @@ from orders_cli.store.keys import Keyspace
 from orders_cli.store.member import decode_member
 from orders_cli.store.rollup import decode_marker
 from orders_cli.timeframes import TF_MS, TIMEFRAMES
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
 
 KLINE_TF = "1m"
 KLINES_LIMIT = 1000
@@ -68,14 +72,16 @@ class BarSnapshot:
 def read_snapshot(r: RedisClient, ks: Keyspace, symbol: str, lo_ms: int) -> BarSnapshot:
     """Trades with ``T >= lo_ms`` and every bar that may overlap them, atomically (all
     keys share the symbol's hash tag)."""
-    pipe = r.pipeline(transaction=True)
-    pipe.time()
-    pipe.zrangebyscore(ks.trades_latest(symbol), lo_ms, "+inf")
-    for tf in TIMEFRAMES:
-        pipe.zrangebyscore(ks.bars(symbol, tf), lo_ms - TF_MS[tf], "+inf")
-    pipe.hget(ks.state(symbol), "rollup")
+
+    def snapshot(pipe: Pipeline) -> None:
+        pipe.time()
+        pipe.zrangebyscore(ks.trades_latest(symbol), lo_ms, "+inf")
+        for tf in TIMEFRAMES:
+            pipe.zrangebyscore(ks.bars(symbol, tf), lo_ms - TF_MS[tf], "+inf")
+        pipe.hget(ks.state(symbol), "rollup")
+
     try:
-        res = pipe.execute()
+        res = slot_transaction(r, ks.state(symbol), snapshot)
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         raise RedisUnavailable(f"lost Redis: {exc}") from exc
     secs, micros = res[0]
