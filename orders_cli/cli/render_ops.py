@@ -12,7 +12,8 @@ from rich.table import Table
 from rich.text import Text
 
 from orders_cli.cli.render_run import history_figures
-from orders_cli.ops.status import RedisDiagnosis, Verdict
+from orders_cli.ops.redis_diag import RedisDiagnosis
+from orders_cli.ops.status import Verdict
 from orders_cli.store.retention_policy import PruneReport
 
 
@@ -84,16 +85,30 @@ def _num(v: Any, fmt: str = "{:,.1f}") -> str:
     return "-" if v is None else fmt.format(v)
 
 
+def _limit(used: int, maxmemory: int) -> str:
+    return f"{_mib(maxmemory)} ({100 * used / maxmemory:.0f}%)" if maxmemory else "no limit"
+
+
 def _redis_line(diag: RedisDiagnosis) -> Text:
-    limit = "no limit"
-    if diag.maxmemory:
-        limit = f"{_mib(diag.maxmemory)} ({100 * diag.used_memory / diag.maxmemory:.0f}%)"
     state = f"refusing writes ({diag.refusing})" if diag.refusing else "taking writes"
-    return Text(
-        f"redis: {diag.role or '?'}, {state} · used {_mib(diag.used_memory)}"
-        f" / max {limit} · policy {diag.policy}"
+    what = diag.role or "?"
+    if diag.mode == "cluster":
+        what = f"cluster of {len(diag.primaries)} primaries"
+    elif diag.mode != "standalone":
+        what = f"{diag.mode}, {what}"
+    total = " in total" if diag.primaries else ""
+    lines = [
+        f"redis: {what}, {state} · used {_mib(diag.used_memory)}{total}"
+        f" / max {_limit(diag.used_memory, diag.maxmemory)} · policy {diag.policy}"
         f" · ingesters connected: {', '.join(diag.connected_ingesters) or 'none'}"
-    )
+    ]
+    for n in diag.primaries:
+        lines.append(
+            f"  primary {n.node}: used {_mib(n.used_memory)}"
+            f" / max {_limit(n.used_memory, n.maxmemory)}"
+            + (f" · refusing writes ({n.refusing})" if n.refusing else "")
+        )
+    return Text("\n".join(lines))
 
 
 def _markets_table(markets: dict[str, Any]) -> Table:

@@ -4,7 +4,9 @@
 Redis is diagnosed from INFO, not only through the ingesters' health keys: while Redis
 refuses writes (out of memory with ``noeviction``, failing persistence, a replica) an
 ingester cannot renew its key, so a stale key would say HEALTHY and a missing one "not
-running". Ingesters are also seen by their named connections (``CLIENT LIST``).
+running". Ingesters are also seen by their named connections (``CLIENT LIST``); on a
+Redis Cluster both are asked of every primary (:mod:`orders_cli.ops.redis_diag`), and the
+health keys are found by a SCAN of every primary.
 
 A snapshot is structured (cattrs) into a :class:`HealthRecord` of the fields the verdict
 reads; a record that is not one (not JSON, another version, a field of the wrong type: a
@@ -26,7 +28,7 @@ from orders_cli.durations import format_duration
 from orders_cli.errors import MalformedHealthRecord
 from orders_cli.health import VERSION
 from orders_cli.hints import command
-from orders_cli.redis_conn import MEMORY_WARN_RATIO, named_ingesters
+from orders_cli.ops.redis_diag import RedisDiagnosis, diagnose_redis, judge_redis
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.keys import HEALTH_ANY_NAMESPACE, Keyspace, health_namespace
 from orders_cli.telemetry import CLOCK_OFFSET_LIMIT_MS
@@ -45,45 +47,6 @@ class Verdict:
     healthy: bool
     problems: tuple[str, ...]
     warnings: tuple[str, ...]
-
-
-@attrs.frozen(slots=True)
-class RedisDiagnosis:
-    """What Redis says about itself. ``refusing``: the code its writes answer now."""
-
-    refusing: str | None
-    detail: str
-    used_memory: int
-    maxmemory: int
-    policy: str
-    role: str
-    connected_ingesters: tuple[str, ...]
-
-
-def _mib(n: int) -> str:
-    return f"{n / 2**20:,.1f} MiB" if n >= 2**20 else f"{n:,} bytes"
-
-
-def diagnose_redis(r: RedisClient) -> RedisDiagnosis:
-    """INFO memory / persistence / replication and CLIENT LIST; read-only."""
-    info: dict[str, Any] = {}
-    for section in ("memory", "persistence", "replication"):
-        info.update(r.info(section))
-    used, maxmem = int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
-    policy, role = str(info.get("maxmemory_policy", "noeviction")), str(info.get("role", ""))
-    refusing, detail = None, ""
-    if role == "slave":
-        refusing = "READONLY"
-        detail = f"this Redis is a replica of {info.get('master_host')}:{info.get('master_port')}"
-    elif int(info.get("loading", 0)):
-        refusing, detail = "LOADING", "Redis is loading its dataset"
-    elif info.get("rdb_last_bgsave_status") == "err" or info.get("aof_last_write_status") == "err":
-        refusing = "MISCONF"
-        detail = "persistence is failing (last RDB save or AOF write failed): check its dir"
-    elif maxmem and used >= maxmem and policy == "noeviction":
-        refusing = "OOM"
-        detail = f"used {_mib(used)} of maxmemory {_mib(maxmem)} with noeviction"
-    return RedisDiagnosis(refusing, detail, used, maxmem, policy, role, tuple(named_ingesters(r)))
 
 
 @attrs.frozen(slots=True)
@@ -257,7 +220,8 @@ def evaluate(
     warnings: list[str] = []
     connected = redis_diag.connected_ingesters if redis_diag is not None else ()
     if redis_diag is not None:
-        _judge_redis(redis_diag, records, problems, warnings)
+        lefts = [rec.redis.time_to_full_s for rec in records if rec.redis.time_to_full_s]
+        judge_redis(redis_diag, lefts, problems, warnings)
     reporting = {rec.ingester_id for rec in records}
     silent = [i for i in connected if i not in reporting]
     if silent:
@@ -308,25 +272,6 @@ def evaluate(
         if red.eviction_policy and red.eviction_policy != "noeviction" and red.maxmemory:
             warnings.append(f"{who}: Redis may evict keys (maxmemory-policy {red.eviction_policy})")
     return Verdict(healthy=not problems, problems=tuple(problems), warnings=tuple(warnings))
-
-
-def _judge_redis(
-    diag: RedisDiagnosis,
-    records: Sequence[HealthRecord],
-    problems: list[str],
-    warnings: list[str],
-) -> None:
-    if diag.refusing is not None:
-        who = ", ".join(diag.connected_ingesters)
-        alive = f"ingester {who} alive, " if who else ""
-        problems.append(f"{alive}Redis refusing writes ({diag.refusing}): {diag.detail}")
-    elif diag.maxmemory and diag.used_memory >= MEMORY_WARN_RATIO * diag.maxmemory:
-        lefts = [rec.redis.time_to_full_s for rec in records if rec.redis.time_to_full_s]
-        full = f", full in {format_duration(min(lefts))} at the current rate" if lefts else ""
-        warnings.append(
-            f"Redis memory at {100 * diag.used_memory / diag.maxmemory:.0f}% "
-            f"({_mib(diag.used_memory)} of {_mib(diag.maxmemory)}){full}"
-        )
 
 
 def check_status(
