@@ -21,7 +21,7 @@ from orders_cli.store.prune_lock import PruneLock
 from orders_cli.telemetry import Telemetry
 from tests.ops.cluster_helpers import KS, SYMBOLS, Both, assert_spread, dump, fill
 from tests.ops.helpers import run_main
-from tests.redis_topologies import ClusterOfServers
+from tests.redis_topologies import ClusterOfServers, SentinelSet
 from tests.store.redis_faults import out_of_memory
 
 pytestmark = pytest.mark.integration
@@ -76,6 +76,14 @@ def test_status_says_cluster_and_shows_every_primarys_memory_and_their_total(
     assert all(f"primary {n['node']}: used" in out for n in nodes)
     _, single = _status(capfd, both.single.url)
     assert single["redis"]["mode"] == "standalone" and single["redis"]["primaries"] == []
+
+
+def test_status_on_a_sentinel_primary_says_sentinel(
+    redis_sentinel: SentinelSet, capfd: pytest.CaptureFixture[str]
+) -> None:
+    _, doc = _status(capfd, redis_sentinel.url)  # unhealthy: no ingester runs
+    assert doc["redis"]["mode"] == "sentinel" and doc["redis"]["role"] == "master"
+    assert doc["redis"]["primaries"] == []
 
 
 def test_status_sees_an_ingester_connected_to_any_primary(
