@@ -25,6 +25,17 @@ TRANSIENT: frozenset[str] = frozenset(
     | {"MOVED", "ASK"}  # a cluster redirect not followed (yet): the slot map is moving
 )
 NOSCRIPT = "NOSCRIPT"
+LOST: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    # a cluster that no node of answers, a slot map with a hole, or a command redirected
+    # again and again while slots move ("TTL exhausted")
+    redis.exceptions.RedisClusterException,
+    redis.exceptions.ClusterError,
+)
+"""Redis cannot be reached now (no error reply to classify): wait and try again.
+``ClusterDownError`` is a ``ClusterError`` and an error reply (CLUSTERDOWN): catch
+``ResponseError`` first."""
 
 _BY_CLASS: tuple[tuple[type[redis.exceptions.RedisError], str], ...] = (
     (redis.exceptions.OutOfMemoryError, "OOM"),

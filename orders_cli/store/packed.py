@@ -24,6 +24,7 @@ import redis
 import redis.exceptions
 from redis.cluster import ClusterNode
 
+from orders_cli.redis_errors import LOST
 from orders_cli.redis_types import RedisClient
 
 Command = Sequence[bytes | str | int]
@@ -119,7 +120,7 @@ def execute_routed(client: RedisClient, keyed: Iterable[Keyed], *, chunk: int = 
     except BaseException as exc:
         for link in links.values():
             link.release(broken=True)
-        if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        if isinstance(exc, LOST):
             _refresh(client)  # a node may be gone: its replica may be the primary now
         raise
 

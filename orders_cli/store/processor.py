@@ -31,7 +31,7 @@ from orders_cli.messages import (
     WriterInput,
 )
 from orders_cli.models import Gap, Trade
-from orders_cli.redis_errors import as_orders_error, classify, refusing
+from orders_cli.redis_errors import LOST, as_orders_error, classify, refusing
 from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import window_start
 from orders_cli.stats.codec import encode_bar, encode_bar_and_current
@@ -252,12 +252,12 @@ class Processor:
     def _guard(self, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            self._reset()  # whatever was half-applied: reload before the next use
-            raise RedisUnavailable(f"lost Redis: {exc}") from exc
         except redis.exceptions.ResponseError as exc:
             self._reset()
             raise as_orders_error(classify(exc), "the writer's round") from exc
+        except LOST as exc:
+            self._reset()  # whatever was half-applied: reload before the next use
+            raise RedisUnavailable(f"lost Redis: {exc}") from exc
 
     def _rolled_back(self, symbol: str, out: Outcome) -> None:
         out.rolled_back.append(symbol)

@@ -21,7 +21,7 @@ import redis.exceptions
 import trio
 
 from orders_cli.errors import RedisRefusing, RedisRejected, RedisUnavailable
-from orders_cli.redis_errors import as_orders_error, classify
+from orders_cli.redis_errors import LOST, as_orders_error, classify
 from orders_cli.redis_types import RedisClient
 from orders_cli.retry import Backoff
 from orders_cli.telemetry import Telemetry
@@ -52,10 +52,10 @@ class RedisWorker:
             return await trio.to_thread.run_sync(
                 fn, *args, limiter=self.limiter, abandon_on_cancel=True
             )
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise RedisUnavailable(f"lost Redis: {exc}") from exc
         except redis.exceptions.ResponseError as exc:
             raise as_orders_error(classify(exc), getattr(fn, "__name__", "a command")) from exc
+        except LOST as exc:
+            raise RedisUnavailable(f"lost Redis: {exc}") from exc
 
     async def call(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(client)`` in the writer thread."""
