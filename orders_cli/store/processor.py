@@ -118,6 +118,9 @@ class Processor:
         # revisions committed before the last reset (reload them all: did Redis go back?)
         self._known: dict[str, int] = {}
         self._recheck = False  # one state went back: check every other one's revision
+        # symbols found rolled back, until a call that returns reports them (one that
+        # raises after finding them, a node failing mid-round, must not lose them)
+        self._lost: dict[str, None] = {}
         # symbol -> (ids missing, oldest opened_ms, gap records) of its open gaps (neither
         # exchange-side nor cold), kept when gaps change: the views cost per symbol with
         # gaps, never per gap, per batch
@@ -142,7 +145,7 @@ class Processor:
             self.states[s] = st
             self._summarize(s, st.gaps)
             if st.revision < self._known.pop(s, 0):
-                self._rolled_back(s, out)
+                self._rolled_back(s)
             for g in st.gaps:  # resume what a previous run left open
                 if g.exchange_side:
                     continue
@@ -168,6 +171,7 @@ class Processor:
     def preload(self, symbols: Sequence[str]) -> Outcome:
         out = Outcome()
         self._guard(lambda: self._load(symbols, out))
+        self._report_rollbacks(out)
         return out
 
     def _summarize(self, symbol: str, gaps: Sequence[Gap]) -> None:
@@ -243,10 +247,11 @@ class Processor:
                 quarantined.add(s)
                 nxt[s] = quarantine(s, todo[s], refusal, out.counters)
             todo = nxt
-        if out.rolled_back:  # Redis went back in time: the other symbols may have too
+        if self._lost:  # Redis went back in time: the other symbols may have too
             self._recheck = True
         if todo:
             raise RedisUnavailable(f"state of {sorted(todo)[:5]} keeps changing under us")
+        self._report_rollbacks(out)
         return out
 
     def _guard(self, fn: Callable[[], Any]) -> Any:
@@ -259,9 +264,13 @@ class Processor:
             self._reset()  # whatever was half-applied: reload before the next use
             raise RedisUnavailable(f"lost Redis: {exc}") from exc
 
-    def _rolled_back(self, symbol: str, out: Outcome) -> None:
-        out.rolled_back.append(symbol)
-        out.counters["state_rollbacks"] += 1
+    def _rolled_back(self, symbol: str) -> None:
+        self._lost[symbol] = None
+
+    def _report_rollbacks(self, out: Outcome) -> None:
+        out.rolled_back.extend(self._lost)
+        out.counters["state_rollbacks"] += len(self._lost)
+        self._lost.clear()
 
     def _recheck_revisions(self, out: Outcome) -> None:
         """Forget (reload at next use) every symbol whose state Redis holds at an older
@@ -269,7 +278,7 @@ class Processor:
         symbols = list(self.states)
         for s, rev in load_revisions(self.redis, self.ks, symbols).items():
             if rev < self.states[s].revision:
-                self._rolled_back(s, out)
+                self._rolled_back(s)
                 self.forget([s])
         self._recheck = False
 
@@ -342,7 +351,7 @@ class Processor:
                 continue
             if int(res[0]) != 1:
                 if int(res[1]) < self.states[s].revision:
-                    self._rolled_back(s, out)
+                    self._rolled_back(s)
                 self.forget([s])
                 done.conflicts.append(s)
                 continue

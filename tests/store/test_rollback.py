@@ -8,8 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import redis
 
+from orders_cli.errors import RedisUnavailable
 from orders_cli.messages import Backfilled, GapRequest, HeadSeen
+from orders_cli.store import packed
 from tests.store.test_processor import KS, Clock, gaps, make, stored_ids, stream_ids, trade
 
 
@@ -58,3 +61,32 @@ def test_a_quiet_symbol_that_went_back_is_found_after_another_ones_conflict(r: A
     out = p.process([])  # ETHUSDT gets nothing, yet its lost trade is found
     assert out.rolled_back == ["ETHUSDT"]
     assert int(r.hget(KS.state("ETHUSDT"), "watermark")) == 1
+
+
+def test_a_rollback_found_by_a_round_that_then_lost_redis_is_reported_by_the_next_one(
+    r: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failover: the reload finds the older state, then the round's apply loses its
+    connection (a node still dying). The next round that goes through reports it."""
+    p = make(r, Clock())
+    p.process([trade(a) for a in range(1, 6)])
+    older = _snapshot(r)
+    p.process([trade(a) for a in range(6, 11)])  # acknowledged, then lost
+    _restore(r, older)
+    real = packed.execute_routed
+    drops = [2]
+
+    def dropping(*args: Any, **kwargs: Any) -> Any:
+        if drops[0]:
+            drops[0] -= 1
+            raise redis.exceptions.ConnectionError("connection reset")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(packed, "execute_routed", dropping)
+    for _ in range(2):  # the first drop: reload everything; the second: after the reload
+        with pytest.raises(RedisUnavailable):
+            p.process([HeadSeen("BTCUSDT", 12)])
+    out = p.process([HeadSeen("BTCUSDT", 12)])
+    assert out.rolled_back == ["BTCUSDT"]
+    assert out.counters["state_rollbacks"] == 1
+    assert out.gap_requests == [GapRequest("BTCUSDT", 6, 12, priority=0)]
