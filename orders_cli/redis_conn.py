@@ -17,6 +17,7 @@ import attrs
 import redis
 import redis.sentinel
 from redis.cluster import ClusterNode
+from redis.exceptions import RedisClusterException
 
 from orders_cli.errors import RedisUnavailable, UsageError
 from orders_cli.redis_errors import classify
@@ -142,7 +143,7 @@ def check(url: str, client: RedisClient | None = None, *, given: bool = False) -
         info.update(r.info("memory"))
     except redis.AuthenticationError as exc:
         raise RedisUnavailable(f"cannot reach Redis at {redact(url)}: {exc}") from exc
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+    except (redis.ConnectionError, redis.TimeoutError, RedisClusterException, OSError) as exc:
         hint = f"; {UNREACHABLE_HINT}" if given else ""
         raise RedisUnavailable(f"cannot reach Redis at {redact(url)}: {exc}{hint}") from exc
     except redis.ResponseError as exc:  # e.g. NOAUTH, LOADING, MISCONF
@@ -188,27 +189,55 @@ def ingester_name(ingester_id: str) -> str:
 
 def name_connections(client: RedisClient, name: str) -> None:
     """Every connection ``client`` opens from now on runs ``CLIENT SETNAME name`` (also
-    after a reconnect); the open ones are closed so that they reopen under it. A cluster
-    client (one pool per node) is not named yet."""
-    if not isinstance(client, redis.Redis):
+    after a reconnect); the open ones are closed so that they reopen under it. On a
+    cluster: the pool of every node known now, and the nodes a later slot map names (a
+    promoted replica); the primaries are connected at once."""
+    if isinstance(client, redis.Redis):
+        _name_pool(client.connection_pool, name)
+        client.client_getname()  # connects (and names) now; not a write: passes MISCONF
         return
-    pool = client.connection_pool
+    manager = client.nodes_manager
+    manager.connection_kwargs["client_name"] = name  # the nodes of a later slot map
+    pools = {
+        id(r.connection_pool): r.connection_pool
+        for node in [*_nodes(client), *manager.startup_nodes.values()]
+        if (r := node.redis_connection) is not None
+    }
+    for pool in pools.values():
+        _name_pool(pool, name)
+    for node in _nodes(client, primaries=True):
+        node.redis_connection.client_getname()
+
+
+def _nodes(client: redis.RedisCluster, *, primaries: bool = False) -> list[ClusterNode]:
+    """The nodes of ``client``'s slot map now (only the primaries: ``primaries``)."""
+    nodes: list[ClusterNode] = client.get_primaries() if primaries else client.get_nodes()  # type: ignore[no-untyped-call]  # redis-py leaves both unannotated
+    return nodes
+
+
+def _name_pool(pool: redis.ConnectionPool, name: str) -> None:
     pool.connection_kwargs["client_name"] = name
     pool.disconnect()
     pool.reset()  # the pooled connection objects keep their own name: new ones instead
-    client.client_getname()  # connects (and names) now; not a write: passes MISCONF
 
 
 def named_ingesters(client: RedisClient) -> list[str]:
-    """Ids of the ingesters connected now (``CLIENT LIST``, by :func:`ingester_name`);
-    none when the ACL does not allow CLIENT LIST."""
-    try:
-        clients = client.client_list()
-    except redis.ResponseError:
-        return []
-    names = (str(c.get("name", "")) for c in clients)
+    """Ids of the ingesters connected now (``CLIENT LIST``, by :func:`ingester_name`; of
+    every primary of a cluster); none when the ACL does not allow CLIENT LIST."""
+    servers = (
+        [client]
+        if isinstance(client, redis.Redis)
+        else [node.redis_connection for node in _nodes(client, primaries=True)]
+    )
+    names: set[str] = set()
+    for server in servers:
+        try:
+            clients = server.client_list()
+        except redis.ResponseError:
+            return []
+        names.update(str(c.get("name", "")) for c in clients)
     return sorted(
-        {n[len(INGESTER_NAME_PREFIX) :] for n in names if n.startswith(INGESTER_NAME_PREFIX)}
+        n[len(INGESTER_NAME_PREFIX) :] for n in names if n.startswith(INGESTER_NAME_PREFIX)
     )
 
 
