@@ -29,8 +29,10 @@ LOST: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     # a cluster that no node of answers, a slot map with a hole, or a command redirected
-    # again and again while slots move ("TTL exhausted")
-    redis.exceptions.RedisClusterException,
+    # again and again while slots move ("TTL exhausted"); not the other cluster client
+    # errors (a cross-slot transaction...): those are our bugs and must not be retried
+    redis.exceptions.RedisClusterUnreachableError,
+    redis.exceptions.SlotNotCoveredError,
     redis.exceptions.ClusterError,
 )
 """Redis cannot be reached now (no error reply to classify): wait and try again.
