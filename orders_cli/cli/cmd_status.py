@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import redis
 import typer
 
 from orders_cli import clock
@@ -21,6 +20,7 @@ from orders_cli.cli.shared_options import WatchCommand, shared, watch_option
 from orders_cli.durations import parse_duration
 from orders_cli.errors import RedisUnavailable
 from orders_cli.ops.status import StatusLimits, check_status
+from orders_cli.redis_errors import LOST
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.info import stored_counts
 
@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
                     now = clock.now_ms()
                     snaps, diag, verdict = check_status(r, keyspace, limits, now, markets)
                     store = store_doc(r, market, namespace)
-                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                except LOST as exc:
                     raise RedisUnavailable(f"Redis went away: {exc}") from exc
                 healthy = verdict.healthy
                 doc = {

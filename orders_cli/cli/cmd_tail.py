@@ -8,7 +8,6 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import redis
 import trio
 import typer
 
@@ -28,6 +27,7 @@ from orders_cli.ops.conn import open_redis
 from orders_cli.ops.status import any_health, ingesters_elsewhere
 from orders_cli.ops.symbols import keyspace_for, resolve_symbols
 from orders_cli.ops.tail import Follower, Tailed, stats_view
+from orders_cli.redis_errors import LOST
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.member import encode_member
 
@@ -220,7 +220,7 @@ def register(app: typer.Typer) -> None:
                         _run(r, follower, printer, count, follow, show_stats)
                     finally:
                         printer.close()
-                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                except LOST as exc:
                     raise RedisUnavailable(f"Redis went away: {exc}") from exc
         except KeyboardInterrupt:
             raise typer.Exit(0) from None

@@ -24,6 +24,7 @@ import redis.sentinel
 from redis.cluster import ClusterNode
 from redis.typing import KeyT, StreamIdT
 
+from orders_cli.redis_errors import LOST
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.query import Entry
 
@@ -88,7 +89,7 @@ def slot_transaction(
         except redis.exceptions.ResponseError as exc:
             if not _redirected(exc) or attempt == REDIRECT_TRIES:
                 raise
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        except LOST:
             if attempt == REDIRECT_TRIES:
                 raise
         r.nodes_manager.initialize()

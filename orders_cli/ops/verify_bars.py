@@ -12,11 +12,11 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import redis.exceptions
 
 from orders_cli.errors import RedisUnavailable
 from orders_cli.models import Trade
 from orders_cli.ops.nodes import slot_transaction
+from orders_cli.redis_errors import LOST
 from orders_cli.redis_types import RedisClient
 from orders_cli.stats.bars import Bar, bars_from_trades_reference
 from orders_cli.stats.check import compare_kline, diff_bars
@@ -82,7 +82,7 @@ def read_snapshot(r: RedisClient, ks: Keyspace, symbol: str, lo_ms: int) -> BarS
 
     try:
         res = slot_transaction(r, ks.state(symbol), snapshot)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+    except LOST as exc:
         raise RedisUnavailable(f"lost Redis: {exc}") from exc
     secs, micros = res[0]
     trades = [decode_member(m) for m in res[1]]

@@ -17,6 +17,7 @@ from orders_cli.messages import Backfilled, ExchangeHole, WriterInput
 from orders_cli.models import Gap, Trade
 from orders_cli.ops.symbols import resolve_symbols
 from orders_cli.ops.verify_ids import IdRange, clip, subtract, to_ranges_merge
+from orders_cli.redis_errors import LOST
 from orders_cli.redis_types import RedisClient
 from orders_cli.store import gaps as gapops
 from orders_cli.store.info import held_symbols
@@ -61,7 +62,7 @@ def read_stored(r: RedisClient, ks: Keyspace, symbol: str, lo_ms: int, margin_ms
             for _, f in _stream_entries(r, ks.trades_stream(symbol), lo_ms - margin_ms)
         ]
         wm, raw_gaps = r.hmget(ks.state(symbol), ["watermark", "gaps"])
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+    except LOST as exc:
         raise RedisUnavailable(f"lost Redis: {exc}") from exc
     return StoredIds(
         zset=zset,
@@ -77,14 +78,14 @@ def known(r: RedisClient, ks: Keyspace, symbols: list[str]) -> list[str]:
     tail`` does) if one is not in ``Keyspace.symbols()``."""
     try:
         return resolve_symbols(r, ks, symbols)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+    except LOST as exc:
         raise RedisUnavailable(f"lost Redis: {exc}") from exc
 
 
 def stored_symbols(r: RedisClient, ks: Keyspace) -> list[str]:
     try:
         return sorted(held_symbols(r, ks))
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+    except LOST as exc:
         raise RedisUnavailable(f"lost Redis: {exc}") from exc
 
 
@@ -118,7 +119,7 @@ def record_gaps(r: RedisClient, ks: Keyspace, symbol: str, ranges: Sequence[IdRa
         r.transaction(txn, key)
     except redis.exceptions.WatchError as exc:  # transaction() retries; not expected
         raise StateConflict(f"state of {symbol} keeps changing") from exc
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+    except LOST as exc:
         raise RedisUnavailable(f"lost Redis: {exc}") from exc
     return added
 

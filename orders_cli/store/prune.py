@@ -37,7 +37,7 @@ import redis
 
 from orders_cli.errors import ArchiveError, RedisUnavailable
 from orders_cli.models import MAX_TIME_MS, MIN_TIME_MS, Trade
-from orders_cli.redis_errors import classify
+from orders_cli.redis_errors import LOST, classify
 from orders_cli.redis_types import RedisClient
 from orders_cli.store import archive as arch
 from orders_cli.store.info import held_symbols
@@ -347,5 +347,5 @@ def prune_steps(
             )
         finally:
             lock.__exit__(None, None, None)
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
+    except LOST as exc:
         raise RedisUnavailable(f"Redis went away during prune: {exc}") from exc

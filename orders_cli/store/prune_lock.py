@@ -15,7 +15,7 @@ import types
 import redis
 
 from orders_cli.errors import LockHeld
-from orders_cli.redis_errors import classify
+from orders_cli.redis_errors import LOST, classify
 from orders_cli.redis_types import RedisClient
 
 _RELEASE = """
@@ -76,5 +76,5 @@ class PruneLock:
         tb: types.TracebackType | None,
     ) -> None:
         # Redis gone: the lock expires by itself after ttl_ms
-        with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+        with contextlib.suppress(*LOST):
             self.release()

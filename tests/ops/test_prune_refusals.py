@@ -13,8 +13,10 @@ from typing import Any
 
 import orjson
 import pytest
+import redis.exceptions
 import trio
 
+from orders_cli.errors import RedisUnavailable
 from orders_cli.ingest.services import retention
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.prune import prune_steps
@@ -149,3 +151,20 @@ def test_the_in_run_retention_prunes_every_market_of_a_run_one_after_another(
     assert "skipped" not in caplog.text
     for ing in ingesters.values():
         assert r.zcard(ing.ks.trades_latest("BTCUSDT")) == 1, ing.ks
+
+
+class UnreachableCluster:
+    """A cluster client none of whose nodes answers (what redis-py raises then)."""
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: object, **kwargs: object) -> None:
+            raise redis.exceptions.RedisClusterUnreachableError("no node of the cluster answers")
+
+        return call
+
+
+def test_a_cluster_none_of_whose_nodes_answers_is_redis_unavailable_not_a_crash() -> None:
+    report = PruneReport(now_ms=DAY_MS, dry_run=False)
+    with pytest.raises(RedisUnavailable, match="went away"):
+        for _ in prune_steps(UnreachableCluster(), KS, report, RetentionPolicy()):  # type: ignore[arg-type]  # a fake client
+            pass
