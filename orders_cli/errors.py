@@ -90,6 +90,17 @@ class IpBanned(RateLimited):
     """HTTP 418: stop every REST call until the ban ends (``retry_after`` seconds)."""
 
 
+class WeightDeferred(OrdersError):
+    """A speculative REST call (a head check, a cold start's page) would wait for the next
+    weight window: its share of this one is spent. It was not sent; queue it again for
+    ``retry_after`` seconds from now, so that it holds neither a slot nor its symbol
+    (a gap in that symbol is filled meanwhile, from the share kept for gap fills)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ExchangeRejected(OrdersError):
     """The exchange answered with an error body (``{"code": -1121, "msg": ...}``): do not
     retry the same request."""

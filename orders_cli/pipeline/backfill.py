@@ -11,7 +11,10 @@ and one per symbol, so one symbol's pages reach the writer in id order. With a
 ``PageGate``, pages wait until the writer has applied enough of the earlier ones (a
 bound in trades), and requests for ids already handed to the writer, or for a cold
 start already under way, are not fetched again. The REST client paces the
-weight budget; errors are classified: a 418 ban, a 429 or a 403 pauses every call until
+weight budget; speculative work it defers to the next minute (``WeightDeferred``) is
+queued again for then, freeing its slot and its symbol: a gap in that symbol is filled
+from the share of the minute kept for gap fills, not after the head check. Errors are
+classified: a 418 ban, a 429 or a 403 pauses every call until
 it ends (``RateLimited.retry_after``), then the work resumes (never lost); other
 ``ExchangeUnavailable`` (a bad page too: ``BadExchangeReply``) and a page our parser
 refuses requeue with backoff (never lost: a cold start's window stays open); only the
@@ -34,6 +37,7 @@ from orders_cli.errors import (
     ExchangeRejected,
     ExchangeUnavailable,
     RateLimited,
+    WeightDeferred,
 )
 from orders_cli.messages import (
     COLD_PRIORITY,
@@ -88,7 +92,10 @@ log = logging.getLogger(__name__)
 
 
 class RestGetter(Protocol):
-    async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes: ...
+    async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes:
+        """The reply's body; a ``speculative`` call may raise ``WeightDeferred`` (not sent:
+        the minute has no weight left for it) instead of waiting for the next minute."""
+        ...
 
 
 def missing_ranges(lo: int, hi: int, ids: Iterable[int]) -> list[tuple[int, int]]:
@@ -297,6 +304,9 @@ class Backfill:
                 await self._locate_step(work)
             else:
                 await self._head_step(work)
+        except WeightDeferred as exc:  # speculative, and this minute's share is spent
+            self._count("backfill_deferred")
+            self._queue.push(attrs.evolve(work, not_before=trio.current_time() + exc.retry_after))
         except RateLimited as exc:  # a 418 ban, or 429s past the client's own retries
             self._count("backfill_rate_limited")
             until = trio.current_time() + exc.retry_after

@@ -17,7 +17,9 @@ unchanged.
 sweep, a cold start's pages) waits when it would leave less than that share of the
 minute's cap, or of the pacing bucket. After a restart, head checks and cold starts used
 to spend a whole minute's weight and a disconnect later in that minute waited for the
-next one.
+next one. A speculative call that does not fit the window is not parked until the next
+one (the REST client raises ``WeightDeferred``): parked, it would hold its symbol, and a
+gap in that symbol would wait for the next window with the gap share's weight unused.
 """
 
 from __future__ import annotations
@@ -78,15 +80,22 @@ class WeightBudget:
         self.tokens, self.tokens_at = tokens, now
         return tokens
 
-    def delay(self, now: float, weight: int, *, speculative: bool = False) -> float:
-        """Seconds to wait before a call of ``weight`` fits (0 = go now). A call heavier
-        than the whole cap goes alone at the start of a window. Within the window, calls
-        also wait for the pacing bucket. A ``speculative`` call leaves ``GAP_SHARE`` of
-        both to gap fills."""
+    def fits_window(self, now: float, weight: int, *, speculative: bool = False) -> bool:
+        """A call of ``weight`` fits the current window's cap (a ``speculative`` one: what
+        ``GAP_SHARE`` leaves of it); when not, it waits for the next window. A call
+        heavier than the whole cap fits an empty window."""
         self._roll(now)
         keep = GAP_SHARE if speculative else 0.0
-        if not (self.used == 0 or self.used + weight <= self.cap * (1.0 - keep)):
+        return self.used == 0 or self.used + weight <= self.cap * (1.0 - keep)
+
+    def delay(self, now: float, weight: int, *, speculative: bool = False) -> float:
+        """Seconds to wait before a call of ``weight`` fits (0 = go now): the next window
+        when it does not fit this one (``fits_window``); within the window, calls also
+        wait for the pacing bucket. A ``speculative`` call leaves ``GAP_SHARE`` of both
+        to gap fills."""
+        if not self.fits_window(now, weight, speculative=speculative):
             return max(0.0, self.next_minute_at(now) - now)
+        keep = GAP_SHARE if speculative else 0.0
         tokens, need = self._refill(now), self._cost(weight) + keep * self.burst
         if tokens >= need - 1e-6:  # float dust must not become a wait too short to move the clock
             return 0.0

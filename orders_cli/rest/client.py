@@ -3,8 +3,9 @@
 Policy of ``get`` (callers never see httpx exceptions):
 
 - before each call, wait while banned (418), paused (429 ``Retry-After``) or while the
-  call would pass ``target_fraction`` of the minute's weight; after each reply adopt
-  ``X-MBX-USED-WEIGHT-1M`` as the truth;
+  call would pass ``target_fraction`` of the minute's weight (a speculative call that
+  would wait for the next minute raises ``WeightDeferred`` instead: the caller queues it
+  again); after each reply adopt ``X-MBX-USED-WEIGHT-1M`` as the truth;
 - 5xx, timeouts and connection errors: retry with capped exponential backoff and jitter,
   ``max_attempts`` in all, then ``ExchangeUnavailable``;
 - 429: every call pauses ``Retry-After`` seconds, then this one retries (at most
@@ -41,6 +42,7 @@ from orders_cli.errors import (
     IpBanned,
     RateLimited,
     UsageError,
+    WeightDeferred,
 )
 from orders_cli.rest.budget import WeightBudget
 from orders_cli.rest.pool import RestPool
@@ -198,6 +200,9 @@ class RestClient:
             if delay <= 0:
                 self._budget.reserve(now, weight)
                 return
+            if speculative and not self._budget.fits_window(now, weight, speculative=True):
+                self._telemetry.count("rest_deferred")
+                raise WeightDeferred(f"speculative call deferred {delay:.1f} s", delay)
             self._telemetry.count("rest_weight_waits")
             await trio.sleep(delay)
 
@@ -244,7 +249,8 @@ class RestClient:
     async def get(self, req: RestRequest, *, speculative: bool = False) -> bytes:
         """The body of a 200 reply to ``GET req.path?req.params`` (see module policy).
         ``speculative``: a call that may find nothing to do (a head check, a cold start):
-        it leaves the budget's share for gap fills (``budget.GAP_SHARE``)."""
+        it leaves the budget's share for gap fills (``budget.GAP_SHARE``) and raises
+        ``WeightDeferred`` rather than wait for the next minute."""
         failures = 0
         limited = 0
         bad_reply = False

@@ -2,7 +2,18 @@
 sixth of Binance's). A restart queues a head check of every symbol (800 weight: the whole
 minute's cap of 800); later in that minute every connection drops. The disconnect's gaps
 are filled within seconds, not at the next minute: head checks wait behind known gaps
-and leave 30 % of the window to gap fills."""
+and leave 30 % of the window to gap fills, and a head check past that share is queued
+again for the next minute instead of holding its symbol (a gap in it would wait for
+the next minute).
+
+The bound is per gap, from the moment it is seen open: a gap opens when its symbol next
+trades live, seconds to minutes after the reconnect for a quiet one, so the time since
+the disconnect would measure the symbols' trading, not REST. By the weight arithmetic a gap
+of this disconnect is one call of weight 4; the 30 % kept is 240 weight (60 calls) of
+the minute and 24 weight of the pacing bucket at once (6 calls), refilled at 800/30 s =
+27 weight/s (6 calls/s): the ten or so gaps are fetched within about a second of opening.
+8 s leaves the rest for the writer's round trip on a loaded machine; held behind a head
+check, a gap would wait up to a minute."""
 
 from __future__ import annotations
 
@@ -23,6 +34,8 @@ from tests.integration.harness import compare, open_gaps, stored
 pytestmark = pytest.mark.integration
 
 DISCONNECT_AT = 45.0  # seconds after the simulator started: late in its first window
+WATCH_S = 20.0  # gaps watched after the disconnect: past the end of that window
+GAP_BOUND_S = 8.0  # the longest a gap may be seen open (module docstring)
 
 
 def since_first_sight(r: Any, truth: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -64,16 +77,17 @@ async def test_a_disconnect_after_a_restart_is_filled_within_seconds(redis_serve
             await trio.sleep_until(started + DISCONNECT_AT)
             assert sim.abort_connections() >= 1
             disconnected = trio.current_time()
+            opened_before = second.telemetry.counters["gaps_opened"]
             symbols = list(sim.truth_by_symbol())
-            opened = cleared = None
-            while trio.current_time() - disconnected < 40.0:
+            seen: dict[tuple[str, int], list[float]] = {}  # gap: [first, last] poll open
+            while trio.current_time() - disconnected < WATCH_S:
                 await trio.sleep(0.25)
                 gaps = await trio.to_thread.run_sync(open_gaps, client, symbols)
-                if gaps and opened is None:
-                    opened = trio.current_time()
-                if not gaps and opened is not None:
-                    cleared = trio.current_time()
-                    break
+                now = trio.current_time() - disconnected
+                for symbol, records in gaps.items():
+                    for g in records:  # [first, last, opened_ms, ...]: opened_ms names it
+                        seen.setdefault((symbol, g[2]), [now, now])[1] = now
+            opened = second.telemetry.counters["gaps_opened"] - opened_before
             sim.stop_trading()
             # Tails the reset lost (trades after the last one seen live) are found only by
             # head checks. Two rounds of them are queued (the restart's and the reset's):
@@ -88,10 +102,12 @@ async def test_a_disconnect_after_a_restart_is_filled_within_seconds(redis_serve
             second.stop()
             await trio.sleep(1.0)
             n.cancel_scope.cancel()
-    assert opened is not None, "the disconnect opened no gap"
-    assert cleared is not None, "the disconnect's gaps were still open 40 s later"
+    assert opened > 0, "the disconnect opened no gap"
     c = second.telemetry.counters
-    seen = {k: c[k] for k in ("rest_calls", "rest_429", "rest_weight_waits", "backfill_retries")}
-    assert cleared - disconnected < 8.0, (opened - disconnected, cleared - disconnected, seen)
+    counts = {k: c[k] for k in ("rest_calls", "rest_429", "rest_deferred", "backfill_retries")}
+    longest = max(seen.items(), key=lambda kv: kv[1][1] - kv[1][0], default=None)
+    if longest is not None:
+        (symbol, _), (first_s, last_s) = longest
+        assert last_s - first_s < GAP_BOUND_S, (symbol, first_s, last_s, opened, counts)
     diff = compare(client, since_first_sight(client, sim.truth_by_symbol()))
     assert diff.clean, diff.summary()

@@ -19,6 +19,7 @@ from orders_cli.messages import (
     ColdStart,
     GapRequest,
     HeadCheck,
+    HeadSeen,
     WriterInput,
 )
 from orders_cli.pipeline.backfill import Backfill
@@ -114,6 +115,58 @@ async def test_a_gap_after_a_restart_burst_is_filled_within_seconds(
         nursery.cancel_scope.cancel()
     assert filled_at[0] - gap_at < 3.0
     assert max(ex.per_minute.values()) <= 800
+
+
+async def test_a_gap_is_not_held_by_its_symbols_head_check_waiting_for_the_next_minute(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Head checks use their 70 % of the minute (140 of weight 4 under a cap of 800); the
+    next one would wait for the next minute. A gap in that very symbol still has weight
+    (the 30 % kept for gap fills): it is filled at once, not after the head check."""
+    symbols = [f"S{i}" for i in range(200)]
+    ex = FakeExchange({s: make_trades(s, range(100)) for s in symbols})
+    req_send, req_recv = trio.open_memory_channel[BackfillInput](1000)
+    out_send, out_recv = trio.open_memory_channel[WriterInput](10_000)
+    rest = RestClient(
+        "http://exchange.test",
+        weight_limit_per_minute=1000,
+        transport=exchange_transport(ex),
+        minute_offset=0.0,
+        rng=random.Random(1),
+    )
+    filled, all_heads = trio.Event(), trio.Event()
+    heads: set[str] = set()
+
+    async def collect() -> None:
+        async for msg in out_recv:
+            if isinstance(msg, Backfilled) and msg.trades[0].agg_id == 10:
+                filled.set()
+            if isinstance(msg, HeadSeen):
+                heads.add(msg.symbol)
+                if len(heads) == len(symbols):
+                    all_heads.set()
+
+    async with rest, trio.open_nursery() as nursery:
+        backfill = Backfill(FakeSource(), rest, req_recv, out_send, Telemetry())
+        nursery.start_soon(collect)
+        await nursery.start(backfill.run)
+        req_send.send_nowait(HeadCheck(tuple(symbols), reason="reconnect"))
+        await trio.sleep(45.0)
+        asked = {r.params["symbol"] for r in ex.requests}
+        assert len(asked) == 140  # 560 weight: the head checks' share of this minute
+        # newest first: the next head check to go is the highest-numbered symbol left
+        waiting = max((s for s in symbols if s not in asked), key=lambda s: int(s[1:]))
+        gap_at = trio.current_time()
+        req_send.send_nowait(GapRequest(waiting, 10, 20))
+        with trio.fail_after(30):
+            await filled.wait()
+        filled_in = trio.current_time() - gap_at
+        with trio.fail_after(60):  # the head checks held back go in the next minute
+            await all_heads.wait()
+        nursery.cancel_scope.cancel()
+    assert filled_in < 1.0
+    assert ex.per_minute[0] <= 800
+    assert ex.per_minute[1] <= 800
 
 
 class BlockSpeculative:

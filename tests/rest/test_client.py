@@ -15,6 +15,7 @@ from orders_cli.errors import (
     IpBanned,
     RateLimited,
     UsageError,
+    WeightDeferred,
 )
 from orders_cli.rest import RestClient
 from orders_cli.rest.client import MAX_BAN_WAIT
@@ -104,6 +105,25 @@ async def test_header_is_the_truth(autojump_clock: trio.abc.Clock) -> None:
             await rest.get(REQ)
             await rest.get(RestRequest("/x", {}, weight=20))  # 4790 + 20 > 4800: waits
     assert fake2.times == [0.0, pytest.approx(60.0)]
+
+
+async def test_a_speculative_call_past_its_share_is_deferred_unsent_and_a_gap_fill_goes(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async def answer(request: httpx.Request, n: int) -> httpx.Response:
+        return ok(used=560 if n == 1 else 564)  # head checks spent their 70 % of cap 800
+
+    fake = Fake(answer)
+    telemetry = Telemetry()
+    async with client(fake, weight_limit_per_minute=1000, telemetry=telemetry) as rest:
+        with trio.fail_after(5):
+            await rest.get(REQ, speculative=True)
+            with pytest.raises(WeightDeferred) as deferred:
+                await rest.get(REQ, speculative=True)
+            await rest.get(REQ)  # a gap fill: the share kept for it has weight
+    assert deferred.value.retry_after == pytest.approx(60.0)
+    assert fake.times == [0.0, 0.0]
+    assert telemetry.counters["rest_deferred"] == 1
 
 
 async def test_429_honours_retry_after_and_pauses_everyone(
