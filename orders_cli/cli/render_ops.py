@@ -84,13 +84,15 @@ def _num(v: Any, fmt: str = "{:,.1f}") -> str:
     return "-" if v is None else fmt.format(v)
 
 
-def _redis_line(diag: RedisDiagnosis) -> Text:
+def _redis_line(diag: RedisDiagnosis, reached: Mapping[str, Any]) -> Text:
     limit = "no limit"
     if diag.maxmemory:
         limit = f"{_mib(diag.maxmemory)} ({100 * diag.used_memory / diag.maxmemory:.0f}%)"
     state = f"refusing writes ({diag.refusing})" if diag.refusing else "taking writes"
+    how = ", ".join(str(v) for v in (reached.get("mode"), reached.get("primary")) if v)
     return Text(
-        f"redis: {diag.role or '?'}, {state} · used {_mib(diag.used_memory)}"
+        f"redis{f' ({how})' if how else ''}: {diag.role or '?'}, {state}"
+        f" · used {_mib(diag.used_memory)}"
         f" / max {limit} · policy {diag.policy}"
         f" · ingesters connected: {', '.join(diag.connected_ingesters) or 'none'}"
     )
@@ -121,8 +123,10 @@ def status_view(
     verdict: Verdict,
     diag: RedisDiagnosis | None = None,
     store: Mapping[str, Any] | None = None,
+    reached: Mapping[str, Any] | None = None,
 ) -> Group:
-    """The verdict, Redis, what the store holds, then one table per ingester."""
+    """The verdict, Redis (``reached``: how, ``mode`` and the Sentinel ``primary``), what
+    the store holds, then one table per ingester."""
     parts: list[Any] = []
     head = (
         Text("HEALTHY", style="bold green")
@@ -131,7 +135,7 @@ def status_view(
     )
     parts.append(Text.assemble("orders status: ", head))
     if diag is not None:
-        parts.append(_redis_line(diag))
+        parts.append(_redis_line(diag, reached or {}))
     if store is not None:
         each = ", ".join(
             f"{m} {c['trades']:,} of {c['symbols']:,}" for m, c in store.get("markets", {}).items()
@@ -183,7 +187,8 @@ def status_view(
             f"{red.get('state')} · used {_mib(red.get('used_memory'))}"
             f" / max {_mib(red.get('maxmemory')) if red.get('maxmemory') else 'no limit'}"
             + (f" ({100 * ratio:.0f}%)" if ratio is not None else "")
-            + f" · policy {red.get('eviction_policy')}",
+            + f" · policy {red.get('eviction_policy')}"
+            + (f" · primary {red['primary']}" if red.get("primary") else ""),
         )
         history = snap.get("history")
         if isinstance(history, dict):
