@@ -8,7 +8,7 @@ redis-py only, so any ``redis-server`` of version >= 5 will do. A short
 ``cluster-node-timeout`` lets a replica take over a killed master within a few seconds.
 
 ``SentinelSet`` starts a primary, one replica and one sentinel (quorum 1) that fails the
-primary over one second after it stops answering.
+primary over two seconds after it stops answering.
 
 Every wait polls with a deadline (never a bare sleep) and fails with what it saw. The
 pytest fixtures built on them are in tests/redis_topologies.py.
@@ -28,6 +28,7 @@ from orders_cli.embedded import wait_until_ready
 
 SLOTS = 16384
 NODE_TIMEOUT_MS = 1000
+SENTINEL_DOWN_AFTER_MS = 2000  # 1000 ms: a loaded machine made a fresh primary look down
 WAIT_S = 30.0
 POLL_S = 0.05
 
@@ -226,7 +227,7 @@ class SentinelSet:
             "bind 127.0.0.1\n"
             f"dir {self.sentinel.dir}\n"
             f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.primary.port} 1\n"
-            f"sentinel down-after-milliseconds {MASTER_NAME} {NODE_TIMEOUT_MS}\n"
+            f"sentinel down-after-milliseconds {MASTER_NAME} {SENTINEL_DOWN_AFTER_MS}\n"
             f"sentinel failover-timeout {MASTER_NAME} 10000\n"
             f"sentinel parallel-syncs {MASTER_NAME} 1\n"
         )

@@ -23,7 +23,8 @@ Snapshot JSON (version 1)::
      "history": {"complete", "complete_after_s", "symbols_done", "symbols_total", "pages",
                  "pages_left", "eta_s"},   # the cold-start backfill (Telemetry.history)
      "redis": {"state", "refusal", "used_memory", "maxmemory", "used_ratio",
-               "memory_alert", "eviction_policy", "growth_bytes_per_s", "time_to_full_s"},
+               "memory_alert", "eviction_policy", "growth_bytes_per_s", "time_to_full_s",
+               "primary"},   # redis+sentinel://: "MASTER at HOST:PORT" written to, else null
      ...extra}
 
 ``Telemetry.oldest_open_gap_ms`` is the stamp of the oldest open gap (epoch ms); its age
@@ -187,6 +188,7 @@ def snapshot(
             "eviction_policy": telemetry.redis_eviction_policy,
             "growth_bytes_per_s": telemetry.redis_memory_rate,
             "time_to_full_s": time_to_full_s(used, maxmem, telemetry.redis_memory_rate),
+            "primary": telemetry.redis_primary,
         },
     }
     if extra:

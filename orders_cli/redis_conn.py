@@ -103,6 +103,40 @@ def _sentinel_primary(nodes: Nodes) -> redis.Redis:
     return primary
 
 
+def _sentinel_pool(client: RedisClient) -> redis.sentinel.SentinelConnectionPool | None:
+    pool = getattr(client, "connection_pool", None)
+    return pool if isinstance(pool, redis.sentinel.SentinelConnectionPool) else None
+
+
+def sentinel_managed(client: RedisClient) -> bool:
+    """``client`` writes to the primary that sentinels name (a ``redis+sentinel://`` URL)."""
+    return _sentinel_pool(client) is not None
+
+
+def sentinel_primary(client: RedisClient, *, ask: bool = False) -> str | None:
+    """``"MASTER at HOST:PORT"``: the primary a Sentinel-managed ``client`` writes to (None
+    for other clients, or before its first connection). ``ask``: ask the sentinels first;
+    after a failover, the idle connections to the former primary are closed, so the next
+    command goes to the new one (a connection only asks when it connects: until the
+    sentinels demote the former primary, and cut its clients off, it would still take
+    writes that its resync then discards). Talks to the sentinels: a worker thread only."""
+    pool = _sentinel_pool(client)
+    if pool is None:
+        return None
+    address = pool.get_master_address() if ask else pool.master_address  # type: ignore[no-untyped-call]  # redis-py: unannotated
+    if address is None:
+        return None
+    host, port = address
+    return f"{pool.service_name} at {host}:{port}"
+
+
+def client_mode(client: RedisClient) -> str:
+    """How ``client`` reaches Redis: ``cluster``, ``sentinel`` or ``standalone``."""
+    if isinstance(client, redis.RedisCluster):
+        return "cluster"
+    return "sentinel" if sentinel_managed(client) else "standalone"
+
+
 @attrs.frozen(slots=True)
 class ServerFacts:
     """What INFO says about the server, as far as orders cares."""

@@ -131,6 +131,7 @@ class Telemetry:
     redis_maxmemory: int | None = None
     redis_eviction_policy: str | None = None
     redis_memory_rate: float | None = None  # bytes/s used_memory grows (smoothed)
+    redis_primary: str | None = None  # redis+sentinel://: "MASTER at HOST:PORT" written to now
     symbols_subscribed: int = 0
     symbols_listed: int = 0
     open_gaps: int = 0
@@ -217,4 +218,5 @@ def merged(markets: Mapping[str, Telemetry]) -> Telemetry:
     out.redis_used_memory, out.redis_maxmemory = facts.redis_used_memory, facts.redis_maxmemory
     out.redis_eviction_policy = facts.redis_eviction_policy
     out.redis_memory_rate = facts.redis_memory_rate
+    out.redis_primary = next((p.redis_primary for p in parts if p.redis_primary), None)
     return out

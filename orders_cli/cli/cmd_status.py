@@ -20,6 +20,7 @@ from orders_cli.cli.shared_options import WatchCommand, shared, watch_option
 from orders_cli.durations import parse_duration
 from orders_cli.errors import RedisUnavailable
 from orders_cli.ops.status import StatusLimits, check_status
+from orders_cli.redis_conn import sentinel_primary
 from orders_cli.redis_errors import LOST
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.info import stored_counts
@@ -107,16 +108,18 @@ def register(app: typer.Typer) -> None:
                 except LOST as exc:
                     raise RedisUnavailable(f"Redis went away: {exc}") from exc
                 healthy = verdict.healthy
+                reached = {"primary": sentinel_primary(r)}
                 doc = {
                     "healthy": verdict.healthy,
                     "problems": list(verdict.problems),
                     "warnings": list(verdict.warnings),
                     "ingesters": [h.doc for h in snaps],
-                    "redis": attrs.asdict(diag),
+                    "redis": {**attrs.asdict(diag), **reached},
                     "store": store,
                 }
                 screen.show(
-                    lambda: doc, lambda: status_view([h.doc for h in snaps], verdict, diag, store)
+                    lambda: doc,
+                    lambda: status_view([h.doc for h in snaps], verdict, diag, store, reached),
                 )
 
             try:

@@ -89,16 +89,18 @@ def _limit(used: int, maxmemory: int) -> str:
     return f"{_mib(maxmemory)} ({100 * used / maxmemory:.0f}%)" if maxmemory else "no limit"
 
 
-def _redis_line(diag: RedisDiagnosis) -> Text:
+def _redis_line(diag: RedisDiagnosis, reached: Mapping[str, Any]) -> Text:
     state = f"refusing writes ({diag.refusing})" if diag.refusing else "taking writes"
     what = diag.role or "?"
     if diag.mode == "cluster":
         what = f"cluster of {len(diag.primaries)} primaries"
-    elif diag.mode != "standalone":
-        what = f"{diag.mode}, {what}"
+    primary = reached.get("primary")
+    how = ""  # a cluster says so in `what`; one server needs no word
+    if diag.mode == "sentinel":
+        how = f" (sentinel, {primary})" if primary else " (sentinel)"
     total = " in total" if diag.primaries else ""
     lines = [
-        f"redis: {what}, {state} · used {_mib(diag.used_memory)}{total}"
+        f"redis{how}: {what}, {state} · used {_mib(diag.used_memory)}{total}"
         f" / max {_limit(diag.used_memory, diag.maxmemory)} · policy {diag.policy}"
         f" · ingesters connected: {', '.join(diag.connected_ingesters) or 'none'}"
     ]
@@ -136,8 +138,10 @@ def status_view(
     verdict: Verdict,
     diag: RedisDiagnosis | None = None,
     store: Mapping[str, Any] | None = None,
+    reached: Mapping[str, Any] | None = None,
 ) -> Group:
-    """The verdict, Redis, what the store holds, then one table per ingester."""
+    """The verdict, Redis (``reached``: how, ``mode`` and the Sentinel ``primary``), what
+    the store holds, then one table per ingester."""
     parts: list[Any] = []
     head = (
         Text("HEALTHY", style="bold green")
@@ -146,7 +150,7 @@ def status_view(
     )
     parts.append(Text.assemble("orders status: ", head))
     if diag is not None:
-        parts.append(_redis_line(diag))
+        parts.append(_redis_line(diag, reached or {}))
     if store is not None:
         each = ", ".join(
             f"{m} {c['trades']:,} of {c['symbols']:,}" for m, c in store.get("markets", {}).items()
@@ -198,7 +202,8 @@ def status_view(
             f"{red.get('state')} · used {_mib(red.get('used_memory'))}"
             f" / max {_mib(red.get('maxmemory')) if red.get('maxmemory') else 'no limit'}"
             + (f" ({100 * ratio:.0f}%)" if ratio is not None else "")
-            + f" · policy {red.get('eviction_policy')}",
+            + f" · policy {red.get('eviction_policy')}"
+            + (f" · primary {red['primary']}" if red.get("primary") else ""),
         )
         history = snap.get("history")
         if isinstance(history, dict):

@@ -12,6 +12,8 @@ import trio
 
 from orders_cli.config import RunConfig
 from orders_cli.ingest.ingester import Ingester, StoreClaim
+from orders_cli.ingest.sentinel_watch import follow_primary
+from orders_cli.redis_conn import sentinel_managed
 from orders_cli.redis_types import RedisClient
 from orders_cli.rest.pool import RestPools
 from orders_cli.sources.base import Source
@@ -87,7 +89,12 @@ class Fleet:
 
     async def run(self) -> None:
         """Every ingester until each has stopped and flushed (``stop``); one failing
-        ends the others."""
-        async with trio.open_nursery() as n:
-            for ing in self.ingesters.values():
-                n.start_soon(ing.run)
+        ends the others. A ``redis+sentinel://`` run follows its primary meanwhile
+        (ingest/sentinel_watch.py)."""
+        async with trio.open_nursery() as outer:
+            if sentinel_managed(self.first.redis):
+                outer.start_soon(follow_primary, self.first.worker, list(self.telemetries.values()))
+            async with trio.open_nursery() as n:
+                for ing in self.ingesters.values():
+                    n.start_soon(ing.run)
+            outer.cancel_scope.cancel()

@@ -42,15 +42,6 @@ def is_cluster(r: RedisClient) -> bool:
     return isinstance(r, redis.RedisCluster)
 
 
-def mode(r: RedisClient) -> str:
-    """``cluster``, ``sentinel`` (a primary the sentinels name) or ``standalone``."""
-    if isinstance(r, redis.RedisCluster):
-        return "cluster"
-    if isinstance(r.connection_pool, redis.sentinel.SentinelConnectionPool):
-        return "sentinel"
-    return "standalone"
-
-
 def _node_client(r: redis.RedisCluster, node: ClusterNode) -> redis.Redis:
     return r.get_redis_connection(node)
 

@@ -17,8 +17,8 @@ import attrs
 import redis
 
 from orders_cli.durations import format_duration
-from orders_cli.ops.nodes import mode, primaries
-from orders_cli.redis_conn import MEMORY_WARN_RATIO, named_ingesters
+from orders_cli.ops.nodes import primaries
+from orders_cli.redis_conn import MEMORY_WARN_RATIO, client_mode, named_ingesters
 from orders_cli.redis_types import RedisClient
 
 
@@ -84,7 +84,7 @@ def diagnose_redis(r: RedisClient) -> RedisDiagnosis:
     """INFO memory / persistence / replication and CLIENT LIST of the server, or of every
     primary of a cluster; read-only."""
     nodes = [_node(name, client) for name, client in primaries(r)]
-    kind = mode(r)
+    kind = client_mode(r)
     if kind != "cluster":
         (one,) = nodes
         fields = attrs.asdict(one, recurse=False)
