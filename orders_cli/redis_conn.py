@@ -177,6 +177,8 @@ def check(url: str, client: RedisClient | None = None, *, given: bool = False) -
         info.update(r.info("memory"))
     except redis.AuthenticationError as exc:
         raise RedisUnavailable(f"cannot reach Redis at {redact(url)}: {exc}") from exc
+    except redis.sentinel.MasterNotFoundError as exc:  # its message holds a client's repr
+        raise RedisUnavailable(_no_primary(url)) from exc
     except (redis.ConnectionError, redis.TimeoutError, RedisClusterException, OSError) as exc:
         hint = f"; {UNREACHABLE_HINT}" if given else ""
         raise RedisUnavailable(f"cannot reach Redis at {redact(url)}: {exc}{hint}") from exc
@@ -192,6 +194,16 @@ def check(url: str, client: RedisClient | None = None, *, given: bool = False) -
         maxmemory=_int(info.get("maxmemory")),
         maxmemory_policy=_str(info.get("maxmemory_policy")) or "noeviction",
         mode=_mode(url, info),
+    )
+
+
+def _no_primary(url: str) -> str:
+    nodes = parse_nodes(url)
+    master = nodes.master if nodes is not None else "?"
+    where = ", ".join(f"{h}:{p}" for h, p in nodes.addresses) if nodes is not None else "?"
+    return (
+        f"cannot reach Redis at {redact(url)}: no sentinel ({where}) answered with a primary "
+        f"named {master!r}; are the sentinels running, and is that the name they monitor?"
     )
 
 
@@ -249,6 +261,27 @@ def _nodes(client: redis.RedisCluster, *, primaries: bool = False) -> list[Clust
     return nodes
 
 
+def primaries(client: RedisClient) -> list[tuple[str, redis.Redis]]:
+    """``(host:port, client)`` of every primary of a cluster (as its slot map says now),
+    sorted; ``[("", client)]`` for one server. ``INFO`` and ``CLIENT LIST`` sent through
+    a cluster client answer for one node only: ask each of these instead."""
+    if isinstance(client, redis.Redis):
+        return [("", client)]
+    nodes = sorted(_nodes(client, primaries=True), key=lambda n: (n.host, int(n.port)))
+    return [(str(n.name), client.get_redis_connection(n)) for n in nodes]
+
+
+def memory(client: RedisClient) -> tuple[int, int, str]:
+    """``(used_memory, maxmemory, maxmemory_policy)`` of the server, or of a cluster's
+    primaries together: used summed; the limit summed if every primary has one, else 0
+    (no limit); the policy of the first primary."""
+    infos = [server.info("memory") for _, server in primaries(client)]
+    used = sum(_int(i.get("used_memory")) for i in infos)
+    limits = [_int(i.get("maxmemory")) for i in infos]
+    limit = sum(limits) if all(limits) else 0
+    return used, limit, _str(infos[0].get("maxmemory_policy")) or "noeviction"
+
+
 def _name_pool(pool: redis.ConnectionPool, name: str) -> None:
     pool.connection_kwargs["client_name"] = name
     pool.disconnect()
@@ -258,13 +291,8 @@ def _name_pool(pool: redis.ConnectionPool, name: str) -> None:
 def named_ingesters(client: RedisClient) -> list[str]:
     """Ids of the ingesters connected now (``CLIENT LIST``, by :func:`ingester_name`; of
     every primary of a cluster); none when the ACL does not allow CLIENT LIST."""
-    servers = (
-        [client]
-        if isinstance(client, redis.Redis)
-        else [node.redis_connection for node in _nodes(client, primaries=True)]
-    )
     names: set[str] = set()
-    for server in servers:
+    for _, server in primaries(client):
         try:
             clients = server.client_list()
         except redis.ResponseError:

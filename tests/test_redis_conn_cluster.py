@@ -11,7 +11,16 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from orders_cli.redis_conn import connect, ingester_name, name_connections, named_ingesters
+from orders_cli.errors import RedisUnavailable
+from orders_cli.redis_conn import (
+    check,
+    connect,
+    ingester_name,
+    memory,
+    name_connections,
+    named_ingesters,
+    primaries,
+)
 from tests.redis_server import RedisServer, free_port
 from tests.redis_topologies import NODE_TIMEOUT_MS, ClusterOfServers
 
@@ -101,3 +110,38 @@ def test_a_node_that_joins_and_becomes_a_primary_later_gets_named_connections(
         assert ingester.get(key) == b"1"  # MOVED: the ingester finds the new primary
         assert NAME in names(late)
     ingester.close()
+
+
+def test_no_sentinel_answering_is_one_line_naming_the_sentinels_and_the_primary() -> None:
+    port = free_port()  # nothing listens there
+    url = f"redis+sentinel://:hunter2@127.0.0.1:{port}/ordersprimary/0"
+    with pytest.raises(RedisUnavailable) as caught:
+        check(url)
+    message = str(caught.value)
+    assert (
+        f"no sentinel (127.0.0.1:{port}) answered with a primary named 'ordersprimary'" in message
+    )
+    assert "hunter2" not in message
+    assert "<redis." not in message  # not redis-py's client repr
+
+
+def test_the_memory_of_a_cluster_is_every_primarys_together(
+    redis_cluster_shared: ClusterOfServers,
+) -> None:
+    client = connect(redis_cluster_shared.url)
+    nodes = primaries(client)
+    try:
+        assert len(nodes) == 3
+        for i, (_, server) in enumerate(nodes):
+            server.config_set("maxmemory", str((i + 1) * 100 * 1024 * 1024))
+        used, limit, policy = memory(client)
+        each = [int(server.info("memory")["used_memory"]) for _, server in nodes]
+        assert used > max(each)  # not one node's figure
+        assert limit == 600 * 1024 * 1024
+        assert policy == "noeviction"
+        nodes[1][1].config_set("maxmemory", "0")  # one primary without a limit: no limit
+        assert memory(client)[1] == 0
+    finally:
+        for _, server in nodes:
+            server.config_set("maxmemory", "0")
+        client.close()

@@ -15,6 +15,7 @@ from orders_cli.errors import OrdersError
 from orders_cli.health import market_section, publish_health
 from orders_cli.ingest.fleet import Fleet
 from orders_cli.ingest.ingester import Ingester
+from orders_cli.redis_conn import memory
 from orders_cli.store.prune import prune_steps
 from orders_cli.store.retention_policy import PruneReport, RetentionPolicy
 
@@ -39,9 +40,7 @@ async def redis_facts(fleet: Fleet, every_s: float = 5.0, alpha: float = 0.3) ->
     rate: float | None = None
     while True:
         try:
-            info: dict[str, Any] = await fleet.first.worker.call(lambda r: r.info("memory"))
-            used = int(info.get("used_memory", 0))
-            policy = info.get("maxmemory_policy")
+            used, limit, policy = await fleet.first.worker.call(memory)
             now = trio.current_time()
             if prev is not None and now > prev[0]:
                 step = (used - prev[1]) / (now - prev[0])
@@ -49,8 +48,8 @@ async def redis_facts(fleet: Fleet, every_s: float = 5.0, alpha: float = 0.3) ->
             prev = (now, used)
             for t in fleet.telemetries.values():
                 t.redis_used_memory = used
-                t.redis_maxmemory = int(info.get("maxmemory", 0))
-                t.redis_eviction_policy = policy.decode() if isinstance(policy, bytes) else policy
+                t.redis_maxmemory = limit
+                t.redis_eviction_policy = policy
                 t.redis_memory_rate = rate
         except OrdersError:
             pass  # the writer shows Redis as retrying

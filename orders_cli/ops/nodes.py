@@ -1,8 +1,8 @@
 """What the commands that span symbols need on a Redis Cluster, and do the plain way on one
 server:
 
-- each primary's own client (:func:`primaries`): ``INFO`` and ``CLIENT LIST`` sent through
-  a cluster client answer for one node only;
+- each primary's own client (:func:`orders_cli.redis_conn.primaries`): ``INFO`` and
+  ``CLIENT LIST`` sent through a cluster client answer for one node only;
 - a ``MULTI``/``EXEC`` on the primary of one symbol's slot (:func:`slot_transaction`):
   redis-py's cluster transaction returns the replies unparsed (an ``XREVRANGE`` comes back
   as lists, not ``(id, fields)`` pairs) and refuses ``TIME``;
@@ -42,20 +42,6 @@ def is_cluster(r: RedisClient) -> bool:
     return isinstance(r, redis.RedisCluster)
 
 
-def _node_client(r: redis.RedisCluster, node: ClusterNode) -> redis.Redis:
-    return r.get_redis_connection(node)
-
-
-def primaries(r: RedisClient) -> list[tuple[str, redis.Redis]]:
-    """``(host:port, client)`` of every primary of a cluster (as its slot map says now);
-    ``[("", r)]`` for one server."""
-    if not isinstance(r, redis.RedisCluster):
-        return [("", r)]
-    listed: list[ClusterNode] = r.get_primaries()  # type: ignore[no-untyped-call]  # redis-py: unannotated
-    nodes = sorted(listed, key=lambda n: (n.host, int(n.port)))
-    return [(str(n.name), _node_client(r, n)) for n in nodes]
-
-
 def _redirected(exc: redis.exceptions.ResponseError) -> bool:
     return str(exc).startswith(("MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN"))
 
@@ -73,7 +59,7 @@ def slot_transaction(
         return pipe.execute()
     for attempt in range(1, REDIRECT_TRIES + 1):
         node: ClusterNode = r.get_node_from_key(key)  # type: ignore[no-untyped-call]  # redis-py: unannotated
-        pipe = _node_client(r, node).pipeline(transaction=True)
+        pipe = r.get_redis_connection(node).pipeline(transaction=True)
         queue(pipe)
         try:
             return pipe.execute()

@@ -17,8 +17,7 @@ import attrs
 import redis
 
 from orders_cli.durations import format_duration
-from orders_cli.ops.nodes import primaries
-from orders_cli.redis_conn import MEMORY_WARN_RATIO, client_mode, named_ingesters
+from orders_cli.redis_conn import MEMORY_WARN_RATIO, client_mode, named_ingesters, primaries
 from orders_cli.redis_types import RedisClient
 
 
