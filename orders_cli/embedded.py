@@ -348,7 +348,10 @@ class EmbeddedRedis:
         finally:
             client.close()
         self._proc = proc
-        self.url_file.write_text(url + "\n")
+        # atomically: a command reading it meanwhile sees the old URL or the new, never ""
+        partial = self.url_file.with_suffix(".url.tmp")
+        partial.write_text(url + "\n")
+        os.replace(partial, self.url_file)
         return url
 
     def _popen(self, sock: Path) -> subprocess.Popen[bytes]:
