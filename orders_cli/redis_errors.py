@@ -20,10 +20,16 @@ import redis.exceptions
 
 from orders_cli.errors import OrdersError, RedisRefusing, RedisRejected
 
-TRANSIENT: frozenset[str] = frozenset(
-    {"OOM", "READONLY", "MISCONF", "LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"}
-    | {"MOVED", "ASK"}  # a cluster redirect not followed (yet): the slot map is moving
-)
+SLOT_MOVING: frozenset[str] = frozenset({"MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"})
+"""A cluster whose slot map is moving (a failover, a resharding): ask for it again, retry."""
+TRANSIENT: frozenset[str] = SLOT_MOVING | {
+    "OOM",
+    "READONLY",
+    "MISCONF",
+    "LOADING",
+    "BUSY",
+    "MASTERDOWN",
+}
 NOSCRIPT = "NOSCRIPT"
 LOST: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
@@ -87,6 +93,12 @@ def classify(exc: redis.exceptions.ResponseError | redis.exceptions.BusyLoadingE
         return Refusal(wrapped.group(1), message)
     head = _CODE.match(message)
     return Refusal(head.group(1) if head is not None else "ERR", message)
+
+
+def redirected(exc: redis.exceptions.ResponseError) -> bool:
+    """``exc`` says the cluster's slot map is moving (:data:`SLOT_MOVING`), wherever
+    redis-py put the code (its class, or the message of a pipeline's command)."""
+    return classify(exc).code in SLOT_MOVING
 
 
 def refusing(refusal: Refusal, what: str) -> RedisRefusing:

@@ -24,7 +24,7 @@ import redis.sentinel
 from redis.cluster import ClusterNode
 from redis.typing import KeyT, StreamIdT
 
-from orders_cli.redis_errors import LOST
+from orders_cli.redis_errors import LOST, redirected
 from orders_cli.redis_types import RedisClient
 from orders_cli.store.query import Entry
 
@@ -36,14 +36,6 @@ has anything new: the longest a trade of another slot waits to be seen."""
 
 StreamReply = list[tuple[bytes, list[Entry]]]
 Cursors = Mapping[str, str]
-
-
-def is_cluster(r: RedisClient) -> bool:
-    return isinstance(r, redis.RedisCluster)
-
-
-def _redirected(exc: redis.exceptions.ResponseError) -> bool:
-    return str(exc).startswith(("MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN"))
 
 
 def slot_transaction(
@@ -64,7 +56,7 @@ def slot_transaction(
         try:
             return pipe.execute()
         except redis.exceptions.ResponseError as exc:
-            if not _redirected(exc) or attempt == REDIRECT_TRIES:
+            if not redirected(exc) or attempt == REDIRECT_TRIES:
                 raise
         except LOST:
             if attempt == REDIRECT_TRIES:

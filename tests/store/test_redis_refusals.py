@@ -13,7 +13,7 @@ import trio
 
 from orders_cli.errors import RedisRefusing, RedisRejected
 from orders_cli.pipeline.writer import Writer
-from orders_cli.redis_errors import classify
+from orders_cli.redis_errors import classify, redirected
 from orders_cli.store.keys import Keyspace
 from orders_cli.store.origin import EXCHANGE, claim
 from orders_cli.store.worker import RedisWorker
@@ -181,3 +181,31 @@ def test_a_flushed_script_cache_is_reloaded_and_the_batch_applied(
     out = p.process([trade(2)])
     assert out.counters["trades_stored"] == 1
     assert stored_ids(r) == stream_ids(r) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        redis.exceptions.MovedError("3999 127.0.0.1:7002", status_code="MOVED"),
+        redis.exceptions.AskError("3999 127.0.0.1:7002", status_code="ASK"),
+        redis.exceptions.TryAgainError("Multiple keys request during rehashing of slot"),
+        # a MULTI/EXEC pipeline raises a queued command's error with its own preamble
+        redis.exceptions.ResponseError(
+            "Command # 1 (XREVRANGE k + - COUNT 1) of pipeline caused error: "
+            "MOVED 3999 127.0.0.1:7002"
+        ),
+        redis.exceptions.ResponseError("CLUSTERDOWN The cluster is down"),
+    ],
+)
+def test_a_moving_slot_map_is_recognised_however_redis_py_reports_it(
+    exc: redis.exceptions.ResponseError,
+) -> None:
+    assert redirected(exc)
+    assert classify(exc).transient
+
+
+def test_an_error_of_the_command_itself_is_no_redirect() -> None:
+    wrongtype = redis.exceptions.ResponseError(
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+    )
+    assert not redirected(wrongtype)
