@@ -193,7 +193,7 @@ def check(url: str, client: RedisClient | None = None, *, given: bool = False) -
         used_memory=_int(info.get("used_memory")),
         maxmemory=_int(info.get("maxmemory")),
         maxmemory_policy=_str(info.get("maxmemory_policy")) or "noeviction",
-        mode=_mode(url, info),
+        mode=_mode(r, info),
     )
 
 
@@ -207,11 +207,10 @@ def _no_primary(url: str) -> str:
     )
 
 
-def _mode(url: str, info: dict[str, Any]) -> str:
-    nodes = parse_nodes(url)
-    if nodes is not None and nodes.kind == "sentinel":
-        return "sentinel"
-    return _str(info.get("redis_mode")) or "standalone"
+def _mode(client: RedisClient, info: dict[str, Any]) -> str:
+    """:func:`client_mode`, or what a server reached as one server says it is."""
+    mode = client_mode(client)
+    return mode if mode != "standalone" else _str(info.get("redis_mode")) or mode
 
 
 def eviction_warning(facts: ServerFacts) -> str | None:
