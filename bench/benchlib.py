@@ -59,6 +59,17 @@ def child_env() -> dict[str, str]:
     return env
 
 
+def sim_env() -> dict[str, str]:
+    """Environment of the simulator: this tree's (or ``ORDERS_BENCH_SIM_SRC``'s, a snapshot
+    kept fixed while the tree is edited), never ``ORDERS_BENCH_SRC``'s, so an A/B of two
+    snapshots has both arms face the same server (an old snapshot's own simulator may not
+    take today's options, and would change what is measured)."""
+    env = dict(os.environ, COLUMNS="200")
+    src = os.environ.get("ORDERS_BENCH_SIM_SRC") or str(ROOT)
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
 def code_version() -> str:
     src = os.environ.get("ORDERS_BENCH_SRC")
     if src and (Path(src) / "COMMIT").exists():
@@ -172,7 +183,7 @@ class SimProc:
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=child_env(),
+            env=sim_env(),
         )
         self.info: dict[str, Any] = self._read()
 
