@@ -3,7 +3,7 @@
 CPU (``time.process_time``), Redis CPU (INFO cpu delta) and the rest (waiting).
 
 Run: .venv/bin/python bench/writer_bench.py [--symbols 1000] [--batch 5000] [--batches 20]
-     [--no-bars] [--rollup-s 1.0]
+     [--rate 5000] [--no-bars] [--rollup-s 1.0]
 """
 
 from __future__ import annotations
@@ -28,19 +28,21 @@ def redis_cpu(r: redis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def make_batches(n_sym: int, batch: int, batches: int, seed: int = 7) -> list[list[Trade]]:
+def make_batches(
+    n_sym: int, batch: int, batches: int, step_ms: int = 100, seed: int = 7
+) -> list[list[Trade]]:
     rnd = random.Random(seed)
     weights = [1.0 / (i + 1) ** 1.1 for i in range(n_sym)]
     names = [f"S{i:04d}USDT" for i in range(n_sym)]
     next_id = dict.fromkeys(names, 1000)
     t0 = int(time.time() * 1000)
-    out = []
+    out = []  # batch b: trades of the step from t0 + b * step_ms (BatchClock's time)
     for b in range(batches):
         trades = []
         for sym in rnd.choices(names, weights, k=batch):
             a = next_id[sym]
             next_id[sym] = a + 1
-            t = t0 + b * 100 + rnd.randint(0, 99)
+            t = t0 + b * step_ms + rnd.randint(0, step_ms - 1)
             trades.append(
                 Trade(sym, a, f"{rnd.randint(1, 10**7) / 1e4:.8f}", "0.01000000", a, a, t, False, t)
             )
@@ -49,8 +51,27 @@ def make_batches(n_sym: int, batch: int, batches: int, seed: int = 7) -> list[li
     return out
 
 
+class BatchClock:
+    """The writer's clocks as in a live run: every batch is ``step_ms`` after the one
+    before (the trades' own times), so roll-ups fall due as often as at the real rate, not
+    as often as this loop happens to run."""
+
+    def __init__(self, step_ms: int) -> None:
+        self.t0_ms = int(time.time() * 1000)
+        self.step_ms = step_ms
+        self.batch = 0
+
+    def ms(self) -> int:
+        return self.t0_ms + self.batch * self.step_ms + self.step_ms
+
+    def monotonic(self) -> float:
+        return 1000.0 + self.batch * self.step_ms / 1000
+
+
 def main(a: argparse.Namespace) -> dict[str, float]:
-    batches = make_batches(a.symbols, a.batch, a.batches + 1)
+    step_ms = max(1, round(1000 * a.batch / a.rate))
+    batches = make_batches(a.symbols, a.batch, a.batches + 1, step_ms)
+    clock = BatchClock(step_ms)
     with redis_server("distro") as (url, _):
         r = redis.Redis.from_url(url, socket_timeout=60)
         p = Processor(
@@ -59,13 +80,16 @@ def main(a: argparse.Namespace) -> dict[str, float]:
             PlanConfig(cold_start=False, first_sight_hold=False),
             timeframes=() if a.no_bars else TIMEFRAMES,
             rollup_s=a.rollup_s,
+            clock_ms=clock.ms,
+            monotonic=clock.monotonic,
         )
         # steady state: every symbol's state and bars loaded before the clock starts
         p.preload(sorted({t.symbol for b in batches for t in b}))
         p.process(batches[0], flush=True)
         w0, c0, rc0 = time.perf_counter(), time.process_time(), redis_cpu(r)
         n = 0
-        for b in batches[1:]:
+        for i, b in enumerate(batches[1:], 1):
+            clock.batch = i
             p.process(b)
             n += len(b)
         p.process([], flush=True)  # the last roll-up is part of the work
@@ -76,6 +100,7 @@ def main(a: argparse.Namespace) -> dict[str, float]:
         "rollup_s": a.rollup_s,
         "symbols": a.symbols,
         "batch": a.batch,
+        "rate": a.rate,
         "trades": n,
         "trades_per_s": round(n / w, 1),
         "us_per_trade_wall": round(1e6 * w / n, 1),
@@ -92,6 +117,9 @@ def cli() -> None:
     p.add_argument("--symbols", type=int, default=1000)
     p.add_argument("--batch", type=int, default=5000)
     p.add_argument("--batches", type=int, default=20)
+    p.add_argument(
+        "--rate", type=float, default=5000.0, help="trades/s the batches stand for (their times)"
+    )
     p.add_argument("--no-bars", action="store_true", help="no timeframe at all")
     p.add_argument(
         "--rollup-s", type=float, default=1.0, help="coarse bars every N s (0: every apply)"
