@@ -176,6 +176,17 @@ def register(app: typer.Typer) -> None:
                 "as one id range (one gap, backfilled from REST)."
             ),
         ),
+        coarse_bars_every: str = o.duration_option(
+            "--coarse-bars-every",
+            "ORDERS_COARSE_BARS_EVERY",
+            "1s",
+            help=(
+                "Rewrite a symbol's coarse bars (1m ... 1d) at most this often; its 100 ms "
+                "bars and stats:{S}:current are written with every trade (0 = coarse bars "
+                "with every trade too). Longer costs less CPU per trade under load "
+                "(Binance's own kline streams update every 2s); never less exact."
+            ),
+        ),
         max_streams: int | None = typer.Option(
             None,
             "--max-streams",
@@ -262,6 +273,7 @@ def register(app: typer.Typer) -> None:
             stream_retention_s=parse_duration(stream_retention),
             silence_cap_s=parse_duration(silence_cap),
             overload_hold_s=parse_duration(overload_hold),
+            rollup_s=parse_duration(coarse_bars_every),
             timeframes=parse_timeframes(bars),
             ws_client=ws_client,
         )
