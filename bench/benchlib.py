@@ -52,11 +52,7 @@ def child_env() -> dict[str, str]:
     """Environment of the processes under test. ``ORDERS_BENCH_SRC=/dir`` runs them on a
     snapshot of the code (e.g. ``git archive HEAD | tar -x -C /dir``) instead of the
     shared, possibly half-edited working tree."""
-    env = dict(os.environ, COLUMNS="200")
-    src = os.environ.get("ORDERS_BENCH_SRC")
-    if src:
-        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
-    return env
+    return _env_on(os.environ.get("ORDERS_BENCH_SRC"))
 
 
 def sim_env() -> dict[str, str]:
@@ -64,9 +60,14 @@ def sim_env() -> dict[str, str]:
     kept fixed while the tree is edited), never ``ORDERS_BENCH_SRC``'s, so an A/B of two
     snapshots has both arms face the same server (an old snapshot's own simulator may not
     take today's options, and would change what is measured)."""
+    return _env_on(os.environ.get("ORDERS_BENCH_SIM_SRC") or str(ROOT))
+
+
+def _env_on(src: str | None) -> dict[str, str]:
+    """This environment, with ``src`` (a tree holding ``orders_cli``) first on the path."""
     env = dict(os.environ, COLUMNS="200")
-    src = os.environ.get("ORDERS_BENCH_SIM_SRC") or str(ROOT)
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    if src:
+        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 

@@ -29,13 +29,12 @@ def redis_cpu(r: redis.Redis) -> float:
 
 
 def make_batches(
-    n_sym: int, batch: int, batches: int, step_ms: int = 100, seed: int = 7
+    n_sym: int, batch: int, batches: int, t0: int, step_ms: int = 100, seed: int = 7
 ) -> list[list[Trade]]:
     rnd = random.Random(seed)
     weights = [1.0 / (i + 1) ** 1.1 for i in range(n_sym)]
     names = [f"S{i:04d}USDT" for i in range(n_sym)]
     next_id = dict.fromkeys(names, 1000)
-    t0 = int(time.time() * 1000)
     out = []  # batch b: trades of the step from t0 + b * step_ms (BatchClock's time)
     for b in range(batches):
         trades = []
@@ -56,8 +55,8 @@ class BatchClock:
     before (the trades' own times), so roll-ups fall due as often as at the real rate, not
     as often as this loop happens to run."""
 
-    def __init__(self, step_ms: int) -> None:
-        self.t0_ms = int(time.time() * 1000)
+    def __init__(self, t0_ms: int, step_ms: int) -> None:
+        self.t0_ms = t0_ms
         self.step_ms = step_ms
         self.batch = 0
 
@@ -70,8 +69,8 @@ class BatchClock:
 
 def main(a: argparse.Namespace) -> dict[str, float]:
     step_ms = max(1, round(1000 * a.batch / a.rate))
-    batches = make_batches(a.symbols, a.batch, a.batches + 1, step_ms)
-    clock = BatchClock(step_ms)
+    clock = BatchClock(int(time.time() * 1000), step_ms)
+    batches = make_batches(a.symbols, a.batch, a.batches + 1, clock.t0_ms, step_ms)
     with redis_server("distro") as (url, _):
         r = redis.Redis.from_url(url, socket_timeout=60)
         p = Processor(
